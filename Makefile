@@ -1,0 +1,41 @@
+# Two commands set up a fresh machine: `make demo` and `make test`.
+# Everything they need is installed here, never by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := .deps
+UMQTT  := $(DEPS)/umqtt/simple.py
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test bench clean system-packages
+
+setup: $(VENV)/.installed $(UMQTT) system-packages
+
+# mosquitto is the broker of the local AWS IoT stand-in (Debian package).
+system-packages:
+	@command -v mosquitto >/dev/null 2>&1 || { \
+	  echo "installing mosquitto (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
+
+$(VENV)/.installed: tools/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e 'tools[dev]'
+	touch $@
+
+# umqtt.simple for the device: fetched from PyPI as the sdist that pip cannot install.
+$(UMQTT): $(VENV)/.installed tools/fotatools/deps.py
+	$(BIN)/python -m fotatools.deps $(DEPS)
+
+demo: setup
+	$(BIN)/python -m fotatools.demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEPS) build .pytest_cache

@@ -1,0 +1,102 @@
+"""The control plane the CLI talks to: one interface, two backends.
+
+`LocalBackend` (fotatools.cloud.client) drives the local AWS IoT stand-in; `AwsBackend`
+(fotatools.aws) drives AWS IoT and S3 through boto3. Both speak in the dataclasses below,
+whose fields are named as in the AWS IoT API so that a reader of one knows the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED")
+EXECUTION_STATES = ("QUEUED", "IN_PROGRESS") + TERMINAL_STATES
+
+
+class BackendError(Exception):
+    """A control-plane call failed; the message is fit for a user (one line)."""
+
+
+@dataclass
+class Endpoint:
+    """Where a device connects: MQTT over TLS with a client certificate."""
+
+    host: str
+    port: int
+    ca_pem: bytes  # the CA that signs the broker's (and the object store's) certificate
+
+
+@dataclass
+class ThingCredentials:
+    thing_name: str
+    certificate_pem: bytes
+    private_key_pem: bytes
+    certificate_id: str
+    endpoint: Endpoint
+
+
+@dataclass
+class Rollout:
+    """Rollout and abort settings, as AWS IoT's create_job takes them."""
+
+    maximum_per_minute: int | None = None  # jobExecutionsRolloutConfig.maximumPerMinute
+    abort_failure_percent: float | None = None  # abortConfig: failureType ALL, action CANCEL
+    abort_min_executed: int = 1  # abortConfig: minNumberOfExecutedThings
+    step_timeout_minutes: int | None = None  # timeoutConfig.inProgressTimeoutInMinutes
+    presigned_expires_sec: int = 3600  # presignedUrlConfig.expiresInSec (60..3600)
+
+
+@dataclass
+class Execution:
+    job_id: str
+    thing_name: str
+    status: str  # one of EXECUTION_STATES
+    status_details: dict[str, str] = field(default_factory=dict)
+    version_number: int = 0
+    execution_number: int = 0
+    queued_at: float | None = None
+    started_at: float | None = None
+    last_updated_at: float | None = None
+
+
+@dataclass
+class JobInfo:
+    job_id: str
+    status: str  # IN_PROGRESS, CANCELED, DELETION_IN_PROGRESS, COMPLETED
+    document: dict[str, Any]
+    targets: list[str]  # thing or thing-group ARNs
+    counts: dict[str, int] = field(default_factory=dict)  # execution state -> number of things
+    created_at: float | None = None
+    reason_code: str | None = None  # why it was cancelled (e.g. abort criteria met)
+
+
+class Backend(Protocol):
+    name: str  # "local" or "aws"
+
+    def endpoint(self) -> Endpoint: ...
+
+    def provision(self, thing_name: str) -> ThingCredentials:
+        """Create the thing (if new), a certificate and key for it, and a policy that lets it
+        use only its own topics; attach them."""
+
+    def create_thing_group(self, group: str, things: list[str]) -> str:
+        """Create the group if needed, add the things; return the group ARN."""
+
+    def thing_arn(self, thing_name: str) -> str: ...
+
+    def group_arn(self, group: str) -> str: ...
+
+    def upload(self, path: Path, key: str) -> str:
+        """Store a file in the firmware bucket; return its S3-style https URL (the URL that goes
+        inside the `${aws:iot:s3-presigned-url:...}` placeholder)."""
+
+    def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
+                   rollout: Rollout) -> JobInfo: ...
+
+    def describe_job(self, job_id: str) -> JobInfo: ...
+
+    def list_executions(self, job_id: str) -> list[Execution]: ...
+
+    def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo: ...
