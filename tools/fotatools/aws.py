@@ -1,0 +1,354 @@
+"""`AwsBackend`: the control plane on AWS IoT Core and S3, through boto3.
+
+Region and credentials come from the environment as every AWS tool reads them (AWS_PROFILE,
+AWS_ACCESS_KEY_ID..., AWS_REGION / AWS_DEFAULT_REGION, ~/.aws/config); `endpoint_url` points
+both clients elsewhere (moto in the tests).
+
+What the account needs besides what this module creates:
+- an S3 bucket name (`bucket`; created if missing), and
+- an IAM role that AWS IoT can assume (trust `iot.amazonaws.com`) with `s3:GetObject` on that
+  bucket: its ARN goes into each job's presignedUrlConfig so that AWS IoT can replace the
+  `${aws:iot:s3-presigned-url:...}` placeholder with a time-limited URL for each device.
+
+Devices share one IoT policy (`DEVICE_POLICY`), written with the thing-name policy variable, so a
+device may connect only with its own thing name as client id and use only its own Jobs topics and
+its telemetry topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .backend import (BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
+
+DEVICE_POLICY = "fota-device"
+MQTT_PORT = 8883
+AMAZON_ROOT_CA_1 = "CN=Amazon Root CA 1,O=Amazon,C=US"
+AMAZON_ROOT_CA_1_SHA256 = "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e"
+LARGE_UPLOAD = 1 << 20  # show a progress bar from this size on
+
+_COUNT_KEYS = {
+    "numberOfQueuedThings": "QUEUED", "numberOfInProgressThings": "IN_PROGRESS",
+    "numberOfSucceededThings": "SUCCEEDED", "numberOfFailedThings": "FAILED",
+    "numberOfRejectedThings": "REJECTED", "numberOfCanceledThings": "CANCELED",
+    "numberOfRemovedThings": "REMOVED", "numberOfTimedOutThings": "TIMED_OUT",
+}
+
+
+def device_policy(partition: str, region: str, account: str) -> dict[str, Any]:
+    """The IoT policy every FOTA device gets: its own client id, Jobs topics and telemetry."""
+    base = f"arn:{partition}:iot:{region}:{account}"
+    thing = "${iot:Connection.Thing.ThingName}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect",
+             "Resource": f"{base}:client/{thing}",
+             "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+             "Resource": [f"{base}:topic/$aws/things/{thing}/jobs/*",
+                          f"{base}:topic/things/{thing}/telemetry"]},
+            {"Effect": "Allow", "Action": "iot:Subscribe",
+             "Resource": [f"{base}:topicfilter/$aws/things/{thing}/jobs/*"]},
+        ],
+    }
+
+
+def amazon_root_ca() -> bytes:
+    """Amazon Root CA 1 (PEM), from certifi's bundle or the system store; never downloaded."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    candidates: list[str] = []
+    try:
+        import certifi
+        candidates.append(certifi.where())
+    except ImportError:
+        pass
+    import ssl
+    paths = ssl.get_default_verify_paths()
+    candidates += [p for p in (paths.cafile, paths.openssl_cafile) if p]
+    begin = b"-----BEGIN CERTIFICATE-----"
+    for bundle in candidates:
+        try:
+            blob = Path(bundle).read_bytes()
+        except OSError:
+            continue
+        for chunk in blob.split(begin)[1:]:
+            pem = begin + chunk.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    cert = x509.load_pem_x509_certificate(pem)
+            except ValueError:
+                continue
+            if (cert.subject.rfc4514_string() == AMAZON_ROOT_CA_1
+                    and cert.fingerprint(hashes.SHA256()).hex() == AMAZON_ROOT_CA_1_SHA256):
+                return cert.public_bytes(serialization.Encoding.PEM)
+    raise BackendError("Amazon Root CA 1 is in neither certifi's bundle nor the system store")
+
+
+def s3_url(bucket: str, key: str, region: str) -> str:
+    """The path-style S3 URL that goes inside `${aws:iot:s3-presigned-url:...}`."""
+    return f"https://s3.{region}.amazonaws.com/{bucket}/{quote(key, safe='/')}"
+
+
+class AwsBackend:
+    """`Backend` on AWS IoT Core + S3."""
+
+    name = "aws"
+
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None,
+                 bucket: str | None = None, role_arn: str | None = None,
+                 progress: bool = True, session: Any = None):
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import NoRegionError
+
+        self.bucket = bucket
+        self.role_arn = role_arn
+        self.progress = progress
+        cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10,
+                     read_timeout=30)
+        self._session = session or boto3.session.Session(region_name=region)
+        try:
+            self.iot = self._session.client("iot", endpoint_url=endpoint_url, config=cfg)
+            self.s3 = self._session.client("s3", endpoint_url=endpoint_url, config=cfg)
+        except NoRegionError:
+            raise BackendError("no AWS region: use --region or set AWS_REGION") from None
+        self.region: str = self.iot.meta.region_name
+        self._endpoint: Endpoint | None = None
+
+    # -- errors ----------------------------------------------------------------------------
+    @contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        """Turn boto3/botocore failures into one-line BackendErrors naming the step."""
+        from botocore.exceptions import (BotoCoreError, ClientError, NoCredentialsError,
+                                         PartialCredentialsError)
+        try:
+            yield
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            code = err.get("Code", "Error")
+            msg = " ".join(str(err.get("Message") or "").split())
+            raise BackendError(f"{what}: {code}" + (f": {msg}" if msg else "")) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise BackendError(f"{what}: no AWS credentials (set AWS_PROFILE or "
+                               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
+        except BotoCoreError as e:
+            raise BackendError(f"{what}: {' '.join(str(e).split())}") from None
+
+    @staticmethod
+    def _code(e: Exception) -> str:
+        return getattr(e, "response", {}).get("Error", {}).get("Code", "")
+
+    # -- things ----------------------------------------------------------------------------
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            with self._call("describe endpoint"):
+                host = self.iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+            self._endpoint = Endpoint(host=host, port=MQTT_PORT, ca_pem=amazon_root_ca())
+        return self._endpoint
+
+    def provision(self, thing_name: str) -> ThingCredentials:
+        from botocore.exceptions import ClientError
+
+        endpoint = self.endpoint()
+        with self._call(f"create thing {thing_name}"):
+            try:
+                arn = self.iot.create_thing(thingName=thing_name)["thingArn"]
+            except ClientError as e:
+                if self._code(e) != "ResourceAlreadyExistsException":
+                    raise
+                arn = self.iot.describe_thing(thingName=thing_name)["thingArn"]
+        partition, region, account = self._arn_parts(arn)
+        with self._call("create device policy"):
+            try:
+                self.iot.create_policy(
+                    policyName=DEVICE_POLICY,
+                    policyDocument=json.dumps(device_policy(partition, region, account)))
+            except ClientError as e:
+                if self._code(e) != "ResourceAlreadyExistsException":
+                    raise
+        with self._call(f"create certificate for {thing_name}"):
+            cert = self.iot.create_keys_and_certificate(setAsActive=True)
+        with self._call(f"attach policy and certificate to {thing_name}"):
+            self.iot.attach_policy(policyName=DEVICE_POLICY, target=cert["certificateArn"])
+            self.iot.attach_thing_principal(thingName=thing_name,
+                                            principal=cert["certificateArn"])
+        return ThingCredentials(
+            thing_name=thing_name,
+            certificate_pem=cert["certificatePem"].encode(),
+            private_key_pem=cert["keyPair"]["PrivateKey"].encode(),
+            certificate_id=cert["certificateId"],
+            endpoint=endpoint,
+        )
+
+    @staticmethod
+    def _arn_parts(arn: str) -> tuple[str, str, str]:
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[0] != "arn":
+            raise BackendError(f"unexpected ARN from AWS IoT: {arn}")
+        return parts[1], parts[3], parts[4]
+
+    def thing_arn(self, thing_name: str) -> str:
+        with self._call(f"thing {thing_name}"):
+            return self.iot.describe_thing(thingName=thing_name)["thingArn"]
+
+    def group_arn(self, group: str) -> str:
+        with self._call(f"thing group {group}"):
+            return self.iot.describe_thing_group(thingGroupName=group)["thingGroupArn"]
+
+    def create_thing_group(self, group: str, things: list[str]) -> str:
+        from botocore.exceptions import ClientError
+
+        with self._call(f"create thing group {group}"):
+            try:
+                arn = self.iot.create_thing_group(thingGroupName=group)["thingGroupArn"]
+            except ClientError as e:
+                if self._code(e) != "ResourceAlreadyExistsException":
+                    raise
+                arn = self.group_arn(group)
+        for thing in things:
+            self.thing_arn(thing)  # a clear "not found" before AWS's own message
+            with self._call(f"add {thing} to thing group {group}"):
+                self.iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+        return arn
+
+    # -- firmware store ----------------------------------------------------------------------
+    def _ensure_bucket(self) -> str:
+        from botocore.exceptions import ClientError
+
+        if not self.bucket:
+            raise BackendError("no S3 bucket: use --bucket or set FOTA_BUCKET")
+        with self._call(f"bucket {self.bucket}"):
+            try:
+                self.s3.head_bucket(Bucket=self.bucket)
+            except ClientError as e:
+                if self._code(e) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                args: dict[str, Any] = {"Bucket": self.bucket}
+                if self.region != "us-east-1":
+                    args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+                self.s3.create_bucket(**args)
+        return self.bucket
+
+    def upload(self, path: Path, key: str) -> str:
+        bucket = self._ensure_bucket()
+        size = path.stat().st_size
+        callback: Callable[[int], Any] | None = None
+        bar = None
+        if self.progress and size >= LARGE_UPLOAD:
+            from tqdm import tqdm
+            bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"upload {path.name}",
+                       leave=False)
+            callback = bar.update
+        try:
+            with self._call(f"upload s3://{bucket}/{key}"):
+                self.s3.upload_file(str(path), bucket, key, Callback=callback,
+                                    ExtraArgs={"ContentType": "application/octet-stream"})
+        finally:
+            if bar is not None:
+                bar.close()
+        return s3_url(bucket, key, self.region)
+
+    # -- jobs ------------------------------------------------------------------------------
+    def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
+                   rollout: Rollout) -> JobInfo:
+        args: dict[str, Any] = {
+            "jobId": job_id,
+            "targets": targets,
+            "document": json.dumps(document, separators=(",", ":")),
+            "targetSelection": "SNAPSHOT",
+            "description": f"FOTA {document.get('version', '')}".strip(),
+        }
+        if "${aws:iot:s3-presigned-url:" in args["document"]:
+            if not self.role_arn:
+                raise BackendError("no role for pre-signed URLs: use --role-arn or set "
+                                   "FOTA_PRESIGN_ROLE_ARN")
+            args["presignedUrlConfig"] = {"roleArn": self.role_arn,
+                                          "expiresInSec": rollout.presigned_expires_sec}
+        if rollout.maximum_per_minute:
+            args["jobExecutionsRolloutConfig"] = {"maximumPerMinute": rollout.maximum_per_minute}
+        if rollout.abort_failure_percent is not None:
+            args["abortConfig"] = {"criteriaList": [{
+                "failureType": "ALL", "action": "CANCEL",
+                "thresholdPercentage": float(rollout.abort_failure_percent),
+                "minNumberOfExecutedThings": rollout.abort_min_executed}]}
+        if rollout.step_timeout_minutes:
+            args["timeoutConfig"] = {"inProgressTimeoutInMinutes": rollout.step_timeout_minutes}
+        with self._call(f"create job {job_id}"):
+            self.iot.create_job(**args)
+        return self.describe_job(job_id)
+
+    def describe_job(self, job_id: str) -> JobInfo:
+        with self._call(f"job {job_id}"):
+            job = self.iot.describe_job(jobId=job_id)["job"]
+            doc = self.iot.get_job_document(jobId=job_id)["document"]
+        details = job.get("jobProcessDetails") or {}
+        counts = {state: int(details[k]) for k, state in _COUNT_KEYS.items() if k in details}
+        created = job.get("createdAt")
+        try:
+            document = json.loads(doc)
+        except (TypeError, ValueError):
+            document = {"raw": doc}
+        return JobInfo(
+            job_id=job["jobId"], status=job.get("status", "IN_PROGRESS"), document=document,
+            targets=list(job.get("targets") or []), counts=counts,
+            created_at=created.timestamp() if hasattr(created, "timestamp") else created,
+            reason_code=job.get("reasonCode"),
+        )
+
+    def list_executions(self, job_id: str) -> list[Execution]:
+        out: list[Execution] = []
+        with self._call(f"executions of job {job_id}"):
+            pages = self.iot.get_paginator("list_job_executions_for_job").paginate(jobId=job_id)
+            for page in pages:
+                for item in page.get("executionSummaries", []):
+                    s = item.get("jobExecutionSummary", {})
+                    thing = item["thingArn"].rsplit("/", 1)[-1]
+                    out.append(Execution(
+                        job_id=job_id, thing_name=thing, status=s.get("status", "QUEUED"),
+                        execution_number=int(s.get("executionNumber", 0)),
+                        queued_at=_ts(s.get("queuedAt")), started_at=_ts(s.get("startedAt")),
+                        last_updated_at=_ts(s.get("lastUpdatedAt"))))
+            for ex in out:
+                if ex.status == "QUEUED":
+                    continue  # nothing reported yet: spare a call per waiting device
+                e = self.iot.describe_job_execution(jobId=job_id, thingName=ex.thing_name)
+                e = e["execution"]
+                ex.status = e.get("status", ex.status)
+                ex.status_details = dict((e.get("statusDetails") or {}).get("detailsMap") or {})
+                ex.version_number = int(e.get("versionNumber", 0))
+        return out
+
+    def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo:
+        args: dict[str, Any] = {"jobId": job_id, "force": force}
+        if reason:
+            args["comment"] = reason[:2028]
+        with self._call(f"cancel job {job_id}"):
+            self.iot.cancel_job(**args)
+        return self.describe_job(job_id)
+
+
+def _ts(value: Any) -> float | None:
+    if value is None:
+        return None
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def from_env(region: str | None = None, endpoint_url: str | None = None,
+             bucket: str | None = None, role_arn: str | None = None,
+             progress: bool = True) -> AwsBackend:
+    """An AwsBackend with options falling back to FOTA_BUCKET and FOTA_PRESIGN_ROLE_ARN."""
+    return AwsBackend(region=region, endpoint_url=endpoint_url,
+                      bucket=bucket or os.environ.get("FOTA_BUCKET") or None,
+                      role_arn=role_arn or os.environ.get("FOTA_PRESIGN_ROLE_ARN") or None,
+                      progress=progress)

@@ -1,0 +1,286 @@
+"""Releases: check an ESP32 app image and describe it in a manifest.
+
+`fota build FIRMWARE.bin` reads the image with esptool's own parser, checks everything the
+ESP-IDF bootloader and `esp_ota_set_boot_partition` check (magic, chip, segments, checksum,
+appended SHA-256) and that it is an application (an `esp_app_desc_t` at image offset 32), then
+writes `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) into a folder.
+
+Manifest fields: format, file, version, project, size, md5, sha256, chip, idf_ver,
+secure_version, app_date (compile date and time from the descriptor), elf_sha256, built_at
+(UTC, when the release was made) and, when the image is signed, signature
+({"algorithm": "ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from esptool.bin_image import ESP32FirmwareImage
+from esptool.util import FatalError
+
+MANIFEST_FORMAT = "fota-release/1"
+IMAGE_MAGIC = 0xE9
+APP_DESC_MAGIC = 0xABCD5432
+APP_DESC_OFFSET = 32  # 24-byte image header + 8-byte first segment header
+APP_DESC = struct.Struct("<II8s32s32s16s16s32s32s")  # the used part of esp_app_desc_t
+CHIP_IDS = {"esp32": 0, "esp32s2": 2, "esp32c3": 5, "esp32s3": 9, "esp32c2": 12,
+            "esp32c6": 13, "esp32h2": 16, "esp32p4": 18}
+MAX_VERSION_LEN = 31  # esp_app_desc_t.version is char[32], NUL-terminated
+SIGNATURE_ALGORITHM = "ecdsa-p256-sha256"
+
+
+class ImageError(ValueError):
+    """The file is not a valid ESP32 app image; the message is one line for a user."""
+
+
+@dataclass
+class AppImage:
+    """What a release needs to know about an app image."""
+
+    size: int
+    md5: str
+    sha256: str
+    chip: str
+    version: str
+    project: str
+    idf_ver: str
+    secure_version: int
+    app_date: str
+    elf_sha256: str
+    segments: int
+
+
+PARTITION_TABLE_IN_FULL_IMAGE = 0x7000  # 0x8000 on flash, images start at 0x1000 (ESP32)
+
+
+def looks_like_full_image(data: bytes) -> bool:
+    """A merged ESP32 flash image written at 0x1000: bootloader, then the partition table."""
+    off = PARTITION_TABLE_IN_FULL_IMAGE
+    return data[:1] == bytes([IMAGE_MAGIC]) and data[off:off + 2] == b"\xaa\x50"
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _chip_name(chip_id: int) -> str:
+    for name, cid in CHIP_IDS.items():
+        if cid == chip_id:
+            return name
+    return f"chip id {chip_id}"
+
+
+def inspect_image(data: bytes, chip: str = "esp32") -> AppImage:
+    """Check that `data` is a complete, valid app image for `chip` and describe it.
+
+    Raises ImageError with a one-line reason otherwise.
+    """
+    if len(data) < APP_DESC_OFFSET + APP_DESC.size:
+        raise ImageError(f"too short for an ESP32 app image ({len(data)} bytes)")
+    if data[0] != IMAGE_MAGIC:
+        raise ImageError(f"not an ESP32 image (magic 0x{data[0]:02x}, expected 0xe9)")
+    try:
+        img = ESP32FirmwareImage(_Reader(data))
+    except (FatalError, struct.error, TypeError, ValueError, RuntimeError, IndexError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageError(f"truncated or malformed image ({reason})") from None
+    want = CHIP_IDS[chip]
+    if img.chip_id != want:
+        raise ImageError(f"image is for {_chip_name(img.chip_id)}, not {chip}")
+    if not img.segments:
+        raise ImageError("image has no segments")
+    if img.checksum != img.calculate_checksum():
+        raise ImageError(f"bad checksum (stored 0x{img.checksum:02x}, "
+                         f"computed 0x{img.calculate_checksum():02x})")
+    if not img.append_digest:
+        raise ImageError("image has no appended SHA-256 (hash_appended=0); "
+                         "ESP-IDF app images for OTA carry one")
+    if len(img.stored_digest) != 32:
+        raise ImageError("truncated image: the appended SHA-256 is incomplete")
+    if img.stored_digest != img.calc_digest:
+        raise ImageError("bad SHA-256: the image does not match its appended hash")
+    (magic, secure_version, _r, version, project, time_, date, idf_ver,
+     elf_sha) = APP_DESC.unpack_from(data, APP_DESC_OFFSET)
+    if magic != APP_DESC_MAGIC:
+        if looks_like_full_image(data):
+            raise ImageError("a full flash image (bootloader, partition table, app), not an app "
+                             "image: give the app alone (micropython.bin or an .app-bin)")
+        raise ImageError("not an app image: no esp_app_desc_t at offset 32 "
+                         "(a bootloader or another kind of image?)")
+    end = img.data_length + 32
+    if len(data) != end:
+        raise ImageError(f"{len(data) - end} unexpected bytes after the image's SHA-256")
+    return AppImage(
+        size=len(data),
+        md5=hashlib.md5(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        chip=chip,
+        version=_cstr(version),
+        project=_cstr(project),
+        idf_ver=_cstr(idf_ver),
+        secure_version=secure_version,
+        app_date=f"{_cstr(date)} {_cstr(time_)}".strip(),
+        elf_sha256=elf_sha.hex(),
+        segments=len(img.segments),
+    )
+
+
+class _Reader:
+    """A file-like view of bytes whose short reads esptool notices as errors."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._pos + n
+        chunk = self._data[self._pos:end]
+        self._pos += len(chunk)
+        return chunk
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._data)}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a version or project name."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")
+    return name or "app"
+
+
+def check_version(version: str) -> str:
+    if not version or len(version) > MAX_VERSION_LEN or not version.isprintable():
+        raise ImageError(f"bad version {version!r}: 1..{MAX_VERSION_LEN} printable characters")
+    return version
+
+
+def sign_image(data: bytes, key_pem: bytes) -> dict[str, str]:
+    """ECDSA P-256 signature over SHA-256 of the image (as AWS code signing does for FreeRTOS)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise ImageError(f"cannot read the signing key: {str(e).splitlines()[0]}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ImageError("the signing key must be an unencrypted EC P-256 (prime256v1) key")
+    der = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"algorithm": SIGNATURE_ALGORITHM, "value": base64.b64encode(der).decode(),
+            "public_key": pub.decode()}
+
+
+def verify_signature(data: bytes, signature: dict[str, str], public_key_pem: bytes) -> bool:
+    """True if `signature` (as in a manifest) is valid for `data` under the given key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if signature.get("algorithm") != SIGNATURE_ALGORITHM:
+        return False
+    key = serialization.load_pem_public_key(public_key_pem)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    try:
+        key.verify(base64.b64decode(signature["value"]), data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def make_manifest(app: AppImage, file_name: str, version: str | None = None,
+                  signature: dict[str, str] | None = None,
+                  now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    info = asdict(app)
+    del info["segments"]
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "file": file_name, **info}
+    manifest["version"] = check_version(version) if version else check_version(app.version)
+    if version and version != app.version:
+        manifest["app_version"] = app.version
+    manifest["built_at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if signature:
+        manifest["signature"] = signature
+    return manifest
+
+
+def build_release(image_path: Path, out_dir: Path | None = None, version: str | None = None,
+                  sign_key: Path | None = None, chip: str = "esp32") -> tuple[Path, dict[str, Any]]:
+    """Check the image and write `<project>-<version>.bin` + `.json` into out_dir
+    (default `build/<project>-<version>`); return the manifest path and the manifest."""
+    data = read_file(image_path)
+    app = inspect_image(data, chip)
+    ver = check_version(version if version is not None else app.version)
+    signature = sign_image(data, read_file(sign_key, "signing key")) if sign_key else None
+    base = f"{safe_name(app.project)}-{safe_name(ver)}"
+    out = out_dir if out_dir is not None else Path("build") / base
+    out.mkdir(parents=True, exist_ok=True)
+    image_out = out / f"{base}.bin"
+    manifest = make_manifest(app, image_out.name, version, signature)
+    if image_out.resolve() != image_path.resolve():
+        shutil.copyfile(image_path, image_out)
+    manifest_path = out / f"{base}.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest_path, manifest
+
+
+def read_file(path: Path, what: str = "file") -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise ImageError(f"{what} is a directory: {path}") from None
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}") from None
+
+
+@dataclass
+class Release:
+    """A release ready to publish: the image file and its manifest."""
+
+    image: Path
+    manifest: dict[str, Any]
+
+
+def load_release(path: Path, chip: str = "esp32") -> Release:
+    """Open a release from its manifest (.json) or straight from an app image.
+
+    With a manifest, the image next to it must still match the manifest's size and hashes.
+    """
+    if path.suffix.lower() == ".json":
+        try:
+            manifest = json.loads(read_file(path, "manifest"))
+        except json.JSONDecodeError as e:
+            raise ImageError(f"{path} is not a JSON manifest ({e.msg})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+            raise ImageError(f"{path} is not a fota release manifest")
+        for key in ("file", "version", "project", "size", "md5", "sha256"):
+            if key not in manifest:
+                raise ImageError(f"manifest {path} lacks {key!r}")
+        image = path.parent / str(manifest["file"])
+        data = read_file(image, "release image")
+        app = inspect_image(data, str(manifest.get("chip", chip)))
+        if (app.size, app.md5, app.sha256) != (manifest["size"], manifest["md5"],
+                                               manifest["sha256"]):
+            raise ImageError(f"{image} does not match its manifest (size or hash differ)")
+        check_version(str(manifest["version"]))
+        return Release(image, manifest)
+    data = read_file(path, "firmware image")
+    app = inspect_image(data, chip)
+    return Release(path, make_manifest(app, path.name))
