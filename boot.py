@@ -1,0 +1,30 @@
+# Runs first at every boot: bring up Wi-Fi from config.json where the board has a network
+# module ({"wifi": {"ssid": "...", "password": "..."}}); a no-op elsewhere.
+import json
+import time
+
+try:
+    import network
+except ImportError:
+    network = None
+
+
+def wifi(timeout_ms=20000):
+    try:
+        with open("config.json") as f:
+            w = json.load(f).get("wifi")
+    except (OSError, ValueError):
+        w = None
+    if network is None or not w:
+        return
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    if not sta.isconnected():
+        sta.connect(w["ssid"], w.get("password", ""))
+        t0 = time.ticks_ms()
+        while not sta.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < timeout_ms:
+            time.sleep_ms(100)
+    print("boot: wifi", sta.ifconfig()[0] if sta.isconnected() else "not connected")
+
+
+wifi()

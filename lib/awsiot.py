@@ -1,0 +1,108 @@
+# The device's connection to AWS IoT: MQTT 3.1.1 over TLS with its own certificate.
+#
+# config.json (written by `fota provision`):
+#   {"thing": "dev-1", "endpoint": "xxxx-ats.iot.eu-west-1.amazonaws.com", "port": 8883,
+#    "cert": "certs/device.crt.der", "key": "certs/device.key.der", "ca": "certs/ca.der"}
+# Keys and certificates are DER: MicroPython's mbedTLS binding does not parse PEM.
+# The client id is the thing name, as AWS IoT policies with iot:Connection.Thing.ThingName
+# require. Works with both umqtt.simple releases: the one frozen into ESP32 firmware
+# (ssl=SSLContext) and the older one on PyPI (ssl=True, imports ussl inside connect()).
+
+import json
+import sys
+
+from https import tls_context
+
+CONFIG = "config.json"
+
+
+def load_config(path=CONFIG):
+    with open(path) as f:
+        cfg = json.load(f)
+    for k in ("thing", "endpoint", "cert", "key", "ca"):
+        if not isinstance(cfg.get(k), str) or not cfg[k]:
+            raise ValueError("%s: %r missing" % (path, k))
+    cfg.setdefault("port", 8883)
+    return cfg
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class _SSLShim:
+    # What the PyPI umqtt.simple imports as `ussl` (gone in MicroPython 1.23+): it calls
+    # ussl.wrap_socket(sock, **ssl_params); this wraps with the verifying context instead.
+    def __init__(self, ctx, host):
+        self.ctx = ctx
+        self.host = host
+
+    def wrap_socket(self, sock, **_):
+        return self.ctx.wrap_socket(sock, server_hostname=self.host)
+
+
+class Connection:
+    # An MQTT session that can be closed (to free its TLS buffers) and opened again.
+    def __init__(self, cfg, keepalive=60):
+        self.cfg = cfg
+        self.thing = cfg["thing"]
+        self.keepalive = keepalive
+        self.ca = read(cfg["ca"])
+        self.ctx = None
+        self.client = None
+        self.subs = []  # topics to subscribe again after a reconnect
+        self.cb = None
+        self.got = False
+
+    def connect(self):
+        from umqtt.simple import MQTTClient
+
+        if self.ctx is None:
+            self.ctx = tls_context(self.ca, read(self.cfg["cert"]), read(self.cfg["key"]))
+        try:
+            import ussl  # noqa: F401
+        except ImportError:
+            sys.modules["ussl"] = _SSLShim(self.ctx, self.cfg["endpoint"])
+        c = MQTTClient(self.thing, self.cfg["endpoint"], port=self.cfg["port"],
+                       keepalive=self.keepalive, ssl=self.ctx)
+        c.set_callback(self._on_msg)
+        c.connect()
+        self.client = c
+        for t in self.subs:
+            c.subscribe(t)
+
+    def connected(self):
+        return self.client is not None
+
+    def close(self):
+        c, self.client = self.client, None
+        if c:
+            try:
+                c.disconnect()
+            except Exception:
+                c.sock.close()
+
+    def subscribe(self, topic):
+        if topic not in self.subs:
+            self.subs.append(topic)
+        if self.client:
+            self.client.subscribe(topic)
+
+    def publish(self, topic, msg):
+        self.client.publish(topic, msg)
+
+    def check(self):
+        # Handle what the broker has sent, without blocking; returns when nothing is left.
+        while True:
+            self.got = False
+            if self.client.check_msg() is None and not self.got:
+                return
+
+    def ping(self):
+        self.client.ping()
+
+    def _on_msg(self, topic, msg):
+        self.got = True
+        if self.cb:
+            self.cb(topic, msg)

@@ -1,0 +1,328 @@
+# Firmware over the air from AWS IoT Jobs: the whole flow, in the style of Zerynth's
+# AWS IoT FOTA library (handle_fota_jobs, update, test, confirm, reset).
+#
+# A FOTA job, step by step (every log line names its step: "fota: [step] ..."):
+#
+#   step      what it does                                  on failure
+#   --------  --------------------------------------------  -------------------------------
+#   check     job document -> plan (fotaplan.plan)          FAILED "bad fota data: ..."
+#   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
+#   download  MQTT closed, HTTPS stream -> the other slot,  FAILED "download: ..." after
+#             sector by sector, retried from the last       3 tries; slot header erased
+#             good sector on a broken connection
+#   verify    size, MD5 and app image header                FAILED "verify: ..."; slot erased
+#   boot      record the job on the filesystem, set_boot    FAILED "boot: ..." (the image
+#             (which verifies the image's SHA-256 again)    does not verify)
+#   test      job IN_PROGRESS {step: testing}, reset        (report is best effort)
+#   -- the bootloader starts the new slot once, as PENDING_VERIFY --
+#   confirm   the new slot runs: confirm(), SUCCEEDED       --
+#   rollback  the old slot runs again (the new firmware     FAILED "rolled back: ..."
+#             crashed, hung, failed its self-test, or
+#             never confirmed): the bootloader undid it
+#
+# The running firmware and the slot it boots from are never written: a bad document, a
+# wrong hash, a broken download or a dead broker end the job FAILED and nothing else.
+# A power cut during a download restarts it at the next boot (at most MAX_TRIES times).
+
+import json
+import os
+
+import machine
+import otaslot
+from esp32 import Partition
+from fotaplan import DocError, kind, plan
+from https import Broken, HTTPError, get
+
+RECORD = "fota.json"  # the update in flight, kept across the reset
+MAX_TRIES = 3
+CHUNK_LOG = 10  # log the download every 10 %
+watchdog = None  # set to a machine.WDT to have it fed during long steps
+https_ca = None  # CA (DER) for downloads; None: the config's CA
+
+
+class FotaError(Exception):
+    def __init__(self, step, reason):
+        super().__init__("%s: %s" % (step, reason))
+        self.step = step
+        self.reason = reason
+
+
+def log(step, msg):
+    print("fota: [%s] %s" % (step, msg))
+
+
+# --- what runs -------------------------------------------------------------------------
+
+def version():
+    # The running firmware's version, from its app descriptor (esp_app_desc_t).
+    d = otaslot.app_desc(otaslot.running())
+    return d[0] if d else "unknown"
+
+
+def testing():
+    # True on the trial boot of a new firmware: it must confirm() or it will be rolled back.
+    return otaslot.ota_state(otaslot.running()) == otaslot.OTA_PENDING_VERIFY
+
+
+def confirm():
+    # Make the running firmware final (cancels the rollback).
+    Partition.mark_app_valid_cancel_rollback()
+
+
+def reject(reason):
+    # Called by a new firmware whose self-test failed: roll back now, and let the old
+    # firmware report the job FAILED with this reason.
+    rec = _load()
+    if rec:
+        rec["reason"] = reason
+        _save(rec)
+    log("rollback", reason)
+    if hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
+        Partition.mark_app_invalid_rollback_and_reboot()
+    reset()
+
+
+def reset():
+    machine.reset()
+
+
+# --- update and test (usable on their own) ----------------------------------------------
+
+def _plan(document):
+    slots = otaslot.slots()
+    run = otaslot.slot_index(otaslot.running())
+    nxt = Partition(Partition.RUNNING).get_next_update()
+    size = slots[0].ioctl(4, 0) * otaslot.SECTOR
+    return plan(document, len(slots), run, otaslot.slot_index(nxt), size)
+
+
+def update(document, ca=None):
+    # Download the firmware a FOTA document describes into its slot and check it.
+    # Returns the new image's version; raises FotaError(step, reason) on any failure.
+    try:
+        p = _plan(document)
+    except DocError as e:
+        raise FotaError("check", str(e))
+    part = otaslot.slots()[p.slot]
+    if ca is None:
+        ca = https_ca or _config_ca()
+    try:
+        w = otaslot.SlotWriter(part, p.size)
+    except otaslot.SlotError as e:
+        raise FotaError("check", str(e))
+    try:
+        _download(w, p.url, ca)
+    except Exception as e:
+        w.abort()
+        raise FotaError("download", _why(e))
+    try:
+        desc = w.finish(p.md5)
+    except Exception as e:
+        w.abort()
+        raise FotaError("verify", _why(e))
+    log("verify", "%d bytes, MD5 ok, version %s" % (p.size, desc[0]))
+    return desc[0]
+
+
+def _download(w, url, ca):
+    # Stream url into the writer; a broken connection goes on from the last whole sector.
+    tries = 0
+    step = max(w.size * CHUNK_LOG // 100, 1)
+    mark = step
+    while True:
+        start = w.restart()
+        try:
+            r = get(url, ca, start=start)
+            try:
+                if r.total != w.size:
+                    raise HTTPError("server has %d bytes, document says %d" % (r.total, w.size))
+                log("download", "%s at byte %d" % ("resuming" if start else "starting", start))
+                while w.written < w.size and w.feed_from(r):
+                    if w.written >= mark:
+                        log("download", "%d%% %d/%d bytes" % (w.written * 100 // w.size, w.written, w.size))
+                        mark += step
+                    _feed()
+                return
+            finally:
+                r.close()
+        except (OSError, Broken) as e:
+            tries += 1
+            if tries >= MAX_TRIES:
+                raise
+            log("download", "connection lost (%s), retrying" % _why(e))
+
+
+def test(document):
+    # Mark the slot the document's firmware was written to for one trial boot.
+    # The caller resets; the bootloader rolls back unless the new firmware confirm()s.
+    p = _plan(document)
+    otaslot.slots()[p.slot].set_boot()
+
+
+# --- the job flow ----------------------------------------------------------------------
+
+def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, job_cbk=None):
+    # Look at this thing's pending jobs and carry out the FOTA ones. Non-FOTA jobs go to
+    # job_cbk(job). Returns True when a reset is needed and auto_reset is False.
+    if not force and not jobs.changed():
+        return False
+    in_progress, queued = jobs.list()
+    for job in in_progress + queued:
+        job.describe()
+        if kind(job.document) is None:
+            if job_cbk:
+                job_cbk(job)
+            continue
+        if _run(jobs, job, disconnect_mqtt):
+            if auto_reset:
+                log("test", "resetting into the new firmware")
+                reset()
+            return True
+        return False
+    return False
+
+
+def _run(jobs, job, disconnect_mqtt):
+    # One FOTA job; True when a reset into the new firmware is due.
+    rec = _load()
+    if rec and rec.get("job") != job.id:
+        rec = None
+    if not rec and job.status_details.get("step") == "testing":
+        rec = _record_from(job)  # the record was lost: the job's statusDetails tell the rest
+    if rec and rec["step"] in ("test", "done", "lost"):
+        _after_trial(job, rec)
+        return False
+    try:
+        p = _plan(job.document)
+    except DocError as e:
+        return _fail(job, "check", "bad fota data: %s" % e)
+    tries = rec["tries"] + 1 if rec else 1
+    if tries > MAX_TRIES:
+        return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
+    old = version()
+    log("start", "job %s: %s -> %s into slot %d" % (job.id, old, p.version or "?", p.slot))
+    try:
+        job.update("IN_PROGRESS", {"step": "download", "from_version": old})
+    except Exception as e:
+        log("start", "job not started: %s" % e)
+        return False
+    run = otaslot.slot_index(otaslot.running())
+    rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
+           "old": old}
+    _save(rec)
+    if disconnect_mqtt:
+        jobs.conn.close()  # two TLS sessions do not fit in most boards' RAM
+    try:
+        rec["new"] = update(job.document)
+    except FotaError as e:
+        _reconnect(jobs)
+        return _fail(job, e.step, e.reason)
+    rec["step"] = "test"
+    _save(rec)
+    try:
+        test(job.document)
+    except OSError as e:  # set_boot verifies the image (checksum, SHA-256) first
+        rec["step"] = "download"
+        _save(rec)
+        _reconnect(jobs)
+        return _fail(job, "boot", "image does not verify (%s)" % _why(e))
+    log("boot", "slot %d set for one trial boot" % p.slot)
+    try:
+        _reconnect(jobs)
+        job.update("IN_PROGRESS", {"step": "testing", "from_version": old, "version": rec["new"]})
+    except Exception as e:  # the new firmware reports the outcome
+        log("test", "could not report testing: %s" % e)
+    return True
+
+
+def _after_trial(job, rec):
+    run = otaslot.slot_index(otaslot.running())
+    if run == rec["slot"]:
+        if rec["step"] == "test":
+            confirm()
+            rec["step"] = "done"
+            _save(rec)
+            log("confirm", "firmware %s confirmed" % version())
+        _finish(job, "SUCCEEDED", "confirm", {"version": version(), "from_version": rec["old"]})
+        return
+    state = otaslot.ota_state(otaslot.slots()[rec["slot"]]) if rec["slot"] >= 0 else None
+    if rec.get("reason"):
+        why = "rolled back: %s" % rec["reason"]
+    elif state in (otaslot.OTA_ABORTED, otaslot.OTA_INVALID):
+        why = "rolled back: firmware %s did not confirm" % rec.get("new", "?")
+    elif rec["step"] == "lost":
+        why = "rolled back: running %s, not %s" % (version(), rec.get("new"))
+    else:
+        why = "rolled back: the trial boot did not happen"
+    _fail(job, "rollback", why)
+
+
+def _record_from(job):
+    d = job.status_details
+    same = version() == d.get("version")
+    run = otaslot.slot_index(otaslot.running())
+    return {"job": job.id, "step": "test" if same else "lost", "slot": run if same else -1,
+            "from": -1, "tries": 1, "old": d.get("from_version", "?"), "new": d.get("version")}
+
+
+def _fail(job, step, reason):
+    _finish(job, "FAILED", step, {"reason": reason})
+    return False
+
+
+def _finish(job, status, step, details):
+    details["step"] = step
+    log(step, "job %s %s %s" % (job.id, status, details))
+    try:
+        job.update(status, details)
+    except Exception as e:
+        code = getattr(e, "code", None)
+        if code not in ("TerminalStateReached", "InvalidStateTransition", "ResourceNotFound"):
+            raise  # keep the record: the outcome is reported next time
+        log(step, "job %s already ended (%s)" % (job.id, code))
+    _clear()
+
+
+def _reconnect(jobs):
+    if not jobs.conn.connected():
+        jobs.conn.connect()
+
+
+# --- the record of the update in flight ----------------------------------------------------
+
+def _load():
+    try:
+        with open(RECORD) as f:
+            rec = json.load(f)
+        return rec if isinstance(rec, dict) and "job" in rec else None
+    except (OSError, ValueError):
+        return None
+
+
+def _save(rec):
+    with open(RECORD + ".tmp", "w") as f:
+        json.dump(rec, f)
+    os.rename(RECORD + ".tmp", RECORD)
+
+
+def _clear():
+    try:
+        os.remove(RECORD)
+    except OSError:
+        pass
+
+
+def _config_ca():
+    from awsiot import load_config, read
+
+    cfg = load_config()
+    return read(cfg.get("https_ca") or cfg["ca"])
+
+
+def _feed():
+    if watchdog:
+        watchdog.feed()
+
+
+def _why(e):
+    return str(e) or e.__class__.__name__

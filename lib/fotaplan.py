@@ -1,0 +1,81 @@
+# Job document -> update plan: the one place where a document's fields are read.
+#
+# A Zerynth-style FOTA document:
+#   {"operation": "fota", "bc_idx": 1, "bc_crc": "<md5 hex>", "bc_size": 1500000,
+#    "bc_url": "https://...", "version": "1.0.1"}
+# bc_idx is the OTA slot to write; -1 lets the device take its next update slot (a fleet's
+# devices do not all run from the same slot). "version" is optional and only reported.
+# FreeRTOS OTA ("afr_ota") and nRF Connect SDK aws_fota ("app_fw_update") documents are
+# recognised as firmware updates, so that they are answered instead of handed to the
+# application, but this device does not carry them out yet.
+
+HEX = "0123456789abcdef"
+
+
+class DocError(Exception):
+    pass
+
+
+class Plan:
+    def __init__(self, slot, size, md5, url, version):
+        self.slot = slot  # index of the OTA slot to write
+        self.size = size
+        self.md5 = md5
+        self.url = url
+        self.version = version
+
+
+def kind(doc):
+    # "fota", "afr_ota", "aws_fota", or None for a job that is not a firmware update.
+    if not isinstance(doc, dict):
+        return None
+    op = doc.get("operation")
+    if op == "fota":
+        return "fota"
+    if op == "app_fw_update":
+        return "aws_fota"
+    if "afr_ota" in doc:
+        return "afr_ota"
+    return None
+
+
+def plan(doc, nslots, running, next_slot, slot_size):
+    # -> Plan, or DocError saying which field is wrong. Touches nothing.
+    k = kind(doc)
+    if k is None:
+        raise DocError("not a firmware update document")
+    if k != "fota":
+        raise DocError("%s documents are not supported by this device" % k)
+    idx = _int(doc, "bc_idx")
+    if idx == -1:
+        idx = next_slot
+    if not 0 <= idx < nslots:
+        raise DocError("bc_idx %d: no such OTA slot (0..%d)" % (idx, nslots - 1))
+    if idx == running:
+        raise DocError("bc_idx %d is the running slot" % idx)
+    size = _int(doc, "bc_size")
+    if not 0 < size <= slot_size:
+        raise DocError("bc_size %d does not fit the %d-byte slot" % (size, slot_size))
+    md5 = doc.get("bc_crc")
+    if not isinstance(md5, str) or len(md5) != 32 or any(c not in HEX for c in md5.lower()):
+        raise DocError("bc_crc must be the image's MD5 as 32 hex digits")
+    url = doc.get("bc_url")
+    if not isinstance(url, str):
+        raise DocError("bc_url missing")
+    if url.startswith("${"):
+        raise DocError("bc_url is an unresolved placeholder")
+    if not url.startswith("https://") or len(url) < 9 or url[8] in "/:":
+        raise DocError("bc_url must be an https URL")
+    version = doc.get("version")
+    if version is not None and not isinstance(version, str):
+        raise DocError("version must be a string")
+    return Plan(idx, size, md5.lower(), url, version)
+
+
+def _int(doc, key):
+    v = doc.get(key)
+    if v is None:
+        raise DocError("%s missing" % key)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise DocError("%s must be an integer" % key)
+    return v

@@ -1,0 +1,180 @@
+# OTA app slots: what runs, where the next image goes, and a writer for it.
+#
+# The writer has the shape of ESP-IDF's esp_https_ota: open a slot, feed it chunks, then
+# finish (check size, MD5 and the app image header) or abort. Each 4 KB sector is erased,
+# written and read back before the next one; the MD5 is computed over what was read back,
+# so it speaks for the flash, not for the network. A writer can start at a sector boundary
+# past 0 (resume): it first hashes what the slot already holds.
+
+import binascii
+import hashlib
+import struct
+
+from esp32 import Partition
+
+SECTOR = 4096
+APP_DESC_MAGIC = 0xABCD5432
+# esp_ota_img_states_t, as kept in otadata
+OTA_NEW, OTA_PENDING_VERIFY, OTA_VALID, OTA_INVALID, OTA_ABORTED = 0, 1, 2, 3, 4
+OTA_UNDEFINED = 0xFFFFFFFF
+
+
+class SlotError(Exception):
+    pass
+
+
+def slots():
+    # The OTA app partitions, ota_0 first.
+    ps = Partition.find(Partition.TYPE_APP)
+    ps = [p for p in ps if 0x10 <= p.info()[1] <= 0x1F]
+    ps.sort(key=lambda p: p.info()[1])
+    return ps
+
+
+def same(a, b):
+    return a.info()[2] == b.info()[2]
+
+
+def slot_index(part):
+    return part.info()[1] - 0x10
+
+
+def running():
+    return Partition(Partition.RUNNING)
+
+
+def app_desc(part):
+    # esp_app_desc_t of the image in a slot: (version, project, secure_version) or None.
+    buf = bytearray(112)
+    part.readblocks(0, buf)
+    return parse_app_desc(buf)
+
+
+def parse_app_desc(head):
+    # head: the first 112+ bytes of an app image.
+    if len(head) < 112 or head[0] != 0xE9:
+        return None
+    magic, secure = struct.unpack_from("<II", head, 32)
+    if magic != APP_DESC_MAGIC:
+        return None
+    return _cstr(head[48:80]), _cstr(head[80:112]), secure
+
+
+def _cstr(b):
+    b = bytes(b)
+    i = b.find(b"\0")
+    return (b if i < 0 else b[:i]).decode()
+
+
+def ota_state(part):
+    # The otadata state of the entry that boots `part`, or None if no entry points at it.
+    # ESP-IDF keeps two 32-byte esp_ota_select_entry_t, one per sector; the valid one with the
+    # highest sequence number is in force, and slot = (seq - 1) % number of slots.
+    data = Partition.find(Partition.TYPE_DATA, 0)  # subtype 0: ota
+    if not data:
+        return None
+    n = len(slots())
+    want = slot_index(part)
+    buf = bytearray(32)
+    best = None
+    for sector in (0, 1):
+        data[0].readblocks(sector, buf)
+        seq = struct.unpack_from("<I", buf, 0)[0]
+        state, crc = struct.unpack_from("<II", buf, 24)
+        if seq == 0xFFFFFFFF or crc != _crc32_seq(seq):
+            continue
+        if best is None or seq > best[0]:
+            best = (seq, state)
+    if best is None or (best[0] - 1) % n != want:
+        return None
+    return best[1]
+
+
+def _crc32_seq(seq):
+    return binascii.crc32(struct.pack("<I", seq), 0xFFFFFFFF)
+
+
+class SlotWriter:
+    def __init__(self, part, size, start=0):
+        # part: target Partition; size: image length; start: bytes already in the slot
+        # (a multiple of SECTOR) that a resumed download skips.
+        if same(part, running()):
+            raise SlotError("refusing to write the running slot")
+        cap = part.ioctl(4, 0) * SECTOR
+        if size <= 0 or size > cap:
+            raise SlotError("image of %d bytes does not fit the %d-byte slot" % (size, cap))
+        if start % SECTOR or start > size:
+            raise SlotError("resume offset %d is not a sector boundary" % start)
+        self.part = part
+        self.size = size
+        self.buf = bytearray(SECTOR)
+        self.check = bytearray(SECTOR)
+        self.fill = 0  # bytes waiting in buf
+        self.sector = start // SECTOR  # next sector to write
+        self.md5 = hashlib.md5()
+        for s in range(self.sector):
+            part.readblocks(s, self.check)
+            self.md5.update(self.check)
+
+    @property
+    def written(self):
+        return self.sector * SECTOR + self.fill
+
+    def restart(self):
+        # Drop a partly filled sector; returns the offset to go on from.
+        self.fill = 0
+        return self.sector * SECTOR
+
+    def feed_from(self, stream):
+        # Read from stream (readinto) into the sector buffer; write full sectors.
+        # Returns bytes read, 0 at the end of the stream.
+        if self.fill == SECTOR:
+            self._flush()
+        want = min(SECTOR - self.fill, self.size - self.written)
+        if want <= 0:
+            return 0
+        n = stream.readinto(memoryview(self.buf)[self.fill:self.fill + want])
+        self.fill += n
+        if self.fill == SECTOR:
+            self._flush()
+        return n
+
+    def _flush(self):
+        if not self.fill:
+            return
+        if self.fill < SECTOR:  # last, short sector: pad like erased flash
+            for i in range(self.fill, SECTOR):
+                self.buf[i] = 0xFF
+        self.part.writeblocks(self.sector, self.buf)  # erases the sector first
+        self.part.readblocks(self.sector, self.check)
+        if self.check != self.buf:
+            raise SlotError("flash read-back differs in sector %d" % self.sector)
+        n = min(self.fill, self.size - self.sector * SECTOR)
+        self.md5.update(memoryview(self.check)[:n])
+        self.sector += 1
+        self.fill = 0
+
+    def finish(self, md5_hex):
+        # Write what is left, then check size, MD5 and the app image header.
+        # Returns the new image's (version, project, secure_version).
+        self._flush()
+        got = self.sector * SECTOR
+        if got < self.size:
+            raise SlotError("short image: %d of %d bytes" % (got, self.size))
+        digest = binascii.hexlify(self.md5.digest()).decode()
+        if digest != md5_hex.lower():
+            raise SlotError("MD5 mismatch: image %s, document %s" % (digest, md5_hex))
+        self.part.readblocks(0, self.check)
+        desc = parse_app_desc(self.check)
+        if desc is None:
+            raise SlotError("not an ESP32 app image")
+        mine = bytearray(16)
+        running().readblocks(0, mine)
+        chip = struct.unpack_from("<H", self.check, 12)[0]
+        if chip != struct.unpack_from("<H", mine, 12)[0]:
+            raise SlotError("image is for chip id %d, not this chip" % chip)
+        return desc
+
+    def abort(self):
+        # Leave the slot unbootable: erase its first sector (the image header).
+        self.part.ioctl(6, 0)

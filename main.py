@@ -1,0 +1,59 @@
+# What the device runs: connect to AWS IoT, finish or start firmware updates, publish
+# telemetry, and look for new jobs in the loop. Errors never end the loop: a dead broker
+# is retried with a growing pause; a new firmware that cannot get through its first boot
+# (no cloud, failed self-test) rolls itself back.
+import gc
+import json
+import time
+
+import fota
+from awsiot import Connection, load_config
+from jobs import Jobs
+
+TRIAL_ATTEMPTS = 5  # connection attempts a new firmware gets before it rolls back
+
+
+def trial(jobs):
+    # First boot of a new firmware: prove it works before confirming it.
+    import selftest
+
+    ok, why = selftest.run(jobs)
+    print("app: self-test", "passed" if ok else "failed: " + why)
+    if not ok:
+        fota.reject("self-test failed: " + why)
+
+
+def main():
+    cfg = load_config()
+    every = cfg.get("telemetry_s", 30)
+    print("app: firmware", fota.version(), "thing", cfg["thing"], "trial" if fota.testing() else "")
+    conn = Connection(cfg)
+    jobs = None
+    pause, fails, n = 1, 0, 0
+    while True:
+        try:
+            if not conn.connected():
+                conn.connect()
+                jobs = Jobs(conn)
+                if fota.testing():
+                    trial(jobs)
+                fota.handle_fota_jobs(jobs, force=True)
+                pause, fails = 1, 0
+            fota.handle_fota_jobs(jobs)
+            if conn.connected():
+                gc.collect()
+                n += 1
+                conn.publish("things/%s/telemetry" % cfg["thing"], json.dumps(
+                    {"n": n, "version": fota.version(), "mem_free": gc.mem_free()}))
+            time.sleep(every)
+        except Exception as e:
+            fails += 1
+            print("app: error (%d): %r; retrying in %d s" % (fails, e, pause))
+            conn.close()
+            if fota.testing() and fails >= TRIAL_ATTEMPTS:
+                fota.reject("no connection to AWS IoT on the trial boot: %r" % e)
+            time.sleep(pause)
+            pause = min(pause * 2, 300)
+
+
+main()
