@@ -160,5 +160,10 @@ class Jobs:
 
 
 def _details(d):
-    # statusDetails is a map of strings to strings.
-    return {str(k): str(v) for k, v in d.items()}
+    # statusDetails is a map of strings to strings of at most 1024 characters, no control
+    # characters (AWS rejects the update otherwise; error texts often carry newlines).
+    out = {}
+    for k, v in d.items():
+        v = "".join(c if " " <= c else " " for c in str(v)).strip()
+        out[str(k)] = (v or "-")[:1024]
+    return out

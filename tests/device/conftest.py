@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from fotatools.cloud.ca import LocalCA
+from tests.device.servers import FirmwareServer
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for localhost, and a second CA the device does not trust."""
+    d = tmp_path_factory.mktemp("pki")
+    ca = LocalCA(d / "ca").ensure()
+    srv = ca.issue_server(d / "srv")
+    rogue = LocalCA(d / "rogue").ensure()
+    bad = rogue.issue_server(d / "bad")
+    other = ca.issue_client("other.example", d / "other")  # right CA, wrong name
+    return {"ca_der": ca.cert_der_path, "cert": srv.cert_pem, "key": srv.key_pem,
+            "rogue_cert": bad.cert_pem, "rogue_key": bad.key_pem, "ca": ca,
+            "other_cert": other.cert_pem, "other_key": other.key_pem}
+
+
+@pytest.fixture(scope="session")
+def blob() -> bytes:
+    """200 KB of deterministic bytes."""
+    out = bytearray()
+    h = b"seed"
+    while len(out) < 200_000:
+        h = hashlib.sha256(h).digest()
+        out += h
+    return bytes(out[:200_000])
+
+
+@pytest.fixture()
+def https_server(pki: dict[str, Path], blob: bytes):
+    with FirmwareServer({"blob.bin": blob}, pki["cert"], pki["key"]) as s:
+        yield s

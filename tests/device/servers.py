@@ -1,0 +1,93 @@
+"""Real servers the device talks to in tests: an HTTPS file server with faults on demand."""
+
+from __future__ import annotations
+
+import re
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class FirmwareServer:
+    """HTTPS on 127.0.0.1:<free port>. Paths:
+    /fw/<name>            the file, with Range support
+    /status/<code>/<name> answer <code>
+    /short/<name>         Content-Length says the whole file, the body stops 1000 bytes early
+    /long/<name>          the file plus 4096 extra bytes (and a Content-Length saying so)
+    /drop/<n>/<name>      the first request breaks the connection after n bytes; later ones work
+    /chunked/<name>       Transfer-Encoding: chunked
+    """
+
+    def __init__(self, files: dict[str, bytes], cert: Path, key: Path) -> None:
+        self.files = files
+        self.requests: list[tuple[str, str | None]] = []
+        self.dropped: set[str] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, self.headers.get("Range")))
+                m = re.match(r"^/(fw|short|long|chunked|status/(\d+)|drop/(\d+))/([^?]+)", self.path)
+                if not m or m.group(4) not in server.files:
+                    return self._send(404, b"not found")
+                data = server.files[m.group(4)]
+                kind = m.group(1)
+                if m.group(2):
+                    return self._send(int(m.group(2)), b"<Error>denied</Error>")
+                start = 0
+                rng = self.headers.get("Range")
+                if rng:
+                    start = int(re.match(r"bytes=(\d+)-", rng).group(1))
+                body = data[start:]
+                if kind == "long":
+                    body += b"\xAA" * 4096
+                status = 206 if start else 200
+                self.send_response(status)
+                if kind == "chunked":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+                    return
+                self.send_header("Content-Length", str(len(body)))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if kind == "short":
+                    body = body[:-1000]
+                if m.group(3) and self.path not in server.dropped:
+                    server.dropped.add(self.path)
+                    body = body[:int(m.group(3))]
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _send(self, code: int, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"https://localhost:{self.port}{path}"
+
+    def __enter__(self) -> "FirmwareServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,87 @@
+"""Job documents -> update plans, in MicroPython: every bad field is refused with a reason."""
+
+import json
+
+import pytest
+
+from tests.device.mpy import run_json
+
+GOOD = {"operation": "fota", "bc_idx": 1, "bc_crc": "0123456789abcdef0123456789ABCDEF",
+        "bc_size": 1500000, "bc_url": "https://localhost:8443/fw/app.bin?X-Sig=abc", "version": "1.0.1"}
+SLOT = 0x180000
+
+
+def plan(doc, running=0, next_slot=1):
+    code = f"""
+import json
+from fotaplan import plan, kind, DocError
+doc = json.loads({json.dumps(json.dumps(doc))})
+try:
+    p = plan(doc, 2, {running}, {next_slot}, {SLOT})
+    print(json.dumps({{"ok": [p.slot, p.size, p.md5, p.url, p.version], "kind": kind(doc)}}))
+except DocError as e:
+    print(json.dumps({{"error": str(e), "kind": kind(doc)}}))
+"""
+    return run_json(code)
+
+
+def test_good_document_gives_a_plan():
+    r = plan(GOOD)
+    assert r["ok"] == [1, 1500000, GOOD["bc_crc"].lower(), GOOD["bc_url"], "1.0.1"]
+
+
+def test_slot_minus_one_takes_the_next_update_slot():
+    assert plan(dict(GOOD, bc_idx=-1), running=1, next_slot=0)["ok"][0] == 0
+
+
+BAD = [
+    ({"bc_idx": None}, "bc_idx missing"),
+    ({"bc_idx": "1"}, "bc_idx must be an integer"),
+    ({"bc_idx": True}, "bc_idx must be an integer"),
+    ({"bc_idx": 1.0}, "bc_idx must be an integer"),
+    ({"bc_idx": 0}, "running slot"),
+    ({"bc_idx": 2}, "no such OTA slot"),
+    ({"bc_idx": -2}, "no such OTA slot"),
+    ({"bc_size": None}, "bc_size missing"),
+    ({"bc_size": "1500000"}, "bc_size must be an integer"),
+    ({"bc_size": 0}, "does not fit"),
+    ({"bc_size": SLOT + 1}, "does not fit"),
+    ({"bc_crc": None}, "bc_crc"),
+    ({"bc_crc": "xyz"}, "bc_crc"),
+    ({"bc_crc": "g" * 32}, "bc_crc"),
+    ({"bc_crc": 12345}, "bc_crc"),
+    ({"bc_url": None}, "bc_url missing"),
+    ({"bc_url": "http://localhost/fw.bin"}, "https"),
+    ({"bc_url": "ftp://x/y"}, "https"),
+    ({"bc_url": "https://"}, "https"),
+    ({"bc_url": "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/b/k}"}, "placeholder"),
+    ({"bc_url": ["https://x/y"]}, "bc_url missing"),
+    ({"version": 101}, "version"),
+]
+
+
+@pytest.mark.parametrize("change,reason", BAD, ids=[f"{list(c)[0]}={list(c.values())[0]!r}" for c, _ in BAD])
+def test_bad_field_is_refused(change, reason):
+    doc = dict(GOOD)
+    for k, v in change.items():
+        if v is None:
+            doc.pop(k)
+        else:
+            doc[k] = v
+    r = plan(doc)
+    assert "error" in r, r
+    assert reason in r["error"]
+
+
+@pytest.mark.parametrize("doc,kind", [
+    ({"operation": "fota"}, "fota"),
+    ({"afr_ota": {"protocols": ["MQTT"], "files": []}}, "afr_ota"),
+    ({"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 1,
+      "location": {"protocol": "https:", "host": "h", "path": "p"}}, "aws_fota"),
+    ({"operation": "reboot"}, None),
+    ([1, 2], None),
+])
+def test_document_kinds(doc, kind):
+    r = plan(doc)
+    assert r["kind"] == kind
+    assert "error" in r

@@ -1,0 +1,72 @@
+"""lib/https.py against a real HTTPS server, in MicroPython."""
+
+import hashlib
+import json
+
+import pytest
+
+from tests.device.mpy import run_json
+from tests.device.servers import FirmwareServer
+
+DOWNLOAD = """
+import json, hashlib, binascii
+from https import get, HTTPError
+ca = open({ca!r}, "rb").read()
+try:
+    r = get({url!r}, ca, start={start})
+    h = hashlib.md5(); buf = bytearray(4096); n = 0
+    while True:
+        k = r.readinto(buf)
+        if not k:
+            break
+        h.update(memoryview(buf)[:k]); n += k
+    r.close()
+    print(json.dumps({{"n": n, "total": r.total, "md5": binascii.hexlify(h.digest()).decode()}}))
+except Exception as e:
+    print(json.dumps({{"error": "%s: %s" % (type(e).__name__, e)}}))
+"""
+
+
+def download(pki, url, start=0):
+    return run_json(DOWNLOAD.format(ca=str(pki["ca_der"]), url=url, start=start))
+
+
+def test_streams_the_whole_file(pki, https_server, blob):
+    r = download(pki, https_server.url("/fw/blob.bin"))
+    assert r == {"n": len(blob), "total": len(blob), "md5": hashlib.md5(blob).hexdigest()}
+
+
+def test_range_from_an_offset(pki, https_server, blob):
+    r = download(pki, https_server.url("/fw/blob.bin"), start=8192)
+    assert r == {"n": len(blob) - 8192, "total": len(blob), "md5": hashlib.md5(blob[8192:]).hexdigest()}
+    assert https_server.requests[-1][1] == "bytes=8192-"
+
+
+@pytest.mark.parametrize("path,error", [
+    ("/status/403/blob.bin", "HTTPError: HTTP 403"),
+    ("/status/404/blob.bin", "HTTPError: HTTP 404"),
+    ("/status/500/blob.bin", "HTTPError: HTTP 500"),
+    ("/short/blob.bin", "Broken: connection closed with 1000 bytes to go"),
+    ("/chunked/blob.bin", "HTTPError: no Content-Length"),
+])
+def test_server_faults_are_errors(pki, https_server, path, error):
+    assert download(pki, https_server.url(path))["error"].startswith(error)
+
+
+def test_plain_http_is_refused(pki, https_server):
+    assert download(pki, f"http://localhost:{https_server.port}/fw/blob.bin")["error"] == \
+        "HTTPError: not an https URL"
+
+
+def test_server_not_chaining_to_the_ca_is_refused(pki, blob):
+    with FirmwareServer({"blob.bin": blob}, pki["rogue_cert"], pki["rogue_key"]) as s:
+        r = download(pki, s.url("/fw/blob.bin"))
+    assert r["error"].startswith(("OSError", "ValueError")), r  # mbedTLS: ValueError + reason
+    assert s.requests == []  # nothing was asked of a server the device does not trust
+
+
+def test_certificate_for_another_name_is_refused(pki, blob):
+    with FirmwareServer({"blob.bin": blob}, pki["other_cert"], pki["other_key"]) as s:
+        r = download(pki, s.url("/fw/blob.bin"))
+    assert "error" in r and r["error"].startswith(("OSError", "ValueError")), r
+    assert s.requests == []
