@@ -7,7 +7,7 @@ DEPS   := .deps
 UMQTT  := $(DEPS)/umqtt/simple.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test bench clean system-packages
+.PHONY: setup demo test bench clean system-packages firmware
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
@@ -39,3 +39,13 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(DEPS) build .pytest_cache
+
+# A real ESP32 firmware (needs ESP-IDF in the environment and a MicroPython checkout):
+#   make firmware MPY_DIR=~/micropython VERSION=1.0.1
+# -> $(MPY_DIR)/ports/esp32/build-FOTA_ESP32/micropython.bin (app image for `fota build`)
+#    and firmware.bin (bootloader + partition table + app, for the first flash).
+firmware:
+	@test -d "$(MPY_DIR)/ports/esp32" || { echo "set MPY_DIR to a MicroPython checkout"; exit 2; }
+	@test -n "$(VERSION)" || { echo "set VERSION, e.g. VERSION=1.0.1"; exit 2; }
+	printf 'CONFIG_APP_PROJECT_VER="%s"\n' "$(VERSION)" > firmware/FOTA_ESP32/sdkconfig.version
+	$(MAKE) -C "$(MPY_DIR)/ports/esp32" BOARD_DIR="$(CURDIR)/firmware/FOTA_ESP32" BUILD=build-FOTA_ESP32 submodules all
