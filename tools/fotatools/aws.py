@@ -248,7 +248,7 @@ class AwsBackend:
         if self.progress and size >= LARGE_UPLOAD:
             from tqdm import tqdm
             bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"upload {path.name}",
-                       leave=False)
+                       disable=None, leave=False)
             callback = bar.update
         try:
             with self._call(f"upload s3://{bucket}/{key}"):

@@ -1,0 +1,104 @@
+"""Fixtures for the host CLI tests: a moto server standing in for AWS, and a `fota` runner."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+ROLE_ARN = "arn:aws:iam::123456789012:role/fota-presign"
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@dataclass
+class Moto:
+    url: str
+    account: str = "123456789012"
+
+    def iot_model(self):
+        """moto's in-process IoT state (the server runs in a thread of this process)."""
+        from moto.iot.models import iot_backends
+        return iot_backends[self.account][REGION]
+
+
+@pytest.fixture(scope="session")
+def moto() -> Moto:
+    """moto in server mode on a free loopback port, stopped at the end of the session."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield Moto(f"http://{host}:{port}")
+    server.stop()
+
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "FOTA_BACKEND",
+           "FOTA_HOME", "FOTA_BUCKET", "FOTA_PRESIGN_ROLE_ARN", "AWS_ENDPOINT_URL")
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """Fake credentials and a clean environment for in-process boto3."""
+    for k in CLEARED:
+        monkeypatch.delenv(k, raising=False)
+    for k, v in AWS_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Fota:
+    """Runs `python -m fotatools.cli` in a subprocess with a given environment."""
+
+    def __init__(self, env: dict[str, str], cwd: Path):
+        self.env = env
+        self.cwd = cwd
+
+    def __call__(self, *args: str, timeout: float = 60) -> Result:
+        p = subprocess.run([sys.executable, "-m", "fotatools.cli", *map(str, args)],
+                           capture_output=True, text=True, env=self.env, cwd=self.cwd,
+                           timeout=timeout)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tools"), str(ROOT)])
+    env["FOTA_HOME"] = str(tmp_path / "home")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-aws-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-aws-credentials")
+    return env
+
+
+@pytest.fixture
+def fota_aws(moto, tmp_path) -> Fota:
+    """`fota` with the AWS backend pointed at the moto server."""
+    env = base_env(tmp_path)
+    env.update(AWS_ENV)
+    env.update({"FOTA_BACKEND": "aws", "FOTA_BUCKET": unique("fota-fw"),
+                "FOTA_PRESIGN_ROLE_ARN": ROLE_ARN, "AWS_ENDPOINT_URL": moto.url})
+    return Fota(env, tmp_path)

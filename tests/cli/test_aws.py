@@ -1,0 +1,190 @@
+"""AwsBackend against moto in server mode (boto3 over HTTP to a loopback port).
+
+What moto does not implement, and how these tests deal with it:
+- the Jobs device data plane (MQTT or iot-jobs-data): executions never leave QUEUED on their
+  own. Where a test needs a device's progress it sets the execution's state in moto's model
+  (the server runs in this process), as a device's UpdateJobExecution would, and then reads
+  it back through the control-plane API like `fota status` does;
+- thing groups as job targets are not expanded into per-thing executions (moto creates one
+  execution named after the group), and jobProcessDetails counts are not maintained;
+- policies are stored but not evaluated, and the IAM role is not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from conftest import REGION, ROLE_ARN, unique
+from fotatools.aws import AwsBackend, amazon_root_ca
+from fotatools.backend import BackendError, Rollout
+from fotatools.provisioning import check_device_folder, write_device_folder
+
+
+@pytest.fixture
+def backend(moto, aws_env) -> AwsBackend:
+    return AwsBackend(endpoint_url=moto.url, bucket=unique("fota-fw"), role_arn=ROLE_ARN)
+
+
+def test_endpoint_is_ats_with_amazon_root_ca(backend):
+    ep = backend.endpoint()
+    assert ep.host.endswith(f"-ats.iot.{REGION}.amazonaws.com") and ep.port == 8883
+    ca = x509.load_pem_x509_certificate(ep.ca_pem)
+    assert ca.subject.rfc4514_string() == "CN=Amazon Root CA 1,O=Amazon,C=US"
+    assert ep.ca_pem == amazon_root_ca()
+
+
+def test_provision_creates_cert_policy_and_device_folder(backend, tmp_path):
+    thing = unique("dev")
+    creds = backend.provision(thing)
+    iot = backend.iot
+    principals = iot.list_thing_principals(thingName=thing)["principals"]
+    cert_arn = [p for p in principals if creds.certificate_id in p]
+    assert len(cert_arn) == 1
+    assert iot.describe_certificate(certificateId=creds.certificate_id)[
+        "certificateDescription"]["status"] == "ACTIVE"
+    policies = iot.list_attached_policies(target=cert_arn[0])["policies"]
+    assert [p["policyName"] for p in policies] == ["fota-device"]
+    doc = json.loads(iot.get_policy(policyName="fota-device")["policyDocument"])
+    text = json.dumps(doc)
+    assert "client/${iot:Connection.Thing.ThingName}" in text
+    assert "topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*" in text
+    assert "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*" in text
+    assert "*" not in [s["Resource"] for s in doc["Statement"]]
+    # the key pair belongs together, and the folder holds DER for the device
+    cert = x509.load_pem_x509_certificate(creds.certificate_pem)
+    key = serialization.load_pem_private_key(creds.private_key_pem, None)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    out = tmp_path / "device"
+    config = write_device_folder(creds, out, tmp_path / "home")
+    assert config == check_device_folder(out)
+    assert config["thing"] == thing and config["port"] == 8883
+    assert x509.load_der_x509_certificate((out / config["cert"]).read_bytes()) == cert
+    der_key = serialization.load_der_private_key((out / config["key"]).read_bytes(), None)
+    assert der_key.private_numbers() == key.private_numbers()
+    assert (out / config["key"]).stat().st_mode & 0o077 == 0
+    pem_copy = tmp_path / "home" / "things" / thing / "device.key.pem"
+    assert pem_copy.read_bytes() == creds.private_key_pem
+    # a second provisioning of the same thing adds a second certificate, same policy
+    again = backend.provision(thing)
+    assert again.certificate_id != creds.certificate_id
+    assert len(iot.list_thing_principals(thingName=thing)["principals"]) == 2
+
+
+def test_groups(backend):
+    a, b = unique("dev"), unique("dev")
+    for t in (a, b):
+        backend.iot.create_thing(thingName=t)
+    group = unique("grp")
+    arn = backend.create_thing_group(group, [a])
+    assert arn == backend.group_arn(group) and arn.endswith(f":thinggroup/{group}")
+    assert backend.create_thing_group(group, [b]) == arn  # existing group: things added
+    names = backend.iot.list_things_in_thing_group(thingGroupName=group)["things"]
+    assert sorted(names) == sorted([a, b])
+    with pytest.raises(BackendError, match="ResourceNotFound"):
+        backend.create_thing_group(group, ["no-such-thing"])
+    with pytest.raises(BackendError, match="ResourceNotFound"):
+        backend.group_arn("no-such-group")
+
+
+def test_upload_creates_bucket_and_returns_s3_url(backend, tmp_path):
+    f = tmp_path / "fw.bin"
+    f.write_bytes(bytes(range(256)) * 8)
+    url = backend.upload(f, "firmware/micropython/1.0.0/fw.bin")
+    assert url == (f"https://s3.{REGION}.amazonaws.com/{backend.bucket}"
+                   "/firmware/micropython/1.0.0/fw.bin")
+    body = backend.s3.get_object(Bucket=backend.bucket,
+                                 Key="firmware/micropython/1.0.0/fw.bin")["Body"].read()
+    assert body == f.read_bytes()
+    backend.upload(f, "again.bin")  # the bucket exists now
+
+
+def test_create_job_with_presigned_rollout_abort_timeout(backend):
+    thing = unique("dev")
+    backend.iot.create_thing(thingName=thing)
+    job_id = unique("job")
+    doc = {"operation": "fota", "bc_idx": -1, "bc_crc": "0" * 32, "bc_size": 10,
+           "bc_url": "${aws:iot:s3-presigned-url:https://s3.eu-west-1.amazonaws.com/b/k}",
+           "version": "1.0.0"}
+    job = backend.create_job(job_id, [backend.thing_arn(thing)], doc,
+                             Rollout(maximum_per_minute=20, abort_failure_percent=25.0,
+                                     abort_min_executed=4, step_timeout_minutes=15,
+                                     presigned_expires_sec=900))
+    assert job.job_id == job_id and job.document == doc
+    raw = backend.iot.describe_job(jobId=job_id)["job"]
+    assert raw["presignedUrlConfig"] == {"roleArn": ROLE_ARN, "expiresInSec": 900}
+    assert raw["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 20}
+    assert raw["abortConfig"] == {"criteriaList": [{
+        "failureType": "ALL", "action": "CANCEL", "thresholdPercentage": 25.0,
+        "minNumberOfExecutedThings": 4}]}
+    assert raw["timeoutConfig"] == {"inProgressTimeoutInMinutes": 15}
+    assert raw["targetSelection"] == "SNAPSHOT"
+    assert json.loads(backend.iot.get_job_document(jobId=job_id)["document"]) == doc
+
+
+def test_job_without_role_is_refused_before_aws(moto, aws_env):
+    b = AwsBackend(endpoint_url=moto.url, bucket=unique("fota-fw"), role_arn=None)
+    with pytest.raises(BackendError, match="--role-arn"):
+        b.create_job(unique("job"), [], {"bc_url": "${aws:iot:s3-presigned-url:https://x/y}"},
+                     Rollout())
+    with pytest.raises(BackendError, match="--bucket"):
+        AwsBackend(endpoint_url=moto.url).upload(Path(__file__), "k")
+
+
+def test_executions_status_details_and_cancel(backend, moto):
+    things = [unique("dev"), unique("dev")]
+    arns = []
+    for t in things:
+        backend.iot.create_thing(thingName=t)
+        arns.append(backend.thing_arn(t))
+    job_id = unique("job")
+    backend.create_job(job_id, arns, {"operation": "fota"}, Rollout())
+    assert {e.thing_name: e.status for e in backend.list_executions(job_id)} == {
+        things[0]: "QUEUED", things[1]: "QUEUED"}
+    # the device side (not in moto): thing 0 reports progress
+    ex = moto.iot_model().job_executions[(job_id, things[0])]
+    ex.status = "IN_PROGRESS"
+    ex.status_details_map = {"step": "download", "progress": "40%"}
+    got = {e.thing_name: e for e in backend.list_executions(job_id)}
+    assert got[things[0]].status == "IN_PROGRESS"
+    assert got[things[0]].status_details == {"step": "download", "progress": "40%"}
+    assert got[things[1]].status_details == {}
+    job = backend.cancel_job(job_id, force=True, reason="bad build")
+    assert job.status == "CANCELED"
+    raw = backend.iot.describe_job(jobId=job_id)["job"]
+    assert raw["forceCanceled"] is True and raw["comment"] == "bad build"
+
+
+def test_errors_are_one_line(backend):
+    with pytest.raises(BackendError) as e:
+        backend.describe_job("no-such-job")
+    assert "\n" not in str(e.value) and "no-such-job" in str(e.value)
+    with pytest.raises(BackendError, match="ResourceNotFound"):
+        backend.thing_arn("no-such-thing")
+
+
+def test_bad_bucket_name_is_reported(moto, aws_env, tmp_path):
+    b = AwsBackend(endpoint_url=moto.url, bucket="x", role_arn=ROLE_ARN)
+    (tmp_path / "f").write_bytes(b"1")
+    with pytest.raises(BackendError, match="InvalidBucketName"):
+        b.upload(tmp_path / "f", "k")
+
+
+def test_unreachable_endpoint_is_reported(aws_env):
+    b = AwsBackend(endpoint_url="http://127.0.0.1:9", bucket="fota-fw", role_arn=ROLE_ARN)
+    with pytest.raises(BackendError, match="describe endpoint"):
+        b.endpoint()
+
+
+def test_region_and_credentials_from_environment(aws_env, moto, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    assert AwsBackend(endpoint_url=moto.url).region == "us-west-2"
+    assert AwsBackend(region="ap-south-1", endpoint_url=moto.url).region == "ap-south-1"
+    creds = boto3.session.Session().get_credentials()
+    assert creds.access_key == "testing"

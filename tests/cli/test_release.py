@@ -1,0 +1,131 @@
+"""`fota build`: release manifests from good images, one-line refusals of bad ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from fotatools import cli
+from fotatools.release import (ImageError, inspect_image, load_release, verify_signature)
+from images import app_image, full_image, raw_app_image
+
+
+def test_build_writes_manifest_next_to_copy(tmp_path, capsys):
+    data = app_image("1.4.0", size=200_000)
+    src = tmp_path / "micropython.bin"
+    src.write_bytes(data)
+    out = tmp_path / "rel"
+    assert cli.main(["build", str(src), "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    manifest = json.loads((out / "micropython-1.4.0.json").read_text())
+    assert printed["manifest"] == str(out / "micropython-1.4.0.json")
+    image = out / manifest["file"]
+    assert image.read_bytes() == data
+    assert manifest["version"] == "1.4.0"
+    assert manifest["project"] == "micropython"
+    assert manifest["size"] == len(data)
+    assert manifest["md5"] == hashlib.md5(data).hexdigest()
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["chip"] == "esp32"
+    assert manifest["idf_ver"].startswith("v")
+    assert manifest["secure_version"] == 0
+    assert manifest["built_at"].endswith("Z")
+    assert "signature" not in manifest
+    # the manifest reopens as a release, checked against the image
+    assert load_release(out / "micropython-1.4.0.json").manifest["md5"] == manifest["md5"]
+
+
+def test_build_agrees_with_esptool_image_info(tmp_path):
+    data = raw_app_image("2.0.1-rc1", "fleetfw", size=50_000)
+    (tmp_path / "a.bin").write_bytes(data)
+    info = subprocess.run([sys.executable, "-m", "esptool", "--chip", "esp32", "image-info",
+                           str(tmp_path / "a.bin")], capture_output=True, text=True, check=True)
+    assert "App version: 2.0.1-rc1" in info.stdout
+    assert "Checksum:" in info.stdout and "(valid)" in info.stdout
+    app = inspect_image(data)
+    assert (app.version, app.project, app.size) == ("2.0.1-rc1", "fleetfw", len(data))
+
+
+def test_version_override_keeps_descriptor_version(tmp_path, capsys):
+    (tmp_path / "a.bin").write_bytes(app_image("1.0.0"))
+    assert cli.main(["build", str(tmp_path / "a.bin"), "--version", "1.0.0+hotfix",
+                     "--out", str(tmp_path / "o"), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert (m["version"], m["app_version"]) == ("1.0.0+hotfix", "1.0.0")
+    assert (tmp_path / "o" / "micropython-1.0.0+hotfix.bin").exists()
+
+
+def test_signed_release_verifies(tmp_path, capsys):
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    data = app_image("3.0.0")
+    (tmp_path / "a.bin").write_bytes(data)
+    assert cli.main(["build", str(tmp_path / "a.bin"), "--sign", str(tmp_path / "k.pem"),
+                     "--out", str(tmp_path / "o"), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert m["signature"]["algorithm"] == "ecdsa-p256-sha256"
+    assert verify_signature(data, m["signature"], pub)
+    assert not verify_signature(data[:-1] + bytes([data[-1] ^ 1]), m["signature"], pub)
+
+
+def _resum(img: bytearray) -> bytes:
+    """Recompute the appended SHA-256 after editing the image body."""
+    img[-32:] = hashlib.sha256(bytes(img[:-32])).digest()
+    return bytes(img)
+
+
+def _flip(data: bytes, pos: int) -> bytearray:
+    b = bytearray(data)
+    b[pos] ^= 0x5A
+    return b
+
+
+GOOD = raw_app_image("1.0.0", size=8192)
+BAD_IMAGES = {
+    "empty": (b"", "too short"),
+    "truncated": (GOOD[: len(GOOD) // 2], "truncated or malformed"),
+    "truncated-hash": (GOOD[:-10], "appended SHA-256 is incomplete"),
+    "wrong-magic": (_resum(_flip(GOOD, 0)), "not an ESP32 image"),
+    "bad-checksum": (_resum(_flip(GOOD, len(GOOD) - 33)), "bad checksum"),
+    "bad-data": (bytes(_flip(GOOD, 1000)), "bad checksum"),
+    "bad-hash": (bytes(_flip(GOOD, len(GOOD) - 1)), "bad SHA-256"),
+    "not-an-app": (raw_app_image(with_desc=False), "not an app image"),
+    "other-chip": (raw_app_image(chip_id=9), "esp32s3, not esp32"),
+    "no-hash": (raw_app_image(hash_appended=False), "no appended SHA-256"),
+    "full-image": (full_image(GOOD), "full flash image"),
+    "trailing-bytes": (GOOD + b"\xff" * 16, "unexpected bytes after"),
+    "segment-overflow": (GOOD[:28] + struct.pack("<I", 0x7FFFFFF) + GOOD[32:],
+                         "truncated or malformed"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_IMAGES))
+def test_build_refuses_bad_image(name, tmp_path, capsys):
+    data, reason = BAD_IMAGES[name]
+    with pytest.raises(ImageError, match=reason):
+        inspect_image(data)
+    (tmp_path / "fw.bin").write_bytes(data)
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fota: error: ") and reason in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_publish_refuses_manifest_whose_image_changed(tmp_path):
+    (tmp_path / "a.bin").write_bytes(app_image("1.0.0"))
+    assert cli.main(["build", str(tmp_path / "a.bin"), "--out", str(tmp_path / "o")]) == 0
+    (tmp_path / "o" / "micropython-1.0.0.bin").write_bytes(app_image("1.0.1"))
+    with pytest.raises(ImageError, match="does not match its manifest"):
+        load_release(tmp_path / "o" / "micropython-1.0.0.json")

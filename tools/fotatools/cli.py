@@ -1,0 +1,582 @@
+"""`fota`: publish ESP32 MicroPython firmware as AWS IoT jobs and follow the rollout.
+
+Exit codes: 0 success; 1 a failed operation or rollout (the control plane refused, a device
+failed); 2 bad input (one line `fota: error: ...` on stderr); 3 `status`: the rollout is still
+in progress (`cloud status`: the local cloud is not running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
+from .release import ImageError, build_release, load_release, safe_name
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
+FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
+NAME_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")  # AWS IoT thing and thing-group names
+JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+ROLE_ARN_RE = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/\S+$")
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit 2 with a one-line message."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"fota: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(EXIT_USAGE)
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+def home_dir(args: argparse.Namespace) -> Path:
+    return Path(args.home or os.environ.get("FOTA_HOME") or ".fota")
+
+
+def make_backend(args: argparse.Namespace) -> Backend:
+    name = args.backend or os.environ.get("FOTA_BACKEND") or "local"
+    if name == "local":
+        from .cloud.client import LocalBackend
+        return LocalBackend(home_dir(args))
+    if name == "aws":
+        from .aws import from_env
+        try:
+            return from_env(region=args.region, endpoint_url=args.endpoint_url,
+                            bucket=args.bucket, role_arn=args.role_arn,
+                            progress=not getattr(args, "json", False))
+        except BackendError as e:
+            raise UsageError(str(e)) from None
+    raise UsageError(f"unknown backend {name!r} (FOTA_BACKEND): use local or aws")
+
+
+def check_name(name: str, what: str = "thing name") -> str:
+    if not NAME_RE.match(name):
+        raise UsageError(f"bad {what} {name!r}: 1..128 characters of a-z A-Z 0-9 : _ -")
+    return name
+
+
+def emit_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=False))
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- cloud ------------------------------------------------------------------------------------
+def cmd_cloud(args: argparse.Namespace) -> int:
+    from .cloud import daemon
+
+    home = home_dir(args)
+    if args.action == "run":
+        daemon.run(home)
+        return EXIT_OK
+    if args.action == "start":
+        info = daemon.start(home)
+        state = daemon.status(home)
+        if args.json:
+            emit_json(state)
+        else:
+            print(f"local cloud running (state in {home / 'cloud'})")
+            _print_cloud(state)
+        del info
+        return EXIT_OK
+    if args.action == "stop":
+        daemon.stop(home)
+        if args.json:
+            emit_json({"running": False})
+        else:
+            print("local cloud stopped")
+        return EXIT_OK
+    state = daemon.status(home)
+    running = bool(state.get("running"))
+    if args.json:
+        emit_json(state)
+    elif running:
+        print("local cloud running")
+        _print_cloud(state)
+    else:
+        print("local cloud not running (start it with `fota cloud start`)")
+    return EXIT_OK if running else EXIT_IN_PROGRESS
+
+
+def _print_cloud(state: dict[str, Any]) -> None:
+    for key, value in state.items():
+        if key == "running":
+            continue
+        if isinstance(value, dict):
+            print(f"  {key}:")
+            for k, v in value.items():
+                print(f"    {k}: {v}")
+        else:
+            print(f"  {key}: {value}")
+
+
+# -- provision / group ------------------------------------------------------------------------
+def cmd_provision(args: argparse.Namespace) -> int:
+    from .provisioning import CONFIG, host_dir, write_device_folder
+
+    thing = check_name(args.thing)
+    home = home_dir(args)
+    out = Path(args.out) if args.out else host_dir(home, thing) / "device"
+    if not args.force:
+        if (host_dir(home, thing) / "device.key.pem").exists():
+            raise UsageError(f"{thing} is already provisioned in {host_dir(home, thing)} "
+                             "(--force makes a new certificate)")
+        if (out / CONFIG).exists():
+            raise UsageError(f"{out} already holds a device folder (--force overwrites it)")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder")
+    backend = make_backend(args)
+    creds = backend.provision(thing)
+    config = write_device_folder(creds, out, home)
+    if args.json:
+        emit_json({"thing": thing, "certificate_id": creds.certificate_id,
+                   "device_folder": str(out), "config": config})
+        return EXIT_OK
+    print(f"provisioned {thing} on {backend.name} ({config['endpoint']}:{config['port']}), "
+          f"certificate {creds.certificate_id[:16]}...")
+    print(f"device folder: {out}")
+    print(f"PEM copies (private key included) kept in {host_dir(home, thing)}")
+    print("copy it to the board (PORT is the serial port, e.g. /dev/ttyUSB0):")
+    print("  mpremote connect PORT " + shlex.join(
+        ["cp", str(out / "config.json"), ":", "+", "cp", "-r", str(out / "certs"), ":"]))
+    print(f"or set up the whole board: fota flash PORT --firmware FW.bin --device {out}")
+    return EXIT_OK
+
+
+def cmd_group(args: argparse.Namespace) -> int:
+    group = check_name(args.group, "group name")
+    things = [check_name(t) for t in args.things]
+    backend = make_backend(args)
+    if args.action == "add":
+        backend.group_arn(group)  # the group must exist
+    arn = backend.create_thing_group(group, things)
+    if args.json:
+        emit_json({"group": group, "arn": arn, "added": things})
+    else:
+        verb = "created" if args.action == "create" else "updated"
+        print(f"{verb} group {group} ({arn}); added: {', '.join(things) or 'none'}")
+    return EXIT_OK
+
+
+# -- build ------------------------------------------------------------------------------------
+def cmd_build(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    path, manifest = build_release(Path(args.firmware), out, args.version,
+                                   Path(args.sign) if args.sign else None, args.chip)
+    if args.json:
+        emit_json({"manifest": str(path), **manifest})
+        return EXIT_OK
+    print(f"{manifest['project']} {manifest['version']}: {manifest['size']} bytes, "
+          f"md5 {manifest['md5']}, idf {manifest['idf_ver']}"
+          + (", signed" if "signature" in manifest else ""))
+    print(f"release: {path}")
+    print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
+    return EXIT_OK
+
+
+# -- publish ----------------------------------------------------------------------------------
+def default_job_id(version: str, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    raw = f"fota-{version}-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    return re.sub(r"[^a-zA-Z0-9_-]+", "-", raw)[:64]
+
+
+def parse_rate(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*(/\s*min)?\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= 1000:
+        raise UsageError(f"bad --rate {text!r}: things per minute, 1..1000 (e.g. 10/min)")
+    return int(m.group(1))
+
+
+def make_document(manifest: dict[str, Any], url: str, slot: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operation": "fota",
+        "bc_idx": slot,
+        "bc_crc": manifest["md5"],
+        "bc_size": manifest["size"],
+        "bc_url": "${aws:iot:s3-presigned-url:" + url + "}",
+        "version": manifest["version"],
+    }
+    sig = manifest.get("signature")
+    if isinstance(sig, dict) and sig.get("value"):
+        doc["bc_sig"] = sig["value"]
+    return doc
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    if not args.thing and not args.group:
+        raise UsageError("give the targets: --thing T... and/or --group G...")
+    things = [check_name(t) for t in args.thing or []]
+    groups = [check_name(g, "group name") for g in args.group or []]
+    if not -1 <= args.slot <= 15:
+        raise UsageError(f"bad --slot {args.slot}: -1 (the next OTA slot) or 0..15")
+    if args.job_id is not None and not JOB_ID_RE.match(args.job_id):
+        raise UsageError(f"bad --job-id {args.job_id!r}: 1..64 characters of a-z A-Z 0-9 _ -")
+    rollout = Rollout()
+    if args.rate is not None:
+        rollout.maximum_per_minute = parse_rate(args.rate)
+    if args.abort_percent is not None:
+        if not 0 < args.abort_percent <= 100:
+            raise UsageError(f"bad --abort-percent {args.abort_percent}: 0 < P <= 100")
+        rollout.abort_failure_percent = args.abort_percent
+    if args.abort_min is not None:
+        if args.abort_percent is None:
+            raise UsageError("--abort-min needs --abort-percent")
+        if args.abort_min < 1:
+            raise UsageError(f"bad --abort-min {args.abort_min}: at least 1")
+        rollout.abort_min_executed = args.abort_min
+    if args.timeout is not None:
+        if not 1 <= args.timeout <= 10080:
+            raise UsageError(f"bad --timeout {args.timeout}: minutes, 1..10080 (7 days)")
+        rollout.step_timeout_minutes = args.timeout
+    if args.expires is not None:
+        if not 60 <= args.expires <= 3600:
+            raise UsageError(f"bad --expires {args.expires}: seconds, 60..3600")
+        rollout.presigned_expires_sec = args.expires
+    release = load_release(Path(args.release))
+    manifest = release.manifest
+    job_id = args.job_id or default_job_id(str(manifest["version"]))
+    backend = make_backend(args)
+    if backend.name == "aws":
+        if not getattr(backend, "bucket", None):
+            raise UsageError("no S3 bucket: use --bucket or set FOTA_BUCKET")
+        role = getattr(backend, "role_arn", None)
+        if not role:
+            raise UsageError("no role for pre-signed URLs: use --role-arn or set "
+                             "FOTA_PRESIGN_ROLE_ARN")
+        if not ROLE_ARN_RE.match(role):
+            raise UsageError(f"bad role ARN {role!r}: arn:aws:iam::<account>:role/<name>")
+    targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
+    key = "/".join(["firmware", safe_name(str(manifest["project"])),
+                    safe_name(str(manifest["version"])), release.image.name])
+    url = backend.upload(release.image, key)
+    document = make_document(manifest, url, args.slot)
+    job = backend.create_job(job_id, targets, document, rollout)
+    if not args.watch:
+        if args.json:
+            emit_json({"job_id": job.job_id, "status": job.status, "targets": targets,
+                       "url": url, "document": document})
+        else:
+            print(f"job {job.job_id}: {manifest['project']} {manifest['version']} -> "
+                  f"{', '.join(things + [f'group {g}' for g in groups])}")
+            print(f"firmware: {url}")
+            print(f"follow it: fota status {job.job_id} --watch")
+        return EXIT_OK
+    if not args.json:
+        print(f"job {job.job_id}: {manifest['project']} {manifest['version']}", flush=True)
+    return watch(backend, job.job_id, args.watch_timeout, args.interval, args.json)
+
+
+# -- status / watch ---------------------------------------------------------------------------
+def rollout_code(job: JobInfo, executions: list[Execution]) -> int:
+    """0: every execution SUCCEEDED; 1: the job was cancelled or an execution ended in
+    FAILED/REJECTED/TIMED_OUT/CANCELED/REMOVED; 3: still in progress."""
+    if job.status in ("CANCELED", "DELETION_IN_PROGRESS"):
+        return EXIT_FAILED
+    if any(e.status in FAILED_STATES for e in executions):
+        return EXIT_FAILED
+    expected = max(len(executions), sum(job.counts.values()))
+    done = sum(1 for e in executions if e.status == "SUCCEEDED")
+    if executions and done == expected:
+        return EXIT_OK
+    if job.status == "COMPLETED" and done == len(executions):
+        return EXIT_OK
+    return EXIT_IN_PROGRESS
+
+
+def snapshot(backend: Backend, job_id: str) -> tuple[JobInfo, list[Execution], dict[str, Any]]:
+    job = backend.describe_job(job_id)
+    executions = sorted(backend.list_executions(job_id), key=lambda e: e.thing_name)
+    counts: dict[str, int] = {}
+    for e in executions:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    total = max(len(executions), sum(job.counts.values()))
+    code = rollout_code(job, executions)
+    report = {
+        "job_id": job.job_id,
+        "status": job.status,
+        "reason_code": job.reason_code,
+        "created_at": _iso(job.created_at),
+        "version": job.document.get("version"),
+        "document": job.document,
+        "targets": job.targets,
+        "total": total,
+        "completed": sum(counts.get(s, 0) for s in TERMINAL_STATES),
+        "counts": counts,
+        "result": {EXIT_OK: "succeeded", EXIT_FAILED: "failed",
+                   EXIT_IN_PROGRESS: "in_progress"}[code],
+        "exit_code": code,
+        "executions": [{
+            "thing": e.thing_name, "status": e.status, "status_details": e.status_details,
+            "version_number": e.version_number, "execution_number": e.execution_number,
+            "queued_at": _iso(e.queued_at), "started_at": _iso(e.started_at),
+            "last_updated_at": _iso(e.last_updated_at)} for e in executions],
+    }
+    return job, executions, report
+
+
+def _details(d: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def print_report(report: dict[str, Any]) -> None:
+    reason = f" ({report['reason_code']})" if report.get("reason_code") else ""
+    print(f"job {report['job_id']}: {report['status']}{reason}, version "
+          f"{report.get('version')}, {report['completed']}/{report['total']} done")
+    width = max([len(e["thing"]) for e in report["executions"]] + [5])
+    for e in report["executions"]:
+        print(f"  {e['thing']:<{width}}  {e['status']:<11}  {_details(e['status_details'])}"
+              .rstrip())
+    totals = ", ".join(f"{n} {s}" for s, n in sorted(report["counts"].items())) or "no executions"
+    print(f"totals: {totals}; result: {report['result']}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if not JOB_ID_RE.match(args.job):
+        raise UsageError(f"bad job id {args.job!r}: 1..64 characters of a-z A-Z 0-9 _ -")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"bad --timeout {args.timeout}: seconds, more than 0")
+    backend = make_backend(args)
+    if args.watch:
+        return watch(backend, args.job, args.timeout, args.interval, args.json)
+    _, _, report = snapshot(backend, args.job)
+    if args.json:
+        emit_json(report)
+    else:
+        print_report(report)
+    return int(report["exit_code"])
+
+
+def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
+          as_json: bool) -> int:
+    """Follow a job until every execution is terminal (or `timeout` seconds): a progress bar
+    on stderr (when it is a terminal) and one line per change of state on stdout."""
+    from tqdm import tqdm
+
+    if interval <= 0:
+        raise UsageError(f"bad --interval {interval}: seconds, more than 0")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen: dict[str, tuple[str, dict[str, str]]] = {}
+    bar = None
+    try:
+        while True:
+            job, executions, report = snapshot(backend, job_id)
+            if bar is None:
+                bar = tqdm(total=report["total"], desc=job_id, unit="thing", file=sys.stderr,
+                           disable=True if as_json else None, leave=False)
+            bar.total = report["total"]
+            bar.n = report["completed"]
+            bar.refresh()
+            for e in executions:
+                state = (e.status, dict(e.status_details))
+                if not as_json and seen.get(e.thing_name) != state:
+                    stamp = dt.datetime.now().strftime("%H:%M:%S")
+                    tqdm.write(f"{stamp} {e.thing_name}: {e.status} {_details(e.status_details)}"
+                               .rstrip(), file=sys.stdout)
+                seen[e.thing_name] = state
+            pending = any(e.status not in TERMINAL_STATES for e in executions)
+            finished = not pending and (report["exit_code"] != EXIT_IN_PROGRESS
+                                        or job.status in ("COMPLETED", "CANCELED"))
+            if finished or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(interval if deadline is None
+                       else max(0.0, min(interval, deadline - time.monotonic())))
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        emit_json(report)
+    else:
+        print_report(report)
+    return int(report["exit_code"])
+
+
+# -- cancel -----------------------------------------------------------------------------------
+def cmd_cancel(args: argparse.Namespace) -> int:
+    if not JOB_ID_RE.match(args.job):
+        raise UsageError(f"bad job id {args.job!r}: 1..64 characters of a-z A-Z 0-9 _ -")
+    backend = make_backend(args)
+    job = backend.cancel_job(args.job, force=args.force, reason=args.reason)
+    if args.json:
+        emit_json({"job_id": job.job_id, "status": job.status, "counts": job.counts,
+                   "reason_code": job.reason_code})
+    else:
+        print(f"job {job.job_id}: {job.status}"
+              + ("" if args.force else " (executions already IN_PROGRESS go on; --force "
+                 "cancels them too)"))
+    return EXIT_OK
+
+
+# -- flash ------------------------------------------------------------------------------------
+def cmd_flash(args: argparse.Namespace) -> int:
+    from . import flashing
+
+    if args.baud <= 0:
+        raise UsageError(f"bad --baud {args.baud}")
+    project = Path(args.project) if args.project else flashing.find_project()
+    if project is None:
+        raise UsageError("cannot find the device files (boot.py, main.py, lib/): "
+                         "run from the project folder or use --project DIR")
+    try:
+        p = flashing.plan(args.port, Path(args.firmware), Path(args.device), project,
+                          args.chip, args.baud, Path(args.umqtt) if args.umqtt else None)
+    except ValueError as e:  # ImageError included
+        raise UsageError(str(e)) from None
+    if args.dry_run:
+        print(f"# {p.kind} image at {p.offset:#x}")
+        for line in p.lines():
+            print(line)
+        return EXIT_OK
+    if args.port.startswith("/dev/") and not Path(args.port).exists():
+        raise UsageError(f"no serial port {args.port}")
+    rc = flashing.run(p)
+    if rc != 0:
+        print(f"fota: error: a flashing step failed (exit {rc})", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------
+def add_global_options(p: argparse.ArgumentParser, sub: bool) -> None:
+    """The same options on the main parser and on every command (so either place works)."""
+    d = argparse.SUPPRESS if sub else None
+    g = p.add_argument_group("control plane")
+    g.add_argument("--backend", choices=("local", "aws"), default=d,
+                   help="local stand-in or AWS (env FOTA_BACKEND, default local)")
+    g.add_argument("--home", metavar="DIR", default=d,
+                   help="state folder (env FOTA_HOME, default ./.fota)")
+    g.add_argument("--region", default=d, help="AWS region (default: AWS_REGION / profile)")
+    g.add_argument("--endpoint-url", metavar="URL", default=d,
+                   help="AWS endpoint override (e.g. a moto server)")
+    g.add_argument("--bucket", default=d, help="S3 bucket for firmware (env FOTA_BUCKET)")
+    g.add_argument("--role-arn", metavar="ARN", default=d,
+                   help="IAM role for pre-signed URLs, needs s3:GetObject "
+                        "(env FOTA_PRESIGN_ROLE_ARN)")
+
+
+def build_parser() -> Parser:
+    ap = Parser(prog="fota", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-V", "--version", action="version", version=f"fota {__version__}")
+    add_global_options(ap, sub=False)
+    subs = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def sub(name: str, help_: str, func: Any, json_flag: bool = True) -> Parser:
+        p = subs.add_parser(name, help=help_, description=help_)
+        add_global_options(p, sub=True)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+        return p
+
+    p = sub("cloud", "start, stop, inspect or run the local AWS IoT stand-in", cmd_cloud)
+    p.add_argument("action", choices=("start", "stop", "status", "run"),
+                   help="run = in the foreground; status exits 0 if running, 3 if not")
+
+    p = sub("provision", "create a thing with its certificate and write its device folder",
+            cmd_provision)
+    p.add_argument("thing", help="thing name (also the MQTT client id)")
+    p.add_argument("--out", metavar="DIR",
+                   help="device folder to write (default HOME/things/THING/device)")
+    p.add_argument("--force", action="store_true",
+                   help="provision again: a new certificate, overwriting the folder")
+
+    p = sub("group", "create a thing group or add things to one", cmd_group)
+    p.add_argument("action", choices=("create", "add"))
+    p.add_argument("group", help="thing group name")
+    p.add_argument("things", nargs="*", metavar="THING", help="things to add")
+
+    p = sub("build", "check an ESP32 app image and write a release (image + manifest)",
+            cmd_build)
+    p.add_argument("firmware", metavar="FIRMWARE.bin", help="the app image (not a full image)")
+    p.add_argument("--version", help="release version (default: from the app descriptor)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default build/PROJECT-VERSION)")
+    p.add_argument("--sign", metavar="KEY.pem",
+                   help="sign with an EC P-256 key (ECDSA over SHA-256 of the image)")
+    p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
+
+    p = sub("publish", "upload a release and create the FOTA job", cmd_publish)
+    p.add_argument("release", metavar="RELEASE", help="a manifest (.json) or an app image")
+    p.add_argument("--thing", action="extend", nargs="+", metavar="T", help="target things")
+    p.add_argument("--group", action="extend", nargs="+", metavar="G", help="target groups")
+    p.add_argument("--slot", type=int, default=-1,
+                   help="OTA slot to write (bc_idx): -1 = the device's next update slot "
+                        "(default), or 0/1")
+    p.add_argument("--job-id", help="job id (default fota-VERSION-UTCTIME)")
+    p.add_argument("--rate", metavar="N/min", help="rollout: at most N things a minute")
+    p.add_argument("--abort-percent", type=float, metavar="P",
+                   help="cancel the job when P%% of executed things fail")
+    p.add_argument("--abort-min", type=int, metavar="N",
+                   help="... once at least N things have run (default 1)")
+    p.add_argument("--timeout", type=int, metavar="MIN",
+                   help="in-progress timeout per device, minutes (then TIMED_OUT)")
+    p.add_argument("--expires", type=int, metavar="SEC",
+                   help="pre-signed URL lifetime, 60..3600 s (default 3600)")
+    p.add_argument("--watch", action="store_true", help="follow the rollout (as `status --watch`)")
+    p.add_argument("--watch-timeout", type=float, metavar="SEC", help="stop watching after SEC")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
+                   help="poll interval when watching (default 2)")
+
+    p = sub("status", "show a job's executions; exit 0 all succeeded, 1 failed, 3 in progress",
+            cmd_status)
+    p.add_argument("job", help="job id")
+    p.add_argument("--watch", action="store_true", help="follow until every device is done")
+    p.add_argument("--timeout", type=float, metavar="SEC", help="stop watching after SEC")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
+                   help="poll interval (default 2)")
+
+    p = sub("cancel", "cancel a job", cmd_cancel)
+    p.add_argument("job", help="job id")
+    p.add_argument("--force", action="store_true", help="also cancel IN_PROGRESS executions")
+    p.add_argument("--reason", help="a comment kept with the job")
+
+    p = sub("flash", "write firmware and device files to a board (esptool + mpremote)",
+            cmd_flash, json_flag=False)
+    p.add_argument("port", help="serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--firmware", required=True, metavar="FW.bin",
+                   help="full image (written at 0x1000) or app image (at 0x10000)")
+    p.add_argument("--device", required=True, metavar="DIR",
+                   help="device folder from `fota provision`")
+    p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
+    p.add_argument("--baud", type=int, default=460800)
+    p.add_argument("--project", metavar="DIR",
+                   help="folder with boot.py, main.py, lib/ (default: found automatically)")
+    p.add_argument("--umqtt", metavar="DIR", help="umqtt package folder (default .deps/umqtt)")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ImageError) as e:
+        print(f"fota: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BackendError as e:
+        print(f"fota: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("fota: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
