@@ -93,7 +93,8 @@ def _flip(data: bytes, pos: int) -> bytearray:
 
 GOOD = raw_app_image("1.0.0", size=8192)
 BAD_IMAGES = {
-    "empty": (b"", "too short"),
+    "empty": (b"", "empty file"),
+    "short": (GOOD[:100], "too short"),
     "truncated": (GOOD[: len(GOOD) // 2], "truncated or malformed"),
     "truncated-hash": (GOOD[:-10], "appended SHA-256 is incomplete"),
     "wrong-magic": (_resum(_flip(GOOD, 0)), "not an ESP32 image"),

@@ -250,6 +250,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if not 60 <= args.expires <= 3600:
             raise UsageError(f"bad --expires {args.expires}: seconds, 60..3600")
         rollout.presigned_expires_sec = args.expires
+    if args.watch:
+        check_interval(args.interval)
+        if args.watch_timeout is not None and args.watch_timeout <= 0:
+            raise UsageError(f"bad --watch-timeout {args.watch_timeout}: seconds, more than 0")
     release = load_release(Path(args.release))
     manifest = release.manifest
     job_id = args.job_id or default_job_id(str(manifest["version"]))
@@ -353,6 +357,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(f"bad job id {args.job!r}: 1..64 characters of a-z A-Z 0-9 _ -")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"bad --timeout {args.timeout}: seconds, more than 0")
+    check_interval(args.interval)
     backend = make_backend(args)
     if args.watch:
         return watch(backend, args.job, args.timeout, args.interval, args.json)
@@ -364,14 +369,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(report["exit_code"])
 
 
+def check_interval(interval: float) -> None:
+    if not interval > 0:
+        raise UsageError(f"bad --interval {interval}: seconds, more than 0")
+
+
 def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
           as_json: bool) -> int:
     """Follow a job until every execution is terminal (or `timeout` seconds): a progress bar
     on stderr (when it is a terminal) and one line per change of state on stdout."""
     from tqdm import tqdm
 
-    if interval <= 0:
-        raise UsageError(f"bad --interval {interval}: seconds, more than 0")
     deadline = None if timeout is None else time.monotonic() + timeout
     seen: dict[str, tuple[str, dict[str, str]]] = {}
     bar = None

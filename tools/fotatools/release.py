@@ -84,10 +84,12 @@ def inspect_image(data: bytes, chip: str = "esp32") -> AppImage:
 
     Raises ImageError with a one-line reason otherwise.
     """
-    if len(data) < APP_DESC_OFFSET + APP_DESC.size:
-        raise ImageError(f"too short for an ESP32 app image ({len(data)} bytes)")
+    if not data:
+        raise ImageError("empty file, not an ESP32 app image")
     if data[0] != IMAGE_MAGIC:
         raise ImageError(f"not an ESP32 image (magic 0x{data[0]:02x}, expected 0xe9)")
+    if len(data) < APP_DESC_OFFSET + APP_DESC.size:
+        raise ImageError(f"too short for an ESP32 app image ({len(data)} bytes)")
     try:
         img = ESP32FirmwareImage(_Reader(data))
     except (FatalError, struct.error, TypeError, ValueError, RuntimeError, IndexError) as e:

@@ -1,0 +1,162 @@
+"""`fota` end to end in subprocesses, with `--backend aws` against a moto server.
+
+moto has no Jobs device data plane: the device's side of a rollout is played by setting the
+execution states in moto's model (the server runs in this process); see test_aws.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from cryptography import x509
+
+from conftest import ROLE_ARN, unique
+from images import app_image
+
+
+def test_provision_build_publish_status_cancel(fota_aws, moto, tmp_path):
+    thing = unique("dev")
+    r = fota_aws("provision", thing, "--json")
+    assert r.code == 0, r.err
+    prov = json.loads(r.out)
+    folder = tmp_path / "home" / "things" / thing / "device"
+    assert prov["device_folder"] == str(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg == {"thing": thing, "endpoint": cfg["endpoint"], "port": 8883,
+                   "cert": "certs/device.crt.der", "key": "certs/device.key.der",
+                   "ca": "certs/ca.der"}
+    assert cfg["endpoint"].endswith("-ats.iot.eu-west-1.amazonaws.com")
+    x509.load_der_x509_certificate((folder / "certs" / "ca.der").read_bytes())
+
+    (tmp_path / "fw.bin").write_bytes(app_image("2.1.0", size=64_000))
+    r = fota_aws("build", tmp_path / "fw.bin", "--out", tmp_path / "rel", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+
+    job_id = unique("job")
+    r = fota_aws("publish", manifest["manifest"], "--thing", thing, "--job-id", job_id,
+                 "--rate", "5/min", "--abort-percent", "50", "--abort-min", "2",
+                 "--timeout", "30", "--expires", "600", "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    key = f"firmware/micropython/2.1.0/{manifest['file']}"
+    assert out["document"] == {
+        "operation": "fota", "bc_idx": -1, "bc_crc": manifest["md5"],
+        "bc_size": manifest["size"],
+        "bc_url": f"${{aws:iot:s3-presigned-url:{out['url']}}}", "version": "2.1.0"}
+    assert out["url"].endswith(f"/{key}")
+    bucket = fota_aws.env["FOTA_BUCKET"]
+    import boto3
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert stored == (tmp_path / "rel" / manifest["file"]).read_bytes()
+    job = moto.iot_model().jobs[job_id]
+    assert job.presigned_url_config == {"roleArn": ROLE_ARN, "expiresInSec": 600}
+    assert job.job_executions_rollout_config == {"maximumPerMinute": 5}
+    assert job.abort_config["criteriaList"][0]["minNumberOfExecutedThings"] == 2
+    assert job.timeout_config == {"inProgressTimeoutInMinutes": 30}
+
+    r = fota_aws("status", job_id, "--json")
+    assert r.code == 3, r.err  # queued: still in progress
+    st = json.loads(r.out)
+    assert st["result"] == "in_progress" and st["counts"] == {"QUEUED": 1}
+    assert st["executions"][0]["thing"] == thing
+
+    ex = moto.iot_model().job_executions[(job_id, thing)]
+    ex.status, ex.status_details_map = "SUCCEEDED", {"version": "2.1.0"}
+    r = fota_aws("status", job_id)
+    assert r.code == 0, r.err
+    assert f"{thing}" in r.out and "SUCCEEDED" in r.out and "version=2.1.0" in r.out
+
+    ex.status = "FAILED"
+    r = fota_aws("status", job_id, "--json")
+    assert r.code == 1 and json.loads(r.out)["result"] == "failed"
+
+    r = fota_aws("cancel", job_id, "--force", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["status"] == "CANCELED"
+
+
+def test_publish_to_group_with_endpoint_option(fota_aws, moto, tmp_path):
+    env = dict(fota_aws.env)
+    del env["AWS_ENDPOINT_URL"]
+    fota_aws.env = env
+    ep = ["--endpoint-url", moto.url]
+    things = [unique("dev"), unique("dev")]
+    for t in things:
+        assert fota_aws("provision", t, *ep).code == 0
+    group = unique("grp")
+    r = fota_aws("group", "create", group, things[0], *ep)
+    assert r.code == 0, r.err
+    r = fota_aws("group", "add", group, things[1], *ep, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["added"] == [things[1]]
+    (tmp_path / "fw.bin").write_bytes(app_image("2.2.0"))
+    # publishing an image directly, without a build step
+    r = fota_aws("publish", tmp_path / "fw.bin", "--group", group, "--slot", "1", *ep)
+    assert r.code == 0, r.err
+    job_id = r.out.split()[1].rstrip(":")
+    assert job_id.startswith("fota-2-2-0-")
+    job = moto.iot_model().jobs[job_id]
+    assert job.targets == [f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{group}"]
+    assert json.loads(job.document)["bc_idx"] == 1
+
+
+def test_status_watch_follows_until_done(fota_aws, moto, tmp_path):
+    thing = unique("dev")
+    moto_iot = moto.iot_model()
+    assert fota_aws("provision", thing).code == 0
+    (tmp_path / "fw.bin").write_bytes(app_image("3.0.0"))
+    job_id = unique("job")
+    assert fota_aws("publish", tmp_path / "fw.bin", "--thing", thing,
+                    "--job-id", job_id).code == 0
+
+    def device():  # plays the device: in progress, then done
+        ex = moto_iot.job_executions[(job_id, thing)]
+        time.sleep(0.6)
+        ex.status, ex.status_details_map = "IN_PROGRESS", {"step": "download"}
+        time.sleep(0.6)
+        ex.status, ex.status_details_map = "SUCCEEDED", {"version": "3.0.0"}
+
+    t = threading.Thread(target=device)
+    t.start()
+    r = fota_aws("status", job_id, "--watch", "--interval", "0.2", "--timeout", "30")
+    t.join()
+    assert r.code == 0, r.err
+    lines = [ln for ln in r.out.splitlines() if thing in ln and ":" in ln.split()[0]]
+    states = [ln.split()[2] for ln in lines]
+    assert states[0] == "QUEUED" and states[-1] == "SUCCEEDED"
+    assert "IN_PROGRESS" in states
+    assert "result: succeeded" in r.out
+
+
+def test_status_watch_stops_at_timeout(fota_aws, tmp_path):
+    thing = unique("dev")
+    assert fota_aws("provision", thing).code == 0
+    (tmp_path / "fw.bin").write_bytes(app_image("3.1.0"))
+    job_id = unique("job")
+    assert fota_aws("publish", tmp_path / "fw.bin", "--thing", thing, "--job-id", job_id,
+                    "--watch", "--watch-timeout", "0.5", "--interval", "0.1").code == 3
+
+
+def test_backend_failures_exit_1(fota_aws, tmp_path):
+    r = fota_aws("status", "no-such-job")
+    assert r.code == 1 and r.err.startswith("fota: error: ") and r.err.count("\n") == 1
+    (tmp_path / "fw.bin").write_bytes(app_image("1.0.0"))
+    r = fota_aws("publish", tmp_path / "fw.bin", "--thing", "never-provisioned")
+    assert r.code == 1 and "never-provisioned" in r.err and "Traceback" not in r.err
+
+
+def test_publish_needs_bucket_and_role(fota_aws, tmp_path):
+    (tmp_path / "fw.bin").write_bytes(app_image("1.0.0"))
+    env = dict(fota_aws.env)
+    env.pop("FOTA_BUCKET")
+    fota_aws.env = env
+    r = fota_aws("publish", tmp_path / "fw.bin", "--thing", "x")
+    assert r.code == 2 and "FOTA_BUCKET" in r.err
+    r = fota_aws("publish", tmp_path / "fw.bin", "--thing", "x", "--bucket", unique("b"),
+                 "--role-arn", "not-an-arn")
+    assert r.code == 2 and "bad role ARN" in r.err
