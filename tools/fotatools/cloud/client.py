@@ -1,0 +1,163 @@
+"""`LocalBackend`: the control-plane `Backend` for the local AWS IoT stand-in.
+
+It talks to the running stand-in's control API (see `control.py`) with the token from the state
+folder; start the stand-in first (`fotatools.cloud.daemon.start(home)`, or `fota cloud start`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from ..backend import (BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
+from .daemon import CloudInfo, Paths
+from .jobs import COUNT_FIELDS, group_arn, thing_arn
+
+DEFAULT_BUCKET = "fota-firmware"
+REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}$")
+
+
+class LocalBackend:
+    """Backend for the stand-in whose state lives in `home` (FOTA_HOME, default ./.fota)."""
+
+    name = "local"
+
+    def __init__(self, home: Path | str = ".fota", bucket: str = DEFAULT_BUCKET, timeout: float = 60.0):
+        self.home = Path(home)
+        self.bucket = bucket
+        self.timeout = timeout
+        self._info: CloudInfo | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def info(self) -> CloudInfo:
+        if self._info is None:
+            try:
+                self._info = CloudInfo.load(Paths(self.home).state)
+            except (OSError, ValueError, KeyError, TypeError):
+                raise BackendError(f"the local cloud is not running on {self.home} "
+                                   "(start it with `fota cloud start`)") from None
+        return self._info
+
+    def call(self, op: str, params: dict[str, Any] | None = None, body: bytes | None = None,
+             query: dict[str, str] | None = None) -> dict[str, Any]:
+        """One control-API operation; raise BackendError with the service's message."""
+        info = self.info
+        url = f"{info.control_url}/{op}"
+        if query:
+            url += "?" + urlencode(query)
+        data = body if body is not None else json.dumps(params or {}).encode()
+        try:
+            token = info.token
+        except OSError:
+            raise BackendError(f"no control token in {self.home}: is the local cloud set up?") from None
+        req = urllib.request.Request(url, data=data, method="POST", headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/octet-stream" if body is not None else "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            try:
+                err = json.loads(e.read())
+                msg = f"{err.get('__type', 'Error')}: {err.get('message', '')}"
+            except ValueError:
+                msg = f"HTTP {e.code}"
+            raise BackendError(f"{op} failed: {msg}") from None
+        except (urllib.error.URLError, OSError) as e:
+            self._info = None
+            raise BackendError(f"the local cloud does not answer at {info.control_url} ({e}); "
+                               "is it running? (`fota cloud status`)") from None
+
+    # -- the Backend protocol ---------------------------------------------------------------
+    def endpoint(self) -> Endpoint:
+        r = self.call("DescribeEndpoint")
+        return Endpoint(host=r["endpointAddress"], port=int(r["port"]),
+                        ca_pem=r["caCertificatePem"].encode())
+
+    def provision(self, thing_name: str) -> ThingCredentials:
+        r = self.call("Provision", {"thingName": thing_name})
+        return ThingCredentials(thing_name=thing_name, certificate_pem=r["certificatePem"].encode(),
+                                private_key_pem=r["keyPair"]["PrivateKey"].encode(),
+                                certificate_id=r["certificateId"], endpoint=self.endpoint())
+
+    def create_thing_group(self, group: str, things: list[str]) -> str:
+        r = self.call("CreateThingGroup", {"thingGroupName": group, "things": list(things)})
+        return r["thingGroupArn"]
+
+    def thing_arn(self, thing_name: str) -> str:
+        return thing_arn(thing_name)
+
+    def group_arn(self, group: str) -> str:
+        return group_arn(group)
+
+    def upload(self, path: Path, key: str) -> str:
+        path = Path(path)
+        if not path.is_file():
+            raise BackendError(f"no such file: {path}")
+        r = self.call("PutObject", body=path.read_bytes(), query={"bucket": self.bucket, "key": key})
+        return r["url"]
+
+    def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
+                   rollout: Rollout) -> JobInfo:
+        params: dict[str, Any] = {"jobId": job_id, "targets": list(targets),
+                                  "document": json.dumps(document), "targetSelection": "SNAPSHOT",
+                                  "presignedUrlConfig": {"expiresInSec": rollout.presigned_expires_sec}}
+        if rollout.maximum_per_minute is not None:
+            params["jobExecutionsRolloutConfig"] = {"maximumPerMinute": rollout.maximum_per_minute}
+        if rollout.abort_failure_percent is not None:
+            params["abortConfig"] = {"criteriaList": [{
+                "failureType": "ALL", "action": "CANCEL",
+                "thresholdPercentage": rollout.abort_failure_percent,
+                "minNumberOfExecutedThings": rollout.abort_min_executed}]}
+        if rollout.step_timeout_minutes is not None:
+            params["timeoutConfig"] = {"inProgressTimeoutInMinutes": rollout.step_timeout_minutes}
+        self.call("CreateJob", params)
+        return self.describe_job(job_id)
+
+    def describe_job(self, job_id: str) -> JobInfo:
+        job = self.call("DescribeJob", {"jobId": job_id})["job"]
+        doc = json.loads(self.call("GetJobDocument", {"jobId": job_id})["document"])
+        details = job.get("jobProcessDetails", {})
+        counts = {state: int(details.get(field, 0)) for state, field in COUNT_FIELDS.items()}
+        return JobInfo(job_id=job["jobId"], status=job["status"], document=doc, targets=list(job["targets"]),
+                       counts=counts, created_at=job.get("createdAt"),
+                       reason_code=job.get("reasonCode") or job.get("comment"))
+
+    def list_executions(self, job_id: str) -> list[Execution]:
+        r = self.call("ListJobExecutionsForJob", {"jobId": job_id, "includeDetails": True})
+        out = []
+        for s in r["executionSummaries"]:
+            e = s["jobExecutionSummary"]
+            out.append(Execution(job_id=job_id, thing_name=s["thingArn"].rsplit("/", 1)[1],
+                                 status=e["status"], status_details=dict(e.get("statusDetails", {})),
+                                 version_number=int(e.get("versionNumber", 0)),
+                                 execution_number=int(e["executionNumber"]), queued_at=e.get("queuedAt"),
+                                 started_at=e.get("startedAt"), last_updated_at=e.get("lastUpdatedAt")))
+        return out
+
+    def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo:
+        params: dict[str, Any] = {"jobId": job_id, "force": force}
+        if reason:
+            if REASON_CODE_RE.match(reason):
+                params["reasonCode"] = reason
+            else:
+                params["comment"] = reason
+        self.call("CancelJob", params)
+        return self.describe_job(job_id)
+
+    # -- beyond the protocol ----------------------------------------------------------------
+    def presign(self, key: str, expires_sec: int = 3600) -> str:
+        """A presigned https URL of an uploaded object (what a device would get)."""
+        return self.call("Presign", {"bucket": self.bucket, "key": key, "expiresInSec": expires_sec})["url"]
+
+    def cancel_execution(self, job_id: str, thing_name: str, force: bool = False) -> None:
+        self.call("CancelJobExecution", {"jobId": job_id, "thingName": thing_name, "force": force})
+
+    def delete_job(self, job_id: str, force: bool = False) -> None:
+        self.call("DeleteJob", {"jobId": job_id, "force": force})

@@ -1,0 +1,256 @@
+"""The control API of the AWS IoT stand-in: JSON over HTTP on 127.0.0.1.
+
+`POST /<Operation>` with a JSON object of boto3-style parameters; the answer is the JSON that
+boto3 would return (datetimes as epoch seconds). Errors come back with an HTTP error status and
+`{"__type": "<AWS exception name>", "message": "..."}`. Every request carries
+`Authorization: Bearer <token>`, the token kept in the state folder (mode 0600).
+
+Operations: DescribeEndpoint, CreateThing, DescribeThing, ListThings, Provision (thing,
+certificate and key: CreateKeysAndCertificate + AttachThingPrincipal; the "policy" is the broker
+ACL), CreateThingGroup, AddThingToThingGroup, RemoveThingFromThingGroup, ListThingsInThingGroup,
+PutObject (`?bucket=&key=`, raw body), Presign, CreateJob, DescribeJob, GetJobDocument, ListJobs,
+ListJobExecutionsForJob, ListJobExecutionsForThing, DescribeJobExecution, CancelJob,
+CancelJobExecution, DeleteJob, Status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from .ca import LocalCA
+from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
+from .store import ObjectStore, StoreError
+
+log = logging.getLogger("fotatools.cloud.control")
+
+MAX_BODY = 1 << 20  # JSON requests
+MAX_OBJECT = 64 << 20  # PutObject
+
+
+def load_token(path: Path) -> str:
+    """The control token kept in `path`, created on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+class ControlApi:
+    """The operations, independent of HTTP."""
+
+    def __init__(self, engine: JobsEngine, store: ObjectStore, ca: LocalCA, mqtt_host: str,
+                 mqtt_port: int):
+        self.engine, self.store, self.ca = engine, store, ca
+        self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
+        self.started = time.time()
+        self.ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "DescribeEndpoint": self.describe_endpoint,
+            "CreateThing": lambda p: engine.create_thing(_str(p, "thingName")),
+            "DescribeThing": lambda p: engine.describe_thing(_str(p, "thingName")),
+            "ListThings": lambda p: engine.list_things(),
+            "Provision": self.provision,
+            "CreateThingGroup": self.create_thing_group,
+            "AddThingToThingGroup": lambda p: engine.add_thing_to_group(_str(p, "thingGroupName"),
+                                                                       _str(p, "thingName")),
+            "RemoveThingFromThingGroup": lambda p: engine.remove_thing_from_group(
+                _str(p, "thingGroupName"), _str(p, "thingName")),
+            "ListThingsInThingGroup": lambda p: engine.list_things_in_group(_str(p, "thingGroupName")),
+            "Presign": self.presign,
+            "CreateJob": engine.create_job,
+            "DescribeJob": lambda p: engine.describe_job(_str(p, "jobId")),
+            "GetJobDocument": lambda p: engine.get_job_document(_str(p, "jobId")),
+            "ListJobs": lambda p: engine.list_jobs(p.get("status")),
+            "ListJobExecutionsForJob": lambda p: engine.list_job_executions(
+                _str(p, "jobId"), p.get("status"), bool(p.get("includeDetails", False))),
+            "ListJobExecutionsForThing": lambda p: engine.list_job_executions_for_thing(_str(p, "thingName")),
+            "DescribeJobExecution": lambda p: engine.describe_job_execution(
+                _str(p, "jobId"), _str(p, "thingName"), _opt_int(p, "executionNumber")),
+            "CancelJob": engine.cancel_job,
+            "CancelJobExecution": engine.cancel_job_execution,
+            "DeleteJob": engine.delete_job,
+            "Status": self.status,
+        }
+
+    def call(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self.ops.get(op)
+        if fn is None:
+            raise ControlError("UnknownOperationException", f"unknown operation {op!r}")
+        return fn(params)
+
+    def describe_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"endpointAddress": self.mqtt_host, "port": self.mqtt_port,
+                "caCertificatePem": self.ca.cert_pem.decode(),
+                "storeEndpoint": f"https://{self.store.host}:{self.store.port}",
+                "region": "local", "accountId": ARN_PREFIX.split(":")[4]}
+
+    def provision(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _str(params, "thingName")
+        self.engine.create_thing(name)
+        issued = self.ca.issue(name)
+        cert_id = issued.certificate_id
+        self.engine.add_certificate(cert_id, name, issued.cert_pem.decode())
+        return {"thingName": name, "thingArn": thing_arn(name), "certificateId": cert_id,
+                "certificateArn": f"{ARN_PREFIX}:cert/{cert_id}",
+                "certificatePem": issued.cert_pem.decode(),
+                "keyPair": {"PrivateKey": issued.key_pem.decode()}}
+
+    def create_thing_group(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _str(params, "thingGroupName")
+        out = self.engine.create_thing_group(name)
+        things = params.get("things", [])
+        if not isinstance(things, list):
+            raise ControlError("InvalidRequestException", "things must be a list of thing names")
+        for t in things:
+            self.engine.add_thing_to_group(name, str(t))
+        return out
+
+    def presign(self, params: dict[str, Any]) -> dict[str, Any]:
+        bucket, key = _str(params, "bucket"), _str(params, "key")
+        expires = params.get("expiresInSec", 3600)
+        if not isinstance(expires, int) or isinstance(expires, bool) or not 1 <= expires <= 604800:
+            raise ControlError("InvalidRequestException", "expiresInSec must be an integer 1..604800")
+        try:
+            return {"url": self.store.presign(bucket, key, expires)}
+        except StoreError as e:
+            raise ControlError("InvalidRequestException", str(e)) from None
+
+    def put_object(self, bucket: str, key: str, body: Any) -> dict[str, Any]:
+        try:
+            etag = self.store.put(bucket, key, body)
+        except StoreError as e:
+            raise ControlError("InvalidRequestException", str(e)) from None
+        return {"bucket": bucket, "key": key, "eTag": etag,
+                "url": f"https://s3.local.amazonaws.com/{bucket}/{key}",
+                "size": self.store.path(bucket, key).stat().st_size}
+
+    def status(self, params: dict[str, Any]) -> dict[str, Any]:
+        jobs: dict[str, int] = {}
+        for j in self.engine.list_jobs()["jobs"]:
+            jobs[j["status"]] = jobs.get(j["status"], 0) + 1
+        return {"things": len(self.engine.list_things()["things"]), "jobs": jobs,
+                "uptimeSeconds": round(time.time() - self.started, 1), "minuteSeconds": self.engine.minute}
+
+
+def _str(params: dict[str, Any], name: str) -> str:
+    v = params.get(name)
+    if not isinstance(v, str) or not v:
+        raise ControlError("InvalidRequestException", f"{name} is required (a string)")
+    return v
+
+
+def _opt_int(params: dict[str, Any], name: str) -> int | None:
+    v = params.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ControlError("InvalidRequestException", f"{name} must be an integer")
+    return v
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "FotaLocalIoT/1.0"
+    protocol_version = "HTTP/1.1"
+    timeout = 120
+    api: ControlApi
+    token: str
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, kind: str, message: str) -> None:
+        self._reply(status, {"__type": kind, "message": message})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        auth = self.headers.get("Authorization", "")
+        if not hmac.compare_digest(auth.encode(), f"Bearer {self.token}".encode()):
+            self.close_connection = True
+            return self._error(401, "UnauthorizedException", "missing or wrong control token")
+        parts = urlsplit(self.path)
+        op = parts.path.strip("/")
+        try:
+            if op == "PutObject":
+                if length > MAX_OBJECT:
+                    self.close_connection = True
+                    return self._error(413, "InvalidRequestException", "object too large")
+                q = parse_qs(parts.query)
+                bucket, key = q.get("bucket", [""])[0], q.get("key", [""])[0]
+                result = self.api.put_object(bucket, key, _Limited(self.rfile, length))
+                return self._reply(200, result)
+            if length > MAX_BODY:
+                self.close_connection = True
+                return self._error(413, "InvalidRequestException", "request too large")
+            raw = self.rfile.read(length) if length else b"{}"
+            try:
+                params = json.loads(raw or b"{}")
+            except ValueError:
+                return self._error(400, "InvalidRequestException", "the request body is not JSON")
+            if not isinstance(params, dict):
+                return self._error(400, "InvalidRequestException", "the request body must be a JSON object")
+            return self._reply(200, self.api.call(op, params))
+        except ControlError as e:
+            status = 404 if e.kind == "UnknownOperationException" else e.status
+            return self._error(status, e.kind, e.message)
+        except Exception as e:
+            log.exception("control operation %s failed", op)
+            return self._error(500, "InternalFailureException", f"{type(e).__name__}: {e}")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._error(405, "MethodNotAllowed", "use POST /<Operation>")
+
+
+class _Limited:
+    """A file-like view of exactly `n` bytes of a stream."""
+
+    def __init__(self, f: Any, n: int):
+        self.f, self.left = f, n
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.f.read(size)
+        self.left -= len(data)
+        if not data:
+            self.left = 0
+        return data
+
+
+class ControlServer:
+    def __init__(self, api: ControlApi, token: str, port: int = 0):
+        handler = type("Handler", (_Handler,), {"api": api, "token": token})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ControlServer":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="control", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)

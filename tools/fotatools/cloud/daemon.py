@@ -1,0 +1,327 @@
+"""Run the whole AWS IoT stand-in as one process: broker (mosquitto, a child), jobs service,
+object store and control API.
+
+`start(home)` spawns it in the background and waits until every part answers; `stop(home)`
+ends it (and whatever a crashed run left behind); `status(home)` reports; `run(home)` runs it
+in the foreground until SIGINT/SIGTERM. Everything lives in `home/cloud/`; `state.json` there
+says where each part listens. Ports are free ones picked at start, never fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .broker import Broker, _cmdline, _pid_alive
+from .ca import LocalCA
+from .control import ControlApi, ControlServer, load_token
+from .db import Database
+from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
+from .store import ObjectStore, StoreServer
+
+log = logging.getLogger("fotatools.cloud")
+
+MODULE = "fotatools.cloud.daemon"
+
+
+class CloudError(RuntimeError):
+    """The local cloud could not be started, stopped or reached."""
+
+
+@dataclass
+class CloudInfo:
+    """Where the running stand-in listens (the content of home/cloud/state.json)."""
+
+    home: str
+    pid: int
+    mosquitto_pid: int
+    mqtt_host: str
+    mqtt_port: int
+    store_port: int
+    control_port: int
+    control_url: str
+    token_path: str
+    ca_pem: str
+    ca_der: str
+    minute: float
+    started_at: float
+
+    @classmethod
+    def load(cls, path: Path) -> "CloudInfo":
+        data = json.loads(path.read_text())
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+    @property
+    def token(self) -> str:
+        return Path(self.token_path).read_text().strip()
+
+
+def cloud_dir(home: Path) -> Path:
+    return Path(home).resolve() / "cloud"
+
+
+class Paths:
+    def __init__(self, home: Path):
+        self.root = cloud_dir(home)
+        self.ca = self.root / "ca"
+        self.server = self.root / "server"
+        self.service = self.root / "service"
+        self.broker = self.root / "broker"
+        self.store = self.root / "store"
+        self.secret = self.root / "store.secret"
+        self.token = self.root / "control.token"
+        self.db = self.root / "cloud.db"
+        self.state = self.root / "state.json"
+        self.pid = self.root / "daemon.pid"
+        self.lock = self.root / "daemon.lock"
+        self.log = self.root / "daemon.log"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------
+# the foreground process
+# ------------------------------------------------------------------------------------------
+def run(home: Path, minute: float | None = None, stop_event: threading.Event | None = None) -> None:
+    """Run the stand-in in this process until SIGINT/SIGTERM (or `stop_event`)."""
+    paths = Paths(home)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    lock = open(paths.lock, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise CloudError(f"another local cloud is already running on {paths.root}") from None
+    minute = minute_seconds() if minute is None else float(minute)
+    stop = stop_event or threading.Event()
+    if stop_event is None and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    parts: list[Any] = []
+    db: Database | None = None
+    try:
+        ca = LocalCA(paths.ca).ensure()
+        server = ca.existing(paths.server, "server") or ca.issue_server(paths.server)
+        service = ca.existing(paths.service, SERVICE_CN) or ca.issue_client(SERVICE_CN, paths.service)
+        broker = Broker(paths.broker, ca.cert_path, server.cert_pem, server.key_pem)
+        port = broker.start()
+        parts.append(broker)
+        db = Database(paths.db)
+        store = ObjectStore(paths.store, ObjectStore.load_secret(paths.secret))
+        store_server = StoreServer(store, server.cert_pem, server.key_pem).start()
+        parts.append(store_server)
+        engine = JobsEngine(db, presign=store.presign, minute=minute)
+        jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem).start()
+        parts.append(jobs)
+        api = ControlApi(engine, store, ca, "localhost", port)
+        control = ControlServer(api, load_token(paths.token)).start()
+        parts.append(control)
+        info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,
+                         mqtt_host="localhost", mqtt_port=port, store_port=store_server.port,
+                         control_port=control.port, control_url=f"http://127.0.0.1:{control.port}",
+                         token_path=str(paths.token), ca_pem=str(ca.cert_path), ca_der=str(ca.cert_der_path),
+                         minute=minute, started_at=time.time())
+        paths.pid.write_text(f"{os.getpid()}\n")
+        _write_json(paths.state, asdict(info))
+        log.info("local cloud ready: mqtts://localhost:%d store https://localhost:%d control %s "
+                 "(minute = %gs)", port, store_server.port, info.control_url, minute)
+        while not stop.wait(0.5):
+            if broker.proc is not None and broker.proc.poll() is not None:
+                log.error("mosquitto exited (%s); stopping", broker.proc.returncode)
+                break
+    finally:
+        paths.state.unlink(missing_ok=True)
+        for part in reversed(parts):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(part).__name__)
+        if db is not None:
+            db.close()
+        paths.pid.unlink(missing_ok=True)
+        lock.close()
+        log.info("local cloud stopped")
+
+
+# ------------------------------------------------------------------------------------------
+# managing the background process
+# ------------------------------------------------------------------------------------------
+def _is_daemon(pid: int) -> bool:
+    return pid > 0 and _pid_alive(pid) and MODULE in _cmdline(pid)
+
+
+def _control(info: CloudInfo, op: str, params: dict[str, Any] | None = None, timeout: float = 5) -> Any:
+    req = urllib.request.Request(f"{info.control_url}/{op}", data=json.dumps(params or {}).encode(),
+                                 headers={"Authorization": f"Bearer {info.token}",
+                                          "Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def _running_info(home: Path) -> CloudInfo | None:
+    paths = Paths(home)
+    try:
+        info = CloudInfo.load(paths.state)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _is_daemon(info.pid):
+        return None
+    try:
+        _control(info, "Status", timeout=3)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return info
+
+
+def start(home: Path, minute: float | None = None, timeout: float = 30.0) -> CloudInfo:
+    """Start the stand-in in the background (or return the one already running on `home`)."""
+    info = _running_info(home)
+    if info is not None:
+        if minute is not None and abs(info.minute - float(minute)) > 1e-9:
+            raise CloudError(f"a local cloud with a {info.minute}s minute is already running on "
+                             f"{cloud_dir(home)}; stop it first")
+        return info
+    stop(home)  # whatever a crashed or interrupted run left behind
+    paths = Paths(home)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([pkg_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    if minute is not None:
+        env["FOTA_CLOUD_MINUTE"] = repr(float(minute))
+    minute_seconds_check = env.get("FOTA_CLOUD_MINUTE")
+    if minute_seconds_check is not None:
+        old = os.environ.get("FOTA_CLOUD_MINUTE")
+        os.environ["FOTA_CLOUD_MINUTE"] = minute_seconds_check
+        try:
+            minute_seconds()  # a bad value fails here, with a clear message
+        finally:
+            if old is None:
+                os.environ.pop("FOTA_CLOUD_MINUTE")
+            else:
+                os.environ["FOTA_CLOUD_MINUTE"] = old
+    with open(paths.log, "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", MODULE, "run", "--home", str(Path(home).resolve())],
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = paths.log.read_text(errors="replace")[-3000:]
+            raise CloudError(f"the local cloud exited at start (code {proc.returncode}); "
+                             f"{paths.log} ends with:\n{tail}")
+        try:
+            info = CloudInfo.load(paths.state)
+            if info.pid == proc.pid:
+                _control(info, "Status", timeout=3)
+                return info
+        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError):
+            pass
+        time.sleep(0.05)
+    proc.terminate()
+    raise CloudError(f"the local cloud did not become ready within {timeout:.0f}s; see {paths.log}")
+
+
+def stop(home: Path, timeout: float = 15.0) -> bool:
+    """Stop the stand-in running on `home`, and any broker a crashed run left; True if
+    something was running."""
+    paths = Paths(home)
+    stopped = False
+    pids: set[int] = set()
+    for src in (paths.pid,):
+        try:
+            pids.add(int(src.read_text().strip()))
+        except (OSError, ValueError):
+            pass
+    try:
+        pids.add(int(json.loads(paths.state.read_text())["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for pid in pids:
+        if not _is_daemon(pid):
+            continue
+        stopped = True
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+            _reap(pid)
+    broker = Broker(paths.broker, paths.ca / "ca.cert.pem", paths.server / "server.cert.pem",
+                    paths.server / "server.key.pem")
+    if broker.pid_path.exists():
+        broker.kill_stale()
+    paths.state.unlink(missing_ok=True)
+    paths.pid.unlink(missing_ok=True)
+    return stopped
+
+
+def _reap(pid: int) -> None:
+    """Collect a child that has exited (start() spawned it from this process)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def status(home: Path) -> dict[str, Any]:
+    """{"running": bool, ...where it listens..., "service": the Status operation's answer}."""
+    paths = Paths(home)
+    info = _running_info(home)
+    if info is None:
+        return {"running": False, "home": str(cloud_dir(home)), "stale": paths.state.exists()}
+    out: dict[str, Any] = {"running": True, **asdict(info)}
+    try:
+        out["service"] = _control(info, "Status")
+    except (OSError, ValueError, urllib.error.URLError) as e:
+        out["service"] = {"error": str(e)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fotatools.cloud.daemon",
+                                 description="the local AWS IoT stand-in (broker, jobs, store, control API)")
+    ap.add_argument("command", choices=["run", "start", "stop", "status"])
+    ap.add_argument("--home", type=Path, default=Path(os.environ.get("FOTA_HOME", ".fota")),
+                    help="state folder (default: $FOTA_HOME or ./.fota)")
+    ap.add_argument("--minute", type=float, default=None,
+                    help="seconds in one Jobs minute (default: $FOTA_CLOUD_MINUTE or 60)")
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "run":
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+            run(args.home, args.minute)
+        elif args.command == "start":
+            print(json.dumps(asdict(start(args.home, args.minute)), indent=2))
+        elif args.command == "stop":
+            print("stopped" if stop(args.home) else "not running")
+        else:
+            print(json.dumps(status(args.home), indent=2))
+    except (CloudError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
