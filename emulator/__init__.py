@@ -1,0 +1,1 @@
+"""An emulated ESP32 (flash, bootloader, esp32/machine modules) for MicroPython firmware."""

@@ -1,0 +1,156 @@
+"""python -m emulator {run,mkimage,mkflash,info}: the ESP32 emulator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from emulator import flashfmt as ff
+from emulator.device import EXIT_CODES, Device, parse_size
+from emulator.flash import Flash, create_flash
+from emulator.image import build_app_image, read_app_desc
+
+
+def _payload_from_dir(folder: Path) -> dict[str, str]:
+    if not folder.is_dir():
+        raise SystemExit(f"error: payload folder {folder} not found")
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            out[path.relative_to(folder).as_posix()] = path.read_text()
+    return out
+
+
+def cmd_mkimage(args) -> int:
+    payload: dict[str, str] = {}
+    if args.payload_dir:
+        payload.update(_payload_from_dir(Path(args.payload_dir)))
+    for item in args.payload or []:
+        path = Path(item)
+        if not path.is_file():
+            raise SystemExit(f"error: payload file {path} not found")
+        payload[path.name] = path.read_text()
+    image = build_app_image(args.version, project=args.project, payload=payload,
+                            size=parse_size(args.size) if args.size else None,
+                            secure_version=args.secure_version, chip_id=args.chip_id)
+    Path(args.output).write_bytes(image)
+    print(f"{args.output}: {len(image)} bytes, version {args.version}, "
+          f"{len(payload)} frozen file(s)")
+    return 0
+
+
+def cmd_mkflash(args) -> int:
+    app = Path(args.app).read_bytes()
+    ota_1 = Path(args.ota_1).read_bytes() if args.ota_1 else None
+    for label, image in (("app", app), ("ota_1", ota_1)):
+        if image is not None:
+            try:
+                read_app_desc(image)
+            except ValueError as e:
+                raise SystemExit(f"error: {label}: {e}")
+    subtype = ff.SUBTYPE_DATA_LITTLEFS if args.vfs == "littlefs" else ff.SUBTYPE_DATA_FAT
+    create_flash(args.flash, app, parse_size(args.size), ota_1=ota_1, vfs_subtype=subtype)
+    print(f"{args.flash}: {parse_size(args.size)} bytes, ota_0 = {args.app}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    summary = Flash(args.flash).summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['path']}: {summary['size']} bytes")
+    print("partitions:")
+    for p in summary["partitions"]:
+        print(f"  {p['label']:<10} type {p['type']} subtype 0x{p['subtype']:02x} "
+              f"offset 0x{p['offset']:06x} size 0x{p['size']:06x}")
+    print("otadata:")
+    for i, e in enumerate(summary["otadata"]):
+        if e["seq"] == ff.SEQ_UNSET:
+            print(f"  [{i}] erased")
+        else:
+            print(f"  [{i}] seq {e['seq']} {e['state']} crc {'ok' if e['crc_ok'] else 'BAD'}")
+    print("slots:")
+    for label, s in summary["slots"].items():
+        desc = s["app_desc"] or {}
+        state = "valid" if s["valid"] else f"invalid ({s['error']})"
+        print(f"  {label:<6} {desc.get('project_name', '-')} {desc.get('version', '-')}: {state}")
+    print(f"boots: {summary['boot_slot'] or 'nothing (' + summary.get('boot_error', '') + ')'}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    device = Device(args.flash, args.fs, heapsize=args.heapsize, state_dir=args.state,
+                    wdt_grace=args.wdt_grace, strict=args.strict)
+    try:
+        result = device.run(max_boots=args.max_boots, timeout=args.timeout, cut_at=args.cut_at)
+    except KeyboardInterrupt:
+        device.stop()
+        return 130
+    finally:
+        device.close()
+    if args.json:
+        print(json.dumps({"exit_reason": result.exit_reason, "exit_code": result.exit_code,
+                          "boots": [vars(b) for b in result.boots],
+                          "flash": result.flash_stats}, indent=2))
+    return result.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulator",
+                                     description="An emulated ESP32 running MicroPython firmware.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    codes = ", ".join(f"{v} {k}" for k, v in EXIT_CODES.items())
+    p = sub.add_parser("run", help="boot the device until main.py ends",
+                       description=f"Boot loop of the emulated board. Exit status: {codes}.")
+    p.add_argument("--flash", required=True, help="flash file (see mkflash)")
+    p.add_argument("--fs", required=True, help="device filesystem folder (boot.py, main.py, lib/)")
+    p.add_argument("--heapsize", default="100k", help="MicroPython heap (default 100k)")
+    p.add_argument("--max-boots", type=int, help="stop after this many boots")
+    p.add_argument("--cut-at", type=int, help="cut the power during this flash operation")
+    p.add_argument("--wdt-grace", type=float, default=2.0,
+                   help="seconds added to WDT timeouts for host slowness (default 2)")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    p.add_argument("--strict", action="store_true", help="raise on writes to unerased flash")
+    p.add_argument("--state", help="keep the runner's state (counters, WDT...) in this folder")
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("mkimage", help="build an ESP32 app image")
+    p.add_argument("--version", required=True, help="app version (esp_app_desc_t.version)")
+    p.add_argument("--project", default="micropython", help="project name")
+    p.add_argument("--payload-dir", help="folder of frozen modules (_boot.py, ...)")
+    p.add_argument("--payload", action="append", help="a frozen module file (repeatable)")
+    p.add_argument("--size", help="pad the image to about this size (e.g. 1500k)")
+    p.add_argument("--secure-version", type=int, default=0)
+    p.add_argument("--chip-id", type=int, default=0, help="image chip id (0 = ESP32)")
+    p.add_argument("-o", "--output", required=True, help="output .bin")
+    p.set_defaults(func=cmd_mkimage)
+
+    p = sub.add_parser("mkflash", help="create a 4 MB flash file with an app in ota_0")
+    p.add_argument("flash", help="flash file to write")
+    p.add_argument("--app", required=True, help="app image for ota_0")
+    p.add_argument("--ota-1", help="app image for ota_1 (optional)")
+    p.add_argument("--size", default="4m", help="flash size (default 4m)")
+    p.add_argument("--vfs", choices=("fat", "littlefs"), default="fat",
+                   help="subtype of the vfs partition")
+    p.set_defaults(func=cmd_mkflash)
+
+    p = sub.add_parser("info", help="partitions, otadata and slot versions of a flash file")
+    p.add_argument("flash")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main())

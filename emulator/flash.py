@@ -1,0 +1,168 @@
+"""Flash files laid out like MicroPython's ESP32_GENERIC OTA build, and an inspector.
+
+Layout (MicroPython ports/esp32/partitions-4MiB-ota.csv):
+
+    0x1000   bootloader (placeholder image area, 0x7000)
+    0x8000   partition table
+    nvs      data nvs   0x9000   0x4000
+    otadata  data ota   0xd000   0x2000   (erased: both entries 0xFF)
+    phy_init data phy   0xf000   0x1000
+    ota_0    app  ota_0 0x10000  0x180000
+    ota_1    app  ota_1 0x190000 0x180000
+    vfs      data fat   0x310000 rest of the chip (4 MB: 0xf0000)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from emulator import flashfmt as ff
+
+MiB = 1024 * 1024
+BOOTLOADER_OFFSET = 0x1000
+OTADATA_OFFSET = 0xD000
+OTA_0_OFFSET = 0x10000
+OTA_1_OFFSET = 0x190000
+SLOT_SIZE = 0x180000
+VFS_OFFSET = 0x310000
+
+
+def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int = ff.SUBTYPE_DATA_FAT
+                       ) -> list[ff.PartitionEntry]:
+    if flash_size <= VFS_OFFSET or flash_size % ff.SECTOR_SIZE:
+        raise ValueError(f"flash size {flash_size:#x} too small or not sector aligned")
+    return [
+        ff.PartitionEntry("nvs", ff.TYPE_DATA, ff.SUBTYPE_DATA_NVS, 0x9000, 0x4000),
+        ff.PartitionEntry("otadata", ff.TYPE_DATA, ff.SUBTYPE_DATA_OTA, OTADATA_OFFSET, 0x2000),
+        ff.PartitionEntry("phy_init", ff.TYPE_DATA, ff.SUBTYPE_DATA_PHY, 0xF000, 0x1000),
+        ff.PartitionEntry("ota_0", ff.TYPE_APP, ff.SUBTYPE_OTA_0, OTA_0_OFFSET, SLOT_SIZE),
+        ff.PartitionEntry("ota_1", ff.TYPE_APP, ff.SUBTYPE_OTA_0 + 1, OTA_1_OFFSET, SLOT_SIZE),
+        ff.PartitionEntry("vfs", ff.TYPE_DATA, vfs_subtype, VFS_OFFSET, flash_size - VFS_OFFSET),
+    ]
+
+
+def _bootloader_placeholder() -> bytes:
+    """A small stand-in for the second-stage bootloader at 0x1000 (header only: the
+    emulator's bootloader is bootloader.py)."""
+    return ff.pack_image_header(0, 0x40080400, hash_appended=0)
+
+
+def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
+                 ota_1: bytes | None = None, vfs_subtype: int = ff.SUBTYPE_DATA_FAT) -> Path:
+    """Write a fresh flash file: everything erased (0xFF), bootloader placeholder,
+    partition table, otadata erased, `app` in ota_0 (and `ota_1` in ota_1 if given)."""
+    parts = default_partitions(size, vfs_subtype)
+    for label, image in (("ota_0", app), ("ota_1", ota_1)):
+        if image is not None and len(image) > SLOT_SIZE:
+            raise ValueError(f"{label} image is {len(image)} bytes, slot holds {SLOT_SIZE}")
+    data = bytearray(b"\xff" * size)
+    boot = _bootloader_placeholder()
+    data[BOOTLOADER_OFFSET:BOOTLOADER_OFFSET + len(boot)] = boot
+    table = ff.pack_partition_table(parts)
+    data[ff.PARTITION_TABLE_OFFSET:ff.PARTITION_TABLE_OFFSET + len(table)] = table
+    data[OTA_0_OFFSET:OTA_0_OFFSET + len(app)] = app
+    if ota_1 is not None:
+        data[OTA_1_OFFSET:OTA_1_OFFSET + len(ota_1)] = ota_1
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(bytes(data))
+    tmp.replace(path)
+    return path
+
+
+class Flash:
+    """Read-only view of a flash file: partitions, otadata, slot images (tests and tools)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.data = self.path.read_bytes()
+
+    def reload(self) -> None:
+        self.data = self.path.read_bytes()
+
+    def read(self, addr: int, size: int) -> bytes:
+        return self.data[addr:addr + size]
+
+    def partitions(self) -> list[ff.PartitionEntry]:
+        return ff.parse_partition_table(
+            self.read(ff.PARTITION_TABLE_OFFSET, ff.PARTITION_TABLE_MAX_LEN))
+
+    def partition(self, label: str) -> ff.PartitionEntry:
+        for p in self.partitions():
+            if p.label == label:
+                return p
+        raise KeyError(f"no partition labelled {label!r}")
+
+    def app_slots(self) -> list[ff.PartitionEntry]:
+        slots = [p for p in self.partitions() if p.is_ota_app()]
+        return sorted(slots, key=lambda p: p.subtype)
+
+    def otadata_partition(self) -> ff.PartitionEntry:
+        for p in self.partitions():
+            if p.type == ff.TYPE_DATA and p.subtype == ff.SUBTYPE_DATA_OTA:
+                return p
+        raise KeyError("no otadata partition")
+
+    def otadata(self) -> list[ff.OtaEntry]:
+        base = self.otadata_partition().offset
+        return [ff.OtaEntry.unpack(self.read(base + i * ff.SECTOR_SIZE, ff.OTA_SELECT_SIZE))
+                for i in (0, 1)]
+
+    def slot_bytes(self, label: str) -> bytes:
+        p = self.partition(label)
+        return self.read(p.offset, p.size)
+
+    def verify_slot(self, label: str, bootloader: bool = False) -> dict:
+        """esp_image_verify on a slot; raises flashfmt.ImageError."""
+        p = self.partition(label)
+        return ff.verify_image(lambda off, n: self.read(p.offset + off, n), p.size,
+                               bootloader=bootloader)
+
+    def app_desc(self, label: str) -> dict | None:
+        """The app descriptor in a slot, or None if the slot holds no app image."""
+        p = self.partition(label)
+        head = self.read(p.offset, ff.APP_DESC_OFFSET + ff.APP_DESC_SIZE)
+        if head[0] != ff.IMAGE_MAGIC:
+            return None
+        return ff.parse_app_desc(head[ff.APP_DESC_OFFSET:])
+
+    def slot_image(self, label: str) -> bytes:
+        """The image bytes of a slot, cut at the verified image length."""
+        info = self.verify_slot(label)
+        return self.slot_bytes(label)[:info["image_len"]]
+
+    def boot_slot(self) -> str:
+        """The label of the slot the bootloader would boot now (no write is made)."""
+        from emulator.bootloader import boot
+        return boot(self.path, dry_run=True, log=None).label
+
+    def summary(self) -> dict:
+        """Partitions, otadata and slot versions as plain data (for `info --json`)."""
+        out: dict = {"path": str(self.path), "size": len(self.data), "partitions": [],
+                     "otadata": [], "slots": {}}
+        for p in self.partitions():
+            out["partitions"].append({"label": p.label, "type": p.type, "subtype": p.subtype,
+                                      "offset": p.offset, "size": p.size,
+                                      "encrypted": p.encrypted})
+        try:
+            out["otadata"] = [e.to_dict() for e in self.otadata()]
+        except KeyError:
+            pass
+        for p in self.app_slots():
+            entry: dict = {"offset": p.offset, "app_desc": self.app_desc(p.label)}
+            try:
+                info = self.verify_slot(p.label)
+                entry["valid"] = True
+                entry["image_len"] = info["image_len"]
+                entry["sha256"] = info["sha256"]
+            except ff.ImageError as e:
+                entry["valid"] = False
+                entry["error"] = str(e)
+            out["slots"][p.label] = entry
+        try:
+            out["boot_slot"] = self.boot_slot()
+        except Exception as e:  # no bootable app: say so instead of failing
+            out["boot_slot"] = None
+            out["boot_error"] = str(e)
+        return out

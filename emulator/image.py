@@ -1,0 +1,179 @@
+"""Build and read ESP32 app images (the .bin that goes into an OTA slot).
+
+`build_app_image` makes a real ESP-IDF app image, as esptool's elf2image would lay it out:
+header + extended header, segment 0 in DROM starting with esp_app_desc_t, a DROM segment
+that carries the firmware's frozen Python modules (the "payload"), small DRAM and IRAM
+segments, optional IROM filler to reach a requested size, the 0xEF-seeded XOR checksum
+padded to 16 bytes and the appended SHA-256. esptool's `image-info` accepts it and shows the
+app descriptor's version.
+
+The payload segment starts with PAYLOAD_MAGIC, a u32 length, a u32 CRC-32 of the JSON, then
+a JSON object {filename: source}. The emulator's runner extracts it to the folder that plays
+the role of MicroPython's frozen modules.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import random
+import struct
+
+from emulator import flashfmt as ff
+
+PAYLOAD_MAGIC = b"MPYFROZ1"
+DROM_BASE = ff.DROM_LOW
+IROM_BASE = ff.IROM_LOW
+DRAM_ADDR = 0x3FFB0000
+IRAM_ADDR = 0x40080000
+ENTRY_ADDR = IRAM_ADDR + 0x404
+DEFAULT_IDF_VER = "v5.5.1"
+
+
+def _mapped_addr(base: int, data_offset: int, above: int) -> int:
+    """A load address in a flash-mapped region whose offset within a 64 KB MMU page matches
+    the segment's data offset in the image (esp_image_format.c verify_segment_header), at or
+    above `above`."""
+    page = max(base, above - above % ff.MMU_PAGE_SIZE)
+    addr = page + data_offset % ff.MMU_PAGE_SIZE
+    if addr < above:
+        addr += ff.MMU_PAGE_SIZE
+    return addr
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\x00" * (-len(data) % 4)
+
+
+def pack_payload(payload: dict[str, str]) -> bytes:
+    """The payload segment's data for a {filename: source} mapping."""
+    for name, source in payload.items():
+        if not isinstance(name, str) or not isinstance(source, str):
+            raise TypeError("payload must map str filenames to str sources")
+        parts = name.split("/")
+        if not name or name.startswith("/") or ".." in parts or "" in parts or "\\" in name:
+            raise ValueError(f"payload filename must be a relative path: {name!r}")
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return _pad4(PAYLOAD_MAGIC + struct.pack("<II", len(blob), binascii.crc32(blob)) + blob)
+
+
+def build_app_image(version: str, *, project: str = "micropython",
+                    payload: dict[str, str] | None = None, size: int | None = None,
+                    secure_version: int = 0, chip_id: int = 0, idf_ver: str = DEFAULT_IDF_VER,
+                    date: str = "Jan  1 2026", time: str = "00:00:00") -> bytes:
+    """A complete ESP32 app image (hash_appended=1) for `version`.
+
+    payload: the firmware's frozen modules, filename -> source.
+    size: pad the image with deterministic pseudo-random IROM bytes to this many bytes
+    (rounded up to 16); ValueError if the image is already larger.
+    """
+    if len(version.encode()) > 32 or len(project.encode()) > 32:
+        raise ValueError("version and project name are at most 32 bytes")
+    if not 0 <= secure_version <= 0xFFFFFFFF:
+        raise ValueError("secure_version out of range")
+    payload = dict(payload or {})
+    payload_data = pack_payload(payload)
+    seed = hashlib.sha256(f"{project}\0{version}\0{secure_version}".encode()).digest()
+    rng = random.Random(seed)
+    elf_sha = hashlib.sha256(seed + payload_data).digest()
+    desc = ff.pack_app_desc(version, project, time=time, date=date, idf_ver=idf_ver,
+                            secure_version=secure_version, app_elf_sha256=elf_sha)
+    rodata = _pad4(desc + f"MicroPython {version} ({project})\0".encode())
+    dram = rng.randbytes(64)
+    iram = rng.randbytes(1024)
+
+    segments: list[tuple[int, bytes]] = []
+    pos = ff.IMAGE_HEADER_SIZE
+
+    def add(addr_fn, data: bytes) -> None:
+        nonlocal pos
+        addr = addr_fn(pos + ff.SEGMENT_HEADER_SIZE)
+        segments.append((addr, data))
+        pos += ff.SEGMENT_HEADER_SIZE + len(data)
+
+    add(lambda off: DROM_BASE + off, rodata)  # 0x3F400020: app descriptor first
+    drom_end = DROM_BASE + pos
+    add(lambda off: _mapped_addr(DROM_BASE, off, drom_end + ff.MMU_PAGE_SIZE), payload_data)
+    add(lambda off: DRAM_ADDR, dram)
+    add(lambda off: IRAM_ADDR, iram)
+
+    if size is not None:
+        target = (size + 15) & ~15
+        fixed = pos + ff.SEGMENT_HEADER_SIZE  # with the filler's header
+        length = max(0, (target - fixed - 16 - ff.HASH_LEN) & ~3)
+        while _total_len(fixed + length) < target:
+            length += 4
+        if length == 0 or _total_len(fixed + length) > target + 16:
+            raise ValueError(f"image without padding is already {_total_len(pos)} bytes; "
+                             f"size {size} is too small")
+        add(lambda off: _mapped_addr(IROM_BASE, off, IROM_BASE), rng.randbytes(length))
+
+    return _assemble(segments, chip_id)
+
+
+def _total_len(unpadded: int) -> int:
+    return ((unpadded + 1 + 15) & ~15) + ff.HASH_LEN
+
+
+def _assemble(segments: list[tuple[int, bytes]], chip_id: int) -> bytes:
+    out = bytearray(ff.pack_image_header(len(segments), ENTRY_ADDR, chip_id=chip_id))
+    checksum = ff.CHECKSUM_SEED
+    for addr, data in segments:
+        if len(data) % 4:
+            raise ValueError("segment length must be a multiple of 4")
+        out += struct.pack("<II", addr, len(data)) + data
+        checksum ^= ff.xor32(data)
+    checksum = (checksum ^ (checksum >> 8) ^ (checksum >> 16) ^ (checksum >> 24)) & 0xFF
+    pad = ((len(out) + 1 + 15) & ~15) - len(out) - 1
+    out += b"\x00" * pad + bytes([checksum])
+    out += hashlib.sha256(out).digest()
+    return bytes(out)
+
+
+def verify(image: bytes, part_size: int | None = None, **kw) -> dict:
+    """Verify like esp_image_verify; raises flashfmt.ImageError, returns metadata."""
+    return ff.verify_image_bytes(image, part_size, **kw)
+
+
+def read_app_desc(image: bytes) -> dict:
+    """The esp_app_desc_t fields of an app image (version, project_name, secure_version...)."""
+    if len(image) < ff.APP_DESC_OFFSET + ff.APP_DESC_SIZE or image[0] != ff.IMAGE_MAGIC:
+        raise ValueError("not an ESP app image (bad magic or too short)")
+    desc = ff.parse_app_desc(image[ff.APP_DESC_OFFSET:ff.APP_DESC_OFFSET + ff.APP_DESC_SIZE])
+    if desc is None:
+        raise ValueError("image has no app descriptor (magic 0xABCD5432 missing at offset 32)")
+    return desc
+
+
+def iter_segments(image: bytes):
+    """(load_addr, data_offset, length) for each segment of an image."""
+    if len(image) < ff.IMAGE_HEADER_SIZE or image[0] != ff.IMAGE_MAGIC:
+        raise ValueError("not an ESP app image")
+    count = image[1]
+    pos = ff.IMAGE_HEADER_SIZE
+    for _ in range(count):
+        if pos + ff.SEGMENT_HEADER_SIZE > len(image):
+            raise ValueError("truncated image")
+        addr, length = struct.unpack_from("<II", image, pos)
+        pos += ff.SEGMENT_HEADER_SIZE
+        if pos + length > len(image):
+            raise ValueError("truncated image")
+        yield addr, pos, length
+        pos += length
+
+
+def read_payload(image: bytes) -> dict[str, str]:
+    """The frozen modules stored in an image ({} if it carries none)."""
+    for _addr, off, length in iter_segments(image):
+        if image[off:off + len(PAYLOAD_MAGIC)] == PAYLOAD_MAGIC:
+            head = off + len(PAYLOAD_MAGIC)
+            n, crc = struct.unpack_from("<II", image, head)
+            blob = image[head + 8:head + 8 + n]
+            if len(blob) != n or head + 8 + n > off + length or binascii.crc32(blob) != crc:
+                raise ValueError("payload segment is corrupt")
+            data = json.loads(blob.decode())
+            if not isinstance(data, dict):
+                raise ValueError("payload segment is not a mapping")
+            return data
+    return {}

@@ -1,0 +1,98 @@
+# MicroPython side of one boot of the emulated board: what ports/esp32/main.c does after the
+# bootloader hands over. Run by the runner (emulator/device.py) as
+#   micropython -X heapsize=N mpboot.py EMULATOR_DIR PORT_DIR FS_DIR FROZEN_DIR HEAP_BYTES
+# 1. import the emulated esp32/machine (and network) modules: they open the flash and state
+#    files now, then are left in sys.modules as if built in;
+# 2. mount the device filesystem FS_DIR at / and the firmware's frozen modules at /.frozen,
+#    cd /, sys.path = ['', '.frozen', '/.frozen', '/lib'];
+# 3. run frozen _boot.py, then boot.py, then main.py (only if boot.py did not raise), like
+#    pyexec: an uncaught exception prints a traceback and the board sits at the REPL.
+# Exit status for the runner: 0 main.py ended, 1 an exception reached the REPL,
+# 2 soft reset (SystemExit, machine.soft_reset()).
+import gc
+import io
+import os
+import sys
+
+_ME = "mpboot.py"
+_emu_dir, _port_dir, _fs_dir, _frozen_dir, _heap = sys.argv[1:6]
+_baseline = gc.mem_alloc()
+
+sys.path[:] = [_port_dir, _emu_dir]
+import esp32  # noqa: E402
+import machine  # noqa: E402
+
+try:
+    import network  # noqa: F401
+except ImportError:
+    pass
+_emu = sys.modules["_esp32emu"]
+for _name in ("_esp32emu", "flashfmt", "norflash"):
+    if _name in sys.modules:
+        del sys.modules[_name]
+
+os.mount(os.VfsPosix(_fs_dir), "/")
+if _frozen_dir != "-":
+    os.mount(os.VfsPosix(_frozen_dir), "/.frozen")
+os.chdir("/")
+sys.path[:] = ["", ".frozen", "/.frozen", "/lib"]
+sys.argv[:] = []
+
+# Make the heap the firmware sees about the size asked for: the emulation modules above
+# live in the same heap here, while on a board they are C code in flash.
+gc.collect()
+_excess = gc.mem_free() - (int(_heap) - _baseline)
+_ballast = bytearray(_excess - 64) if _excess > 1024 else None
+
+_FORCED_EXIT = 0x100
+_g = {"__name__": "__main__"}
+
+
+def _print_exception(e):
+    buf = io.StringIO()
+    sys.print_exception(e, buf)
+    for line in buf.getvalue().split("\n"):
+        # frames of this launcher and of the emulated built-in modules are not the
+        # firmware's: a board shows none for them
+        if line and _ME not in line and _emu_dir not in line:
+            print(line)
+
+
+def _exists(path):
+    try:
+        return os.stat(path)[0] & 0x8000 != 0
+    except OSError:
+        return False
+
+
+def _pyexec(path, name):
+    """pyexec_file: 1 on success, 0 after an uncaught exception, _FORCED_EXIT on SystemExit."""
+    try:
+        with open(path) as f:
+            src = f.read()
+        exec(compile(src, name, "exec"), _g)
+        return 1
+    except SystemExit:
+        return _FORCED_EXIT
+    except BaseException as e:  # noqa: B036 - the REPL prints every exception
+        _print_exception(e)
+        return 0
+
+
+def _main():
+    if _frozen_dir != "-" and _exists("/.frozen/_boot.py"):
+        _pyexec("/.frozen/_boot.py", "_boot.py")  # its result is ignored, as in main.c
+    ret = _pyexec("boot.py", "boot.py") if _exists("boot.py") else 1
+    if ret & _FORCED_EXIT:
+        return 2
+    if ret == 0:
+        return 1
+    ret = _pyexec("main.py", "main.py") if _exists("main.py") else 1
+    if ret & _FORCED_EXIT:
+        return 2
+    return 0 if ret else 1
+
+
+_status = _main()
+_emu.flash._save()
+sys.exit(_status)

@@ -1,0 +1,140 @@
+"""machine module of the emulated ESP32 (shadows the unix port's small built-in machine).
+
+reset() and a watchdog timeout end the process at once (SIGKILL after recording the cause),
+so neither `except Exception` nor a bare `except:` can swallow them; the runner boots the
+board again and reset_cause() reports HARD_RESET or WDT_RESET, PWRON_RESET after a power
+cut, DEEPSLEEP_RESET after deepsleep(). soft_reset() is sys.exit(), as on the board: the
+runner re-runs boot.py and main.py without a bootloader pass, and reset_cause() is
+SOFT_RESET. See _esp32emu for the environment variables.
+"""
+
+import sys
+import time
+
+import _esp32emu as _emu
+
+try:
+    import umachine as _builtin  # the unix port's own machine module
+except ImportError:
+    _builtin = None
+
+PWRON_RESET = _emu.PWRON_RESET
+HARD_RESET = _emu.HARD_RESET
+WDT_RESET = _emu.WDT_RESET
+DEEPSLEEP_RESET = _emu.DEEPSLEEP_RESET
+SOFT_RESET = _emu.SOFT_RESET
+
+SLEEP = 2
+DEEPSLEEP = 4
+PIN_WAKE = 2
+EXT0_WAKE = 2
+EXT1_WAKE = 3
+TIMER_WAKE = 4
+TOUCHPAD_WAKE = 5
+ULP_WAKE = 6
+
+_freq = [160000000]
+
+if _builtin is not None:
+    for _name in ("mem8", "mem16", "mem32", "time_pulse_us", "PinBase", "Signal"):
+        if hasattr(_builtin, _name):
+            globals()[_name] = getattr(_builtin, _name)
+
+
+def reset():
+    """esp_restart(): the board reboots through the bootloader. Never returns."""
+    _emu.die("hard")
+
+
+def soft_reset():
+    raise SystemExit
+
+
+def reset_cause():
+    return _emu.RESET_CAUSE
+
+
+def wake_reason():
+    return 4 if _emu.RESET_CAUSE == DEEPSLEEP_RESET else 0
+
+
+def unique_id():
+    return _emu.UNIQUE_ID
+
+
+def freq(hz=None):
+    if hz is None:
+        return _freq[0]
+    mhz = hz // 1000000
+    if mhz not in (20, 40, 80, 160, 240):
+        raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
+    _freq[0] = mhz * 1000000
+
+
+def idle():
+    time.sleep_ms(1)
+
+
+def lightsleep(time_ms=None):
+    if time_ms is None:
+        while True:
+            time.sleep_ms(1000)
+            _emu.wdt_check()
+    time.sleep_ms(time_ms)
+
+
+sleep = lightsleep
+
+
+def deepsleep(time_ms=0):
+    """The board powers down and boots again after time_ms (DEEPSLEEP_RESET)."""
+    _emu.die("deepsleep %d" % int(time_ms))
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    pass
+
+
+class WDT:
+    """The task watchdog (machine_wdt.c): id must be 0; once started it cannot be stopped
+    and survives a soft reset. If it is not fed within timeout ms the board resets with
+    WDT_RESET. The emulator counts wall-clock time plus the modelled flash busy time."""
+
+    def __init__(self, id=0, timeout=5000):
+        if id != 0:
+            raise ValueError
+        if timeout <= 0:
+            raise ValueError("WDT timeout too short")
+        _emu.wdt_start(timeout)
+
+    def feed(self):
+        _emu.wdt_check()
+        _emu.wdt_feed()
+
+
+class RTC:
+    """Date and time (from the host clock) and the RTC memory, which survives every reset
+    but a power cut."""
+
+    def __init__(self, id=0):
+        pass
+
+    def datetime(self, dt=None):
+        if dt is not None:
+            return None
+        t = time.localtime()
+        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+
+    def init(self, dt):
+        pass
+
+    def memory(self, data=None):
+        if data is None:
+            return _emu.rtc_memory()
+        if len(data) > 2048:
+            raise ValueError("buffer too long")
+        _emu.rtc_memory(data)
