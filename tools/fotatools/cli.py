@@ -50,6 +50,8 @@ def make_backend(args: argparse.Namespace) -> Backend:
     name = args.backend or os.environ.get("FOTA_BACKEND") or "local"
     if name == "local":
         from .cloud.client import LocalBackend
+        if args.bucket:
+            return LocalBackend(home_dir(args), bucket=args.bucket)
         return LocalBackend(home_dir(args))
     if name == "aws":
         from .aws import from_env
@@ -83,48 +85,44 @@ def cmd_cloud(args: argparse.Namespace) -> int:
     from .cloud import daemon
 
     home = home_dir(args)
-    if args.action == "run":
-        daemon.run(home)
-        return EXIT_OK
-    if args.action == "start":
-        info = daemon.start(home)
-        state = daemon.status(home)
-        if args.json:
-            emit_json(state)
+    if args.minute is not None and not args.minute > 0:
+        raise UsageError(f"bad --minute {args.minute}: seconds, more than 0")
+    try:
+        if args.action == "run":
+            import logging
+            logging.basicConfig(level=logging.INFO,
+                                format="%(asctime)s %(name)s %(levelname)s %(message)s")
+            daemon.run(home, args.minute)
+            return EXIT_OK
+        if args.action == "start":
+            daemon.start(home, args.minute)
+            state = daemon.status(home)
+        elif args.action == "stop":
+            was = daemon.stop(home)
+            if args.json:
+                emit_json({"running": False, "stopped": was})
+            else:
+                print("local cloud stopped" if was else "local cloud was not running")
+            return EXIT_OK
         else:
-            print(f"local cloud running (state in {home / 'cloud'})")
-            _print_cloud(state)
-        del info
-        return EXIT_OK
-    if args.action == "stop":
-        daemon.stop(home)
-        if args.json:
-            emit_json({"running": False})
-        else:
-            print("local cloud stopped")
-        return EXIT_OK
-    state = daemon.status(home)
+            state = daemon.status(home)
+    except daemon.CloudError as e:
+        raise BackendError(str(e).splitlines()[0]) from None
     running = bool(state.get("running"))
     if args.json:
         emit_json(state)
     elif running:
-        print("local cloud running")
-        _print_cloud(state)
+        print(f"local cloud running (pid {state.get('pid')}, state in {home / 'cloud'})")
+        print(f"  mqtt (TLS, client certificates): {state.get('mqtt_host')}:"
+              f"{state.get('mqtt_port')}")
+        print(f"  object store: https://localhost:{state.get('store_port')}")
+        print(f"  control API: {state.get('control_url')}")
+        print(f"  CA certificate: {state.get('ca_pem')}")
+        if state.get("minute") not in (None, 60, 60.0):
+            print(f"  one Jobs minute lasts {state.get('minute')} s")
     else:
         print("local cloud not running (start it with `fota cloud start`)")
     return EXIT_OK if running else EXIT_IN_PROGRESS
-
-
-def _print_cloud(state: dict[str, Any]) -> None:
-    for key, value in state.items():
-        if key == "running":
-            continue
-        if isinstance(value, dict):
-            print(f"  {key}:")
-            for k, v in value.items():
-                print(f"    {k}: {v}")
-        else:
-            print(f"  {key}: {value}")
 
 
 # -- provision / group ------------------------------------------------------------------------
@@ -497,6 +495,9 @@ def build_parser() -> Parser:
     p = sub("cloud", "start, stop, inspect or run the local AWS IoT stand-in", cmd_cloud)
     p.add_argument("action", choices=("start", "stop", "status", "run"),
                    help="run = in the foreground; status exits 0 if running, 3 if not")
+    p.add_argument("--minute", type=float, metavar="SEC",
+                   help="seconds in one Jobs minute, for timeouts and rollout rates "
+                        "(env FOTA_CLOUD_MINUTE, default 60)")
 
     p = sub("provision", "create a thing with its certificate and write its device folder",
             cmd_provision)
