@@ -50,7 +50,8 @@ def cmd_mkflash(args) -> int:
                 read_app_desc(image)
             except ValueError as e:
                 raise SystemExit(f"error: {label}: {e}")
-    subtype = ff.SUBTYPE_DATA_LITTLEFS if args.vfs == "littlefs" else ff.SUBTYPE_DATA_FAT
+    subtype = {"runtime": None, "fat": ff.SUBTYPE_DATA_FAT,
+               "littlefs": ff.SUBTYPE_DATA_LITTLEFS}[args.vfs]
     create_flash(args.flash, app, parse_size(args.size), ota_1=ota_1, vfs_subtype=subtype)
     print(f"{args.flash}: {parse_size(args.size)} bytes, ota_0 = {args.app}")
     return 0
@@ -65,7 +66,8 @@ def cmd_info(args) -> int:
     print("partitions:")
     for p in summary["partitions"]:
         print(f"  {p['label']:<10} type {p['type']} subtype 0x{p['subtype']:02x} "
-              f"offset 0x{p['offset']:06x} size 0x{p['size']:06x}")
+              f"offset 0x{p['offset']:06x} size 0x{p['size']:06x}"
+              + ("" if p["in_table"] else "  (added by MicroPython at boot)"))
     print("otadata:")
     for i, e in enumerate(summary["otadata"]):
         if e["seq"] == ff.SEQ_UNSET:
@@ -135,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--app", required=True, help="app image for ota_0")
     p.add_argument("--ota-1", help="app image for ota_1 (optional)")
     p.add_argument("--size", default="4m", help="flash size (default 4m)")
-    p.add_argument("--vfs", choices=("fat", "littlefs"), default="fat",
-                   help="subtype of the vfs partition")
+    p.add_argument("--vfs", choices=("runtime", "fat", "littlefs"), default="runtime",
+                   help="runtime (default): no vfs row, MicroPython 1.26+ adds it at boot; "
+                        "fat/littlefs: a vfs row of that subtype in the table")
     p.set_defaults(func=cmd_mkflash)
 
     p = sub.add_parser("info", help="partitions, otadata and slot versions of a flash file")

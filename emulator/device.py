@@ -217,7 +217,9 @@ class Device:
             cut = cut_at if cut_at and not norflash.read_stats(stats_path)["cuts"] else 0
             if cause == PWRON_RESET:
                 (self.state / "rtc_memory").unlink(missing_ok=True)
-            if cause != SOFT_RESET:
+            if cause == SOFT_RESET:
+                self._out("MPY: soft reboot")
+            else:
                 (self.state / "wdt").unlink(missing_ok=True)
                 self._out("")
                 self._out("rst:0x%x (%s),boot:0x13 (SPI_FAST_FLASH_BOOT)" % (

@@ -10,6 +10,10 @@ Layout (MicroPython ports/esp32/partitions-4MiB-ota.csv):
     ota_0    app  ota_0 0x10000  0x180000
     ota_1    app  ota_1 0x190000 0x180000
     vfs      data fat   0x310000 rest of the chip (4 MB: 0xf0000)
+
+Since MicroPython 1.26 the CSV has no vfs row: the firmware registers "vfs" at boot over
+the space after the last partition (main.c). create_flash() does the same by default
+(vfs_subtype=None); give a subtype (fat 0x81, littlefs 0x83) to put a vfs row in the table.
 """
 
 from __future__ import annotations
@@ -28,18 +32,21 @@ SLOT_SIZE = 0x180000
 VFS_OFFSET = 0x310000
 
 
-def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int = ff.SUBTYPE_DATA_FAT
+def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int | None = None
                        ) -> list[ff.PartitionEntry]:
     if flash_size <= VFS_OFFSET or flash_size % ff.SECTOR_SIZE:
         raise ValueError(f"flash size {flash_size:#x} too small or not sector aligned")
-    return [
+    parts = [
         ff.PartitionEntry("nvs", ff.TYPE_DATA, ff.SUBTYPE_DATA_NVS, 0x9000, 0x4000),
         ff.PartitionEntry("otadata", ff.TYPE_DATA, ff.SUBTYPE_DATA_OTA, OTADATA_OFFSET, 0x2000),
         ff.PartitionEntry("phy_init", ff.TYPE_DATA, ff.SUBTYPE_DATA_PHY, 0xF000, 0x1000),
         ff.PartitionEntry("ota_0", ff.TYPE_APP, ff.SUBTYPE_OTA_0, OTA_0_OFFSET, SLOT_SIZE),
         ff.PartitionEntry("ota_1", ff.TYPE_APP, ff.SUBTYPE_OTA_0 + 1, OTA_1_OFFSET, SLOT_SIZE),
-        ff.PartitionEntry("vfs", ff.TYPE_DATA, vfs_subtype, VFS_OFFSET, flash_size - VFS_OFFSET),
     ]
+    if vfs_subtype is not None:
+        parts.append(ff.PartitionEntry("vfs", ff.TYPE_DATA, vfs_subtype, VFS_OFFSET,
+                                       flash_size - VFS_OFFSET))
+    return parts
 
 
 def _bootloader_placeholder() -> bytes:
@@ -49,7 +56,7 @@ def _bootloader_placeholder() -> bytes:
 
 
 def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
-                 ota_1: bytes | None = None, vfs_subtype: int = ff.SUBTYPE_DATA_FAT) -> Path:
+                 ota_1: bytes | None = None, vfs_subtype: int | None = None) -> Path:
     """Write a fresh flash file: everything erased (0xFF), bootloader placeholder,
     partition table, otadata erased, `app` in ota_0 (and `ota_1` in ota_1 if given)."""
     parts = default_partitions(size, vfs_subtype)
@@ -84,9 +91,12 @@ class Flash:
     def read(self, addr: int, size: int) -> bytes:
         return self.data[addr:addr + size]
 
-    def partitions(self) -> list[ff.PartitionEntry]:
-        return ff.parse_partition_table(
+    def partitions(self, runtime: bool = True) -> list[ff.PartitionEntry]:
+        """The partition table; with runtime=True plus the "vfs" partition that MicroPython
+        registers at boot when the table has none."""
+        table = ff.parse_partition_table(
             self.read(ff.PARTITION_TABLE_OFFSET, ff.PARTITION_TABLE_MAX_LEN))
+        return ff.with_runtime_vfs(table, len(self.data)) if runtime else table
 
     def partition(self, label: str) -> ff.PartitionEntry:
         for p in self.partitions():
@@ -141,10 +151,12 @@ class Flash:
         """Partitions, otadata and slot versions as plain data (for `info --json`)."""
         out: dict = {"path": str(self.path), "size": len(self.data), "partitions": [],
                      "otadata": [], "slots": {}}
+        in_table = {p.label for p in self.partitions(runtime=False)}
         for p in self.partitions():
             out["partitions"].append({"label": p.label, "type": p.type, "subtype": p.subtype,
                                       "offset": p.offset, "size": p.size,
-                                      "encrypted": p.encrypted})
+                                      "encrypted": p.encrypted,
+                                      "in_table": p.label in in_table})
         try:
             out["otadata"] = [e.to_dict() for e in self.otadata()]
         except KeyError:

@@ -136,6 +136,21 @@ def parse_partition_table(data):
     return entries
 
 
+def with_runtime_vfs(entries, flash_size):
+    """The partitions a running MicroPython (1.26+) sees: if the table has no "vfs" or
+    "ffat" data partition, main.c registers a "vfs" (data, fat) partition from the end of
+    the last partition to the end of the flash (esp_partition_register_external)."""
+    for e in entries:
+        if e.type == TYPE_DATA and e.label in ("vfs", "ffat"):
+            return list(entries)
+    end = 0
+    for e in entries:
+        end = max(end, e.offset + e.size)
+    if 0 < end < flash_size:
+        return list(entries) + [PartitionEntry("vfs", TYPE_DATA, SUBTYPE_DATA_FAT, end, flash_size - end)]
+    return list(entries)
+
+
 # ---------------------------------------------------------------- otadata
 OTA_SELECT_FMT = "<I20sII"
 OTA_SELECT_SIZE = 32

@@ -130,8 +130,9 @@ def _power_cut():
 flash = norflash.NorFlash(FLASH_PATH, STATE + "/" + norflash.STATS_FILE,
                           _int(_env("ESP32_CUT_AT"), 0), _env("ESP32_STRICT") == "1",
                           _power_cut)
-partitions = ff.parse_partition_table(flash.read(ff.PARTITION_TABLE_OFFSET,
-                                                 ff.PARTITION_TABLE_MAX_LEN))
+partitions = ff.with_runtime_vfs(
+    ff.parse_partition_table(flash.read(ff.PARTITION_TABLE_OFFSET, ff.PARTITION_TABLE_MAX_LEN)),
+    flash.size)
 _running_offset = _int(_env("ESP32_RUNNING"), -1)
 
 
@@ -281,10 +282,11 @@ def wdt_check():
     t = _wdt["timeout"]
     if not t:
         return
-    elapsed = time.ticks_diff(time.ticks_ms(), _wdt["fed_ms"])
+    # the grace only excuses host wall-clock slowness, not modelled flash time
+    elapsed = max(0, time.ticks_diff(time.ticks_ms(), _wdt["fed_ms"]) - WDT_GRACE_MS)
     if WDT_MODEL:
         elapsed += (flash.busy_us - _wdt["busy0"]) // 1000
-    if elapsed > t + WDT_GRACE_MS:
+    if elapsed > t:
         die("wdt", "E (%d) task_wdt: Task watchdog got triggered. The following tasks/users "
             "did not reset the watchdog in time:\nE (%d) task_wdt:  - mpy_machine_wdt (CPU 0)"
             % (elapsed, elapsed))
