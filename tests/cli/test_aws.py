@@ -13,6 +13,7 @@ What moto does not implement, and how these tests deal with it:
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import boto3
@@ -176,7 +177,10 @@ def test_bad_bucket_name_is_reported(moto, aws_env, tmp_path):
 
 
 def test_unreachable_endpoint_is_reported(aws_env):
-    b = AwsBackend(endpoint_url="http://127.0.0.1:9", bucket="fota-fw", role_arn=ROLE_ARN)
+    with socket.socket() as s:  # a free port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = AwsBackend(endpoint_url=f"http://127.0.0.1:{port}", bucket="fota-fw", role_arn=ROLE_ARN)
     with pytest.raises(BackendError, match="describe endpoint"):
         b.endpoint()
 

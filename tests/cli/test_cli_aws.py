@@ -160,3 +160,21 @@ def test_publish_needs_bucket_and_role(fota_aws, tmp_path):
     r = fota_aws("publish", tmp_path / "fw.bin", "--thing", "x", "--bucket", unique("b"),
                  "--role-arn", "not-an-arn")
     assert r.code == 2 and "bad role ARN" in r.err
+
+
+def test_provision_again_needs_force(fota_aws, tmp_path):
+    thing = unique("dev")
+    out = tmp_path / "board"
+    r = fota_aws("provision", thing, "--out", out, "--json")
+    assert r.code == 0, r.err
+    first = json.loads(r.out)["certificate_id"]
+    key = (out / "certs" / "device.key.der").read_bytes()
+    r = fota_aws("provision", thing, "--out", out)
+    assert r.code == 2 and "already provisioned" in r.err
+    assert (out / "certs" / "device.key.der").read_bytes() == key
+    r = fota_aws("provision", thing, "--out", out, "--force", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["certificate_id"] != first
+    assert (out / "certs" / "device.key.der").read_bytes() != key
+    kept = json.loads((tmp_path / "home" / "things" / thing / "thing.json").read_text())
+    assert kept["certificate_id"] == json.loads(r.out)["certificate_id"]

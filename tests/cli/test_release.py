@@ -106,6 +106,9 @@ BAD_IMAGES = {
     "no-hash": (raw_app_image(hash_appended=False), "no appended SHA-256"),
     "full-image": (full_image(GOOD), "full flash image"),
     "trailing-bytes": (GOOD + b"\xff" * 16, "unexpected bytes after"),
+    "no-segments": (_resum(bytearray(GOOD[:1] + b"\x00" + GOOD[2:])), "no segments"),
+    "too-many-segments": (GOOD[:1] + b"\x11" + GOOD[2:], "truncated or malformed"),
+    "bad-hash-flag": (GOOD[:23] + b"\x02" + GOOD[24:], "truncated or malformed"),
     "segment-overflow": (GOOD[:28] + struct.pack("<I", 0x7FFFFFF) + GOOD[32:],
                          "truncated or malformed"),
 }

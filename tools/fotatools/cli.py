@@ -582,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
     except BackendError as e:
         print(f"fota: error: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as e:  # a file or folder we could not write, a tool we could not start
+        where = f": {e.filename}" if e.filename else ""
+        print(f"fota: error: {e.strerror or e}{where}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("fota: interrupted", file=sys.stderr)
         return 130
