@@ -38,3 +38,25 @@ def blob() -> bytes:
 def https_server(pki: dict[str, Path], blob: bytes):
     with FirmwareServer({"blob.bin": blob}, pki["cert"], pki["key"]) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory):
+    """The local AWS IoT stand-in, running for the whole session."""
+    from fotatools.cloud import daemon
+    from fotatools.cloud.client import LocalBackend
+
+    home = tmp_path_factory.mktemp("fota-home")
+    daemon.start(home)
+    try:
+        yield LocalBackend(home), home
+    finally:
+        daemon.stop(home)
+
+
+@pytest.fixture()
+def rig(cloud, tmp_path: Path):
+    from tests.device.rig import Rig
+
+    backend, home = cloud
+    return lambda **kw: Rig(backend, home, tmp_path, **kw)

@@ -1,0 +1,95 @@
+"""A simulated device on the local AWS IoT stand-in: flash, filesystem, thing, jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from emulator.device import Device, RunResult
+from emulator.flash import Flash, create_flash
+from emulator.image import build_app_image
+from fotatools.backend import Execution, Rollout
+from fotatools.cloud.client import LocalBackend
+from fotatools.provisioning import write_device_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A test application: connect, run the FOTA flow once, return (the emulator run then ends).
+ONCE = """
+import fota
+from awsiot import Connection, load_config
+from jobs import Jobs
+
+conn = Connection(load_config())
+conn.connect()
+jobs = Jobs(conn)
+if fota.testing():
+    import selftest
+    ok, why = selftest.run(jobs)
+    print("app: self-test", ok, why)
+    if not ok:
+        fota.reject("self-test failed: " + why)
+fota.handle_fota_jobs(jobs, force=True)
+print("app: done", fota.version())
+"""
+
+
+def firmware(version: str, size: int = 300_000, payload: dict[str, str] | None = None) -> bytes:
+    return build_app_image(version, size=size, payload=payload)
+
+
+class Rig:
+    """One thing with its own flash and filesystem, provisioned on the local stand-in."""
+
+    def __init__(self, cloud: LocalBackend, home: Path, folder: Path, version: str = "1.0.0",
+                 app: str = ONCE, image: bytes | None = None) -> None:
+        self.cloud = cloud
+        self.thing = f"dev-{uuid.uuid4().hex[:8]}"
+        self.folder = folder
+        self.fs = folder / "fs"
+        self.flash = folder / "flash.bin"
+        shutil.copytree(ROOT / "lib", self.fs / "lib")
+        shutil.copytree(ROOT / ".deps" / "umqtt", self.fs / "lib" / "umqtt")
+        shutil.copy(ROOT / "boot.py", self.fs / "boot.py")
+        (self.fs / "main.py").write_text(app)
+        write_device_folder(cloud.provision(self.thing), self.fs, home)
+        create_flash(self.flash, image or firmware(version))
+
+    def running_slot_bytes(self) -> bytes:
+        f = Flash(self.flash)
+        return f.slot_bytes(f.boot_slot())
+
+    def boot_slot(self) -> str:
+        return Flash(self.flash).boot_slot()
+
+    def version(self) -> str:
+        f = Flash(self.flash)
+        return f.app_desc(f.boot_slot())["version"]
+
+    def publish(self, image: bytes, **doc: Any) -> str:
+        """Upload the image and create a FOTA job for this thing; `doc` overrides fields."""
+        path = self.folder / f"upload-{uuid.uuid4().hex[:6]}.bin"
+        path.write_bytes(image)
+        url = self.cloud.upload(path, f"fw/{path.name}")
+        document = {"operation": "fota", "bc_idx": -1, "bc_crc": hashlib.md5(image).hexdigest(),
+                    "bc_size": len(image), "bc_url": "${aws:iot:s3-presigned-url:%s}" % url}
+        for k, v in doc.items():
+            if v is None:
+                document.pop(k, None)
+            else:
+                document[k] = v
+        job_id = f"job-{uuid.uuid4().hex[:10]}"
+        self.cloud.create_job(job_id, [self.cloud.thing_arn(self.thing)], document, Rollout())
+        return job_id
+
+    def execution(self, job_id: str) -> Execution:
+        (ex,) = [e for e in self.cloud.list_executions(job_id) if e.thing_name == self.thing]
+        return ex
+
+    def run(self, max_boots: int = 4, timeout: float = 120, **kw: Any) -> RunResult:
+        with Device(self.flash, self.fs, heapsize=kw.pop("heapsize", "256k"), echo=None, **kw) as dev:
+            r = dev.run(max_boots=max_boots, timeout=timeout)
+        return r
