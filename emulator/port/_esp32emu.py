@@ -248,8 +248,8 @@ def flash_write(addr, data):
     _guard(addr, len(data))
     try:
         flash.write(addr, data)
-    except norflash.FlashStrictError:
-        raise
+    except norflash.FlashStrictError as e:
+        raise OSError(5, e.args[1])  # EIO, as a plain OSError for the firmware
     wdt_check()
 
 
