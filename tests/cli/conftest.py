@@ -29,6 +29,18 @@ class Moto:
         from moto.iot.models import iot_backends
         return iot_backends[self.account][REGION]
 
+    def device_update(self, job_id: str, thing: str, status: str,
+                      details: dict[str, str] | None = None) -> None:
+        """What a device's UpdateJobExecution does (moto has no Jobs data plane): new status
+        and statusDetails, lastUpdatedAt now, versionNumber + 1."""
+        import datetime as dt
+
+        ex = self.iot_model().job_executions[(job_id, thing)]
+        ex.status = status
+        ex.status_details_map = dict(details or {})
+        ex.last_updated_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        ex.version_number += 1
+
 
 @pytest.fixture(scope="session")
 def moto() -> Moto:

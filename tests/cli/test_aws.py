@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import boto3
@@ -147,14 +148,24 @@ def test_executions_status_details_and_cancel(backend, moto):
     backend.create_job(job_id, arns, {"operation": "fota"}, Rollout())
     assert {e.thing_name: e.status for e in backend.list_executions(job_id)} == {
         things[0]: "QUEUED", things[1]: "QUEUED"}
+    describes = []
+    backend.iot.meta.events.register("before-call.iot.DescribeJobExecution",
+                                     lambda **kw: describes.append(kw["params"]))
     # the device side (not in moto): thing 0 reports progress
-    ex = moto.iot_model().job_executions[(job_id, things[0])]
-    ex.status = "IN_PROGRESS"
-    ex.status_details_map = {"step": "download", "progress": "40%"}
+    moto.device_update(job_id, things[0], "IN_PROGRESS", {"step": "download", "progress": "40%"})
     got = {e.thing_name: e for e in backend.list_executions(job_id)}
     assert got[things[0]].status == "IN_PROGRESS"
     assert got[things[0]].status_details == {"step": "download", "progress": "40%"}
     assert got[things[1]].status_details == {}
+    assert len(describes) == 1  # queued executions have no details to fetch
+    # unchanged executions are not described again; a details-only update is picked up
+    backend.list_executions(job_id)
+    assert len(describes) == 1
+    time.sleep(0.01)
+    moto.device_update(job_id, things[0], "IN_PROGRESS", {"step": "download", "progress": "90%"})
+    got = {e.thing_name: e for e in backend.list_executions(job_id)}
+    assert got[things[0]].status_details["progress"] == "90%"
+    assert len(describes) == 2
     job = backend.cancel_job(job_id, force=True, reason="bad build")
     assert job.status == "CANCELED"
     raw = backend.iot.describe_job(jobId=job_id)["job"]

@@ -65,13 +65,12 @@ def test_provision_build_publish_status_cancel(fota_aws, moto, tmp_path):
     assert st["result"] == "in_progress" and st["counts"] == {"QUEUED": 1}
     assert st["executions"][0]["thing"] == thing
 
-    ex = moto.iot_model().job_executions[(job_id, thing)]
-    ex.status, ex.status_details_map = "SUCCEEDED", {"version": "2.1.0"}
+    moto.device_update(job_id, thing, "SUCCEEDED", {"version": "2.1.0"})
     r = fota_aws("status", job_id)
     assert r.code == 0, r.err
     assert f"{thing}" in r.out and "SUCCEEDED" in r.out and "version=2.1.0" in r.out
 
-    ex.status = "FAILED"
+    moto.device_update(job_id, thing, "FAILED", {"reason": "selftest"})
     r = fota_aws("status", job_id, "--json")
     assert r.code == 1 and json.loads(r.out)["result"] == "failed"
 
@@ -107,7 +106,6 @@ def test_publish_to_group_with_endpoint_option(fota_aws, moto, tmp_path):
 
 def test_status_watch_follows_until_done(fota_aws, moto, tmp_path):
     thing = unique("dev")
-    moto_iot = moto.iot_model()
     assert fota_aws("provision", thing).code == 0
     (tmp_path / "fw.bin").write_bytes(app_image("3.0.0"))
     job_id = unique("job")
@@ -115,11 +113,10 @@ def test_status_watch_follows_until_done(fota_aws, moto, tmp_path):
                     "--job-id", job_id).code == 0
 
     def device():  # plays the device: in progress, then done
-        ex = moto_iot.job_executions[(job_id, thing)]
         time.sleep(0.6)
-        ex.status, ex.status_details_map = "IN_PROGRESS", {"step": "download"}
+        moto.device_update(job_id, thing, "IN_PROGRESS", {"step": "download"})
         time.sleep(0.6)
-        ex.status, ex.status_details_map = "SUCCEEDED", {"version": "3.0.0"}
+        moto.device_update(job_id, thing, "SUCCEEDED", {"version": "3.0.0"})
 
     t = threading.Thread(target=device)
     t.start()

@@ -125,6 +125,8 @@ class AwsBackend:
             raise BackendError("no AWS region: use --region or set AWS_REGION") from None
         self.region: str = self.iot.meta.region_name
         self._endpoint: Endpoint | None = None
+        # (job, thing) -> ((status, executionNumber, lastUpdatedAt), detailsMap, versionNumber)
+        self._details: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, str], int]] = {}
 
     # -- errors ----------------------------------------------------------------------------
     @contextmanager
@@ -322,11 +324,18 @@ class AwsBackend:
             for ex in out:
                 if ex.status == "QUEUED":
                     continue  # nothing reported yet: spare a call per waiting device
-                e = self.iot.describe_job_execution(jobId=job_id, thingName=ex.thing_name)
-                e = e["execution"]
-                ex.status = e.get("status", ex.status)
-                ex.status_details = dict((e.get("statusDetails") or {}).get("detailsMap") or {})
-                ex.version_number = int(e.get("versionNumber", 0))
+                # statusDetails are only in the full execution: describe the ones that changed
+                # since the last call (a --watch over a large fleet stays within API rates)
+                mark = (ex.status, ex.execution_number, ex.last_updated_at)
+                cached = self._details.get((job_id, ex.thing_name))
+                if cached is None or cached[0] != mark:
+                    e = self.iot.describe_job_execution(jobId=job_id, thingName=ex.thing_name)
+                    e = e["execution"]
+                    details = dict((e.get("statusDetails") or {}).get("detailsMap") or {})
+                    cached = (mark, details, int(e.get("versionNumber", 0)))
+                    self._details[(job_id, ex.thing_name)] = cached
+                ex.status_details = dict(cached[1])
+                ex.version_number = cached[2]
         return out
 
     def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo:
