@@ -1,16 +1,24 @@
-"""The MQTT broker of the AWS IoT stand-in: mosquitto with TLS client certificates and an ACL.
+"""The MQTT broker of the AWS IoT stand-in: mosquitto with TLS client certificates.
 
 Only clients with a certificate from the local CA may connect; the certificate's CN becomes the
-user name, and the ACL lets a thing use only `$aws/things/<its name>/#` (what a typical AWS IoT
-policy with `${iot:Connection.Thing.ThingName}` allows). The jobs service (CN `jobs.service`)
-may use every thing's jobs topics. There is no plain-text listener.
+MQTT user name. Access control mirrors a typical AWS IoT policy built on
+`${iot:Connection.Thing.ThingName}`: a provisioned thing may publish, receive and subscribe only
+under `$aws/things/<its name>/`; the jobs service may use every thing's jobs topics.
 
-mosquitto 2.0 silently drops a publish the ACL denies and answers a denied subscription with
-SUBACK code 0x80.
+It is enforced with mosquitto's dynamic-security plugin, which refuses a subscription outside
+the allowed topics with SUBACK 0x80 (as AWS IoT does) and silently drops a denied publish. The
+plugin in mosquitto 2.0 has no per-user pattern substitution, so each thing gets its own role;
+things provisioned while the broker runs are added through the plugin's control topic by a
+dedicated admin connection. The broker's access list is rebuilt from the thing list at every
+start. If the plugin is not installed, an ACL file with `pattern readwrite $aws/things/%u/#`
+does the same except that denied subscriptions are granted (and receive nothing).
+There is no plain-text listener.
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import pwd
 import shutil
@@ -18,12 +26,18 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 from .jobs import SERVICE_CN
 
+ADMIN_CN = "broker.admin"  # never a valid thing name (no dots in thing names)
 MAX_PACKET = 128 * 1024 + 4096  # AWS IoT: a message payload may be 128 KB
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+PUB_SEND, PUB_RECV, SUB = "publishClientSend", "publishClientReceive", "subscribePattern"
 
 
 class BrokerError(RuntimeError):
@@ -42,6 +56,17 @@ def mosquitto_binary() -> str:
         if cand and os.access(cand, os.X_OK):
             return cand
     raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto; `make setup`)")
+
+
+def dynsec_plugin() -> str | None:
+    """Path of mosquitto's dynamic-security plugin, if installed."""
+    for pattern in ("/usr/lib/*/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so",
+                    "/usr/local/lib/mosquitto_dynamic_security.so", "/usr/lib64/mosquitto_dynamic_security.so",
+                    "/usr/local/lib/*/mosquitto_dynamic_security.so"):
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -71,33 +96,52 @@ def _set_pdeathsig() -> None:
         pass
 
 
+def _acls(topic: str) -> list[dict[str, Any]]:
+    return [{"acltype": t, "topic": topic, "priority": 0, "allow": True} for t in (PUB_SEND, PUB_RECV, SUB)]
+
+
+def _thing_role(thing: str) -> dict[str, Any]:
+    return {"rolename": f"thing:{thing}", "acls": _acls(f"$aws/things/{thing}/#")}
+
+
+def dynsec_config(things: list[str]) -> dict[str, Any]:
+    """The dynamic-security plugin's configuration for these things, the jobs service and the
+    admin connection; everything not listed is denied."""
+    roles = [{"rolename": "jobs-service", "acls": _acls("$aws/things/+/jobs/#")},
+             {"rolename": "broker-admin", "acls": _acls("$CONTROL/dynamic-security/#")}]
+    clients = [{"username": SERVICE_CN, "roles": [{"rolename": "jobs-service"}]},
+               {"username": ADMIN_CN, "roles": [{"rolename": "broker-admin"}]}]
+    for t in things:
+        roles.append(_thing_role(t))
+        clients.append({"username": t, "roles": [{"rolename": f"thing:{t}"}]})
+    return {"defaultACLAccess": {PUB_SEND: False, PUB_RECV: False, "subscribe": False, "unsubscribe": True},
+            "clients": clients, "groups": [], "roles": roles}
+
+
 class Broker:
     """mosquitto run as a child process from a config written into `folder`."""
 
-    def __init__(self, folder: Path, ca_pem: Path, cert_pem: Path, key_pem: Path):
+    def __init__(self, folder: Path, ca_pem: Path, cert_pem: Path, key_pem: Path,
+                 admin_cert: Path | None = None, admin_key: Path | None = None):
         self.folder = Path(folder)
         self.ca_pem, self.cert_pem, self.key_pem = Path(ca_pem), Path(cert_pem), Path(key_pem)
+        self.admin_cert, self.admin_key = admin_cert, admin_key
         self.conf_path = self.folder / "mosquitto.conf"
         self.acl_path = self.folder / "acl"
+        self.dynsec_path = self.folder / "dynamic-security.json"
         self.pid_path = self.folder / "mosquitto.pid"
         self.log_path = self.folder / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.plugin = dynsec_plugin()
+        self._admin: _Admin | None = None
 
-    def write_config(self, port: int) -> Path:
+    def write_config(self, port: int, things: list[str]) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.acl_path.write_text(
-            "# The jobs service answers on every thing's jobs topics.\n"
-            f"user {SERVICE_CN}\n"
-            "topic readwrite $aws/things/+/jobs/#\n"
-            "\n"
-            "# A thing (certificate CN = thing name) may use only its own topics.\n"
-            "pattern readwrite $aws/things/%u/#\n")
         lines = [
             "# written by fotatools.cloud.broker; rewritten at every start",
             "per_listener_settings false",
             "allow_anonymous false",
-            f"acl_file {self.acl_path}",
             "persistence false",
             f"max_packet_size {MAX_PACKET}",
             "max_keepalive 1200",
@@ -107,6 +151,17 @@ class Broker:
             "log_type notice",
             "log_type information",
             "connection_messages true",
+        ]
+        if self.plugin:
+            self.dynsec_path.write_text(json.dumps(dynsec_config(things), indent=1))
+            lines += [f"plugin {self.plugin}", f"plugin_opt_config_file {self.dynsec_path}"]
+        else:
+            self.acl_path.write_text(
+                f"user {SERVICE_CN}\n"
+                "topic readwrite $aws/things/+/jobs/#\n\n"
+                "pattern readwrite $aws/things/%u/#\n")
+            lines.append(f"acl_file {self.acl_path}")
+        lines += [
             "",
             f"listener {port} 127.0.0.1",
             "protocol mqtt",
@@ -141,7 +196,7 @@ class Broker:
         self.pid_path.unlink(missing_ok=True)
 
     def _ready(self, timeout: float) -> bool:
-        """True once the listener accepts a TLS handshake from a client."""
+        """True once the listener gets as far as the TLS handshake."""
         deadline = time.monotonic() + timeout
         ctx = ssl.create_default_context(cafile=str(self.ca_pem))
         while time.monotonic() < deadline:
@@ -149,9 +204,7 @@ class Broker:
                 return False
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    # Without a client certificate the broker refuses us: reaching the TLS layer
-                    # at all is what counts.
-                    try:
+                    try:  # without a client certificate the broker refuses us: that is enough
                         with ctx.wrap_socket(s, server_hostname="localhost"):
                             pass
                     except (ssl.SSLError, OSError):
@@ -161,14 +214,15 @@ class Broker:
                 time.sleep(0.05)
         return False
 
-    def start(self, port: int | None = None, timeout: float = 10.0, attempts: int = 5) -> int:
-        """Start mosquitto on `port` (a free one if None); return the port."""
+    def start(self, things: list[str] | None = None, port: int | None = None, timeout: float = 10.0,
+              attempts: int = 5) -> int:
+        """Start mosquitto on `port` (a free one if None) letting `things` in; return the port."""
         binary = mosquitto_binary()
         self.kill_stale()
         last = ""
         for _ in range(attempts):
             self.port = port or free_port()
-            self.write_config(self.port)
+            self.write_config(self.port, list(things or []))
             log = open(self.log_path, "ab")
             try:
                 self.proc = subprocess.Popen([binary, "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
@@ -178,6 +232,8 @@ class Broker:
             # mosquitto writes pid_file only when it daemonises: record the child ourselves
             self.pid_path.write_text(f"{self.proc.pid}\n")
             if self._ready(timeout):
+                if self.plugin and self.admin_cert and self.admin_key:
+                    self._admin = _Admin(self.port, self.ca_pem, self.admin_cert, self.admin_key)
                 return self.port
             self.stop()
             last = self.log_path.read_text(errors="replace")[-2000:]
@@ -185,11 +241,19 @@ class Broker:
                 break
         raise BrokerError(f"mosquitto did not start; its log ends with:\n{last}")
 
+    def allow_thing(self, thing: str) -> None:
+        """Let a (new) thing use its own topics from now on."""
+        if self._admin is not None:
+            self._admin.allow(thing)
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -201,3 +265,66 @@ class Broker:
                 self.proc.wait(timeout)
         self.proc = None
         self.pid_path.unlink(missing_ok=True)
+
+
+class _Admin:
+    """A connection that edits the dynamic-security configuration of the running broker."""
+
+    def __init__(self, port: int, ca_pem: Path, cert: Path, key: Path):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ADMIN_CN, protocol=mqtt.MQTTv311)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_pem))
+        ctx.load_cert_chain(str(cert), str(key))
+        self.client.tls_set_context(ctx)
+        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.responses: dict[str, dict[str, Any]] = {}
+        self.ready = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{DYNSEC_TOPIC}/response", 1)
+        self.client.on_subscribe = lambda c, u, mid, rc, p: self.ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect("localhost", port, keepalive=60)
+        self.client.loop_start()
+        if not self.ready.wait(10):
+            self.close()
+            raise BrokerError("could not open the broker's admin connection")
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            return
+        with self.cond:
+            for r in body.get("responses", []):
+                if "correlationData" in r:
+                    self.responses[r["correlationData"]] = r
+            self.cond.notify_all()
+
+    def _run(self, commands: list[dict[str, Any]], ok_errors: tuple[str, ...] = ()) -> None:
+        ids = []
+        for c in commands:
+            c["correlationData"] = uuid.uuid4().hex
+            ids.append(c["correlationData"])
+        with self.lock:
+            self.client.publish(DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
+            with self.cond:
+                if not self.cond.wait_for(lambda: all(i in self.responses for i in ids), 10):
+                    raise BrokerError("the broker did not answer an access-control change")
+                for i in ids:
+                    err = self.responses.pop(i).get("error")
+                    if err and not any(e in err for e in ok_errors):
+                        raise BrokerError(f"the broker refused an access-control change: {err}")
+
+    def allow(self, thing: str) -> None:
+        role = _thing_role(thing)
+        self._run([{"command": "createRole", **role},
+                   {"command": "createClient", "username": thing, "roles": [{"rolename": role["rolename"]}]}],
+                  ok_errors=("already exists",))
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()

@@ -51,8 +51,9 @@ class ControlApi:
     """The operations, independent of HTTP."""
 
     def __init__(self, engine: JobsEngine, store: ObjectStore, ca: LocalCA, mqtt_host: str,
-                 mqtt_port: int):
+                 mqtt_port: int, allow_thing: Callable[[str], None] = lambda name: None):
         self.engine, self.store, self.ca = engine, store, ca
+        self.allow_thing = allow_thing
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.started = time.time()
         self.ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -101,6 +102,7 @@ class ControlApi:
         issued = self.ca.issue(name)
         cert_id = issued.certificate_id
         self.engine.add_certificate(cert_id, name, issued.cert_pem.decode())
+        self.allow_thing(name)  # attach the "policy": the broker lets the thing use its topics
         return {"thingName": name, "thingArn": thing_arn(name), "certificateId": cert_id,
                 "certificateArn": f"{ARN_PREFIX}:cert/{cert_id}",
                 "certificatePem": issued.cert_pem.decode(),

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .broker import Broker, _cmdline, _pid_alive
+from .broker import ADMIN_CN, Broker, _cmdline, _pid_alive
 from .ca import LocalCA
 from .control import ControlApi, ControlServer, load_token
 from .db import Database
@@ -79,6 +79,7 @@ class Paths:
         self.ca = self.root / "ca"
         self.server = self.root / "server"
         self.service = self.root / "service"
+        self.admin = self.root / "admin"
         self.broker = self.root / "broker"
         self.store = self.root / "store"
         self.secret = self.root / "store.secret"
@@ -120,17 +121,19 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         ca = LocalCA(paths.ca).ensure()
         server = ca.existing(paths.server, "server") or ca.issue_server(paths.server)
         service = ca.existing(paths.service, SERVICE_CN) or ca.issue_client(SERVICE_CN, paths.service)
-        broker = Broker(paths.broker, ca.cert_path, server.cert_pem, server.key_pem)
-        port = broker.start()
-        parts.append(broker)
+        admin = ca.existing(paths.admin, ADMIN_CN) or ca.issue_client(ADMIN_CN, paths.admin)
         db = Database(paths.db)
+        broker = Broker(paths.broker, ca.cert_path, server.cert_pem, server.key_pem,
+                        admin.cert_pem, admin.key_pem)
+        port = broker.start(db.provisioned_things())
+        parts.append(broker)
         store = ObjectStore(paths.store, ObjectStore.load_secret(paths.secret))
         store_server = StoreServer(store, server.cert_pem, server.key_pem).start()
         parts.append(store_server)
         engine = JobsEngine(db, presign=store.presign, minute=minute)
         jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem).start()
         parts.append(jobs)
-        api = ControlApi(engine, store, ca, "localhost", port)
+        api = ControlApi(engine, store, ca, "localhost", port, allow_thing=broker.allow_thing)
         control = ControlServer(api, load_token(paths.token)).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,

@@ -155,6 +155,11 @@ class Database:
         self._run("INSERT OR REPLACE INTO certificates VALUES (?, ?, ?, ?)",
                   certificate_id, thing, pem, now)
 
+    def provisioned_things(self) -> list[str]:
+        """Things that have at least one certificate."""
+        return [r["thing_name"] for r in self._all(
+            "SELECT DISTINCT thing_name FROM certificates ORDER BY thing_name")]
+
     def certificates_of(self, thing: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM certificates WHERE thing_name = ? ORDER BY created_at", thing)
 
