@@ -108,8 +108,8 @@ def update(document, ca=None):
         ca = https_ca or _config_ca()
     try:
         w = otaslot.SlotWriter(part, p.size)
-    except otaslot.SlotError as e:
-        raise FotaError("check", str(e))
+    except Exception as e:
+        raise FotaError("check", _why(e))
     try:
         _download(w, p.url, ca)
     except Exception as e:

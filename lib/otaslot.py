@@ -2,7 +2,8 @@
 #
 # The writer has the shape of ESP-IDF's esp_https_ota: open a slot, feed it chunks, then
 # finish (check size, MD5 and the app image header) or abort. Each 4 KB sector is erased,
-# written and read back before the next one; the MD5 is computed over what was read back,
+# written and read back before the next one (erasing as the data comes, never the whole
+# slot in one call, which would starve a watchdog for seconds); the MD5 is computed over what was read back,
 # so it speaks for the flash, not for the network. A writer can start at a sector boundary
 # past 0 (resume): it first hashes what the slot already holds.
 
