@@ -206,3 +206,31 @@ def test_cloud_not_running_is_reported(tmp_path):
     assert r.code == 1 and "fota cloud start" in r.err
     r = fota("cloud", "status")
     assert r.code == 3 and "not running" in r.out
+
+
+def test_cloud_run_in_foreground(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = base_env(tmp_path)
+    fota = Fota(env, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "fotatools.cli", "cloud", "run",
+                             "--minute", "2"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = fota("cloud", "status", "--json")
+            if r.code == 0:
+                break
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["minute"] == 2.0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+    assert rc == 0
+    assert fota("cloud", "status").code == 3

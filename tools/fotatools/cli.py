@@ -89,11 +89,18 @@ def cmd_cloud(args: argparse.Namespace) -> int:
         raise UsageError(f"bad --minute {args.minute}: seconds, more than 0")
     try:
         if args.action == "run":
-            import logging
-            logging.basicConfig(level=logging.INFO,
-                                format="%(asctime)s %(name)s %(levelname)s %(message)s")
-            daemon.run(home, args.minute)
-            return EXIT_OK
+            # become the daemon's own entry point, so that `cloud status` and `cloud stop`
+            # recognise this process as the running stand-in
+            argv = [sys.executable, "-m", daemon.MODULE, "run", "--home", str(home.resolve())]
+            if args.minute is not None:
+                argv += ["--minute", repr(args.minute)]
+            pkg_root = str(Path(__file__).resolve().parents[1])
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                [pkg_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execve(sys.executable, argv, env)
         if args.action == "start":
             daemon.start(home, args.minute)
             state = daemon.status(home)
