@@ -33,19 +33,20 @@ def main():
     while True:
         try:
             if not conn.connected():
-                conn.connect()
-                jobs = Jobs(conn)
+                conn.connect()  # subscribes again to what the Jobs client asked for
+                jobs = jobs or Jobs(conn)
                 if fota.testing():
                     trial(jobs)
                 fota.handle_fota_jobs(jobs, force=True)
                 pause, fails = 1, 0
             fota.handle_fota_jobs(jobs)
-            if conn.connected():
-                gc.collect()
-                n += 1
-                conn.publish("things/%s/telemetry" % cfg["thing"], json.dumps(
-                    {"n": n, "version": fota.version(), "mem_free": gc.mem_free()}))
-            time.sleep(every)
+            if not conn.connected():
+                continue  # the update flow closed the session and could not reopen it
+            gc.collect()
+            n += 1
+            conn.publish("things/%s/telemetry" % cfg["thing"], json.dumps(
+                {"n": n, "version": fota.version(), "mem_free": gc.mem_free()}))
+            jobs.wait(every * 1000)  # returns at once when a job notification arrives
         except Exception as e:
             fails += 1
             print("app: error (%d): %r; retrying in %d s" % (fails, e, pause))

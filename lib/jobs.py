@@ -77,6 +77,20 @@ class Jobs:
         f, self.flag = self.flag, False
         return f
 
+    def wait(self, ms):
+        # Handle incoming messages for up to ms milliseconds; return early (True) when a
+        # notify-next arrives, so that a loop can sleep here and still react at once.
+        deadline = time.ticks_add(time.ticks_ms(), ms)
+        poll = select.poll()
+        poll.register(self.conn.client.sock, select.POLLIN)
+        while not self.flag:
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                return False
+            poll.poll(min(left, 1000))
+            self.conn.check()
+        return True
+
     def list(self):
         # -> (in-progress jobs, queued jobs), oldest first, as Job objects.
         r = self._request("get", {})
