@@ -222,10 +222,13 @@ class Device:
             else:
                 (self.state / "wdt").unlink(missing_ok=True)
                 self._out("")
+                # the ROM's reset line: the task watchdog panics and restarts in software,
+                # so it shows SW_CPU_RESET like machine.reset(); esp_reset_reason() tells
+                # them apart (ESP_RST_TASK_WDT -> WDT_RESET)
                 self._out("rst:0x%x (%s),boot:0x13 (SPI_FAST_FLASH_BOOT)" % (
-                    {PWRON_RESET: 1, HARD_RESET: 0xc, WDT_RESET: 0x7, DEEPSLEEP_RESET: 0x5}[cause],
+                    {PWRON_RESET: 0x1, HARD_RESET: 0xc, WDT_RESET: 0xc, DEEPSLEEP_RESET: 0x5}[cause],
                     {PWRON_RESET: "POWERON_RESET", HARD_RESET: "SW_CPU_RESET",
-                     WDT_RESET: "TG1WDT_SYS_RESET", DEEPSLEEP_RESET: "DEEPSLEEP_RESET"}[cause]))
+                     WDT_RESET: "SW_CPU_RESET", DEEPSLEEP_RESET: "DEEPSLEEP_RESET"}[cause]))
                 try:
                     booted = bootloader.boot(self.flash, stats_path=str(stats_path),
                                              cut_at=cut, log=self._boot_log())

@@ -18,7 +18,6 @@ cause to ESP32_STATE/reset; the runner starts the next boot.
 """
 
 import os
-import sys
 import time
 
 import flashfmt as ff

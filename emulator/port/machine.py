@@ -8,7 +8,6 @@ runner re-runs boot.py and main.py without a bootloader pass, and reset_cause() 
 SOFT_RESET. See _esp32emu for the environment variables.
 """
 
-import sys
 import time
 
 import _esp32emu as _emu

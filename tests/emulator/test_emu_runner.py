@@ -9,7 +9,6 @@ import time
 import pytest
 
 from emuhelpers import EMIT, records, run_cli
-from emulator import flashfmt as ff
 from emulator.device import Device
 from emulator.flash import Flash, create_flash
 from emulator.image import build_app_image
@@ -116,7 +115,8 @@ if machine.reset_cause() == machine.PWRON_RESET:
 """, wdt_grace=0.2)
     assert records(result) == [1, 3]
     assert [b.end for b in result.boots] == ["wdt", "main-returned"]
-    assert "TG1WDT_SYS_RESET" in result.console
+    assert "task_wdt: Task watchdog got triggered" in result.console
+    assert result.boots[1].reset_cause_name == "WDT_RESET"
 
 
 @pytest.mark.parametrize("feed, model, expect", [
