@@ -115,6 +115,59 @@ class WDT:
         _emu.wdt_feed()
 
 
+# the ESP32's GPIO numbers
+_GPIOS = tuple(range(0, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40))
+
+
+class Pin:
+    """A GPIO that remembers its level (no hardware behind it): enough for firmware that
+    drives a status LED or reads a button that is never pressed (pulled-up inputs read 1)."""
+
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    PULL_UP = 2
+    PULL_DOWN = 1
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+    _levels = {}
+
+    def __init__(self, id, mode=-1, pull=-1, *, value=None):
+        if not isinstance(id, int) or id not in _GPIOS:
+            raise ValueError("invalid pin")
+        self._id = id
+        self.init(mode, pull, value=value)
+
+    def init(self, mode=-1, pull=-1, *, value=None):
+        if mode == Pin.OUT and self._id >= 34:
+            raise ValueError("pin can only be input")
+        if pull != -1:
+            self._pull = pull
+        if value is not None:
+            Pin._levels[self._id] = 1 if value else 0
+        elif self._id not in Pin._levels:
+            Pin._levels[self._id] = 1 if pull == Pin.PULL_UP else 0
+
+    def value(self, v=None):
+        if v is None:
+            return Pin._levels.get(self._id, 0)
+        Pin._levels[self._id] = 1 if v else 0
+
+    __call__ = value
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def irq(self, handler=None, trigger=3):
+        return None
+
+    def __repr__(self):
+        return "Pin(%d)" % self._id
+
+
 class RTC:
     """Date and time (from the host clock) and the RTC memory, which survives every reset
     but a power cut."""

@@ -307,6 +307,11 @@ emit(err(w.connect, "ssid", "key"))
 w.active(True)
 w.connect("ssid", "key")
 emit([w.isconnected(), w.ifconfig()[0], w.config("mac").hex()])
+led = machine.Pin(2, machine.Pin.OUT, value=0)
+led.on()
+emit([led.value(), machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP).value()])
+emit(err(machine.Pin, 24))
+emit(err(machine.Pin, 35, machine.Pin.OUT))
 """)
     r = records(result)
     assert r[0] == ["a4cf12000001", 160000000]
@@ -315,6 +320,8 @@ emit([w.isconnected(), w.ifconfig()[0], w.config("mac").hex()])
     assert r[3] == ["ValueError"] and r[4] == ["ValueError", "WDT timeout too short"]
     assert r[5][0] == "OSError"
     assert r[6] == [True, "127.0.0.1", "a4cf12000001"]
+    assert r[7] == [1, 1]
+    assert r[8] == ["ValueError", "invalid pin"] and r[9][0] == "ValueError"
 
 
 def test_command_line(tmp_path):
