@@ -133,7 +133,7 @@ def test_works_with_the_frozen_umqtt_api(thing, tmp_path):
     old = "            import ussl\n            self.sock = ussl.wrap_socket(self.sock, **self.ssl_params)\n"
     assert old in src
     new = src.replace(old, "            self.sock = self.ssl.wrap_socket(self.sock, server_hostname=self.server)\n")
-    new = new.replace("ssl=False, ssl_params={}", "ssl=None").replace("self.ssl_params = ssl_params\n", "")
+    new = new.replace("ssl=False, ssl_params={}", "ssl=None").replace("        self.ssl_params = ssl_params\n", "")
     (tmp_path / "umqtt").mkdir()
     (tmp_path / "umqtt" / "__init__.py").write_text("")
     (tmp_path / "umqtt" / "simple.py").write_text(new)
