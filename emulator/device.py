@@ -39,7 +39,7 @@ CAUSE_NAMES = {PWRON_RESET: "PWRON_RESET", HARD_RESET: "HARD_RESET", WDT_RESET: 
 
 # RunResult.exit_reason -> exit code of `python -m emulator run`
 EXIT_CODES = {"main-returned": 0, "main-raised": 1, "max-boots": 2, "timeout": 3,
-              "no-bootable-app": 4, "crashed": 5, "stopped": 6}
+              "no-bootable-app": 4, "crashed": 5, "stopped": 6, "asleep": 7}
 
 
 def parse_size(text: str | int) -> int:
@@ -254,7 +254,7 @@ class Device:
             if end == "main-returned" or end == "main-raised":
                 reason = end
                 break
-            if end in ("timeout", "stopped", "crashed"):
+            if end in ("timeout", "stopped", "crashed", "asleep"):
                 reason = end
                 break
             cause = {"reset": HARD_RESET, "wdt": WDT_RESET, "power-cut": PWRON_RESET,
@@ -369,6 +369,9 @@ class Device:
         if rc == -signal.SIGKILL and record:
             if record.startswith("deepsleep"):
                 ms = int(record.split()[1] or 0)
+                if ms <= 0:
+                    self.say("deep sleep with no wake-up source: the board sleeps for good")
+                    return "asleep", rc
                 self.say(f"deep sleep for {ms} ms")
                 end = time.monotonic() + ms / 1000
                 while time.monotonic() < end and not self._stop.is_set():

@@ -85,9 +85,10 @@ def lightsleep(time_ms=None):
 sleep = lightsleep
 
 
-def deepsleep(time_ms=0):
-    """The board powers down and boots again after time_ms (DEEPSLEEP_RESET)."""
-    _emu.die("deepsleep %d" % int(time_ms))
+def deepsleep(time_ms=None):
+    """The board powers down and boots again after time_ms (DEEPSLEEP_RESET). Without a
+    time (or 0) nothing wakes it up here, so the run ends."""
+    _emu.die("deepsleep %d" % (int(time_ms) if time_ms else 0))
 
 
 def disable_irq():

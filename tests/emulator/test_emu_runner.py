@@ -259,6 +259,8 @@ emit(machine.wake_reason())
 """)
     assert records(result) == [[1, ""], [2, "kept"], [4, "kept"], 4]
     assert "deep sleep for 50 ms" in result.console
+    forever = board.run("import machine\nmachine.deepsleep()\n")
+    assert forever.exit_reason == "asleep" and forever.exit_code == 7
 
 
 def test_max_boots_and_timeout(board):
