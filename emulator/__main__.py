@@ -84,6 +84,12 @@ def cmd_info(args) -> int:
 
 
 def cmd_run(args) -> int:
+    for name in ("max_boots", "cut_at"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError("--timeout must be positive")
     device = Device(args.flash, args.fs, heapsize=args.heapsize, state_dir=args.state,
                     wdt_grace=args.wdt_grace, strict=args.strict)
     try:

@@ -195,6 +195,8 @@ class Device:
         """Boot until main.py returns/raises, max_boots boots, timeout seconds, or stop().
         cut_at: cut the power during that flash operation (counted from the start of the
         run, bootloader and board together)."""
+        if cut_at is not None and cut_at < 0:
+            raise ValueError("cut_at counts flash operations from 1")
         self._console = []
         stats_path = self.state / norflash.STATS_FILE
         for name in (norflash.STATS_FILE, "wdt", "rtc_memory", "reset"):

@@ -355,3 +355,6 @@ def test_command_line(tmp_path):
     assert bad.returncode != 0 and "not an ESP app image" in bad.stderr
     missing = run_cli("run", "--flash", str(tmp_path / "nope.bin"), "--fs", str(fs))
     assert missing.returncode == 64 and "not found" in missing.stderr
+    for bad in (["--cut-at", "0"], ["--heapsize", "lots"], ["--max-boots", "-1"]):
+        proc = run_cli("run", "--flash", str(flash), "--fs", str(fs), *bad)
+        assert proc.returncode == 64 and proc.stderr.startswith("error: "), bad
