@@ -145,6 +145,7 @@ class Broker:
             "persistence false",
             f"max_packet_size {MAX_PACKET}",
             "max_keepalive 1200",
+            "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
@@ -282,7 +283,7 @@ class _Admin:
         self.cond = threading.Condition()
         self.responses: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{DYNSEC_TOPIC}/response", 1)
+        self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda c, u, mid, rc, p: self.ready.set()
         self.client.on_message = self._on_message
         self.client.connect("localhost", port, keepalive=60)
@@ -290,6 +291,13 @@ class _Admin:
         if not self.ready.wait(10):
             self.close()
             raise BrokerError("could not open the broker's admin connection")
+
+    @staticmethod
+    def _on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        sock = client.socket()
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.subscribe(f"{DYNSEC_TOPIC}/response", 1)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         try:

@@ -1132,6 +1132,17 @@ class JobsEngine:
                 self._flush()
 
 
+def _nodelay(client: Any) -> None:
+    """Send small MQTT packets at once (paho leaves Nagle on: +40 ms per round trip)."""
+    import socket as _socket
+    sock = client.socket()
+    if sock is not None:
+        try:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
 class JobsService:
     """The engine on the broker: an MQTT client (TLS, its own certificate) and a timer."""
 
@@ -1168,6 +1179,7 @@ class JobsService:
         if reason.is_failure:
             log.error("jobs service could not connect: %s", reason)
             return
+        _nodelay(client)
         client.subscribe("$aws/things/+/jobs/#", options=self._options)
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
