@@ -29,7 +29,7 @@ $(UMQTT): $(VENV)/.installed tools/fotatools/deps.py
 	$(BIN)/python -m fotatools.deps $(DEPS)
 
 demo: setup
-	$(BIN)/python -m fotatools.demo
+	$(BIN)/python tools/demo.py
 
 test: setup
 	$(BIN)/python -m pytest
