@@ -7,7 +7,6 @@ folder; start the stand-in first (`fotatools.cloud.daemon.start(home)`, or `fota
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,10 +15,9 @@ from urllib.parse import urlencode
 
 from ..backend import (BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
 from .daemon import CloudInfo, Paths
-from .jobs import COUNT_FIELDS, group_arn, thing_arn
+from .jobs import COUNT_FIELDS, REASON_CODE_RE, group_arn, thing_arn
 
 DEFAULT_BUCKET = "fota-firmware"
-REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}$")
 
 
 class LocalBackend:

@@ -45,6 +45,7 @@ JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 THING_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 DETAIL_KEY_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 ARN_RE = re.compile(r"^arn:aws:iot:[a-z0-9-]*:\d*:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})$")
+REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}$")
 PLACEHOLDER_RE = re.compile(r"\$\{aws:iot:s3-presigned-url:([^}]*)\}")
 MAX_DOCUMENT = 32768
 MAX_CLIENT_TOKEN = 64
@@ -910,8 +911,8 @@ class JobsEngine:
             raise _invalid("force must be a boolean")
         reason = params.get("reasonCode")
         comment = params.get("comment")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 128):
-            raise _invalid("reasonCode must be a string of at most 128 characters")
+        if reason is not None and (not isinstance(reason, str) or not REASON_CODE_RE.match(reason)):
+            raise _invalid("reasonCode must be 1-128 characters of [A-Z0-9_]")
         if comment is not None and (not isinstance(comment, str) or len(comment) > 2028):
             raise _invalid("comment must be a string of at most 2028 characters")
         with self.lock:

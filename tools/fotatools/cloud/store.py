@@ -252,12 +252,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_POST = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # failed handshakes and dropped connections are the client's business
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+
 class StoreServer:
     """The HTTPS front of an ObjectStore on 127.0.0.1 (a free port unless one is given)."""
 
     def __init__(self, store: ObjectStore, cert_pem: Path, key_pem: Path, port: int = 0):
         handler = type("Handler", (_Handler,), {"store": store})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
