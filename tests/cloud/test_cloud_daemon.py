@@ -64,8 +64,11 @@ def test_start_after_a_crash(tmp_path: Path):
 
 def test_bad_minute_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("FOTA_CLOUD_MINUTE", "soon")
-    with pytest.raises(ValueError, match="FOTA_CLOUD_MINUTE"):
+    with pytest.raises(daemon.CloudError, match="FOTA_CLOUD_MINUTE"):
         daemon.start(tmp_path)
+    monkeypatch.delenv("FOTA_CLOUD_MINUTE")
+    with pytest.raises(daemon.CloudError, match="FOTA_CLOUD_MINUTE"):
+        daemon.start(tmp_path, minute=-1)
     assert daemon.status(tmp_path)["running"] is False
 
 

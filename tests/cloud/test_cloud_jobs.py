@@ -488,3 +488,28 @@ def test_abort_failure_types(backend, make_device, failure_type, outcomes, abort
     wait_until(lambda: sum(backend.describe_job(job_id).counts[o] for o in set(outcomes)) == len(outcomes),
                what="all updates")
     assert (backend.describe_job(job_id).status == "CANCELED") is aborted
+
+
+def test_exponential_rollout_rate_grows(backend, make_device):
+    devices = [make_device("expo", subscribe=None) for _ in range(4)]
+    job_id = unique("expo")
+    create(backend, job_id, [d.name for d in devices], jobExecutionsRolloutConfig={"exponentialRate": {
+        "baseRatePerMinute": 1, "incrementFactor": 2, "rateIncreaseCriteria": {"numberOfNotifiedThings": 1}}})
+    assert len(backend.list_executions(job_id)) == 1
+    wait_until(lambda: len(backend.list_executions(job_id)) == 4, timeout=10 * MINUTE, what="rollout")
+    execs = sorted(backend.list_executions(job_id), key=lambda e: e.queued_at or 0)
+    t0 = execs[0].queued_at or 0
+    windows = [int(((e.queued_at or 0) - t0) / MINUTE + 1e-6) for e in execs]
+    # 1 thing in the first minute, then 2 (the rate doubled), then the last one
+    assert windows[0] == 0 and windows[1] == windows[2] >= 1 and windows[3] > windows[2]
+
+
+def test_cancel_stops_a_rollout(backend, make_device):
+    devices = [make_device("stop", subscribe=None) for _ in range(3)]
+    job_id = unique("stoproll")
+    create(backend, job_id, [d.name for d in devices], jobExecutionsRolloutConfig={"maximumPerMinute": 1})
+    backend.cancel_job(job_id)
+    time.sleep(2 * MINUTE)
+    [e] = backend.list_executions(job_id)
+    assert e.status == "CANCELED"
+    assert "numberOfThingsAwaitingRollout" not in backend.call("DescribeJob", {"jobId": job_id})["job"]

@@ -209,17 +209,18 @@ def start(home: Path, minute: float | None = None, timeout: float = 30.0) -> Clo
     env["PYTHONPATH"] = os.pathsep.join([pkg_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     if minute is not None:
         env["FOTA_CLOUD_MINUTE"] = repr(float(minute))
-    minute_seconds_check = env.get("FOTA_CLOUD_MINUTE")
-    if minute_seconds_check is not None:
-        old = os.environ.get("FOTA_CLOUD_MINUTE")
-        os.environ["FOTA_CLOUD_MINUTE"] = minute_seconds_check
+    if "FOTA_CLOUD_MINUTE" in env:
+        saved = os.environ.get("FOTA_CLOUD_MINUTE")
+        os.environ["FOTA_CLOUD_MINUTE"] = env["FOTA_CLOUD_MINUTE"]
         try:
             minute_seconds()  # a bad value fails here, with a clear message
+        except ValueError as e:
+            raise CloudError(str(e)) from None
         finally:
-            if old is None:
+            if saved is None:
                 os.environ.pop("FOTA_CLOUD_MINUTE")
             else:
-                os.environ["FOTA_CLOUD_MINUTE"] = old
+                os.environ["FOTA_CLOUD_MINUTE"] = saved
     with open(paths.log, "ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", MODULE, "run", "--home", str(Path(home).resolve())],
                                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
