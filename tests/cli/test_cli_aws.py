@@ -7,8 +7,8 @@ execution states in moto's model (the server runs in this process); see test_aws
 from __future__ import annotations
 
 import json
-import threading
-import time
+import subprocess
+import sys
 
 from cryptography import x509
 
@@ -111,23 +111,35 @@ def test_status_watch_follows_until_done(fota_aws, moto, tmp_path):
     job_id = unique("job")
     assert fota_aws("publish", tmp_path / "fw.bin", "--thing", thing,
                     "--job-id", job_id).code == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fotatools.cli", "status", job_id, "--watch", "--interval",
+         "0.1", "--timeout", "60"], env=fota_aws.env, cwd=fota_aws.cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
 
-    def device():  # plays the device: in progress, then done
-        time.sleep(0.6)
+    def expect(state: str) -> None:  # the watcher prints a line per change of state
+        while True:
+            line = proc.stdout.readline()
+            assert line, f"watch ended before {state}: {lines}"
+            lines.append(line)
+            if line.split()[1:3] == [f"{thing}:", state]:
+                return
+
+    try:
+        expect("QUEUED")
         moto.device_update(job_id, thing, "IN_PROGRESS", {"step": "download"})
-        time.sleep(0.6)
+        expect("IN_PROGRESS")
         moto.device_update(job_id, thing, "SUCCEEDED", {"version": "3.0.0"})
-
-    t = threading.Thread(target=device)
-    t.start()
-    r = fota_aws("status", job_id, "--watch", "--interval", "0.2", "--timeout", "30")
-    t.join()
-    assert r.code == 0, r.err
-    lines = [ln for ln in r.out.splitlines() if thing in ln and ":" in ln.split()[0]]
-    states = [ln.split()[2] for ln in lines]
-    assert states[0] == "QUEUED" and states[-1] == "SUCCEEDED"
-    assert "IN_PROGRESS" in states
-    assert "result: succeeded" in r.out
+        expect("SUCCEEDED")
+        rest = proc.stdout.read()  # what readline() buffered is not in the pipe any more
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "step=download" in "".join(lines)
+    assert "result: succeeded" in rest
 
 
 def test_status_watch_stops_at_timeout(fota_aws, tmp_path):

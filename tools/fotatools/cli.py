@@ -404,6 +404,7 @@ def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
                     tqdm.write(f"{stamp} {e.thing_name}: {e.status} {_details(e.status_details)}"
                                .rstrip(), file=sys.stdout)
                 seen[e.thing_name] = state
+            sys.stdout.flush()  # live through a pipe too
             pending = any(e.status not in TERMINAL_STATES for e in executions)
             finished = not pending and (report["exit_code"] != EXIT_IN_PROGRESS
                                         or job.status in ("COMPLETED", "CANCELED"))
