@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/python tools/demo.py
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -22,7 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from conftest import REGION, ROLE_ARN, unique
+from tests.cli.conftest import REGION, ROLE_ARN, unique
 from fotatools.aws import AwsBackend, amazon_root_ca
 from fotatools.backend import BackendError, Rollout
 from fotatools.provisioning import check_device_folder, write_device_folder

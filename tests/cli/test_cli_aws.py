@@ -12,8 +12,8 @@ import sys
 
 from cryptography import x509
 
-from conftest import ROLE_ARN, unique
-from images import app_image
+from tests.cli.conftest import ROLE_ARN, unique
+from tests.cli.images import app_image
 
 
 def test_provision_build_publish_status_cancel(fota_aws, moto, tmp_path):

@@ -18,8 +18,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Fota, base_env, unique
-from images import app_image
+from tests.cli.conftest import Fota, base_env, unique
+from tests.cli.images import app_image
 
 
 @pytest.fixture(scope="module")

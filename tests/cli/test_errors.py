@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from conftest import CLEARED
+from tests.cli.conftest import CLEARED
 from fotatools import cli
-from images import app_image
+from tests.cli.images import app_image
 
 # {IMG} is a good app image, {MAN} a manifest with a bad format, {HOME} the state folder
 CASES = {

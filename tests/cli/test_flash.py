@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fotatools import cli, flashing
-from images import app_image, full_image
+from tests.cli.images import app_image, full_image
 
 
 @pytest.fixture

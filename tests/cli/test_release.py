@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fotatools import cli
 from fotatools.release import (ImageError, inspect_image, load_release, verify_signature)
-from images import app_image, full_image, raw_app_image
+from tests.cli.images import app_image, full_image, raw_app_image
 
 
 def test_build_writes_manifest_next_to_copy(tmp_path, capsys):

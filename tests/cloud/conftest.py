@@ -150,7 +150,7 @@ class Device:
 @pytest.fixture(scope="session")
 def cloud_home(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("fota-home")
-    info = daemon.start(home, minute=MINUTE)
+    info = daemon.start(home, minute=MINUTE, owned=True)
     yield home, info
     daemon.stop(home)
 

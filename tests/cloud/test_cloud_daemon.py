@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Device, unique, wait_until
+from tests.cloud.conftest import Device, unique, wait_until
 
 from fotatools.backend import BackendError
 from fotatools.cloud import daemon
@@ -60,6 +62,36 @@ def test_start_after_a_crash(tmp_path: Path):
         assert LocalBackend(tmp_path).call("Status")["things"] == 0
     finally:
         daemon.stop(tmp_path)
+
+
+def test_an_owned_cloud_stops_with_its_owner(tmp_path: Path):
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        info = daemon.start(tmp_path, owned=True)  # owned by this process: keep running
+        r = subprocess.run([sys.executable, "-m", daemon.MODULE, "run", "--home", str(tmp_path / "other"),
+                            "--owner-pid", str(owner.pid)], timeout=0.1, capture_output=True) \
+            if False else None
+        assert r is None and daemon.status(tmp_path)["running"]
+        daemon.stop(tmp_path)
+        wait_until(lambda: gone(info.pid), what="stopped")
+        proc = subprocess.Popen([sys.executable, "-m", daemon.MODULE, "run", "--home", str(tmp_path),
+                                 "--owner-pid", str(owner.pid)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=_env())
+        wait_until(lambda: daemon.status(tmp_path)["running"], what="running")
+        owner.kill()
+        owner.wait()
+        assert proc.wait(timeout=15) == 0
+        assert daemon.status(tmp_path)["running"] is False
+    finally:
+        owner.kill()
+        daemon.stop(tmp_path)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(daemon.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
 
 
 def test_bad_minute_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -7,7 +7,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import MINUTE, unique, wait_until
+from tests.cloud.conftest import MINUTE, unique, wait_until
 
 from fotatools.backend import Rollout
 
@@ -223,7 +223,7 @@ BAD_REQUESTS = [
 
 @pytest.fixture(scope="module")
 def sweep_device(backend, tmp_path_factory):
-    from conftest import Device
+    from tests.cloud.conftest import Device
     name = unique("sweep")
     d = Device(backend.provision(name), tmp_path_factory.mktemp("sweep"))
     job_id = unique("sweepjob")

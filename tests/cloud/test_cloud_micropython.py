@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import unique
+from tests.cloud.conftest import unique
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import unique
+from tests.cloud.conftest import unique
 
 from fotatools.cloud.store import ObjectStore, StoreError, parse_s3_url
 

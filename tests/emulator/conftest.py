@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emuhelpers import Board
+from tests.emulator.emuhelpers import Board
 from emulator.device import find_micropython
 from emulator.flash import create_flash
 from emulator.image import build_app_image

@@ -13,7 +13,7 @@ import pytest
 from esp_idf_defs import AppDescription, ImageMetadata, OtaDataSelectEntry, PartitionTable
 from esptool.bin_image import LoadFirmwareImage
 
-from emuhelpers import run_micropython
+from tests.emulator.emuhelpers import run_micropython
 from emulator import flashfmt as ff
 from emulator.flash import Flash, create_flash
 from emulator.image import build_app_image, read_app_desc, read_payload, verify

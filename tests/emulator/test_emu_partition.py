@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emuhelpers import EMIT, records
+from tests.emulator.emuhelpers import EMIT, records
 from emulator import flashfmt as ff
 from emulator.flash import Flash
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from emuhelpers import EMIT, records, run_cli
+from tests.emulator.emuhelpers import EMIT, records, run_cli
 from emulator.device import Device
 from emulator.flash import Flash, create_flash
 from emulator.image import build_app_image

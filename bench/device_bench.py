@@ -1,0 +1,207 @@
+"""Benchmark of the device side of an update, on loopback, in the real MicroPython interpreter.
+
+Figures (printed as JSON), all measured in this run:
+- `cpython_download_md5_s`: the baseline, CPython (ssl + hashlib) downloading the image from the
+  local object store's pre-signed URL in 4 KB reads and hashing it;
+- `mpy_download_md5_s`: the device's HTTPS client (lib/https.py) doing the same in MicroPython;
+- `mpy_update_s`: `fota.update()` on the emulated ESP32: download, erase, write, read back and
+  MD5 of every sector, image header check (the emulator's flash costs Python time a board
+  spends in its SPI flash driver instead, so this ratio is an upper bound);
+- `board_flash_model_s`: what the erases and writes of that update take on a real board by the
+  datasheet timing model (sector erase 45 ms, 0.75 ms per 256-byte page);
+- `min_heap_update_kb`: the smallest `-X heapsize` (what the firmware sees free) with which
+  `fota.update()` still completes, found by bisection; and `min_heap_cycle_kb`, the same for a
+  whole job cycle (MQTT + Jobs API + download + trial boot + confirm), the figure to budget for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from emulator.device import Device  # noqa: E402
+from emulator.flash import create_flash  # noqa: E402
+from emulator.image import build_app_image  # noqa: E402
+from fotatools.backend import Rollout  # noqa: E402
+from fotatools.cloud import daemon  # noqa: E402
+from fotatools.cloud.client import LocalBackend  # noqa: E402
+from fotatools.provisioning import write_device_folder  # noqa: E402
+
+MPY = str(Path(sys.executable).parent / "micropython")
+
+MPY_DOWNLOAD = """
+import hashlib, time, json, binascii
+from https import get
+ca = open("certs/ca.der", "rb").read()
+t0 = time.ticks_ms()
+r = get(URL, ca)
+h = hashlib.md5()
+buf = bytearray(4096)
+n = 0
+while True:
+    k = r.readinto(buf)
+    if not k:
+        break
+    h.update(memoryview(buf)[:k])
+    n += k
+r.close()
+print(json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0), "n": n,
+                  "md5": binascii.hexlify(h.digest()).decode()}))
+"""
+
+MPY_UPDATE = """
+import time, json, fota
+doc = json.loads(open("doc.json").read())
+t0 = time.ticks_ms()
+v = fota.update(doc)
+print("bench:", json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0), "version": v}))
+"""
+
+CYCLE = (ROOT / "tests" / "device" / "rig.py").read_text().split('ONCE = """', 1)[1].split('"""', 1)[0]
+
+
+def cpython_download(url: str, ca: Path) -> tuple[float, str]:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    t0 = time.perf_counter()
+    h = hashlib.md5()
+    with urllib.request.urlopen(url, context=ctx) as r:
+        while chunk := r.read(4096):
+            h.update(chunk)
+    return time.perf_counter() - t0, h.hexdigest()
+
+
+def device_fs(backend: LocalBackend, home: Path, work: Path, main: str) -> tuple[Path, str]:
+    thing = f"bench-{uuid.uuid4().hex[:6]}"
+    fs = work / thing
+    shutil.copytree(ROOT / "lib", fs / "lib")
+    shutil.copytree(ROOT / ".deps" / "umqtt", fs / "lib" / "umqtt")
+    write_device_folder(backend.provision(thing), fs, home)
+    (fs / "main.py").write_text(main)
+    return fs, thing
+
+
+def run_update(backend, home, work, image: bytes, url: str, heap_kb: int) -> tuple[bool, dict]:
+    fs, _ = device_fs(backend, home, work, MPY_UPDATE)
+    doc = {"operation": "fota", "bc_idx": -1, "bc_crc": hashlib.md5(image).hexdigest(),
+           "bc_size": len(image), "bc_url": url}
+    (fs / "doc.json").write_text(json.dumps(doc))
+    flash = fs / "flash.bin"
+    create_flash(flash, build_app_image("1.0.0", size=200_000))
+    with Device(flash, fs, heapsize=f"{heap_kb}k", echo=None) as dev:
+        r = dev.run(max_boots=1, timeout=300)
+    line = [ln for ln in r.console.splitlines() if ln.startswith("bench: ")]
+    if r.exit_reason != "main-returned" or not line:
+        return False, {}
+    out = json.loads(line[0][7:])
+    out["flash_model_s"] = r.flash_time_s
+    return True, out
+
+
+def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int) -> bool:
+    fs, thing = device_fs(backend, home, work, CYCLE)
+    flash = fs / "flash.bin"
+    create_flash(flash, build_app_image("1.0.0", size=200_000))
+    job = f"bench-{uuid.uuid4().hex[:8]}"
+    url = backend.upload(work / "image.bin", key)
+    doc = {"operation": "fota", "bc_idx": -1, "bc_crc": hashlib.md5(image).hexdigest(),
+           "bc_size": len(image), "bc_url": "${aws:iot:s3-presigned-url:%s}" % url}
+    backend.create_job(job, [backend.thing_arn(thing)], doc, Rollout())
+    with Device(flash, fs, heapsize=f"{heap_kb}k", echo=None) as dev:
+        r = dev.run(max_boots=3, timeout=300)
+    ex = [e for e in backend.list_executions(job) if e.thing_name == thing]
+    return r.exit_reason == "main-returned" and bool(ex) and ex[0].status == "SUCCEEDED"
+
+
+def smallest(works, lo: int, hi: int) -> int:
+    """The smallest heap (KB, to 2 KB) with which works(kb) is True; works(hi) must be True."""
+    if not works(hi):
+        raise SystemExit(f"bench: does not complete even with {hi} KB of heap")
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if works(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1_500_000, help="image size in bytes (default 1.5 MB)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each (best is kept)")
+    ap.add_argument("--no-heap", action="store_true", help="skip the heap bisections")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="fota-bench-"))
+    home = work / "home"
+    daemon.start(home)
+    try:
+        backend = LocalBackend(home)
+        image = build_app_image("1.0.1", size=args.size)
+        (work / "image.bin").write_bytes(image)
+        backend.upload(work / "image.bin", "bench/image.bin")
+        url = backend.presign("bench/image.bin", 3600)
+        md5 = hashlib.md5(image).hexdigest()
+        ca = Path(backend.info.ca_pem)
+
+        base = []
+        for _ in range(args.repeat):
+            s, got = cpython_download(url, ca)
+            assert got == md5
+            base.append(s)
+
+        fs, _ = device_fs(backend, home, work, "")
+        env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(fs / "lib"), ".frozen"]))
+        mpy = []
+        for _ in range(args.repeat):
+            p = subprocess.run([MPY, "-X", "heapsize=256k", "-c", f"URL = {url!r}\n" + MPY_DOWNLOAD],
+                               cwd=fs, env=env, capture_output=True, text=True, check=True)
+            out = json.loads(p.stdout.strip().splitlines()[-1])
+            assert out["md5"] == md5 and out["n"] == len(image)
+            mpy.append(out["ms"] / 1000)
+
+        upd, model = [], 0.0
+        for _ in range(args.repeat):
+            ok, out = run_update(backend, home, work, image, url, 256)
+            if not ok:
+                raise SystemExit("bench: fota.update() failed on the emulator")
+            upd.append(out["ms"] / 1000)
+            model = out["flash_model_s"]
+
+        res = {
+            "image_bytes": len(image),
+            "cpython_download_md5_s": round(min(base), 3),
+            "mpy_download_md5_s": round(min(mpy), 3),
+            "mpy_update_s": round(min(upd), 3),
+            "mpy_download_ratio": round(min(mpy) / min(base), 2),
+            "mpy_update_ratio": round(min(upd) / min(base), 2),
+            "board_flash_model_s": round(model, 2),
+        }
+        if not args.no_heap:
+            res["min_heap_update_kb"] = smallest(
+                lambda kb: run_update(backend, home, work, image, url, kb)[0], 4, 128)
+            res["min_heap_cycle_kb"] = smallest(
+                lambda kb: run_cycle(backend, home, work, image, f"bench/c-{kb}.bin", kb), 8, 256)
+        print(json.dumps(res, indent=2))
+    finally:
+        daemon.stop(home)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
