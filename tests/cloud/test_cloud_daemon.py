@@ -67,23 +67,19 @@ def test_start_after_a_crash(tmp_path: Path):
 def test_an_owned_cloud_stops_with_its_owner(tmp_path: Path):
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        info = daemon.start(tmp_path, owned=True)  # owned by this process: keep running
-        r = subprocess.run([sys.executable, "-m", daemon.MODULE, "run", "--home", str(tmp_path / "other"),
-                            "--owner-pid", str(owner.pid)], timeout=0.1, capture_output=True) \
-            if False else None
-        assert r is None and daemon.status(tmp_path)["running"]
-        daemon.stop(tmp_path)
-        wait_until(lambda: gone(info.pid), what="stopped")
         proc = subprocess.Popen([sys.executable, "-m", daemon.MODULE, "run", "--home", str(tmp_path),
                                  "--owner-pid", str(owner.pid)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=_env())
         wait_until(lambda: daemon.status(tmp_path)["running"], what="running")
+        broker_pid = daemon.status(tmp_path)["mosquitto_pid"]
         owner.kill()
         owner.wait()
         assert proc.wait(timeout=15) == 0
         assert daemon.status(tmp_path)["running"] is False
+        assert wait_until(lambda: gone(broker_pid), what="broker gone")
     finally:
         owner.kill()
+        owner.wait()
         daemon.stop(tmp_path)
 
 

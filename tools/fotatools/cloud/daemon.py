@@ -100,8 +100,10 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------
 # the foreground process
 # ------------------------------------------------------------------------------------------
-def run(home: Path, minute: float | None = None, stop_event: threading.Event | None = None) -> None:
-    """Run the stand-in in this process until SIGINT/SIGTERM (or `stop_event`)."""
+def run(home: Path, minute: float | None = None, stop_event: threading.Event | None = None,
+        owner_pid: int | None = None) -> None:
+    """Run the stand-in in this process until SIGINT/SIGTERM (or `stop_event`, or the end of
+    process `owner_pid`)."""
     paths = Paths(home)
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = open(paths.lock, "w")
@@ -149,6 +151,9 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
             if broker.proc is not None and broker.proc.poll() is not None:
                 log.error("mosquitto exited (%s); stopping", broker.proc.returncode)
                 break
+            if owner_pid is not None and not _pid_alive(owner_pid):
+                log.info("process %d that owned this cloud is gone; stopping", owner_pid)
+                break
     finally:
         paths.state.unlink(missing_ok=True)
         for part in reversed(parts):
@@ -193,8 +198,10 @@ def _running_info(home: Path) -> CloudInfo | None:
     return info
 
 
-def start(home: Path, minute: float | None = None, timeout: float = 30.0) -> CloudInfo:
-    """Start the stand-in in the background (or return the one already running on `home`)."""
+def start(home: Path, minute: float | None = None, timeout: float = 30.0,
+          owned: bool = False) -> CloudInfo:
+    """Start the stand-in in the background (or return the one already running on `home`).
+    With `owned`, it stops by itself when this process ends (for tests)."""
     info = _running_info(home)
     if info is not None:
         if minute is not None and abs(info.minute - float(minute)) > 1e-9:
@@ -222,8 +229,10 @@ def start(home: Path, minute: float | None = None, timeout: float = 30.0) -> Clo
             else:
                 os.environ["FOTA_CLOUD_MINUTE"] = saved
     with open(paths.log, "ab") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", MODULE, "run", "--home", str(Path(home).resolve())],
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+        argv = [sys.executable, "-m", MODULE, "run", "--home", str(Path(home).resolve())]
+        if owned:
+            argv += ["--owner-pid", str(os.getpid())]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
                                 start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -310,11 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="state folder (default: $FOTA_HOME or ./.fota)")
     ap.add_argument("--minute", type=float, default=None,
                     help="seconds in one Jobs minute (default: $FOTA_CLOUD_MINUTE or 60)")
+    ap.add_argument("--owner-pid", type=int, default=None,
+                    help="run: stop when this process ends")
     args = ap.parse_args(argv)
     try:
         if args.command == "run":
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-            run(args.home, args.minute)
+            run(args.home, args.minute, owner_pid=args.owner_pid)
         elif args.command == "start":
             print(json.dumps(asdict(start(args.home, args.minute)), indent=2))
         elif args.command == "stop":
