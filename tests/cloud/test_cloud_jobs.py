@@ -513,3 +513,14 @@ def test_cancel_stops_a_rollout(backend, make_device):
     [e] = backend.list_executions(job_id)
     assert e.status == "CANCELED"
     assert "numberOfThingsAwaitingRollout" not in backend.call("DescribeJob", {"jobId": job_id})["job"]
+
+
+def test_things_may_publish_their_telemetry_only():
+    # main.py publishes on things/<thing>/telemetry, as the AWS policy of `fota provision` allows.
+    from fotatools.cloud.broker import dynsec_config
+
+    cfg = dynsec_config(["t1"])
+    (role,) = [r for r in cfg["roles"] if r["rolename"] == "thing:t1"]
+    tele = [a for a in role["acls"] if a["topic"].startswith("things/")]
+    assert tele == [{"acltype": "publishClientSend", "topic": "things/t1/telemetry", "priority": 0,
+                     "allow": True}]

@@ -47,7 +47,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory):
     from fotatools.cloud.client import LocalBackend
 
     home = tmp_path_factory.mktemp("fota-home")
-    daemon.start(home)
+    daemon.start(home, owned=True)  # a killed test run leaves no cloud behind
     try:
         yield LocalBackend(home), home
     finally:

@@ -101,7 +101,10 @@ def _acls(topic: str) -> list[dict[str, Any]]:
 
 
 def _thing_role(thing: str) -> dict[str, Any]:
-    return {"rolename": f"thing:{thing}", "acls": _acls(f"$aws/things/{thing}/#")}
+    """A thing's own topics, as the AWS IoT policy `fota provision` attaches: its jobs and shadow
+    topics, and publishing its telemetry."""
+    telemetry = {"acltype": PUB_SEND, "topic": f"things/{thing}/telemetry", "priority": 0, "allow": True}
+    return {"rolename": f"thing:{thing}", "acls": _acls(f"$aws/things/{thing}/#") + [telemetry]}
 
 
 def dynsec_config(things: list[str]) -> dict[str, Any]:
@@ -160,7 +163,8 @@ class Broker:
             self.acl_path.write_text(
                 f"user {SERVICE_CN}\n"
                 "topic readwrite $aws/things/+/jobs/#\n\n"
-                "pattern readwrite $aws/things/%u/#\n")
+                "pattern readwrite $aws/things/%u/#\n"
+                "pattern write things/%u/telemetry\n")
             lines.append(f"acl_file {self.acl_path}")
         lines += [
             "",

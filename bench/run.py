@@ -1,0 +1,44 @@
+"""`make bench`: every benchmark of the project, one after the other, on this machine.
+
+Runs bench/device_bench.py (device-side update throughput and heap) and bench/jobs_bench.py
+(the local stand-in's Jobs API under 100 things, and a job for a group of 1,000), prints their
+figures and writes them all to build/bench.json. Each figure that is a speed is given as a
+ratio against a baseline measured in the same run; absolute seconds are for context only.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args: str) -> dict:
+    print(f"== {script} {' '.join(args)}", flush=True)
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True,
+                       text=True, cwd=ROOT)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"bench: {script} failed ({p.returncode})")
+    text = p.stdout
+    res = json.loads(text[text.index("{"):])
+    print(json.dumps(res, indent=2), f"\n   ({time.monotonic() - t0:.0f} s)", flush=True)
+    return res
+
+
+def main() -> int:
+    results = {"device": run("device_bench.py"), "jobs": run("jobs_bench.py")}
+    out = ROOT / "build" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
