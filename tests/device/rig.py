@@ -89,7 +89,8 @@ class Rig:
         (ex,) = [e for e in self.cloud.list_executions(job_id) if e.thing_name == self.thing]
         return ex
 
-    def run(self, max_boots: int = 4, timeout: float = 120, **kw: Any) -> RunResult:
+    def run(self, max_boots: int = 4, timeout: float = 120, cut_at: int | None = None,
+            **kw: Any) -> RunResult:
         with Device(self.flash, self.fs, heapsize=kw.pop("heapsize", "256k"), echo=None, **kw) as dev:
-            r = dev.run(max_boots=max_boots, timeout=timeout)
+            r = dev.run(max_boots=max_boots, timeout=timeout, cut_at=cut_at)
         return r
