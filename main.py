@@ -1,12 +1,14 @@
 # What the device runs: connect to AWS IoT, finish or start firmware updates, publish
 # telemetry, and look for new jobs in the loop. Errors never end the loop: a dead broker
 # is retried with a growing pause; a new firmware that cannot get through its first boot
-# (no cloud, failed self-test) rolls itself back.
+# (no cloud, failed self-test, a hang that the watchdog ends) rolls itself back.
+# config.json may set "telemetry_s" (default 30) and "watchdog_s" (default 120).
 import gc
 import json
 import time
 
 import fota
+import machine
 from awsiot import Connection, load_config
 from jobs import Jobs
 
@@ -27,10 +29,13 @@ def main():
     cfg = load_config()
     every = cfg.get("telemetry_s", 30)
     print("app: firmware", fota.version(), "thing", cfg["thing"], "trial" if fota.testing() else "")
+    wdt = machine.WDT(timeout=cfg.get("watchdog_s", 120) * 1000)  # a hang resets the board
+    fota.watchdog = wdt  # long update steps feed it
     conn = Connection(cfg)
     jobs = None
     pause, fails, n = 1, 0, 0
     while True:
+        wdt.feed()
         try:
             if not conn.connected():
                 conn.connect()  # subscribes again to what the Jobs client asked for
@@ -46,15 +51,20 @@ def main():
             n += 1
             conn.publish("things/%s/telemetry" % cfg["thing"], json.dumps(
                 {"n": n, "version": fota.version(), "mem_free": gc.mem_free()}))
-            jobs.wait(every * 1000)  # returns at once when a job notification arrives
+            for _ in range(every):  # wait, but wake at once when a job notification arrives
+                wdt.feed()
+                if jobs.wait(1000):
+                    break
         except Exception as e:
             fails += 1
             print("app: error (%d): %r; retrying in %d s" % (fails, e, pause))
             conn.close()
             if fota.testing() and fails >= TRIAL_ATTEMPTS:
                 fota.reject("no connection to AWS IoT on the trial boot: %r" % e)
-            time.sleep(pause)
-            pause = min(pause * 2, 300)
+            for _ in range(pause):
+                wdt.feed()
+                time.sleep(1)
+            pause = min(pause * 2, 60)
 
 
 main()

@@ -7,14 +7,14 @@ from emulator.device import Device
 from tests.device.rig import ROOT, firmware
 
 
-def wait_for(pred, timeout=60.0, what="condition"):
+def wait_for(pred, timeout=60.0, what="condition", dev=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = pred()
         if v:
             return v
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (":\n" + dev.console if dev else ""))
 
 
 def test_main_updates_when_a_job_arrives_while_it_runs(rig):
@@ -34,3 +34,75 @@ def test_main_updates_when_a_job_arrives_while_it_runs(rig):
         dev.stop()
     assert r.version() == "1.0.1"
     assert "app: error" not in dev.console
+
+
+def main_rig(rig, **cfg_changes):
+    r = rig(app=(ROOT / "main.py").read_text())
+    cfg = json.loads((r.fs / "config.json").read_text())
+    cfg.update(cfg_changes)
+    (r.fs / "config.json").write_text(json.dumps(cfg))
+    return r
+
+
+def test_a_dead_broker_never_ends_the_loop(rig):
+    import socket
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = main_rig(rig, port=port)
+    before = r.running_slot_bytes()
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev.start(timeout=60)
+    try:
+        wait_for(lambda: "app: error (3)" in dev.console, timeout=30, what="three retries")
+        assert dev.running
+    finally:
+        result = dev.stop()
+    assert "Traceback" not in dev.console
+    assert result.boot_count == 1
+    assert r.running_slot_bytes() == before
+
+
+def test_new_firmware_that_hangs_is_reset_by_the_watchdog_and_rolled_back(rig):
+    r = main_rig(rig, watchdog_s=3, telemetry_s=1)
+    hang = firmware("1.0.1", payload={"selftest.py": "def run(jobs):\n    while True:\n        pass\n"})
+    job = r.publish(hang)
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev.start(timeout=120)
+    try:
+        wait_for(lambda: r.execution(job).status == "FAILED", timeout=90, what="FAILED", dev=dev)
+    finally:
+        result = dev.stop()
+    assert any(b.end == "wdt" for b in result.boots), dev.console
+    assert r.execution(job).status_details["reason"] == "rolled back: firmware 1.0.1 did not confirm"
+    assert r.version() == "1.0.0"
+
+
+def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
+    r = main_rig(rig, telemetry_s=1)
+    # The new firmware's connection code is broken: it never gets through (EHOSTUNREACH).
+    broken = firmware("1.0.1", payload={"awsiot.py": (
+        "import json\n"
+        "def load_config(path='config.json'):\n"
+        "    with open(path) as f:\n"
+        "        return json.load(f)\n"
+        "class Connection:\n"
+        "    def __init__(self, cfg, keepalive=60):\n"
+        "        self.thing = cfg['thing']\n"
+        "    def connect(self):\n"
+        "        raise OSError(113)\n"
+        "    def connected(self):\n"
+        "        return False\n"
+        "    def close(self):\n"
+        "        pass\n")})
+    job = r.publish(broken)
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev.start(timeout=150)
+    try:
+        wait_for(lambda: r.execution(job).status == "FAILED", timeout=120, what="FAILED", dev=dev)
+    finally:
+        dev.stop()
+    reason = r.execution(job).status_details["reason"]
+    assert reason.startswith("rolled back: no connection to AWS IoT on the trial boot"), reason
+    assert r.version() == "1.0.0"
