@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import secrets
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from .ca import LocalCA
 from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
 from .store import ObjectStore, StoreError
+from .serve import BackgroundServer
 
 log = logging.getLogger("fotatools.cloud.control")
 
@@ -238,21 +238,12 @@ class _Limited:
         return data
 
 
-class ControlServer:
+class ControlServer(BackgroundServer):
+    name = "control"
+
     def __init__(self, api: ControlApi, token: str, port: int = 0):
         handler = type("Handler", (_Handler,), {"api": api, "token": token})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> "ControlServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="control", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)

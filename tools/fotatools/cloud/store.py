@@ -18,10 +18,11 @@ import os
 import re
 import secrets
 import ssl
-import threading
 import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .serve import BackgroundServer
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -260,7 +261,9 @@ class _Server(ThreadingHTTPServer):
         log.debug("connection from %s failed", client_address, exc_info=True)
 
 
-class StoreServer:
+class StoreServer(BackgroundServer):
+    name = "store"
+
     """The HTTPS front of an ObjectStore on 127.0.0.1 (a free port unless one is given)."""
 
     def __init__(self, store: ObjectStore, cert_pem: Path, key_pem: Path, port: int = 0):
@@ -276,15 +279,4 @@ class StoreServer:
         self.port = self.httpd.server_address[1]
         store.port = self.port
         self.store = store
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> "StoreServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="store", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
