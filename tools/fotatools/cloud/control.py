@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from .ca import LocalCA
 from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
-from .store import ObjectStore, StoreError
 from .serve import BackgroundServer
+from .store import ObjectStore, StoreError
 
 log = logging.getLogger("fotatools.cloud.control")
 

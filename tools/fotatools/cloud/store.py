@@ -21,11 +21,11 @@ import ssl
 import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from .serve import BackgroundServer
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from .serve import BackgroundServer
 
 log = logging.getLogger("fotatools.cloud.store")
 
@@ -262,9 +262,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class StoreServer(BackgroundServer):
-    name = "store"
-
     """The HTTPS front of an ObjectStore on 127.0.0.1 (a free port unless one is given)."""
+
+    name = "store"
 
     def __init__(self, store: ObjectStore, cert_pem: Path, key_pem: Path, port: int = 0):
         handler = type("Handler", (_Handler,), {"store": store})
