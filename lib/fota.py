@@ -32,6 +32,7 @@ import otaslot
 from esp32 import Partition
 from fotaplan import DocError, kind, plan
 from https import Broken, HTTPError, get
+from jobs import JobsError
 
 RECORD = "fota.json"  # the update in flight, kept across the reset
 MAX_TRIES = 3
@@ -168,7 +169,13 @@ def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, j
         return False
     in_progress, queued = jobs.list()
     for job in in_progress + queued:
-        job.describe()
+        try:
+            job.describe()
+        except JobsError as e:
+            if e.code == "Timeout":
+                raise  # the connection is gone: the caller reconnects
+            log("check", "job %s skipped: %s" % (job.id, e))  # ended or cancelled meanwhile
+            continue
         if kind(job.document) is None:
             if job_cbk:
                 job_cbk(job)
