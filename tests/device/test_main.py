@@ -21,6 +21,7 @@ def test_main_updates_when_a_job_arrives_while_it_runs(rig):
     r = rig(app=(ROOT / "main.py").read_text())
     cfg = json.loads((r.fs / "config.json").read_text())
     cfg["telemetry_s"] = 30  # the job must be picked up from the notification, not the timer
+    cfg["wifi"] = {"ssid": "workshop", "password": "secret"}  # boot.py joins it
     (r.fs / "config.json").write_text(json.dumps(cfg))
     dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
     dev.start(timeout=180)
@@ -34,6 +35,7 @@ def test_main_updates_when_a_job_arrives_while_it_runs(rig):
         dev.stop()
     assert r.version() == "1.0.1"
     assert "app: error" not in dev.console
+    assert dev.console.count("boot: wifi 127.0.0.1") == 2  # at both boots
 
 
 def main_rig(rig, **cfg_changes):
