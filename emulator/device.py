@@ -63,6 +63,17 @@ def find_micropython() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the board's process: end with the runner (Linux), so that a runner killed outright
+    leaves no board running main.py behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class Boot:
     number: int
@@ -322,7 +333,8 @@ class Device:
                str(PORT_DIR), str(self.fs), frozen, str(self.heap)]
         proc = subprocess.Popen(cmd, cwd=self.fs, env=self._env(booted, cause, cut),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         self._proc = proc
         reader = threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True)
         reader.start()
