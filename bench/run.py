@@ -32,7 +32,20 @@ def run(script: str, *args: str) -> dict:
 
 
 def main() -> int:
-    results = {"device": run("device_bench.py"), "jobs": run("jobs_bench.py")}
+    results = {"device": run("device_bench.py"), "jobs": run("jobs_bench.py"),
+               "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1")}
+    j, b = results["jobs"], results["jobs_baseline"]
+    results["ratios"] = {
+        # 100 things at once against one thing asking alone, in the same run
+        "jobs_throughput_100_vs_1": round(j["round_trips"]["per_second"] / b["round_trips"]["per_second"], 2),
+        "jobs_p99_100_vs_1": round(j["round_trips"]["latency_ms"]["p99"] / b["round_trips"]["latency_ms"]["p99"], 2),
+        # a job for a group of 1,000 things against a job for a group of one
+        "group_job_1000_vs_1": round(j["group_job"]["create_job_seconds"] / b["group_job"]["create_job_seconds"], 2),
+        # the device's HTTPS download and its whole update, against CPython downloading the same URL
+        "device_download_vs_cpython": results["device"]["mpy_download_ratio"],
+        "device_update_vs_cpython": results["device"]["mpy_update_ratio"],
+    }
+    print(json.dumps(results["ratios"], indent=2))
     out = ROOT / "build" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
