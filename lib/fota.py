@@ -186,7 +186,22 @@ def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, j
                 reset()
             return True
         return False
+    rec = _load()
+    if rec and not [j for j in in_progress + queued if j.id == rec["job"]]:
+        _orphaned(rec)
     return False
+
+
+def _orphaned(rec):
+    # The job of the update in flight is gone (cancelled while the device was on its way).
+    # A new firmware that got this far has passed its self-test: keep it; otherwise there is
+    # nobody to report to.
+    if rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
+        confirm()
+        log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
+    else:
+        log("check", "job %s is gone; its record is dropped" % rec["job"])
+    _clear()
 
 
 def _run(jobs, job, disconnect_mqtt):

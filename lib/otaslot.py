@@ -2,10 +2,10 @@
 #
 # The writer has the shape of ESP-IDF's esp_https_ota: open a slot, feed it chunks, then
 # finish (check size, MD5 and the app image header) or abort. Each 4 KB sector is erased,
-# written and read back before the next one (erasing as the data comes, never the whole
-# slot in one call, which would starve a watchdog for seconds); the MD5 is computed over what was read back,
-# so it speaks for the flash, not for the network. A writer can start at a sector boundary
-# past 0 (resume): it first hashes what the slot already holds.
+# written and read back before the next one: erased as the data comes, never the whole slot
+# in one call, which would starve a watchdog for seconds. The MD5 is computed over what was
+# read back, so it speaks for the flash, not for the network. A writer can start at a sector
+# boundary past 0 (resume): it first hashes what the slot already holds.
 
 import binascii
 import hashlib
@@ -64,7 +64,11 @@ def parse_app_desc(head):
 def _cstr(b):
     b = bytes(b)
     i = b.find(b"\0")
-    return (b if i < 0 else b[:i]).decode()
+    b = b if i < 0 else b[:i]
+    try:
+        return b.decode()
+    except UnicodeError:  # a damaged descriptor must not stop the firmware that reads it
+        return repr(b)
 
 
 def ota_state(part):

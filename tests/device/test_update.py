@@ -46,3 +46,33 @@ def test_failed_self_test_rolls_back_with_its_reason(rig):
     ex = r.execution(job)
     assert ex.status == "FAILED"
     assert ex.status_details["reason"] == "rolled back: self-test failed: sensor bus silent"
+
+
+def test_job_cancelled_during_the_trial_boot_keeps_the_tested_firmware(rig):
+    import time
+
+    from emulator.device import Device
+    from emulator.flash import Flash
+
+    r = rig()
+    # The new firmware takes a few seconds to start: time enough to cancel its job.
+    slow = firmware("1.0.1", payload={"_boot.py": "import time\ntime.sleep(3)\n"})
+    job = r.publish(slow)
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev.start(max_boots=3, timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while "resetting into the new firmware" not in dev.console:
+            assert time.monotonic() < deadline, dev.console
+            time.sleep(0.05)
+        r.cloud.cancel_job(job, force=True)
+        result = dev.wait(60)
+    finally:
+        dev.stop()
+    assert result.exit_reason == "main-returned", dev.console
+    assert f"job {job} is gone; firmware 1.0.1 confirmed" in dev.console
+    assert r.execution(job).status == "CANCELED"
+    f = Flash(r.flash)
+    assert f.boot_slot() == "ota_1"
+    assert max((e for e in f.otadata() if e.crc_ok), key=lambda e: e.seq).state == 2  # VALID
+    assert not (r.fs / "fota.json").exists()
