@@ -9,7 +9,9 @@
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
 #   download  MQTT closed, HTTPS stream -> the other slot,  FAILED "download: ..." after
 #             sector by sector, retried from the last       3 tries; slot header erased
-#             good sector on a broken connection
+#             good sector on a broken connection, and
+#             after a power cut from the last 64 KB
+#             the record says is in flash
 #   verify    size, MD5 and app image header                FAILED "verify: ..."; slot erased
 #   boot      record the job on the filesystem, set_boot    FAILED "boot: ..." (the image
 #             (which verifies the image's SHA-256 again)    does not verify)
@@ -22,7 +24,7 @@
 #
 # The running firmware and the slot it boots from are never written: a bad document, a
 # wrong hash, a broken download or a dead broker end the job FAILED and nothing else.
-# A power cut during a download restarts it at the next boot (at most MAX_TRIES times).
+# A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
 
 import json
 import os
@@ -37,6 +39,7 @@ from jobs import JobsError
 RECORD = "fota.json"  # the update in flight, kept across the reset
 MAX_TRIES = 3
 CHUNK_LOG = 10  # log the download every 10 %
+PROGRESS_EVERY = 65536  # record how far the download got, to resume after a power cut
 watchdog = None  # set to a machine.WDT to have it fed during long steps
 https_ca = None  # CA (DER) for downloads; None: the config's CA
 
@@ -97,22 +100,22 @@ def _plan(document):
     return plan(document, len(slots), run, otaslot.slot_index(nxt), size)
 
 
-def update(document, ca=None):
+def update(document, ca=None, start=0, progress=None):
     # Download the firmware a FOTA document describes into its slot and check it.
+    # start: bytes (whole sectors) already in the slot from an interrupted download;
+    # progress(done) is called every PROGRESS_EVERY bytes that are safely in flash.
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
     try:
         p = _plan(document)
+        part = otaslot.slots()[p.slot]
+        w = otaslot.SlotWriter(part, p.size, start)
+        source = _source(p, ca)
     except DocError as e:
         raise FotaError("check", str(e))
-    part = otaslot.slots()[p.slot]
-    if ca is None:
-        ca = https_ca or _config_ca()
-    try:
-        w = otaslot.SlotWriter(part, p.size)
     except Exception as e:
         raise FotaError("check", _why(e))
     try:
-        _download(w, p.url, ca)
+        _download(w, source, progress)
     except Exception as e:
         w.abort()
         raise FotaError("download", _why(e))
@@ -125,15 +128,25 @@ def update(document, ca=None):
     return desc[0]
 
 
-def _download(w, url, ca):
-    # Stream url into the writer; a broken connection goes on from the last whole sector.
+def _source(p, ca):
+    # The transport of a plan: open(start) -> a stream with readinto(), total and close().
+    # HTTPS today; an MQTT stream (AWS IoT file delivery) fits the same shape.
+    if ca is None:
+        ca = https_ca or _config_ca()
+    return lambda start: get(p.url, ca, start=start)
+
+
+def _download(w, source, progress=None):
+    # Stream the source into the writer; a broken connection goes on from the last whole
+    # sector (the transport must honour `start`).
     tries = 0
     step = max(w.size * CHUNK_LOG // 100, 1)
-    mark = step
+    mark = w.written - w.written % step + step
+    saved = w.written
     while True:
         start = w.restart()
         try:
-            r = get(url, ca, start=start)
+            r = source(start)
             try:
                 if r.total != w.size:
                     raise HTTPError("server has %d bytes, document says %d" % (r.total, w.size))
@@ -142,6 +155,10 @@ def _download(w, url, ca):
                     if w.written >= mark:
                         log("download", "%d%% %d/%d bytes" % (w.written * 100 // w.size, w.written, w.size))
                         mark += step
+                    done = w.sector * otaslot.SECTOR
+                    if progress and done - saved >= PROGRESS_EVERY:
+                        progress(done)
+                        saved = done
                     _feed()
                 return
             finally:
@@ -221,6 +238,8 @@ def _run(jobs, job, disconnect_mqtt):
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
         return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
+    # After a power cut, go on from what the record says is in flash, if it is the same image.
+    start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
     old = version()
     log("start", "job %s: %s -> %s into slot %d" % (job.id, old, p.version or "?", p.slot))
     try:
@@ -230,13 +249,19 @@ def _run(jobs, job, disconnect_mqtt):
         return False
     run = otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
-           "old": old}
+           "old": old, "md5": p.md5, "done": start}
     _save(rec)
+
+    def progress(done):
+        rec["done"] = done
+        _save(rec)
+
     if disconnect_mqtt:
         jobs.conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
-        rec["new"] = update(job.document)
+        rec["new"] = update(job.document, start=start, progress=progress)
     except FotaError as e:
+        progress(0)  # what is in the slot is no good: a retry starts over
         _reconnect(jobs)
         return _fail(job, e.step, e.reason)
     rec["step"] = "test"

@@ -50,3 +50,17 @@ def test_power_cut(rig, cut):
         version = Flash(r.flash).app_desc(Flash(r.flash).boot_slot())["version"]
     assert ex.status in ("SUCCEEDED", "FAILED"), (ex, with_cut.console)
     assert (ex.status == "SUCCEEDED") == (version == "1.0.1"), (ex, version, with_cut.console)
+
+
+def test_download_resumes_after_a_power_cut(rig):
+    r = rig()
+    image = firmware("1.0.1", size=300_000)
+    job = r.publish(image)
+    # Operations 1-2 are the first boot's otadata; each sector then takes an erase and a write:
+    # cut in sector 20, after the record said 64 KB (16 sectors) were in flash.
+    result = r.run(max_boots=5, cut_at=2 + 2 * 20 + 1)
+    assert result.flash_stats.get("cuts") == 1
+    assert result.exit_reason == "main-returned", result.console
+    assert "fota: [download] resuming at byte 65536" in result.console
+    assert r.execution(job).status == "SUCCEEDED"
+    assert r.version() == "1.0.1"
