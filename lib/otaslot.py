@@ -3,8 +3,8 @@
 # The writer has the shape of ESP-IDF's esp_https_ota: open a slot, feed it chunks, then
 # finish (check size, MD5 and the app image header) or abort. Each 4 KB sector is erased,
 # written and read back before the next one: erased as the data comes, never the whole slot
-# in one call, which would starve a watchdog for seconds. The MD5 is computed over what was
-# read back, so it speaks for the flash, not for the network. A writer can start at a sector
+# in one call, which would starve a watchdog for seconds. The MD5 is computed over data the
+# flash was shown to hold, so it speaks for the flash, not only for the network. A writer can start at a sector
 # boundary past 0 (resume): it first hashes what the slot already holds.
 
 import binascii
@@ -14,6 +14,7 @@ import struct
 from esp32 import Partition
 
 SECTOR = 4096
+CHECK = 512  # read-back is compared in pieces of this size: one sector buffer is enough
 APP_DESC_MAGIC = 0xABCD5432
 # esp_ota_img_states_t, as kept in otadata
 OTA_NEW, OTA_PENDING_VERIFY, OTA_VALID, OTA_INVALID, OTA_ABORTED = 0, 1, 2, 3, 4
@@ -113,13 +114,14 @@ class SlotWriter:
         self.part = part
         self.size = size
         self.buf = bytearray(SECTOR)
-        self.check = bytearray(SECTOR)
+        self.check = bytearray(CHECK)
         self.fill = 0  # bytes waiting in buf
         self.sector = start // SECTOR  # next sector to write
         self.md5 = hashlib.md5()
-        for s in range(self.sector):
-            part.readblocks(s, self.check)
-            self.md5.update(self.check)
+        for s in range(self.sector):  # resuming: hash what is already there
+            for off in range(0, SECTOR, CHECK):
+                part.readblocks(s, self.check, off)
+                self.md5.update(self.check)
 
     @property
     def written(self):
@@ -151,11 +153,13 @@ class SlotWriter:
             for i in range(self.fill, SECTOR):
                 self.buf[i] = 0xFF
         self.part.writeblocks(self.sector, self.buf)  # erases the sector first
-        self.part.readblocks(self.sector, self.check)
-        if self.check != self.buf:
-            raise SlotError("flash read-back differs in sector %d" % self.sector)
+        mv = memoryview(self.buf)
+        for off in range(0, SECTOR, CHECK):
+            self.part.readblocks(self.sector, self.check, off)
+            if self.check != mv[off:off + CHECK]:
+                raise SlotError("flash read-back differs in sector %d" % self.sector)
         n = min(self.fill, self.size - self.sector * SECTOR)
-        self.md5.update(memoryview(self.check)[:n])
+        self.md5.update(mv[:n])  # what the flash was just shown to hold
         self.sector += 1
         self.fill = 0
 
@@ -169,13 +173,14 @@ class SlotWriter:
         digest = binascii.hexlify(self.md5.digest()).decode()
         if digest != md5_hex.lower():
             raise SlotError("MD5 mismatch: image %s, document %s" % (digest, md5_hex))
-        self.part.readblocks(0, self.check)
-        desc = parse_app_desc(self.check)
+        head = memoryview(self.buf)[:112]
+        self.part.readblocks(0, head)
+        desc = parse_app_desc(head)
         if desc is None:
             raise SlotError("not an ESP32 app image")
-        mine = bytearray(16)
+        mine = self.check
         running().readblocks(0, mine)
-        chip = struct.unpack_from("<H", self.check, 12)[0]
+        chip = struct.unpack_from("<H", head, 12)[0]
         if chip != struct.unpack_from("<H", mine, 12)[0]:
             raise SlotError("image is for chip id %d, not this chip" % chip)
         return desc
