@@ -124,7 +124,8 @@ def update(document, ca=None, start=0, progress=None):
     except Exception as e:
         w.abort()
         raise FotaError("verify", _why(e))
-    log("verify", "%d bytes, MD5 ok, version %s" % (p.size, desc[0]))
+    log("verify", "%d bytes, %s, version %s" % (p.size, "MD5 ok" if p.md5 else "no hash in the document",
+                                                 desc[0]))
     return desc[0]
 
 

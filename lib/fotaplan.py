@@ -5,9 +5,13 @@
 #    "bc_url": "https://...", "version": "1.0.1"}
 # bc_idx is the OTA slot to write; -1 lets the device take its next update slot (a fleet's
 # devices do not all run from the same slot). "version" is optional and only reported.
-# FreeRTOS OTA ("afr_ota") and nRF Connect SDK aws_fota ("app_fw_update") documents are
-# recognised as firmware updates, so that they are answered instead of handed to the
-# application, but this device does not carry them out yet.
+#
+# An nRF Connect SDK aws_fota document is carried out too, over HTTPS only:
+#   {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,
+#    "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw.bin"}}
+# It has no hash: the image's own SHA-256 (checked by set_boot) and header stand for it.
+# FreeRTOS OTA ("afr_ota") documents are recognised, so that they are answered instead of
+# handed to the application, but not carried out yet.
 
 HEX = "0123456789abcdef"
 
@@ -20,7 +24,7 @@ class Plan:
     def __init__(self, slot, size, md5, url, version):
         self.slot = slot  # index of the OTA slot to write
         self.size = size
-        self.md5 = md5
+        self.md5 = md5  # hex, or None where the document carries no hash
         self.url = url
         self.version = version
 
@@ -44,6 +48,8 @@ def plan(doc, nslots, running, next_slot, slot_size):
     k = kind(doc)
     if k is None:
         raise DocError("not a firmware update document")
+    if k == "aws_fota":
+        return _aws_fota(doc, running, next_slot, slot_size)
     if k != "fota":
         raise DocError("%s documents are not supported by this device" % k)
     idx = _int(doc, "bc_idx")
@@ -59,17 +65,40 @@ def plan(doc, nslots, running, next_slot, slot_size):
     md5 = doc.get("bc_crc")
     if not isinstance(md5, str) or len(md5) != 32 or any(c not in HEX for c in md5.lower()):
         raise DocError("bc_crc must be the image's MD5 as 32 hex digits")
-    url = doc.get("bc_url")
-    if not isinstance(url, str):
-        raise DocError("bc_url missing")
-    if url.startswith("${"):
-        raise DocError("bc_url is an unresolved placeholder")
-    if not url.startswith("https://") or len(url) < 9 or url[8] in "/:":
-        raise DocError("bc_url must be an https URL")
+    url = _url(doc.get("bc_url"), "bc_url")
     version = doc.get("version")
     if version is not None and not isinstance(version, str):
         raise DocError("version must be a string")
     return Plan(idx, size, md5.lower(), url, version)
+
+
+def _aws_fota(doc, running, next_slot, slot_size):
+    size = _int(doc, "size")
+    if not 0 < size <= slot_size:
+        raise DocError("size %d does not fit the %d-byte slot" % (size, slot_size))
+    loc = doc.get("location")
+    if not isinstance(loc, dict):
+        raise DocError("location missing")
+    host, path = loc.get("host"), loc.get("path")
+    if loc.get("protocol") != "https:":
+        raise DocError("location.protocol must be https:")
+    if not isinstance(host, str) or not host or "/" in host or not isinstance(path, str) or not path:
+        raise DocError("location needs a host and a path")
+    version = doc.get("fwversion")
+    if version is not None and not isinstance(version, str):
+        raise DocError("fwversion must be a string")
+    url = _url("https://%s/%s" % (host, path.lstrip("/")), "location")
+    return Plan(next_slot, size, None, url, version)
+
+
+def _url(url, key):
+    if not isinstance(url, str):
+        raise DocError("%s missing" % key)
+    if url.startswith("${"):
+        raise DocError("%s is an unresolved placeholder" % key)
+    if not url.startswith("https://") or len(url) < 9 or url[8] in "/:" or " " in url:
+        raise DocError("%s must be an https URL" % key)
+    return url
 
 
 def _int(doc, key):

@@ -164,14 +164,14 @@ class SlotWriter:
         self.fill = 0
 
     def finish(self, md5_hex):
-        # Write what is left, then check size, MD5 and the app image header.
+        # Write what is left, then check size, MD5 (unless None) and the app image header.
         # Returns the new image's (version, project, secure_version).
         self._flush()
         got = self.sector * SECTOR
         if got < self.size:
             raise SlotError("short image: %d of %d bytes" % (got, self.size))
         digest = binascii.hexlify(self.md5.digest()).decode()
-        if digest != md5_hex.lower():
+        if md5_hex is not None and digest != md5_hex.lower():
             raise SlotError("MD5 mismatch: image %s, document %s" % (digest, md5_hex))
         head = memoryview(self.buf)[:112]
         self.part.readblocks(0, head)

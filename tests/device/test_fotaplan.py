@@ -76,8 +76,6 @@ def test_bad_field_is_refused(change, reason):
 @pytest.mark.parametrize("doc,kind", [
     ({"operation": "fota"}, "fota"),
     ({"afr_ota": {"protocols": ["MQTT"], "files": []}}, "afr_ota"),
-    ({"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 1,
-      "location": {"protocol": "https:", "host": "h", "path": "p"}}, "aws_fota"),
     ({"operation": "reboot"}, None),
     ([1, 2], None),
 ])
@@ -85,3 +83,37 @@ def test_document_kinds(doc, kind):
     r = plan(doc)
     assert r["kind"] == kind
     assert "error" in r
+
+
+NORDIC = {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,
+          "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw/app.bin?X-Amz-Signature=ab"}}
+
+
+def test_nordic_aws_fota_document_gives_a_plan_without_hash():
+    r = plan(NORDIC, running=1, next_slot=0)
+    assert r["kind"] == "aws_fota"
+    assert r["ok"] == [0, 181124, None, "https://bucket.s3.amazonaws.com/fw/app.bin?X-Amz-Signature=ab", "v1.0.2"]
+
+
+NORDIC_BAD = [
+    ({"size": None}, "size missing"),
+    ({"size": SLOT + 1}, "does not fit"),
+    ({"location": None}, "location missing"),
+    ({"location": {"protocol": "http:", "host": "h", "path": "p"}}, "location.protocol must be https:"),
+    ({"location": {"protocol": "https:", "host": "", "path": "p"}}, "location needs a host and a path"),
+    ({"location": {"protocol": "https:", "host": "h/x", "path": "p"}}, "location needs a host and a path"),
+    ({"location": {"protocol": "https:", "host": "h", "path": None}}, "location needs a host and a path"),
+    ({"fwversion": 2}, "fwversion must be a string"),
+]
+
+
+@pytest.mark.parametrize("change,reason", NORDIC_BAD, ids=[str(c)[:40] for c, _ in NORDIC_BAD])
+def test_bad_nordic_document_is_refused(change, reason):
+    doc = dict(NORDIC)
+    for k, v in change.items():
+        if v is None:
+            doc.pop(k)
+        else:
+            doc[k] = v
+    r = plan(doc)
+    assert reason in r.get("error", ""), r

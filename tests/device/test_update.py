@@ -76,3 +76,27 @@ def test_job_cancelled_during_the_trial_boot_keeps_the_tested_firmware(rig):
     assert f.boot_slot() == "ota_1"
     assert max((e for e in f.otadata() if e.crc_ok), key=lambda e: e.seq).state == 2  # VALID
     assert not (r.fs / "fota.json").exists()
+
+
+def test_nordic_aws_fota_document(rig):
+    # nRF Connect SDK's aws_fota document: HTTPS host and path, no hash (the image's own
+    # SHA-256 is what set_boot checks).
+    from urllib.parse import urlsplit
+
+    r = rig()
+    new = firmware("1.0.1")
+    path = r.folder / "nordic.bin"
+    path.write_bytes(new)
+    key = f"fw/{r.thing}-nordic.bin"
+    r.cloud.upload(path, key)
+    u = urlsplit(r.cloud.presign(key, 600))
+    doc = {"operation": "app_fw_update", "fwversion": "v1.0.1", "size": len(new),
+           "location": {"protocol": "https:", "host": u.netloc, "path": u.path.lstrip("/") + "?" + u.query}}
+    fields = {k: None for k in ("bc_idx", "bc_crc", "bc_size", "bc_url")}  # drop the FOTA fields
+    fields.update(doc)
+    job = r.publish(new, **fields)
+    result = r.run()
+    assert result.exit_reason == "main-returned", result.console
+    assert "no hash in the document" in result.console
+    assert r.execution(job).status == "SUCCEEDED"
+    assert r.version() == "1.0.1"
