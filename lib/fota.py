@@ -60,7 +60,7 @@ def log(step, msg):
 def version():
     # The running firmware's version, from its app descriptor (esp_app_desc_t).
     d = otaslot.app_desc(otaslot.running())
-    return d[0] if d else "unknown"
+    return d[0] if d and d[0] else "unknown"  # stock MicroPython builds leave it empty
 
 
 def testing():
