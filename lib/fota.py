@@ -29,6 +29,7 @@
 import json
 import os
 
+import ecdsa
 import machine
 import otaslot
 from esp32 import Partition
@@ -42,6 +43,8 @@ CHUNK_LOG = 10  # log the download every 10 %
 PROGRESS_EVERY = 65536  # record how far the download got, to resume after a power cut
 watchdog = None  # set to a machine.WDT to have it fed during long steps
 https_ca = None  # CA (DER) for downloads; None: the config's CA
+signer = None  # P-256 public key (DER) every image must be signed with; None: the config's
+#                "signer" file, if any. With a signer, older or equal versions are refused too.
 
 
 class FotaError(Exception):
@@ -107,8 +110,11 @@ def update(document, ca=None, start=0, progress=None):
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
     try:
         p = _plan(document)
+        key = _signer()
+        if key and not p.sig:
+            raise DocError("unsigned image refused: this device requires bc_sig")
         part = otaslot.slots()[p.slot]
-        w = otaslot.SlotWriter(part, p.size, start)
+        w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
         source = _source(p, ca)
     except DocError as e:
         raise FotaError("check", str(e))
@@ -121,19 +127,54 @@ def update(document, ca=None, start=0, progress=None):
         raise FotaError("download", _why(e))
     try:
         desc = w.finish(p.md5)
+        _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
     except Exception as e:
         w.abort()
         raise FotaError("verify", _why(e))
-    log("verify", "%d bytes, %s, version %s" % (p.size, "MD5 ok" if p.md5 else "no hash in the document",
-                                                 desc[0]))
+    log("verify", "%d bytes, %s%s, version %s" % (
+        p.size, "MD5 ok" if p.md5 else "no hash in the document", ", signature ok" if key else "",
+        desc[0]))
     return desc[0]
+
+
+def _admit(desc, signed):
+    # The new image's descriptor against the running one: never a lower secure_version
+    # (anti-rollback); with a signer, a valid signature and a newer version (no downgrade,
+    # no replay of an older signed image).
+    mine = otaslot.app_desc(otaslot.running())
+    if mine and desc[2] < mine[2]:
+        raise otaslot.SlotError("secure_version %d is below the running %d" % (desc[2], mine[2]))
+    if not signed:
+        return
+    key, digest, sig = signed
+    if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
+        raise otaslot.SlotError("signature does not verify")
+    if not _newer(desc[0], version()):
+        raise otaslot.SlotError("version %s is not newer than the running %s" % (desc[0], version()))
+
+
+def _newer(a, b):
+    # Dotted numbers, with an optional leading v: 1.10.0 > 1.9.2.
+    try:
+        return _vkey(a) > _vkey(b)
+    except ValueError:
+        raise otaslot.SlotError("versions %s and %s cannot be ordered (use dotted numbers)" % (a, b))
+
+
+def _vkey(v):
+    return [int(x) for x in (v[1:] if v[:1] in "vV" else v).split(".")]
+
+
+def _signer():
+    der = signer or _config_file("signer")
+    return ecdsa.public_key(der) if der else None
 
 
 def _source(p, ca):
     # The transport of a plan: open(start) -> a stream with readinto(), total and close().
     # HTTPS today; an MQTT stream (AWS IoT file delivery) fits the same shape.
     if ca is None:
-        ca = https_ca or _config_ca()
+        ca = https_ca or _config_file("https_ca") or _config_file("ca")
     return lambda start: get(p.url, ca, start=start)
 
 
@@ -360,11 +401,16 @@ def _clear():
         pass
 
 
-def _config_ca():
-    from awsiot import load_config, read
+def _config_file(key):
+    # The contents of the file config.json names under key, or None.
+    from awsiot import CONFIG, read
 
-    cfg = load_config()
-    return read(cfg.get("https_ca") or cfg["ca"])
+    try:
+        with open(CONFIG) as f:
+            path = json.load(f).get(key)
+    except (OSError, ValueError):
+        return None
+    return read(path) if path else None
 
 
 def _feed():

@@ -2,9 +2,11 @@
 #
 # A Zerynth-style FOTA document:
 #   {"operation": "fota", "bc_idx": 1, "bc_crc": "<md5 hex>", "bc_size": 1500000,
-#    "bc_url": "https://...", "version": "1.0.1"}
+#    "bc_url": "https://...", "version": "1.0.1", "bc_sig": "<base64 DER ECDSA P-256>"}
 # bc_idx is the OTA slot to write; -1 lets the device take its next update slot (a fleet's
 # devices do not all run from the same slot). "version" is optional and only reported.
+# bc_sig, optional, signs SHA-256 of the image (`fota build --sign`); a device configured
+# with a signer key requires it.
 #
 # An nRF Connect SDK aws_fota document is carried out too, over HTTPS only:
 #   {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,
@@ -12,6 +14,8 @@
 # It has no hash: the image's own SHA-256 (checked by set_boot) and header stand for it.
 # FreeRTOS OTA ("afr_ota") documents are recognised, so that they are answered instead of
 # handed to the application, but not carried out yet.
+
+import binascii
 
 HEX = "0123456789abcdef"
 
@@ -21,12 +25,13 @@ class DocError(Exception):
 
 
 class Plan:
-    def __init__(self, slot, size, md5, url, version):
+    def __init__(self, slot, size, md5, url, version, sig=None):
         self.slot = slot  # index of the OTA slot to write
         self.size = size
         self.md5 = md5  # hex, or None where the document carries no hash
         self.url = url
         self.version = version
+        self.sig = sig  # DER signature bytes, or None
 
 
 def kind(doc):
@@ -69,7 +74,15 @@ def plan(doc, nslots, running, next_slot, slot_size):
     version = doc.get("version")
     if version is not None and not isinstance(version, str):
         raise DocError("version must be a string")
-    return Plan(idx, size, md5.lower(), url, version)
+    sig = doc.get("bc_sig")
+    if sig is not None:
+        try:
+            sig = binascii.a2b_base64(sig)
+        except (TypeError, ValueError):
+            raise DocError("bc_sig must be a base64 signature")
+        if not sig:
+            raise DocError("bc_sig must be a base64 signature")
+    return Plan(idx, size, md5.lower(), url, version, sig)
 
 
 def _aws_fota(doc, running, next_slot, slot_size):

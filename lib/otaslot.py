@@ -101,9 +101,10 @@ def _crc32_seq(seq):
 
 
 class SlotWriter:
-    def __init__(self, part, size, start=0):
+    def __init__(self, part, size, start=0, sha256=False):
         # part: target Partition; size: image length; start: bytes already in the slot
-        # (a multiple of SECTOR) that a resumed download skips.
+        # (a multiple of SECTOR) that a resumed download skips; sha256: also hash the image
+        # with SHA-256 (for a signature check), as self.sha.
         if same(part, running()):
             raise SlotError("refusing to write the running slot")
         cap = part.ioctl(4, 0) * SECTOR
@@ -118,10 +119,11 @@ class SlotWriter:
         self.fill = 0  # bytes waiting in buf
         self.sector = start // SECTOR  # next sector to write
         self.md5 = hashlib.md5()
+        self.sha = hashlib.sha256() if sha256 else None
         for s in range(self.sector):  # resuming: hash what is already there
             for off in range(0, SECTOR, CHECK):
                 part.readblocks(s, self.check, off)
-                self.md5.update(self.check)
+                self._hash(self.check)
 
     @property
     def written(self):
@@ -159,9 +161,14 @@ class SlotWriter:
             if self.check != mv[off:off + CHECK]:
                 raise SlotError("flash read-back differs in sector %d" % self.sector)
         n = min(self.fill, self.size - self.sector * SECTOR)
-        self.md5.update(mv[:n])  # what the flash was just shown to hold
+        self._hash(mv[:n])  # what the flash was just shown to hold
         self.sector += 1
         self.fill = 0
+
+    def _hash(self, data):
+        self.md5.update(data)
+        if self.sha:
+            self.sha.update(data)
 
     def finish(self, md5_hex):
         # Write what is left, then check size, MD5 (unless None) and the app image header.

@@ -20,6 +20,8 @@ CASES = {
     "provision-name": (["provision", "bad name!"], "bad thing name"),
     "provision-twice": (["provision", "dev1"], "already provisioned"),
     "provision-out-is-file": (["provision", "dev2", "--out", "{IMG}"], "not a folder"),
+    "provision-signer-missing": (["provision", "dev3", "--signer", "{HOME}/nope.pem"], "not found"),
+    "provision-signer-not-key": (["provision", "dev3", "--signer", "{IMG}"], "not a PEM key"),
     "group-action": (["group", "delete", "g1"], "invalid choice"),
     "group-name": (["group", "create", "bad/group"], "bad group name"),
     "group-thing": (["group", "create", "g1", "bad thing"], "bad thing name"),

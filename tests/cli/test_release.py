@@ -133,3 +133,29 @@ def test_publish_refuses_manifest_whose_image_changed(tmp_path):
     (tmp_path / "o" / "micropython-1.0.0.bin").write_bytes(app_image("1.0.1"))
     with pytest.raises(ImageError, match="does not match its manifest"):
         load_release(tmp_path / "o" / "micropython-1.0.0.json")
+
+
+def test_signer_key_for_the_device():
+    """provision --signer: the device gets the P-256 public key as DER SubjectPublicKeyInfo,
+    from a public or a private PEM; other keys are refused."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from fotatools.provisioning import signer_der
+
+    k = ec.generate_private_key(ec.SECP256R1())
+    priv = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+    pub = k.public_key().public_bytes(serialization.Encoding.PEM,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = signer_der(priv)
+    assert der == signer_der(pub) and len(der) == 91 and der[-65] == 4
+    for bad, why in [(b"junk", "not a PEM key"),
+                     (rsa.generate_private_key(65537, 2048).private_bytes(
+                         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                         serialization.NoEncryption()), "P-256"),
+                     (ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+                         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+                      "P-256")]:
+        with pytest.raises(ValueError, match=why):
+            signer_der(bad)

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
-from .release import ImageError, build_release, load_release, safe_name
+from .release import ImageError, build_release, load_release, read_file, safe_name
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
@@ -134,10 +134,16 @@ def cmd_cloud(args: argparse.Namespace) -> int:
 
 # -- provision / group ------------------------------------------------------------------------
 def cmd_provision(args: argparse.Namespace) -> int:
-    from .provisioning import CONFIG, host_dir, write_device_folder
+    from .provisioning import CONFIG, host_dir, signer_der, write_device_folder
 
     thing = check_name(args.thing)
     home = home_dir(args)
+    signer = None
+    if args.signer:
+        try:
+            signer = signer_der(read_file(Path(args.signer), "signer key"))
+        except ValueError as e:
+            raise UsageError(f"{args.signer}: {e}") from None
     out = Path(args.out) if args.out else host_dir(home, thing) / "device"
     if not args.force:
         if (host_dir(home, thing) / "device.key.pem").exists():
@@ -149,7 +155,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists and is not a folder")
     backend = make_backend(args)
     creds = backend.provision(thing)
-    config = write_device_folder(creds, out, home)
+    config = write_device_folder(creds, out, home, signer)
     if args.json:
         emit_json({"thing": thing, "certificate_id": creds.certificate_id,
                    "device_folder": str(out), "config": config})
@@ -514,6 +520,9 @@ def build_parser() -> Parser:
                    help="device folder to write (default HOME/things/THING/device)")
     p.add_argument("--force", action="store_true",
                    help="provision again: a new certificate, overwriting the folder")
+    p.add_argument("--signer", metavar="KEY.pem",
+                   help="EC P-256 key (public, or the private one `build --sign` uses): the device "
+                        "will accept only images signed with it, and only newer versions")
 
     p = sub("group", "create a thing group or add things to one", cmd_group)
     p.add_argument("action", choices=("create", "add"))

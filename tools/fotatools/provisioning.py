@@ -6,6 +6,7 @@ Layout of the folder (copied as is to the root of the board's filesystem):
     certs/device.crt.der the thing's certificate
     certs/device.key.der its private key
     certs/ca.der         the CA that signs the broker's certificate
+    certs/signer.der     (with --signer) the public key every firmware image must be signed with
 
 The device's mbedTLS takes DER only, so the PEM that the control plane hands out is converted
 here. PEM copies (certificate, private key, CA) stay on the host in `<home>/things/<thing>/`.
@@ -27,6 +28,7 @@ CONFIG = "config.json"
 CERT = "certs/device.crt.der"
 KEY = "certs/device.key.der"
 CA = "certs/ca.der"
+SIGNER = "certs/signer.der"
 CONFIG_KEYS = ("thing", "endpoint", "port", "cert", "key", "ca")
 
 
@@ -53,12 +55,34 @@ def _write_secret(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def write_device_folder(creds: ThingCredentials, out: Path, home: Path) -> dict[str, Any]:
-    """Write the device folder into `out` and the PEM copies under `home`; return the config."""
+def signer_der(pem: bytes) -> bytes:
+    """The P-256 public key of a PEM public or private key, as DER SubjectPublicKeyInfo (what the
+    device's lib/ecdsa.py reads). ValueError with a one-line reason otherwise."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key: Any = serialization.load_pem_public_key(pem)
+    except ValueError:
+        try:
+            key = serialization.load_pem_private_key(pem, password=None).public_key()
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"not a PEM key: {str(e).splitlines()[0]}") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("the signer key must be an EC P-256 (prime256v1) key")
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def write_device_folder(creds: ThingCredentials, out: Path, home: Path,
+                        signer: bytes | None = None) -> dict[str, Any]:
+    """Write the device folder into `out` and the PEM copies under `home`; return the config.
+    signer: a DER public key (signer_der) that the device will require images to be signed with."""
     ep = creds.endpoint
     config = {"thing": creds.thing_name, "endpoint": ep.host, "port": ep.port,
               "cert": CERT, "key": KEY, "ca": CA}
     (out / "certs").mkdir(parents=True, exist_ok=True)
+    if signer:
+        (out / SIGNER).write_bytes(signer)
+        config["signer"] = SIGNER
     (out / CERT).write_bytes(cert_der(creds.certificate_pem))
     _write_secret(out / KEY, key_der(creds.private_key_pem))
     (out / CA).write_bytes(cert_der(ep.ca_pem))
