@@ -113,6 +113,8 @@ def update(document, ca=None, start=0, progress=None):
         key = _signer()
         if key and not p.sig:
             raise DocError("unsigned image refused: this device requires bc_sig")
+        if p.kind == "afr_ota" and not key:
+            raise DocError("afr_ota images are code-signed: this device has no signer key")
         part = otaslot.slots()[p.slot]
         w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
         source = _source(p, ca)

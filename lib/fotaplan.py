@@ -12,8 +12,13 @@
 #   {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,
 #    "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw.bin"}}
 # It has no hash: the image's own SHA-256 (checked by set_boot) and header stand for it.
-# FreeRTOS OTA ("afr_ota") documents are recognised, so that they are answered instead of
-# handed to the application, but not carried out yet.
+#
+# A FreeRTOS OTA ("afr_ota") document is carried out when it offers HTTP and has one file,
+# for the main processor (fileid 0), with its code-signing signature:
+#   {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "...", "files": [{
+#     "fileid": 0, "filesize": 181124, "update_data_url": "https://...",
+#     "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": "<base64 DER>", ...}]}}
+# Files over MQTT streams only, and files for other processors, are refused for now.
 
 import binascii
 
@@ -25,7 +30,8 @@ class DocError(Exception):
 
 
 class Plan:
-    def __init__(self, slot, size, md5, url, version, sig=None):
+    def __init__(self, slot, size, md5, url, version, sig=None, kind="fota"):
+        self.kind = kind
         self.slot = slot  # index of the OTA slot to write
         self.size = size
         self.md5 = md5  # hex, or None where the document carries no hash
@@ -55,8 +61,8 @@ def plan(doc, nslots, running, next_slot, slot_size):
         raise DocError("not a firmware update document")
     if k == "aws_fota":
         return _aws_fota(doc, running, next_slot, slot_size)
-    if k != "fota":
-        raise DocError("%s documents are not supported by this device" % k)
+    if k == "afr_ota":
+        return _afr_ota(doc["afr_ota"], next_slot, slot_size)
     idx = _int(doc, "bc_idx")
     if idx == -1:
         idx = next_slot
@@ -76,13 +82,38 @@ def plan(doc, nslots, running, next_slot, slot_size):
         raise DocError("version must be a string")
     sig = doc.get("bc_sig")
     if sig is not None:
-        try:
-            sig = binascii.a2b_base64(sig)
-        except (TypeError, ValueError):
-            raise DocError("bc_sig must be a base64 signature")
-        if not sig:
-            raise DocError("bc_sig must be a base64 signature")
+        sig = _b64(sig, "bc_sig")
     return Plan(idx, size, md5.lower(), url, version, sig)
+
+
+def _b64(text, key):
+    try:
+        raw = binascii.a2b_base64(text)
+    except (TypeError, ValueError):
+        raw = None
+    if not raw:
+        raise DocError("%s must be a base64 signature" % key)
+    return raw
+
+
+def _afr_ota(ota, next_slot, slot_size):
+    if not isinstance(ota, dict):
+        raise DocError("afr_ota must be an object")
+    files = ota.get("files")
+    if not isinstance(files, list) or not files or not isinstance(files[0], dict):
+        raise DocError("afr_ota.files missing")
+    f = files[0]
+    if len(files) > 1 or f.get("fileid", 0) != 0:
+        raise DocError("afr_ota: only one file, for this processor (fileid 0), is supported")
+    protocols = ota.get("protocols")
+    if not isinstance(protocols, list) or "HTTP" not in protocols:
+        raise DocError("afr_ota over MQTT streams is not supported by this device")
+    size = _int(f, "filesize")
+    if not 0 < size <= slot_size:
+        raise DocError("filesize %d does not fit the %d-byte slot" % (size, slot_size))
+    url = _url(f.get("update_data_url"), "update_data_url")
+    sig = _b64(f.get("sig-sha256-ecdsa"), "sig-sha256-ecdsa")
+    return Plan(next_slot, size, None, url, None, sig, "afr_ota")
 
 
 def _aws_fota(doc, running, next_slot, slot_size):
@@ -101,7 +132,7 @@ def _aws_fota(doc, running, next_slot, slot_size):
     if version is not None and not isinstance(version, str):
         raise DocError("fwversion must be a string")
     url = _url("https://%s/%s" % (host, path.lstrip("/")), "location")
-    return Plan(next_slot, size, None, url, version)
+    return Plan(next_slot, size, None, url, version, None, "aws_fota")
 
 
 def _url(url, key):

@@ -75,7 +75,7 @@ def test_bad_field_is_refused(change, reason):
 
 @pytest.mark.parametrize("doc,kind", [
     ({"operation": "fota"}, "fota"),
-    ({"afr_ota": {"protocols": ["MQTT"], "files": []}}, "afr_ota"),
+    ({"afr_ota": {"protocols": ["MQTT"], "files": []}}, "afr_ota"),  # refused: see below
     ({"operation": "reboot"}, None),
     ([1, 2], None),
 ])
@@ -117,3 +117,47 @@ def test_bad_nordic_document_is_refused(change, reason):
             doc[k] = v
     r = plan(doc)
     assert reason in r.get("error", ""), r
+
+
+AFR = {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "AFR_OTA-1", "files": [{
+    "filepath": "/fw.bin", "filesize": 181124, "fileid": 0, "certfile": "signer.crt",
+    "update_data_url": "https://bucket.s3.amazonaws.com/fw.bin?X-Amz-Signature=ab",
+    "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": "MEUCIQ=="}]}}
+
+
+def test_freertos_afr_ota_document_over_http_gives_a_plan():
+    r = plan(AFR, running=1, next_slot=0)
+    assert r["kind"] == "afr_ota"
+    assert r["ok"] == [0, 181124, None, AFR["afr_ota"]["files"][0]["update_data_url"], None]
+
+
+def _afr(ota_change=None, file_change=None):
+    ota = dict(AFR["afr_ota"])
+    f = dict(ota["files"][0])
+    for k, v in (file_change or {}).items():
+        if v is None:
+            f.pop(k)
+        else:
+            f[k] = v
+    ota["files"] = [f]
+    ota.update(ota_change or {})
+    return {"afr_ota": ota}
+
+
+AFR_BAD = [
+    ({"afr_ota": []}, "afr_ota must be an object"),
+    (_afr({"files": []}), "afr_ota.files missing"),
+    (_afr({"protocols": ["MQTT"]}), "afr_ota over MQTT streams is not supported"),
+    (_afr(file_change={"fileid": 1}), "only one file, for this processor"),
+    (_afr({"files": [AFR["afr_ota"]["files"][0]] * 2}), "only one file"),
+    (_afr(file_change={"filesize": None}), "filesize missing"),
+    (_afr(file_change={"filesize": SLOT + 1}), "does not fit"),
+    (_afr(file_change={"update_data_url": "http://x/y"}), "update_data_url must be an https URL"),
+    (_afr(file_change={"sig-sha256-ecdsa": None}), "sig-sha256-ecdsa must be a base64 signature"),
+    (_afr(file_change={"sig-sha256-ecdsa": "@@@"}), "sig-sha256-ecdsa must be a base64 signature"),
+]
+
+
+@pytest.mark.parametrize("doc,reason", AFR_BAD, ids=[r for _, r in AFR_BAD])
+def test_bad_afr_ota_document_is_refused(doc, reason):
+    assert reason in plan(doc).get("error", ""), plan(doc)

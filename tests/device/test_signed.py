@@ -85,3 +85,52 @@ def test_lower_secure_version_is_refused_even_unsigned(rig):
     ex = r.execution(job)
     assert ex.status == "FAILED"
     assert ex.status_details["reason"] == "secure_version 1 is below the running 2"
+
+
+def afr_ota_doc(r, image, signature):
+    path = r.folder / "afr.bin"
+    path.write_bytes(image)
+    key = f"fw/{r.thing}-afr.bin"
+    url = r.cloud.upload(path, key)
+    return {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "AFR_OTA-x", "files": [{
+        "filepath": "/fw.bin", "filesize": len(image), "fileid": 0, "certfile": "signer.crt",
+        "update_data_url": "${aws:iot:s3-presigned-url:%s}" % url, "auth_scheme": "aws.s3.presigned",
+        "sig-sha256-ecdsa": signature, "fileType": 0}]}}
+
+
+def publish_doc(r, doc):
+    import uuid
+
+    from fotatools.backend import Rollout
+
+    job = f"AFR_OTA-{uuid.uuid4().hex[:8]}"
+    r.cloud.create_job(job, [r.cloud.thing_arn(r.thing)], doc, Rollout())
+    return job
+
+
+def test_freertos_afr_ota_job_over_http(rig):
+    r = signed_rig(rig)
+    new = firmware("1.0.1")
+    job = publish_doc(r, afr_ota_doc(r, new, sig(new)))
+    result = r.run()
+    assert "signature ok" in result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
+
+
+def test_freertos_afr_ota_job_with_a_bad_signature(rig):
+    r = signed_rig(rig)
+    new = firmware("1.0.1")
+    job = publish_doc(r, afr_ota_doc(r, new, sig(new, OTHER)))
+    r.run(max_boots=2)
+    assert r.execution(job).status_details["reason"] == "signature does not verify"
+
+
+def test_freertos_afr_ota_job_needs_a_signer_key(rig):
+    r = rig()  # no signer key configured
+    new = firmware("1.0.1")
+    job = publish_doc(r, afr_ota_doc(r, new, sig(new)))
+    r.run(max_boots=2)
+    ex = r.execution(job)
+    assert ex.status == "FAILED"
+    assert "afr_ota images are code-signed: this device has no signer key" in ex.status_details["reason"]
