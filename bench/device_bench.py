@@ -79,6 +79,38 @@ v = fota.update(doc)
 print("bench:", json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0), "version": v}))
 """
 
+MPY_VERIFY = """
+import time, json, ecdsa
+key = ecdsa.public_key(PUB)
+sig = ecdsa.signature(SIG)
+t0 = time.ticks_us()
+for _ in range(N):
+    ok = ecdsa.verify(key, DIGEST, sig)
+print(json.dumps({"us": time.ticks_diff(time.ticks_us(), t0) / N, "ok": ok}))
+"""
+
+
+def verify_times(fs: Path, env: dict[str, str], n: int = 20) -> tuple[float, float]:
+    """ms per ECDSA P-256 verification: lib/ecdsa.py in MicroPython, and OpenSSL from CPython."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    k = ec.generate_private_key(ec.SECP256R1())
+    digest = hashlib.sha256(b"firmware").digest()
+    sig = k.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    pub = k.public_key().public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    code = f"PUB = {pub!r}\nSIG = {sig!r}\nDIGEST = {digest!r}\nN = {n}\n" + MPY_VERIFY
+    p = subprocess.run([MPY, "-X", "heapsize=256k", "-c", code], cwd=fs, env=env,
+                       capture_output=True, text=True, check=True)
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["ok"]
+    t0 = time.perf_counter()
+    for _ in range(n):
+        k.public_key().verify(sig, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    return out["us"] / 1000, (time.perf_counter() - t0) * 1000 / n
+
+
 CYCLE = (ROOT / "tests" / "device" / "rig.py").read_text().split('ONCE = """', 1)[1].split('"""', 1)[0]
 
 
@@ -208,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
             upd.append(out["ms"] / 1000)
             model = out["flash_model_s"]
 
+        mpy_verify, c_verify = verify_times(fs, env)
         res = {
             "image_bytes": len(image),
+            "mpy_ecdsa_verify_ms": round(mpy_verify, 2),
+            "openssl_ecdsa_verify_ms": round(c_verify, 3),
+            "mpy_ecdsa_verify_ratio": round(mpy_verify / c_verify, 1),
             "cpython_download_md5_s": round(min(base), 3),
             "mpy_download_md5_s": round(min(mpy), 3),
             "mpy_update_s": round(min(upd), 3),

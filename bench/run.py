@@ -44,6 +44,8 @@ def main() -> int:
         # the device's HTTPS download and its whole update, against CPython downloading the same URL
         "device_download_vs_cpython": results["device"]["mpy_download_ratio"],
         "device_update_vs_cpython": results["device"]["mpy_update_ratio"],
+        # lib/ecdsa.py in MicroPython against OpenSSL through CPython's cryptography
+        "device_ecdsa_vs_openssl": results["device"]["mpy_ecdsa_verify_ratio"],
     }
     print(json.dumps(results["ratios"], indent=2))
     out = ROOT / "build" / "bench.json"
