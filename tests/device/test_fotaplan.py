@@ -25,6 +25,17 @@ except DocError as e:
     return run_json(code)
 
 
+def changed(base, change):
+    """base with change applied: a None value removes the key."""
+    doc = dict(base)
+    for k, v in change.items():
+        if v is None:
+            doc.pop(k, None)
+        else:
+            doc[k] = v
+    return doc
+
+
 def test_good_document_gives_a_plan():
     r = plan(GOOD)
     assert r["ok"] == [1, 1500000, GOOD["bc_crc"].lower(), GOOD["bc_url"], "1.0.1"]
@@ -62,13 +73,7 @@ BAD = [
 
 @pytest.mark.parametrize("change,reason", BAD, ids=[f"{list(c)[0]}={list(c.values())[0]!r}" for c, _ in BAD])
 def test_bad_field_is_refused(change, reason):
-    doc = dict(GOOD)
-    for k, v in change.items():
-        if v is None:
-            doc.pop(k)
-        else:
-            doc[k] = v
-    r = plan(doc)
+    r = plan(changed(GOOD, change))
     assert "error" in r, r
     assert reason in r["error"]
 
@@ -109,13 +114,7 @@ NORDIC_BAD = [
 
 @pytest.mark.parametrize("change,reason", NORDIC_BAD, ids=[str(c)[:40] for c, _ in NORDIC_BAD])
 def test_bad_nordic_document_is_refused(change, reason):
-    doc = dict(NORDIC)
-    for k, v in change.items():
-        if v is None:
-            doc.pop(k)
-        else:
-            doc[k] = v
-    r = plan(doc)
+    r = plan(changed(NORDIC, change))
     assert reason in r.get("error", ""), r
 
 
@@ -132,16 +131,8 @@ def test_freertos_afr_ota_document_over_http_gives_a_plan():
 
 
 def _afr(ota_change=None, file_change=None):
-    ota = dict(AFR["afr_ota"])
-    f = dict(ota["files"][0])
-    for k, v in (file_change or {}).items():
-        if v is None:
-            f.pop(k)
-        else:
-            f[k] = v
-    ota["files"] = [f]
-    ota.update(ota_change or {})
-    return {"afr_ota": ota}
+    ota = dict(AFR["afr_ota"], files=[changed(AFR["afr_ota"]["files"][0], file_change or {})])
+    return {"afr_ota": changed(ota, ota_change or {})}
 
 
 AFR_BAD = [
