@@ -9,6 +9,7 @@
 # (ssl=SSLContext) and the older one on PyPI (ssl=True, imports ussl inside connect()).
 
 import json
+import select
 import sys
 
 from https import tls_context
@@ -52,7 +53,7 @@ class Connection:
         self.ctx = None
         self.client = None
         self.subs = []  # topics to subscribe again after a reconnect
-        self.cb = None
+        self.handlers = []  # (topic prefix, fn(topic, msg)): who gets which messages
         self.got = False
 
     def connect(self):
@@ -83,6 +84,10 @@ class Connection:
             except Exception:
                 c.sock.close()
 
+    def on(self, prefix, fn):
+        # Deliver messages whose topic starts with prefix (str) to fn(topic, msg).
+        self.handlers.append((prefix, fn))
+
     def subscribe(self, topic):
         if topic not in self.subs:
             self.subs.append(topic)
@@ -91,6 +96,13 @@ class Connection:
 
     def publish(self, topic, msg):
         self.client.publish(topic, msg)
+
+    def wait(self, ms):
+        # Block until the broker sends something or ms pass; then handle it (check()).
+        poll = select.poll()
+        poll.register(self.client.sock, select.POLLIN)
+        poll.poll(ms)
+        self.check()
 
     def check(self):
         # Handle what the broker has sent, without blocking; returns when nothing is left.
@@ -104,5 +116,7 @@ class Connection:
 
     def _on_msg(self, topic, msg):
         self.got = True
-        if self.cb:
-            self.cb(topic, msg)
+        topic = topic.decode() if isinstance(topic, bytes) else topic
+        for prefix, fn in self.handlers:
+            if topic.startswith(prefix):
+                fn(topic, msg)

@@ -7,7 +7,6 @@
 
 import json
 import os
-import select
 import time
 
 import binascii
@@ -66,7 +65,7 @@ class Jobs:
         self.reply = None  # (accepted?, payload) for it
         self.seq = 0
         self.tag = binascii.hexlify(os.urandom(3)).decode()
-        conn.cb = self._on_msg
+        conn.on(self.prefix, self._on_msg)
         for t in ("notify-next", "get/+", "start-next/+", "+/get/+", "+/update/+"):
             conn.subscribe(self.prefix + t)
 
@@ -81,14 +80,11 @@ class Jobs:
         # Handle incoming messages for up to ms milliseconds; return early (True) when a
         # notify-next arrives, so that a loop can sleep here and still react at once.
         deadline = time.ticks_add(time.ticks_ms(), ms)
-        poll = select.poll()
-        poll.register(self.conn.client.sock, select.POLLIN)
         while not self.flag:
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
                 return False
-            poll.poll(min(left, 1000))
-            self.conn.check()
+            self.conn.wait(min(left, 1000))
         return True
 
     def list(self):
@@ -137,15 +133,12 @@ class Jobs:
         self.waiting, self.reply = token, None
         self.conn.publish(self.prefix + op, json.dumps(req))
         deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        poll = select.poll()
-        poll.register(self.conn.client.sock, select.POLLIN)
         try:
             while self.reply is None:
                 left = time.ticks_diff(deadline, time.ticks_ms())
                 if left <= 0:
                     raise JobsError("Timeout", "no answer to %s in %d ms" % (op, self.timeout_ms))
-                poll.poll(min(left, 200))
-                self.conn.check()
+                self.conn.wait(min(left, 200))
         finally:
             self.waiting = None
         ok, r = self.reply
@@ -154,9 +147,6 @@ class Jobs:
         return r
 
     def _on_msg(self, topic, msg):
-        topic = topic.decode() if isinstance(topic, bytes) else topic
-        if not topic.startswith(self.prefix):
-            return
         rest = topic[len(self.prefix):]
         if rest == "notify-next":
             self.flag = True
