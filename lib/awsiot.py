@@ -97,12 +97,16 @@ class Connection:
     def publish(self, topic, msg):
         self.client.publish(topic, msg)
 
-    def wait(self, ms):
-        # Block until the broker sends something or ms pass; then handle it (check()).
+    def wait(self, ms, one=False):
+        # Block until the broker sends something or ms pass; then handle what came (or only
+        # the first message, with one=True: the rest stays in the connection until asked for).
         poll = select.poll()
         poll.register(self.client.sock, select.POLLIN)
         poll.poll(ms)
-        self.check()
+        if one:
+            self.client.check_msg()
+        else:
+            self.check()
 
     def check(self):
         # Handle what the broker has sent, without blocking; returns when nothing is left.

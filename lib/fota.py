@@ -7,12 +7,14 @@
 #   --------  --------------------------------------------  -------------------------------
 #   check     job document -> plan (fotaplan.plan)          FAILED "bad fota data: ..."
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
-#   download  MQTT closed, HTTPS stream -> the other slot,  FAILED "download: ..." after
-#             sector by sector, retried from the last       3 tries; slot header erased
-#             good sector on a broken connection, and
-#             after a power cut from the last 64 KB
-#             the record says is in flash
-#   verify    size, MD5 and app image header                FAILED "verify: ..."; slot erased
+#   download  MQTT closed, HTTPS stream (or an MQTT stream  FAILED "download: ..." after
+#             for afr_ota jobs) -> the other slot, sector   3 tries; slot header erased
+#             by sector, retried from the last good sector
+#             on a broken connection, and after a power
+#             cut from the last 64 KB the record says is
+#             in flash
+#   verify    size, MD5, signature (with a signer key),     FAILED "verify: ..."; slot erased
+#             version and app image header
 #   boot      record the job on the filesystem, set_boot    FAILED "boot: ..." (the image
 #             (which verifies the image's SHA-256 again)    does not verify)
 #   test      job IN_PROGRESS {step: testing}, reset        (report is best effort)
@@ -103,10 +105,11 @@ def _plan(document):
     return plan(document, len(slots), run, otaslot.slot_index(nxt), size)
 
 
-def update(document, ca=None, start=0, progress=None):
+def update(document, ca=None, start=0, progress=None, conn=None):
     # Download the firmware a FOTA document describes into its slot and check it.
     # start: bytes (whole sectors) already in the slot from an interrupted download;
-    # progress(done) is called every PROGRESS_EVERY bytes that are safely in flash.
+    # progress(done) is called every PROGRESS_EVERY bytes that are safely in flash;
+    # conn: the MQTT connection, for documents whose file comes over an MQTT stream.
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
     try:
         p = _plan(document)
@@ -117,7 +120,7 @@ def update(document, ca=None, start=0, progress=None):
             raise DocError("afr_ota images are code-signed: this device has no signer key")
         part = otaslot.slots()[p.slot]
         w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
-        source = _source(p, ca)
+        source = _source(p, ca, conn)
     except DocError as e:
         raise FotaError("check", str(e))
     except Exception as e:
@@ -172,9 +175,15 @@ def _signer():
     return ecdsa.public_key(der) if der else None
 
 
-def _source(p, ca):
-    # The transport of a plan: open(start) -> a stream with readinto(), total and close().
-    # HTTPS today; an MQTT stream (AWS IoT file delivery) fits the same shape.
+def _source(p, ca, conn):
+    # The transport of a plan: open(start) -> a stream with readinto(), total and close():
+    # an MQTT stream (AWS IoT MQTT-based file delivery) or HTTPS.
+    if p.stream:
+        if conn is None or not conn.connected():
+            raise DocError("the file comes over MQTT: the update needs the connection")
+        from streams import StreamFile
+
+        return StreamFile(conn, p.stream[0], p.stream[1]).open
     if ca is None:
         ca = https_ca or _config_file("https_ca") or _config_file("ca")
     return lambda start: get(p.url, ca, start=start)
@@ -300,10 +309,10 @@ def _run(jobs, job, disconnect_mqtt):
         rec["done"] = done
         _save(rec)
 
-    if disconnect_mqtt:
+    if disconnect_mqtt and not p.stream:
         jobs.conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
-        rec["new"] = update(job.document, start=start, progress=progress)
+        rec["new"] = update(job.document, start=start, progress=progress, conn=jobs.conn)
     except FotaError as e:
         progress(0)  # what is in the slot is no good: a retry starts over
         _reconnect(jobs)

@@ -13,12 +13,14 @@
 #    "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw.bin"}}
 # It has no hash: the image's own SHA-256 (checked by set_boot) and header stand for it.
 #
-# A FreeRTOS OTA ("afr_ota") document is carried out when it offers HTTP and has one file,
-# for the main processor (fileid 0), with its code-signing signature:
+# A FreeRTOS OTA ("afr_ota") document is carried out when it has one file, for the main
+# processor (fileid 0), with its code-signing signature:
 #   {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "...", "files": [{
 #     "fileid": 0, "filesize": 181124, "update_data_url": "https://...",
 #     "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": "<base64 DER>", ...}]}}
-# Files over MQTT streams only, and files for other processors, are refused for now.
+# The first protocol of the list that the document can serve is used: MQTT (the file of the
+# stream `streamname`, over AWS IoT MQTT-based file delivery) or HTTP (`update_data_url`).
+# Files for other processors are refused for now.
 
 import binascii
 
@@ -30,8 +32,9 @@ class DocError(Exception):
 
 
 class Plan:
-    def __init__(self, slot, size, md5, url, version, sig=None, kind="fota"):
+    def __init__(self, slot, size, md5, url, version, sig=None, kind="fota", stream=None):
         self.kind = kind
+        self.stream = stream  # (stream id, file id) to read over MQTT instead of url
         self.slot = slot  # index of the OTA slot to write
         self.size = size
         self.md5 = md5  # hex, or None where the document carries no hash
@@ -105,15 +108,23 @@ def _afr_ota(ota, next_slot, slot_size):
     f = files[0]
     if len(files) > 1 or f.get("fileid", 0) != 0:
         raise DocError("afr_ota: only one file, for this processor (fileid 0), is supported")
-    protocols = ota.get("protocols")
-    if not isinstance(protocols, list) or "HTTP" not in protocols:
-        raise DocError("afr_ota over MQTT streams is not supported by this device")
     size = _int(f, "filesize")
     if not 0 < size <= slot_size:
         raise DocError("filesize %d does not fit the %d-byte slot" % (size, slot_size))
-    url = _url(f.get("update_data_url"), "update_data_url")
     sig = _b64(f.get("sig-sha256-ecdsa"), "sig-sha256-ecdsa")
-    return Plan(next_slot, size, None, url, None, sig, "afr_ota")
+    protocols = ota.get("protocols")
+    if not isinstance(protocols, list):
+        raise DocError("afr_ota.protocols missing")
+    for proto in protocols:
+        if proto == "MQTT":
+            stream = ota.get("streamname")
+            if not isinstance(stream, str) or not stream or "/" in stream or "+" in stream or "#" in stream:
+                raise DocError("afr_ota.streamname missing or not a stream id")
+            return Plan(next_slot, size, None, None, None, sig, "afr_ota", (stream, 0))
+        if proto == "HTTP":
+            url = _url(f.get("update_data_url"), "update_data_url")
+            return Plan(next_slot, size, None, url, None, sig, "afr_ota")
+    raise DocError("afr_ota: none of the protocols %s is supported (MQTT, HTTP)" % protocols)
 
 
 def _aws_fota(doc, running, next_slot, slot_size):

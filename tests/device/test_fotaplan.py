@@ -18,7 +18,8 @@ from fotaplan import plan, kind, DocError
 doc = json.loads({json.dumps(json.dumps(doc))})
 try:
     p = plan(doc, 2, {running}, {next_slot}, {SLOT})
-    print(json.dumps({{"ok": [p.slot, p.size, p.md5, p.url, p.version], "kind": kind(doc)}}))
+    print(json.dumps({{"ok": [p.slot, p.size, p.md5, p.url, p.version], "kind": kind(doc),
+                      "stream": p.stream}}))
 except DocError as e:
     print(json.dumps({{"error": str(e), "kind": kind(doc)}}))
 """
@@ -118,7 +119,7 @@ def test_bad_nordic_document_is_refused(change, reason):
     assert reason in r.get("error", ""), r
 
 
-AFR = {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "AFR_OTA-1", "files": [{
+AFR = {"afr_ota": {"protocols": ["HTTP", "MQTT"], "streamname": "AFR_OTA-1", "files": [{
     "filepath": "/fw.bin", "filesize": 181124, "fileid": 0, "certfile": "signer.crt",
     "update_data_url": "https://bucket.s3.amazonaws.com/fw.bin?X-Amz-Signature=ab",
     "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": "MEUCIQ=="}]}}
@@ -130,6 +131,12 @@ def test_freertos_afr_ota_document_over_http_gives_a_plan():
     assert r["ok"] == [0, 181124, None, AFR["afr_ota"]["files"][0]["update_data_url"], None]
 
 
+def test_afr_ota_takes_the_first_protocol_it_can_serve():
+    r = plan(changed(AFR, {"afr_ota": dict(AFR["afr_ota"], protocols=["MQTT", "HTTP"])}), running=1, next_slot=0)
+    assert r["ok"] == [0, 181124, None, None, None] and r["stream"] == ["AFR_OTA-1", 0]
+    assert plan(AFR)["stream"] is None  # HTTP first
+
+
 def _afr(ota_change=None, file_change=None):
     ota = dict(AFR["afr_ota"], files=[changed(AFR["afr_ota"]["files"][0], file_change or {})])
     return {"afr_ota": changed(ota, ota_change or {})}
@@ -138,7 +145,9 @@ def _afr(ota_change=None, file_change=None):
 AFR_BAD = [
     ({"afr_ota": []}, "afr_ota must be an object"),
     (_afr({"files": []}), "afr_ota.files missing"),
-    (_afr({"protocols": ["MQTT"]}), "afr_ota over MQTT streams is not supported"),
+    (_afr({"protocols": ["FTP"]}), "none of the protocols"),
+    (_afr({"protocols": ["MQTT"], "streamname": "a/b"}), "afr_ota.streamname missing or not a stream id"),
+    (_afr({"protocols": "HTTP"}), "afr_ota.protocols missing"),
     (_afr(file_change={"fileid": 1}), "only one file, for this processor"),
     (_afr({"files": [AFR["afr_ota"]["files"][0]] * 2}), "only one file"),
     (_afr(file_change={"filesize": None}), "filesize missing"),

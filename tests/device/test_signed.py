@@ -92,7 +92,7 @@ def afr_ota_doc(r, image, signature):
     path.write_bytes(image)
     key = f"fw/{r.thing}-afr.bin"
     url = r.cloud.upload(path, key)
-    return {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "AFR_OTA-x", "files": [{
+    return {"afr_ota": {"protocols": ["HTTP", "MQTT"], "streamname": "AFR_OTA-x", "files": [{
         "filepath": "/fw.bin", "filesize": len(image), "fileid": 0, "certfile": "signer.crt",
         "update_data_url": "${aws:iot:s3-presigned-url:%s}" % url, "auth_scheme": "aws.s3.presigned",
         "sig-sha256-ecdsa": signature, "fileType": 0}]}}
