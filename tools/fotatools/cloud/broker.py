@@ -3,7 +3,7 @@
 Only clients with a certificate from the local CA may connect; the certificate's CN becomes the
 MQTT user name. Access control mirrors a typical AWS IoT policy built on
 `${iot:Connection.Thing.ThingName}`: a provisioned thing may publish, receive and subscribe only
-under `$aws/things/<its name>/`; the jobs service may use every thing's jobs topics.
+under `$aws/things/<its name>/`; the jobs service may use every thing's jobs and streams topics.
 
 It is enforced with mosquitto's dynamic-security plugin, which refuses a subscription outside
 the allowed topics with SUBACK 0x80 (as AWS IoT does) and silently drops a denied publish. The
@@ -35,7 +35,9 @@ from typing import Any
 from .jobs import SERVICE_CN
 
 ADMIN_CN = "broker.admin"  # never a valid thing name (no dots in thing names)
-MAX_PACKET = 128 * 1024 + 4096  # AWS IoT: a message payload may be 128 KB
+# AWS IoT takes message payloads of up to 128 KB; the broker allows 176 KB packets so that the
+# largest answer of the streams service fits: a 128 KB block in JSON (base64) with its topic.
+MAX_PACKET = 176 * 1024
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
 PUB_SEND, PUB_RECV, SUB = "publishClientSend", "publishClientReceive", "subscribePattern"
 
@@ -110,7 +112,8 @@ def _thing_role(thing: str) -> dict[str, Any]:
 def dynsec_config(things: list[str]) -> dict[str, Any]:
     """The dynamic-security plugin's configuration for these things, the jobs service and the
     admin connection; everything not listed is denied."""
-    roles = [{"rolename": "jobs-service", "acls": _acls("$aws/things/+/jobs/#")},
+    roles = [{"rolename": "jobs-service",
+              "acls": _acls("$aws/things/+/jobs/#") + _acls("$aws/things/+/streams/#")},
              {"rolename": "broker-admin", "acls": _acls("$CONTROL/dynamic-security/#")}]
     clients = [{"username": SERVICE_CN, "roles": [{"rolename": "jobs-service"}]},
                {"username": ADMIN_CN, "roles": [{"rolename": "broker-admin"}]}]
@@ -162,7 +165,8 @@ class Broker:
         else:
             self.acl_path.write_text(
                 f"user {SERVICE_CN}\n"
-                "topic readwrite $aws/things/+/jobs/#\n\n"
+                "topic readwrite $aws/things/+/jobs/#\n"
+                "topic readwrite $aws/things/+/streams/#\n\n"
                 "pattern readwrite $aws/things/%u/#\n"
                 "pattern write things/%u/telemetry\n")
             lines.append(f"acl_file {self.acl_path}")

@@ -159,3 +159,35 @@ class LocalBackend:
 
     def delete_job(self, job_id: str, force: bool = False) -> None:
         self.call("DeleteJob", {"jobId": job_id, "force": force})
+
+    # -- streams (MQTT-based file delivery) -------------------------------------------------
+    def _stream_files(self, files: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        return [{"fileId": int(file_id), "s3Location": {"bucket": self.bucket, "key": key}}
+                for file_id, key in files]
+
+    def create_stream(self, stream_id: str, files: list[tuple[int, str]], description: str = "") -> int:
+        """CreateStream over uploaded objects: `files` are (file id 0..255, key in this
+        backend's bucket); return the stream version (1, or one more than a deleted stream of
+        the same id had)."""
+        params: dict[str, Any] = {"streamId": stream_id, "files": self._stream_files(files)}
+        if description:
+            params["description"] = description
+        return int(self.call("CreateStream", params)["streamVersion"])
+
+    def update_stream(self, stream_id: str, files: list[tuple[int, str]] | None = None,
+                      description: str | None = None) -> int:
+        """UpdateStream: replace the files and/or the description; return the new version."""
+        params: dict[str, Any] = {"streamId": stream_id}
+        if files is not None:
+            params["files"] = self._stream_files(files)
+        if description is not None:
+            params["description"] = description
+        return int(self.call("UpdateStream", params)["streamVersion"])
+
+    def describe_stream(self, stream_id: str) -> dict[str, Any]:
+        """DescribeStream's `streamInfo`: streamId, streamArn, streamVersion, description,
+        files [{fileId, s3Location: {bucket, key}}], createdAt, lastUpdatedAt."""
+        return self.call("DescribeStream", {"streamId": stream_id})["streamInfo"]
+
+    def delete_stream(self, stream_id: str) -> None:
+        self.call("DeleteStream", {"streamId": stream_id})

@@ -10,7 +10,8 @@ certificate and key: CreateKeysAndCertificate + AttachThingPrincipal; the "polic
 ACL), CreateThingGroup, AddThingToThingGroup, RemoveThingFromThingGroup, ListThingsInThingGroup,
 PutObject (`?bucket=&key=`, raw body), Presign, CreateJob, DescribeJob, GetJobDocument, ListJobs,
 ListJobExecutionsForJob, ListJobExecutionsForThing, DescribeJobExecution, CancelJob,
-CancelJobExecution, DeleteJob, Status.
+CancelJobExecution, DeleteJob, CreateStream, DescribeStream, UpdateStream, DeleteStream,
+ListStreams, Status.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .ca import LocalCA
 from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
 from .serve import BackgroundServer
 from .store import ObjectStore, StoreError
+from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud.control")
 
@@ -51,8 +53,10 @@ class ControlApi:
     """The operations, independent of HTTP."""
 
     def __init__(self, engine: JobsEngine, store: ObjectStore, ca: LocalCA, mqtt_host: str,
-                 mqtt_port: int, allow_thing: Callable[[str], None] = lambda name: None):
+                 mqtt_port: int, allow_thing: Callable[[str], None] = lambda name: None,
+                 streams: StreamsEngine | None = None):
         self.engine, self.store, self.ca = engine, store, ca
+        self.streams = streams or StreamsEngine(engine.db, store)
         self.allow_thing = allow_thing
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.started = time.time()
@@ -81,6 +85,11 @@ class ControlApi:
             "CancelJob": engine.cancel_job,
             "CancelJobExecution": engine.cancel_job_execution,
             "DeleteJob": engine.delete_job,
+            "CreateStream": self.streams.create_stream,
+            "DescribeStream": lambda p: self.streams.describe_stream(_str(p, "streamId")),
+            "UpdateStream": self.streams.update_stream,
+            "DeleteStream": lambda p: self.streams.delete_stream(_str(p, "streamId")),
+            "ListStreams": self.streams.list_streams,
             "Status": self.status,
         }
 
@@ -142,6 +151,7 @@ class ControlApi:
         for j in self.engine.list_jobs()["jobs"]:
             jobs[j["status"]] = jobs.get(j["status"], 0) + 1
         return {"things": len(self.engine.list_things()["things"]), "jobs": jobs,
+                "streams": len(self.engine.db.list_streams()),
                 "uptimeSeconds": round(time.time() - self.started, 1), "minuteSeconds": self.engine.minute}
 
 

@@ -1,5 +1,5 @@
-"""Run the whole AWS IoT stand-in as one process: broker (mosquitto, a child), jobs service,
-object store and control API.
+"""Run the whole AWS IoT stand-in as one process: broker (mosquitto, a child), jobs and
+streams service, object store and control API.
 
 `start(home)` spawns it in the background and waits until every part answers; `stop(home)`
 ends it (and whatever a crashed run left behind); `status(home)` reports; `run(home)` runs it
@@ -31,6 +31,7 @@ from .control import ControlApi, ControlServer, load_token
 from .db import Database
 from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
 from .store import ObjectStore, StoreServer
+from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud")
 
@@ -133,9 +134,12 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         store_server = StoreServer(store, server.cert_pem, server.key_pem).start()
         parts.append(store_server)
         engine = JobsEngine(db, presign=store.presign, minute=minute)
-        jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem).start()
+        streams = StreamsEngine(db, store)
+        jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem,
+                           streams=streams).start()
         parts.append(jobs)
-        api = ControlApi(engine, store, ca, "localhost", port, allow_thing=broker.allow_thing)
+        api = ControlApi(engine, store, ca, "localhost", port, allow_thing=broker.allow_thing,
+                         streams=streams)
         control = ControlServer(api, load_token(paths.token)).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,

@@ -1,4 +1,4 @@
-"""SQLite state of the AWS IoT stand-in: things, groups, certificates, jobs, executions.
+"""SQLite state of the AWS IoT stand-in: things, groups, certificates, jobs, executions, streams.
 
 Every method runs under one lock; `transaction()` groups several calls into one atomic write.
 Rows come back as plain dicts; JSON columns are decoded by the caller (the jobs engine).
@@ -76,6 +76,25 @@ CREATE TABLE IF NOT EXISTS executions (
     step_deadline REAL,
     timeout_deadline REAL,
     UNIQUE (job_id, thing_name, execution_number)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id TEXT PRIMARY KEY,
+    description TEXT,
+    role_arn TEXT,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    last_updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_files (
+    stream_id TEXT NOT NULL,
+    file_id INTEGER NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    s3_version TEXT,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    PRIMARY KEY (stream_id, file_id)
 );
 CREATE INDEX IF NOT EXISTS executions_by_thing ON executions (thing_name, status);
 CREATE INDEX IF NOT EXISTS executions_by_job ON executions (job_id, is_latest);
@@ -301,3 +320,40 @@ class Database:
             "SELECT * FROM executions WHERE status = 'IN_PROGRESS' AND "
             "((step_deadline IS NOT NULL AND step_deadline <= ?) OR "
             "(timeout_deadline IS NOT NULL AND timeout_deadline <= ?)) ORDER BY seq", now, now)
+
+    # -- streams (MQTT-based file delivery) -------------------------------------------------
+    def get_stream(self, stream_id: str, deleted: bool = False) -> dict[str, Any] | None:
+        """The stream; a deleted one (kept for its version) only with `deleted`."""
+        row = self._one("SELECT * FROM streams WHERE stream_id = ?", stream_id)
+        if row is not None and row["deleted"] and not deleted:
+            return None
+        return row
+
+    def put_stream(self, row: dict[str, Any], files: list[dict[str, Any]] | None) -> None:
+        """Insert or replace a stream; `files` (when not None) replace its files."""
+        with self.transaction():
+            cols = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            self._run(f"INSERT OR REPLACE INTO streams ({cols}) VALUES ({marks})", *row.values())
+            if files is not None:
+                self._run("DELETE FROM stream_files WHERE stream_id = ?", row["stream_id"])
+                for f in files:
+                    fcols = ", ".join(f)
+                    self._run(f"INSERT INTO stream_files (stream_id, {fcols}) VALUES (?, "
+                              + ", ".join("?" for _ in f) + ")", row["stream_id"], *f.values())
+
+    def stream_files(self, stream_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM stream_files WHERE stream_id = ? ORDER BY file_id", stream_id)
+
+    def stream_file(self, stream_id: str, file_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM stream_files WHERE stream_id = ? AND file_id = ?", stream_id, file_id)
+
+    def delete_stream(self, stream_id: str, now: float) -> None:
+        """Forget the stream's files; its row stays (deleted) so that a stream created again
+        under the same id continues its versions, as AWS IoT does."""
+        with self.transaction():
+            self._run("DELETE FROM stream_files WHERE stream_id = ?", stream_id)
+            self._run("UPDATE streams SET deleted = 1, last_updated_at = ? WHERE stream_id = ?", now, stream_id)
+
+    def list_streams(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM streams WHERE deleted = 0 ORDER BY created_at, stream_id")

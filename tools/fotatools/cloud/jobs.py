@@ -5,7 +5,8 @@ StartNextPendingJobExecution, DescribeJobExecution, UpdateJobExecution, the noti
 notify-next events) and the control plane (things, thing groups, CreateJob, DescribeJob,
 CancelJob, CancelJobExecution, DeleteJob, ...), with rollouts, abort criteria, retries, step and
 in-progress timeouts. `JobsService` connects the engine to the broker as an MQTT client with its
-own certificate and runs the timer that ends overdue executions and releases rollouts.
+own certificate and runs the timer that ends overdue executions and releases rollouts; it also
+serves MQTT-based file delivery (`streams.StreamsEngine`) on the same connection.
 
 Timing: one "minute" of the Jobs API (step timeouts, in-progress timeouts, rollout rates) is
 `minute` seconds, 60 unless the environment variable FOTA_CLOUD_MINUTE says otherwise.
@@ -1144,11 +1145,17 @@ def _nodelay(client: Any) -> None:
             pass
 
 
+JOBS_FILTER = "$aws/things/+/jobs/#"
+STREAMS_FILTER = "$aws/things/+/streams/#"
+
+
 class JobsService:
-    """The engine on the broker: an MQTT client (TLS, its own certificate) and a timer."""
+    """The engine on the broker: an MQTT client (TLS, its own certificate) and a timer. With
+    `streams` (a `streams.StreamsEngine`) it answers stream requests too, on a worker of their
+    own so that a long GetStream answer does not hold up the jobs API."""
 
     def __init__(self, engine: JobsEngine, host: str, port: int, ca_pem: Path, cert_pem: Path,
-                 key_pem: Path, client_id: str = SERVICE_CN):
+                 key_pem: Path, client_id: str = SERVICE_CN, streams: Any = None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
         from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -1169,9 +1176,13 @@ class JobsService:
         self.client.on_subscribe = self._on_subscribe
         self.subscribed = threading.Event()
         self._work: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._stream_work: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         engine.publish = self._publish
+        self.streams = streams
+        if streams is not None:
+            streams.publish = self._publish
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1)
@@ -1181,7 +1192,8 @@ class JobsService:
             log.error("jobs service could not connect: %s", reason)
             return
         _nodelay(client)
-        client.subscribe("$aws/things/+/jobs/#", options=self._options)
+        filters = [JOBS_FILTER] + ([STREAMS_FILTER] if self.streams is not None else [])
+        client.subscribe([(f, self._options) for f in filters])
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         if all(not r.is_failure for r in reasons):
@@ -1190,15 +1202,20 @@ class JobsService:
             log.error("jobs service subscription refused: %s", reasons)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        self._work.put((msg.topic, bytes(msg.payload)))
+        parts = msg.topic.split("/", 4)
+        if len(parts) > 3 and parts[3] == "streams":
+            self._stream_work.put((msg.topic, bytes(msg.payload)))
+        else:
+            self._work.put((msg.topic, bytes(msg.payload)))
 
-    def _worker(self) -> None:
+    def _worker(self, work: "queue.Queue[tuple[str, bytes] | None]",
+                handle: Callable[[str, bytes], None]) -> None:
         while True:
-            item = self._work.get()
+            item = work.get()
             if item is None:
                 return
             try:
-                self.engine.handle(*item)
+                handle(*item)
             except Exception:
                 log.exception("request on %s failed", item[0])
 
@@ -1216,8 +1233,12 @@ class JobsService:
         if not self.subscribed.wait(timeout):
             self.client.loop_stop()
             raise RuntimeError(f"jobs service could not subscribe on {self.host}:{self.port}")
-        for target, name in ((self._worker, "jobs-worker"), (self._timer, "jobs-timer")):
-            t = threading.Thread(target=target, name=name, daemon=True)
+        workers: list[tuple[Callable[..., None], str, tuple[Any, ...]]] = [
+            (self._worker, "jobs-worker", (self._work, self.engine.handle)), (self._timer, "jobs-timer", ())]
+        if self.streams is not None:
+            workers.append((self._worker, "streams-worker", (self._stream_work, self.streams.handle)))
+        for target, name, args in workers:
+            t = threading.Thread(target=target, name=name, args=args, daemon=True)
             t.start()
             self._threads.append(t)
         self.engine.tick()  # catch up on whatever fell due while the service was down
@@ -1226,6 +1247,7 @@ class JobsService:
     def stop(self) -> None:
         self._stop.set()
         self._work.put(None)
+        self._stream_work.put(None)
         for t in self._threads:
             t.join(timeout=5)
         try:
