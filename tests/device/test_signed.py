@@ -134,3 +134,25 @@ def test_freertos_afr_ota_job_needs_a_signer_key(rig):
     ex = r.execution(job)
     assert ex.status == "FAILED"
     assert "afr_ota images are code-signed: this device has no signer key" in ex.status_details["reason"]
+
+
+def test_freertos_afr_ota_job_over_an_mqtt_stream(rig):
+    # The file comes over the device's MQTT connection (AWS IoT MQTT-based file delivery).
+    import uuid
+
+    r = signed_rig(rig)
+    new = firmware("1.0.1", size=100_000)
+    path = r.folder / "stream.bin"
+    path.write_bytes(new)
+    key = f"fw/{r.thing}-stream.bin"
+    r.cloud.upload(path, key)
+    stream = f"AFR_OTA-{uuid.uuid4().hex[:8]}"
+    r.cloud.create_stream(stream, [(0, key)], "firmware 1.0.1")
+    doc = {"afr_ota": {"protocols": ["MQTT"], "streamname": stream, "files": [{
+        "filepath": "/fw.bin", "filesize": len(new), "fileid": 0, "certfile": "signer.crt",
+        "sig-sha256-ecdsa": sig(new), "fileType": 0}]}}
+    job = publish_doc(r, doc)
+    result = r.run()
+    assert "fota: [download] 100% 100000/100000 bytes" in result.console, result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
