@@ -12,7 +12,7 @@ Figures (printed as JSON), all measured in this run:
 - `min_heap_update_kb`: the smallest `-X heapsize` (what the firmware sees free) with which
   `fota.update()` still completes, found by bisection; and `min_heap_cycle_kb`, the same for a
   whole job cycle (MQTT + Jobs API + download + trial boot + confirm). The device library is
-  loaded as .mpy files (compiled with mpy-cross, as `fota flash` can copy them), so their
+  loaded as .mpy files (compiled with mpy-cross, as a board without it frozen would hold it), so its
   bytecode sits in the heap; `modules_kb` is how much. Frozen into the firmware, as
   firmware/ builds it, that bytecode stays in flash: `working_heap_cycle_kb` is what is left
   to budget for then. (mbedTLS buffers are not in the MicroPython heap, on a board either.)
