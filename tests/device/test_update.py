@@ -100,3 +100,23 @@ def test_nordic_aws_fota_document(rig):
     assert "no hash in the document" in result.console
     assert r.execution(job).status == "SUCCEEDED"
     assert r.version() == "1.0.1"
+
+
+def test_auto_reset_off_returns_true_and_mqtt_can_stay_open(rig):
+    # Zerynth's API: with auto_reset=False the flow returns True and the caller resets;
+    # disconnect_mqtt=False keeps the MQTT session open during the download.
+    from tests.device.rig import ONCE
+
+    app = ONCE.replace(
+        "fota.handle_fota_jobs(jobs, force=True)",
+        "need = fota.handle_fota_jobs(jobs, force=True, disconnect_mqtt=False, auto_reset=False)\n"
+        "print('app: reset needed', need, 'connected', conn.connected())\n"
+        "if need:\n"
+        "    fota.reset()")
+    r = rig(app=app)
+    job = r.publish(firmware("1.0.1"))
+    result = r.run()
+    assert "app: reset needed True connected True" in result.console, result.console
+    assert "app: reset needed False connected True" in result.console  # after the trial boot
+    assert r.execution(job).status == "SUCCEEDED"
+    assert r.version() == "1.0.1"
