@@ -75,7 +75,8 @@ class Console:
             done, total = int(m.group(2)), int(m.group(3))
             if self.bar is None:
                 self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="  esp32 | download",
-                                file=sys.stdout, leave=True)
+                                file=sys.stdout, leave=True,
+                                ncols=min(shutil.get_terminal_size().columns or 80, 100))
             self.bar.update(done - self.bar.n)
             return
         if self.bar is not None:
