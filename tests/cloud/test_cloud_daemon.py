@@ -148,3 +148,18 @@ def test_restart_with_jobs_in_flight(tmp_path: Path):
         o.close()
     finally:
         daemon.stop(tmp_path)
+
+
+def test_a_restart_keeps_the_ports(tmp_path: Path):
+    # Devices keep the endpoint they were provisioned with: after a restart the stand-in
+    # listens where it did before (when those ports are still free).
+    first = daemon.start(tmp_path)
+    try:
+        ports = (first.mqtt_port, first.store_port, first.control_port)
+    finally:
+        daemon.stop(tmp_path)
+    again = daemon.start(tmp_path)
+    try:
+        assert (again.mqtt_port, again.store_port, again.control_port) == ports
+    finally:
+        daemon.stop(tmp_path)

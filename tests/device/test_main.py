@@ -108,3 +108,35 @@ def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
     reason = r.execution(job).status_details["reason"]
     assert reason.startswith("rolled back: no connection to AWS IoT on the trial boot"), reason
     assert r.version() == "1.0.0"
+
+
+def test_device_comes_back_after_the_cloud_restarts(tmp_path):
+    # The broker goes away under a running device and comes back (same endpoint): the device
+    # retries, reconnects, and carries out the job published afterwards.
+    from fotatools.cloud import daemon
+    from fotatools.cloud.client import LocalBackend
+    from tests.device.rig import Rig
+
+    home = tmp_path / "home"
+    daemon.start(home, owned=True)
+    try:
+        r = Rig(LocalBackend(home), home, tmp_path, app=(ROOT / "main.py").read_text())
+        cfg = json.loads((r.fs / "config.json").read_text())
+        cfg["telemetry_s"] = 1
+        (r.fs / "config.json").write_text(json.dumps(cfg))
+        dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+        dev.start(timeout=150)
+        try:
+            wait_for(lambda: "app: firmware 1.0.0" in dev.console, what="start", dev=dev)
+            time.sleep(1.0)
+            daemon.stop(home)
+            wait_for(lambda: "app: error (2)" in dev.console, timeout=30, what="retries", dev=dev)
+            daemon.start(home, owned=True)
+            r.cloud = LocalBackend(home)
+            job = r.publish(firmware("1.0.1"))
+            wait_for(lambda: r.execution(job).status == "SUCCEEDED", timeout=90, what="SUCCEEDED", dev=dev)
+        finally:
+            dev.stop()
+        assert "Traceback" not in dev.console
+    finally:
+        daemon.stop(home)

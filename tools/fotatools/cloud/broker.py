@@ -225,7 +225,8 @@ class Broker:
 
     def start(self, things: list[str] | None = None, port: int | None = None, timeout: float = 10.0,
               attempts: int = 5) -> int:
-        """Start mosquitto on `port` (a free one if None) letting `things` in; return the port."""
+        """Start mosquitto on `port` (a free one if None, or if `port` turns out to be taken)
+        letting `things` in; return the port."""
         binary = mosquitto_binary()
         self.kill_stale()
         last = ""
@@ -246,8 +247,7 @@ class Broker:
                 return self.port
             self.stop()
             last = self.log_path.read_text(errors="replace")[-2000:]
-            if port:
-                break
+            port = None  # taken meanwhile: any free one
         raise BrokerError(f"mosquitto did not start; its log ends with:\n{last}")
 
     def allow_thing(self, thing: str) -> None:

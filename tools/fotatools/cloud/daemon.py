@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,6 +91,23 @@ class Paths:
         self.pid = self.root / "daemon.pid"
         self.lock = self.root / "daemon.lock"
         self.log = self.root / "daemon.log"
+        self.ports = self.root / "ports.json"
+
+
+def _port_again(paths: Paths, name: str) -> int:
+    """The port this service had in the last run, if it is free now (devices keep the endpoint
+    they were provisioned with across a restart); 0 (any free port) otherwise."""
+    try:
+        port = int(json.loads(paths.ports.read_text())[name])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -128,10 +146,11 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         db = Database(paths.db)
         broker = Broker(paths.broker, ca.cert_path, server.cert_pem, server.key_pem,
                         admin.cert_pem, admin.key_pem)
-        port = broker.start(db.provisioned_things())
+        port = broker.start(db.provisioned_things(), port=_port_again(paths, "mqtt") or None)
         parts.append(broker)
         store = ObjectStore(paths.store, ObjectStore.load_secret(paths.secret))
-        store_server = StoreServer(store, server.cert_pem, server.key_pem).start()
+        store_server = StoreServer(store, server.cert_pem, server.key_pem,
+                                   port=_port_again(paths, "store")).start()
         parts.append(store_server)
         engine = JobsEngine(db, presign=store.presign, minute=minute)
         streams = StreamsEngine(db, store)
@@ -140,7 +159,7 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         parts.append(jobs)
         api = ControlApi(engine, store, ca, "localhost", port, allow_thing=broker.allow_thing,
                          streams=streams)
-        control = ControlServer(api, load_token(paths.token)).start()
+        control = ControlServer(api, load_token(paths.token), port=_port_again(paths, "control")).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,
                          mqtt_host="localhost", mqtt_port=port, store_port=store_server.port,
@@ -148,6 +167,7 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
                          token_path=str(paths.token), ca_pem=str(ca.cert_path), ca_der=str(ca.cert_der_path),
                          minute=minute, started_at=time.time())
         paths.pid.write_text(f"{os.getpid()}\n")
+        _write_json(paths.ports, {"mqtt": port, "store": store_server.port, "control": control.port})
         _write_json(paths.state, asdict(info))
         log.info("local cloud ready: mqtts://localhost:%d store https://localhost:%d control %s "
                  "(minute = %gs)", port, store_server.port, info.control_url, minute)
