@@ -64,8 +64,9 @@ def read_stats(path):
 
 
 class NorFlash:
-    def __init__(self, path, stats_path=None, cut_at=0, strict=False, on_cut=None):
+    def __init__(self, path, stats_path=None, cut_at=0, strict=False, on_cut=None, stuck_at=-1):
         self.path = path
+        self.stuck_at = stuck_at  # a byte whose lowest bit no erase sets again (worn cell)
         self.f = open(path, "r+b")
         self.f.seek(0, 2)
         self.size = self.f.tell()
@@ -150,6 +151,9 @@ class NorFlash:
             k = min(n, SECTOR)
             self.f.write(memoryview(_ERASED)[:k])
             n -= k
+        if addr <= self.stuck_at < addr + length:
+            self.f.seek(self.stuck_at)
+            self.f.write(b"\xfe")
         if cut:
             self._cut()
         self._save()

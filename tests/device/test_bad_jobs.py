@@ -144,3 +144,17 @@ def test_server_not_chaining_to_the_ca(rig, pki):
         failed_with(r, job, "download: certificate")
         assert s.requests == []
     check_untouched(r, before, otadata)
+
+
+def test_flash_that_does_not_hold_what_was_written(rig):
+    # A worn cell in the target slot keeps one bit at 0: the sector read back differs.
+    r = rig()
+    before, otadata = r.running_slot_bytes(), Flash(r.flash).otadata()
+    off = next(i for i in range(5 * 4096, len(NEW)) if NEW[i] & 1)
+    job = r.publish(NEW)
+    result = r.run(max_boots=2, env={"ESP32_STUCK_AT": hex(0x190000 + off)})
+    assert result.boot_count == 1, result.console
+    ex = r.execution(job)
+    assert ex.status == "FAILED"
+    assert ex.status_details == {"step": "download", "reason": "flash read-back differs in sector 5"}
+    check_untouched(r, before, otadata)
