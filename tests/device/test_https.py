@@ -1,7 +1,6 @@
 """lib/https.py against a real HTTPS server, in MicroPython."""
 
 import hashlib
-import json
 
 import pytest
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -53,14 +52,14 @@ def test_no_jobs(thing):
 
 def test_describe_update_and_version_conflicts(thing):
     job = job_for(thing, {"operation": "reboot", "delay": 3})
-    out = device(thing, f"""
+    out = device(thing, """
 ip, q = jobs.list()
 j = q[0].describe()
 first = [j.id, j.status, j.version, j.document]
-j.update("IN_PROGRESS", {{"step": "one", "n": 1}})
+j.update("IN_PROGRESS", {"step": "one", "n": 1})
 after = [j.status, j.version, j.status_details]
-stale = err(lambda: jobs.update(j.id, "IN_PROGRESS", {{"step": "x"}}, expected_version=1))
-j.update("SUCCEEDED", {{"done": "yes"}})
+stale = err(lambda: jobs.update(j.id, "IN_PROGRESS", {"step": "x"}, expected_version=1))
+j.update("SUCCEEDED", {"done": "yes"})
 again = err(lambda: j.update("IN_PROGRESS"))
 print(json.dumps([first, after, stale, again]))
 """)
