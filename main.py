@@ -2,7 +2,8 @@
 # telemetry, and look for new jobs in the loop. Errors never end the loop: a dead broker
 # is retried with a growing pause; a new firmware that cannot get through its first boot
 # (no cloud, failed self-test, a hang that the watchdog ends) rolls itself back.
-# config.json may set "telemetry_s" (default 30) and "watchdog_s" (default 120).
+# config.json may set "telemetry_s" (default 30), "watchdog_s" (default 120) and "trial_s"
+# (default 120: how long a new firmware may try to reach AWS IoT before it rolls back).
 import gc
 import json
 import time
@@ -12,7 +13,6 @@ import machine
 from awsiot import Connection, load_config
 from jobs import Jobs
 
-TRIAL_ATTEMPTS = 5  # connection attempts a new firmware gets before it rolls back
 
 
 def trial(jobs):
@@ -34,6 +34,7 @@ def main():
     conn = Connection(cfg)
     jobs = None
     pause, fails, n = 1, 0, 0
+    trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)
     while True:
         wdt.feed()
         try:
@@ -59,7 +60,7 @@ def main():
             fails += 1
             print("app: error (%d): %r; retrying in %d s" % (fails, e, pause))
             conn.close()
-            if fota.testing() and fails >= TRIAL_ATTEMPTS:
+            if fota.testing() and time.ticks_diff(time.ticks_ms(), trial_end) > 0:
                 fota.reject("no connection to AWS IoT on the trial boot: %r" % e)
             for _ in range(pause):
                 wdt.feed()

@@ -82,7 +82,7 @@ def test_new_firmware_that_hangs_is_reset_by_the_watchdog_and_rolled_back(rig):
 
 
 def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
-    r = main_rig(rig, telemetry_s=1)
+    r = main_rig(rig, telemetry_s=1, trial_s=5)
     # The new firmware's connection code is broken: it never gets through (EHOSTUNREACH).
     broken = firmware("1.0.1", payload={"awsiot.py": (
         "import json\n"
