@@ -31,7 +31,6 @@
 import json
 import os
 
-import ecdsa
 import machine
 import otaslot
 from esp32 import Partition
@@ -151,6 +150,8 @@ def _admit(desc, signed):
         raise otaslot.SlotError("secure_version %d is below the running %d" % (desc[2], mine[2]))
     if not signed:
         return
+    import ecdsa
+
     key, digest, sig = signed
     if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
         raise otaslot.SlotError("signature does not verify")
@@ -172,7 +173,11 @@ def _vkey(v):
 
 def _signer():
     der = signer or _config_file("signer")
-    return ecdsa.public_key(der) if der else None
+    if not der:
+        return None
+    import ecdsa  # only devices that check signatures load it
+
+    return ecdsa.public_key(der)
 
 
 def _source(p, ca, conn):
