@@ -11,6 +11,7 @@
 import json
 import select
 import sys
+import time
 
 from https import tls_context
 
@@ -55,6 +56,7 @@ class Connection:
         self.subs = []  # topics to subscribe again after a reconnect
         self.handlers = []  # (topic prefix, fn(topic, msg)): who gets which messages
         self.got = False
+        self.sent = 0  # ticks_ms of the last packet sent (for the keep-alive)
 
     def connect(self):
         from umqtt.simple import MQTTClient
@@ -68,10 +70,16 @@ class Connection:
         c = MQTTClient(self.thing, self.cfg["endpoint"], port=self.cfg["port"],
                        keepalive=self.keepalive, ssl=self.ctx)
         c.set_callback(self._on_msg)
-        c.connect()
+        try:
+            c.connect()
+            for t in self.subs:
+                c.subscribe(t)
+        except Exception:
+            if c.sock:
+                c.sock.close()  # a board has few sockets: a failed attempt must not keep one
+            raise
         self.client = c
-        for t in self.subs:
-            c.subscribe(t)
+        self.sent = time.ticks_ms()
 
     def connected(self):
         return self.client is not None
@@ -85,8 +93,9 @@ class Connection:
                 c.sock.close()
 
     def on(self, prefix, fn):
-        # Deliver messages whose topic starts with prefix (str) to fn(topic, msg).
-        self.handlers.append((prefix, fn))
+        # Deliver messages whose topic starts with prefix (str) to fn(topic, msg); a new
+        # handler for the same prefix replaces the old one.
+        self.handlers = [h for h in self.handlers if h[0] != prefix] + [(prefix, fn)]
 
     def subscribe(self, topic):
         if topic not in self.subs:
@@ -96,10 +105,14 @@ class Connection:
 
     def publish(self, topic, msg):
         self.client.publish(topic, msg)
+        self.sent = time.ticks_ms()
 
     def wait(self, ms, one=False):
         # Block until the broker sends something or ms pass; then handle what came (or only
         # the first message, with one=True: the rest stays in the connection until asked for).
+        # A quiet session is kept alive with a ping every half keep-alive.
+        if time.ticks_diff(time.ticks_ms(), self.sent) > self.keepalive * 500:
+            self.ping()
         poll = select.poll()
         poll.register(self.client.sock, select.POLLIN)
         poll.poll(ms)
@@ -117,6 +130,7 @@ class Connection:
 
     def ping(self):
         self.client.ping()
+        self.sent = time.ticks_ms()
 
     def _on_msg(self, topic, msg):
         self.got = True

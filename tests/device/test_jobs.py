@@ -142,3 +142,17 @@ ip, q = jobs.list()
 print(json.dumps([len(q), "ssl_params" in dir(conn.client)]))
 """, extra_path=[tmp_path])
     assert out == [0, False]  # the derived client is the one that connected
+
+
+def test_a_quiet_session_is_kept_alive(thing):
+    # keep-alive 2 s: the broker drops a client silent for 3 s unless it pings.
+    out = device(thing, """
+conn.close()
+conn = Connection(load_config(), keepalive=2)
+conn.connect()
+jobs = Jobs(conn, timeout_ms=5000)
+jobs.wait(6000)
+ip, q = jobs.list()
+print(json.dumps(len(q)))
+""")
+    assert out == 0

@@ -1,6 +1,7 @@
 """The project's own boot.py and main.py on the emulated board, as a user runs them."""
 
 import json
+import os
 import time
 
 from emulator.device import Device
@@ -56,8 +57,15 @@ def test_a_dead_broker_never_ends_the_loop(rig):
     before = r.running_slot_bytes()
     dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
     dev.start(timeout=60)
+
+    def open_fds():
+        return len(os.listdir(f"/proc/{dev._proc.pid}/fd"))
+
     try:
-        wait_for(lambda: "app: error (3)" in dev.console, timeout=30, what="three retries")
+        wait_for(lambda: "app: error (2)" in dev.console, timeout=30, what="two retries")
+        fds = open_fds()
+        wait_for(lambda: "app: error (4)" in dev.console, timeout=30, what="four retries")
+        assert open_fds() == fds  # a failed attempt leaves no socket behind (a board has few)
         assert dev.running
     finally:
         result = dev.stop()
