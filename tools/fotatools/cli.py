@@ -87,6 +87,16 @@ def cmd_cloud(args: argparse.Namespace) -> int:
     home = home_dir(args)
     if args.minute is not None and not args.minute > 0:
         raise UsageError(f"bad --minute {args.minute}: seconds, more than 0")
+    hosts: list[str] | None = None
+    if args.host or args.no_host:
+        if args.action not in ("start", "run"):
+            raise UsageError("--host and --no-host go with `cloud start` or `cloud run`")
+        if args.host and args.no_host:
+            raise UsageError("--host and --no-host exclude each other")
+        try:
+            hosts = daemon.check_hosts(args.host) if args.host else []
+        except ValueError as e:
+            raise UsageError(f"--host: {e}") from None
     try:
         if args.action == "run":
             # become the daemon's own entry point, so that `cloud status` and `cloud stop`
@@ -94,6 +104,8 @@ def cmd_cloud(args: argparse.Namespace) -> int:
             argv = [sys.executable, "-m", daemon.MODULE, "run", "--home", str(home.resolve())]
             if args.minute is not None:
                 argv += ["--minute", repr(args.minute)]
+            if hosts is not None:
+                argv += [a for h in hosts for a in ("--host", h)] if hosts else ["--no-host"]
             pkg_root = str(Path(__file__).resolve().parents[1])
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(
@@ -102,7 +114,10 @@ def cmd_cloud(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             os.execve(sys.executable, argv, env)
         if args.action == "start":
-            daemon.start(home, args.minute)
+            try:
+                daemon.start(home, args.minute, hosts=hosts)
+            except daemon.CloudConflict as e:
+                raise UsageError(str(e)) from None
             state = daemon.status(home)
         elif args.action == "stop":
             was = daemon.stop(home)
@@ -122,7 +137,13 @@ def cmd_cloud(args: argparse.Namespace) -> int:
         print(f"local cloud running (pid {state.get('pid')}, state in {home / 'cloud'})")
         print(f"  mqtt (TLS, client certificates): {state.get('mqtt_host')}:"
               f"{state.get('mqtt_port')}")
-        print(f"  object store: https://localhost:{state.get('store_port')}")
+        device_host = (state.get("hosts") or ["localhost"])[0]
+        print(f"  object store: https://{device_host}:{state.get('store_port')}")
+        if state.get("hosts"):
+            print(f"  devices reach it as: {', '.join(state['hosts'])} "
+                  f"(listening on {state.get('bind')})")
+        else:
+            print("  devices reach it as: localhost (loopback only; --host NAME for the network)")
         print(f"  control API: {state.get('control_url')}")
         print(f"  CA certificate: {state.get('ca_pem')}")
         if state.get("minute") not in (None, 60, 60.0):
@@ -512,6 +533,13 @@ def build_parser() -> Parser:
     p.add_argument("--minute", type=float, metavar="SEC",
                    help="seconds in one Jobs minute, for timeouts and rollout rates "
                         "(env FOTA_CLOUD_MINUTE, default 60)")
+    p.add_argument("--host", action="append", metavar="NAME",
+                   help="start/run: a DNS name or IPv4 address by which boards on the network "
+                        "reach this machine (repeatable; the first is the devices' endpoint): "
+                        "it goes into the server certificate, and the broker and object store "
+                        "listen on all interfaces; kept for later starts")
+    p.add_argument("--no-host", action="store_true",
+                   help="start/run: forget the kept --host names (loopback only again)")
 
     p = sub("provision", "create a thing with its certificate and write its device folder",
             cmd_provision)

@@ -12,7 +12,8 @@ things provisioned while the broker runs are added through the plugin's control 
 dedicated admin connection. The broker's access list is rebuilt from the thing list at every
 start. If the plugin is not installed, an ACL file with `pattern readwrite $aws/things/%u/#`
 does the same except that denied subscriptions are granted (and receive nothing).
-There is no plain-text listener.
+There is no plain-text listener. The listener is on 127.0.0.1, or on every interface
+(`bind="0.0.0.0"`) when devices on the network must reach it.
 """
 
 from __future__ import annotations
@@ -128,8 +129,10 @@ class Broker:
     """mosquitto run as a child process from a config written into `folder`."""
 
     def __init__(self, folder: Path, ca_pem: Path, cert_pem: Path, key_pem: Path,
-                 admin_cert: Path | None = None, admin_key: Path | None = None):
+                 admin_cert: Path | None = None, admin_key: Path | None = None,
+                 bind: str = "127.0.0.1"):
         self.folder = Path(folder)
+        self.bind = bind
         self.ca_pem, self.cert_pem, self.key_pem = Path(ca_pem), Path(cert_pem), Path(key_pem)
         self.admin_cert, self.admin_key = admin_cert, admin_key
         self.conf_path = self.folder / "mosquitto.conf"
@@ -172,7 +175,7 @@ class Broker:
             lines.append(f"acl_file {self.acl_path}")
         lines += [
             "",
-            f"listener {port} 127.0.0.1",
+            f"listener {port} {self.bind}",
             "protocol mqtt",
             f"cafile {self.ca_pem}",
             f"certfile {self.cert_pem}",

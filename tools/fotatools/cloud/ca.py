@@ -1,7 +1,8 @@
 """The local certificate authority of the AWS IoT stand-in.
 
 One CA (EC P-256) signs the server certificate shared by the MQTT broker and the object store
-(SAN DNS:localhost and IP:127.0.0.1: the device's mbedTLS checks the host name) and the client
+(SAN DNS:localhost and IP:127.0.0.1, plus the names given with `--host`: the device's mbedTLS
+checks the host name) and the client
 certificates of things (CN = thing name) and of the jobs service. Every certificate is written
 as PEM (for host tools) and DER (for MicroPython, whose mbedTLS wants DER).
 """
@@ -12,6 +13,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,70 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_NAME = "FOTA local IoT CA"
 VALIDITY_DAYS = 3650
+DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1")
+_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_host(name: str) -> str:
+    """A host name devices use to reach this machine, checked and normalised: an IPv4 literal
+    (as `ipaddress` writes it) or a DNS name (lower case, no trailing dot). ValueError otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("bad host name '': give a DNS name or an IPv4 address")
+    text = name.strip()
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        if ip.version != 4:
+            raise ValueError(f"bad host {name!r}: the stand-in listens on IPv4 only; "
+                             "give an IPv4 address or a DNS name")
+        if ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
+            raise ValueError(f"bad host {name!r}: not an address a device can connect to")
+        return str(ip)
+    dns = text.lower()
+    if dns.endswith("."):
+        dns = dns[:-1]
+    labels = dns.split(".")
+    if (len(dns) > 253 or not all(_LABEL_RE.match(label) for label in labels)
+            or labels[-1].isdigit()):
+        raise ValueError(f"bad host {name!r}: not a DNS name (labels of a-z 0-9 -, at most 63 "
+                         "characters each) nor an IPv4 address")
+    return dns
+
+
+def server_names(hosts: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The SAN entries of the server certificate: localhost, 127.0.0.1 and `hosts`, without
+    repeats (each checked with `check_host`)."""
+    out: list[str] = []
+    for h in list(DEFAULT_SERVER_NAMES) + [check_host(h) for h in hosts]:
+        if h not in out:
+            out.append(h)
+    return out
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _san_entries(names: list[str]) -> list[x509.GeneralName]:
+    return [x509.IPAddress(ipaddress.ip_address(n)) if _is_ip(n) else x509.DNSName(n) for n in names]
+
+
+def cert_names(cert_pem: Path | bytes) -> set[str]:
+    """The DNS names and IP addresses in a certificate's SAN (strings)."""
+    data = cert_pem if isinstance(cert_pem, bytes) else Path(cert_pem).read_bytes()
+    cert = x509.load_pem_x509_certificate(data)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return ({str(n) for n in san.get_values_for_type(x509.DNSName)}
+            | {str(a) for a in san.get_values_for_type(x509.IPAddress)})
 
 
 @dataclass(frozen=True)
@@ -127,8 +193,9 @@ class LocalCA:
         return self.cert_der_path.read_bytes()
 
     # -- issuing ---------------------------------------------------------------------------
-    def issue(self, cn: str, server: bool = False) -> Issued:
-        """Issue a certificate for `cn` (a server one carries SAN localhost and 127.0.0.1)."""
+    def issue(self, cn: str, server: bool = False, names: list[str] | None = None) -> Issued:
+        """Issue a certificate for `cn` (a server one carries SAN localhost and 127.0.0.1, or
+        `names`: DNS names and IP addresses)."""
         ca_key, ca_cert = self._key(), self._cert()
         key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
@@ -153,10 +220,8 @@ class LocalCA:
                            critical=False)
         )
         if server:
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-            ]), critical=False)
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                _san_entries(list(names or DEFAULT_SERVER_NAMES))), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
         pkcs8 = serialization.PrivateFormat.PKCS8
         none = serialization.NoEncryption()
@@ -177,9 +242,24 @@ class LocalCA:
         _write(files.cert_der, issued.cert_der)
         return files
 
-    def issue_server(self, folder: Path, stem: str = "server") -> CertFiles:
-        """Issue the TLS server certificate (CN and SAN localhost, SAN IP 127.0.0.1)."""
-        return self.save(self.issue("localhost", server=True), folder, stem)
+    def issue_server(self, folder: Path, stem: str = "server",
+                     hosts: list[str] | tuple[str, ...] = ()) -> CertFiles:
+        """Issue the TLS server certificate: CN localhost, SAN localhost, 127.0.0.1 and
+        `hosts` (DNS names or IPv4 addresses by which devices reach this machine)."""
+        return self.save(self.issue("localhost", server=True, names=server_names(hosts)), folder, stem)
+
+    def server_for(self, folder: Path, hosts: list[str] | tuple[str, ...] = (),
+                   stem: str = "server") -> CertFiles:
+        """The server certificate in folder/stem if it names exactly localhost, 127.0.0.1 and
+        `hosts`; a new one (same CA) otherwise."""
+        files = self.existing(folder, stem)
+        if files is not None:
+            try:
+                if cert_names(files.cert_pem) == set(server_names(hosts)):
+                    return files
+            except ValueError:
+                pass  # unreadable: issue it again
+        return self.issue_server(folder, stem, hosts)
 
     def issue_client(self, cn: str, folder: Path, stem: str | None = None) -> CertFiles:
         """Issue a client certificate whose CN is `cn` (a thing name or a service name)."""

@@ -5,6 +5,13 @@ streams service, object store and control API.
 ends it (and whatever a crashed run left behind); `status(home)` reports; `run(home)` runs it
 in the foreground until SIGINT/SIGTERM. Everything lives in `home/cloud/`; `state.json` there
 says where each part listens. Ports are free ones picked at start, never fixed.
+
+By default everything listens on 127.0.0.1 and devices use `localhost`. `hosts` (`--host NAME`,
+DNS names or IPv4 addresses by which devices on the network reach this machine) puts those
+names into the server certificate, makes the broker's listener and the object store listen on
+every interface and gives devices the first name as endpoint and presigned-URL host; the jobs
+service and the control API stay on loopback. The names are kept in `hosts.json` for the next
+start.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .broker import ADMIN_CN, Broker, _cmdline, _pid_alive
-from .ca import LocalCA
+from .ca import LocalCA, check_host
 from .control import ControlApi, ControlServer, load_token
 from .db import Database
 from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
@@ -41,6 +48,10 @@ MODULE = "fotatools.cloud.daemon"
 
 class CloudError(RuntimeError):
     """The local cloud could not be started, stopped or reached."""
+
+
+class CloudConflict(CloudError):
+    """A start asked for other settings than those of the stand-in already running."""
 
 
 @dataclass
@@ -60,15 +71,29 @@ class CloudInfo:
     ca_der: str
     minute: float
     started_at: float
+    hosts: list[str] = field(default_factory=list)  # --host names; [] = loopback only
+    bind: str = "127.0.0.1"  # where the broker's listener and the object store listen
 
     @classmethod
     def load(cls, path: Path) -> "CloudInfo":
         data = json.loads(path.read_text())
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        # a missing field without a default is a TypeError, as a missing file is an OSError
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     @property
     def token(self) -> str:
         return Path(self.token_path).read_text().strip()
+
+
+def check_hosts(hosts: list[str] | tuple[str, ...]) -> list[str]:
+    """`--host` names checked and normalised (see `ca.check_host`), in order, without repeats;
+    ValueError for a bad one."""
+    out: list[str] = []
+    for h in hosts:
+        name = check_host(h)
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def cloud_dir(home: Path) -> Path:
@@ -92,9 +117,19 @@ class Paths:
         self.lock = self.root / "daemon.lock"
         self.log = self.root / "daemon.log"
         self.ports = self.root / "ports.json"
+        self.hosts = self.root / "hosts.json"
 
 
-def _port_again(paths: Paths, name: str) -> int:
+def remembered_hosts(home: Path) -> list[str]:
+    """The `--host` names of the last start (kept in hosts.json); [] when none."""
+    try:
+        data = json.loads(Paths(home).hosts.read_text())
+        return check_hosts(data["hosts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _port_again(paths: Paths, name: str, bind: str = "127.0.0.1") -> int:
     """The port this service had in the last run, if it is free now (devices keep the endpoint
     they were provisioned with across a restart); 0 (any free port) otherwise."""
     try:
@@ -104,7 +139,7 @@ def _port_again(paths: Paths, name: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((bind, port))
         except OSError:
             return 0
     return port
@@ -120,9 +155,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 # the foreground process
 # ------------------------------------------------------------------------------------------
 def run(home: Path, minute: float | None = None, stop_event: threading.Event | None = None,
-        owner_pid: int | None = None) -> None:
+        owner_pid: int | None = None, hosts: list[str] | None = None) -> None:
     """Run the stand-in in this process until SIGINT/SIGTERM (or `stop_event`, or the end of
-    process `owner_pid`)."""
+    process `owner_pid`). `hosts`: names devices reach this machine by (None: those of the last
+    start; []: loopback only)."""
+    hosts = remembered_hosts(home) if hosts is None else check_hosts(hosts)
+    bind = "0.0.0.0" if hosts else "127.0.0.1"
+    device_host = hosts[0] if hosts else "localhost"
     paths = Paths(home)
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = open(paths.lock, "w")
@@ -140,37 +179,39 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
     db: Database | None = None
     try:
         ca = LocalCA(paths.ca).ensure()
-        server = ca.existing(paths.server, "server") or ca.issue_server(paths.server)
+        server = ca.server_for(paths.server, hosts)
         service = ca.existing(paths.service, SERVICE_CN) or ca.issue_client(SERVICE_CN, paths.service)
         admin = ca.existing(paths.admin, ADMIN_CN) or ca.issue_client(ADMIN_CN, paths.admin)
         db = Database(paths.db)
         broker = Broker(paths.broker, ca.cert_path, server.cert_pem, server.key_pem,
-                        admin.cert_pem, admin.key_pem)
-        port = broker.start(db.provisioned_things(), port=_port_again(paths, "mqtt") or None)
+                        admin.cert_pem, admin.key_pem, bind=bind)
+        port = broker.start(db.provisioned_things(), port=_port_again(paths, "mqtt", bind) or None)
         parts.append(broker)
-        store = ObjectStore(paths.store, ObjectStore.load_secret(paths.secret))
+        store = ObjectStore(paths.store, ObjectStore.load_secret(paths.secret), host=device_host)
         store_server = StoreServer(store, server.cert_pem, server.key_pem,
-                                   port=_port_again(paths, "store")).start()
+                                   port=_port_again(paths, "store", bind), bind=bind).start()
         parts.append(store_server)
         engine = JobsEngine(db, presign=store.presign, minute=minute)
         streams = StreamsEngine(db, store)
         jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem,
                            streams=streams).start()
         parts.append(jobs)
-        api = ControlApi(engine, store, ca, "localhost", port, allow_thing=broker.allow_thing,
+        api = ControlApi(engine, store, ca, device_host, port, allow_thing=broker.allow_thing,
                          streams=streams)
         control = ControlServer(api, load_token(paths.token), port=_port_again(paths, "control")).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,
-                         mqtt_host="localhost", mqtt_port=port, store_port=store_server.port,
+                         mqtt_host=device_host, mqtt_port=port, store_port=store_server.port,
                          control_port=control.port, control_url=f"http://127.0.0.1:{control.port}",
                          token_path=str(paths.token), ca_pem=str(ca.cert_path), ca_der=str(ca.cert_der_path),
-                         minute=minute, started_at=time.time())
+                         minute=minute, started_at=time.time(), hosts=hosts, bind=bind)
         paths.pid.write_text(f"{os.getpid()}\n")
         _write_json(paths.ports, {"mqtt": port, "store": store_server.port, "control": control.port})
+        _write_json(paths.hosts, {"hosts": hosts})
         _write_json(paths.state, asdict(info))
-        log.info("local cloud ready: mqtts://localhost:%d store https://localhost:%d control %s "
-                 "(minute = %gs)", port, store_server.port, info.control_url, minute)
+        log.info("local cloud ready: mqtts://%s:%d store https://%s:%d (listening on %s) control %s "
+                 "(minute = %gs)", device_host, port, device_host, store_server.port, bind,
+                 info.control_url, minute)
         while not stop.wait(0.5):
             if broker.proc is not None and broker.proc.poll() is not None:
                 log.error("mosquitto exited (%s); stopping", broker.proc.returncode)
@@ -223,14 +264,25 @@ def _running_info(home: Path) -> CloudInfo | None:
 
 
 def start(home: Path, minute: float | None = None, timeout: float = 30.0,
-          owned: bool = False) -> CloudInfo:
+          owned: bool = False, hosts: list[str] | None = None) -> CloudInfo:
     """Start the stand-in in the background (or return the one already running on `home`).
-    With `owned`, it stops by itself when this process ends (for tests)."""
+    With `owned`, it stops by itself when this process ends (for tests). `hosts`: DNS names or
+    IPv4 addresses by which devices on the network reach this machine (None: those of the last
+    start; []: loopback only again)."""
+    if hosts is not None:
+        try:
+            hosts = check_hosts(hosts)
+        except ValueError as e:
+            raise CloudError(str(e)) from None
     info = _running_info(home)
     if info is not None:
         if minute is not None and abs(info.minute - float(minute)) > 1e-9:
             raise CloudError(f"a local cloud with a {info.minute}s minute is already running on "
                              f"{cloud_dir(home)}; stop it first")
+        if hosts is not None and hosts != info.hosts:
+            now = ", ".join(info.hosts) or "loopback only"
+            raise CloudConflict(f"a local cloud with hosts {now} is already running on "
+                                f"{cloud_dir(home)}; stop it first (`fota cloud stop`)")
         return info
     stop(home)  # whatever a crashed or interrupted run left behind
     paths = Paths(home)
@@ -256,6 +308,8 @@ def start(home: Path, minute: float | None = None, timeout: float = 30.0,
         argv = [sys.executable, "-m", MODULE, "run", "--home", str(Path(home).resolve())]
         if owned:
             argv += ["--owner-pid", str(os.getpid())]
+        if hosts is not None:
+            argv += [a for h in hosts for a in ("--host", h)] if hosts else ["--no-host"]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
                                 start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -345,13 +399,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds in one Jobs minute (default: $FOTA_CLOUD_MINUTE or 60)")
     ap.add_argument("--owner-pid", type=int, default=None,
                     help="run: stop when this process ends")
+    ap.add_argument("--host", action="append", default=None, metavar="NAME",
+                    help="a DNS name or IPv4 address devices reach this machine by (repeatable); "
+                         "kept for later starts")
+    ap.add_argument("--no-host", action="store_true", help="forget the kept --host names")
     args = ap.parse_args(argv)
+    hosts: list[str] | None = [] if args.no_host else args.host
     try:
         if args.command == "run":
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-            run(args.home, args.minute, owner_pid=args.owner_pid)
+            run(args.home, args.minute, owner_pid=args.owner_pid, hosts=hosts)
         elif args.command == "start":
-            print(json.dumps(asdict(start(args.home, args.minute)), indent=2))
+            print(json.dumps(asdict(start(args.home, args.minute, hosts=hosts)), indent=2))
         elif args.command == "stop":
             print("stopped" if stop(args.home) else "not running")
         else:

@@ -1,7 +1,8 @@
 """HTTPS object store of the AWS IoT stand-in: S3's GET and HEAD for presigned URLs.
 
 Objects live on disk under `root/<bucket>/<key>`. Devices reach them only through presigned
-URLs (`https://localhost:<port>/<bucket>/<key>?X-Fota-Expires=<epoch>&X-Fota-Signature=<hex>`)
+URLs (`https://<host>:<port>/<bucket>/<key>?X-Fota-Expires=<epoch>&X-Fota-Signature=<hex>`,
+host `localhost` or the first `--host` name)
 that the jobs service puts into job documents; the signature is an HMAC-SHA256, keyed with a
 secret kept in the state folder, over the bucket, the key and the expiry. As S3 does, an
 unsigned, tampered or expired request gets 403 and a missing key gets 404 only when the
@@ -73,11 +74,11 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 class ObjectStore:
     """Buckets and keys on disk, and the signing of presigned URLs."""
 
-    def __init__(self, root: Path, secret: bytes):
+    def __init__(self, root: Path, secret: bytes, host: str = "localhost"):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.secret = secret
-        self.host = "localhost"
+        self.host = host  # in presigned URLs: the name devices reach this machine by
         self.port = 0
 
     @staticmethod
@@ -262,13 +263,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class StoreServer(BackgroundServer):
-    """The HTTPS front of an ObjectStore on 127.0.0.1 (a free port unless one is given)."""
+    """The HTTPS front of an ObjectStore on 127.0.0.1 (or `bind`, e.g. 0.0.0.0 for devices on
+    the network; a free port unless one is given)."""
 
     name = "store"
 
-    def __init__(self, store: ObjectStore, cert_pem: Path, key_pem: Path, port: int = 0):
+    def __init__(self, store: ObjectStore, cert_pem: Path, key_pem: Path, port: int = 0,
+                 bind: str = "127.0.0.1"):
         handler = type("Handler", (_Handler,), {"store": store})
-        self.httpd = _Server(("127.0.0.1", port), handler)
+        self.httpd = _Server((bind, port), handler)
         self.httpd.daemon_threads = True
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
