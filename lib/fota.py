@@ -188,9 +188,11 @@ def _source(p, ca, conn):
             raise DocError("the file comes over MQTT: the update needs the connection")
         from streams import StreamFile
 
+        log("download", "over MQTT, stream %s file %d" % p.stream)
         return StreamFile(conn, p.stream[0], p.stream[1]).open
     if ca is None:
         ca = https_ca or _config_file("https_ca") or _config_file("ca")
+    log("download", "over HTTPS from %s" % p.url.split("/")[2])
     return lambda start: get(p.url, ca, start=start)
 
 

@@ -57,6 +57,8 @@ def test_provision_creates_cert_policy_and_device_folder(backend, tmp_path):
     assert "client/${iot:Connection.Thing.ThingName}" in text
     assert "topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*" in text
     assert "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*" in text
+    assert "topic/$aws/things/${iot:Connection.Thing.ThingName}/streams/*" in text
+    assert "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/streams/*" in text
     assert "*" not in [s["Resource"] for s in doc["Statement"]]
     # the key pair belongs together, and the folder holds DER for the device
     cert = x509.load_pem_x509_certificate(creds.certificate_pem)
@@ -203,3 +205,21 @@ def test_region_and_credentials_from_environment(aws_env, moto, monkeypatch):
     assert AwsBackend(region="ap-south-1", endpoint_url=moto.url).region == "ap-south-1"
     creds = boto3.session.Session().get_credentials()
     assert creds.access_key == "testing"
+
+
+def test_create_stream_request(aws_env):
+    """moto has no streams: botocore's Stubber checks the request against AWS IoT's own API
+    model (names, types, required fields) and hands back AWS's answer."""
+    from botocore.stub import Stubber
+
+    b = AwsBackend(bucket="fw-bucket", role_arn=ROLE_ARN)
+    with Stubber(b.iot) as stub:
+        stub.add_response("create_stream", {"streamId": "fota-1-0-1", "streamVersion": 1},
+                          {"streamId": "fota-1-0-1", "description": "micropython 1.0.1",
+                           "roleArn": ROLE_ARN,
+                           "files": [{"fileId": 0, "s3Location": {"bucket": "fw-bucket",
+                                                                  "key": "firmware/a.bin"}}]})
+        assert b.create_stream("fota-1-0-1", [(0, "firmware/a.bin")], "micropython 1.0.1") == 1
+        stub.add_client_error("create_stream", "ResourceAlreadyExistsException", "stream exists")
+        with pytest.raises(BackendError, match="create stream fota-1-0-1: ResourceAlreadyExistsException"):
+            b.create_stream("fota-1-0-1", [(0, "firmware/a.bin")])

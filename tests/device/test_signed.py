@@ -156,3 +156,29 @@ def test_freertos_afr_ota_job_over_an_mqtt_stream(rig):
     assert "fota: [download] 100% 100000/100000 bytes" in result.console, result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1"
+
+
+def test_fota_publish_over_mqtt_end_to_end(rig, cloud):
+    # The host tool makes the stream and the afr_ota job; the device takes the file over MQTT.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, home = cloud
+    r = signed_rig(rig)
+    key = r.folder / "signer.pem"
+    key.write_bytes(pem(KEY))
+    image = r.folder / "micropython-1.0.1.bin"
+    image.write_bytes(firmware("1.0.1"))
+    fota = [str(Path(sys.executable).parent / "fota"), "--home", str(home)]
+    subprocess.run(fota + ["build", str(image), "--sign", str(key), "--out", str(r.folder / "rel")],
+                   check=True, capture_output=True)
+    manifest = next((r.folder / "rel").glob("*.json"))
+    out = subprocess.run(fota + ["publish", str(manifest), "--thing", r.thing, "--protocol", "mqtt",
+                                 "--json"], check=True, capture_output=True, text=True).stdout
+    published = json.loads(out)
+    assert published["document"]["afr_ota"]["streamname"] == published["job_id"]
+    result = r.run()
+    assert "fota: [download] over MQTT, stream %s file 0" % published["job_id"] in result.console
+    assert r.execution(published["job_id"]).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"

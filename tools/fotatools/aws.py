@@ -43,7 +43,8 @@ _COUNT_KEYS = {
 
 
 def device_policy(partition: str, region: str, account: str) -> dict[str, Any]:
-    """The IoT policy every FOTA device gets: its own client id, Jobs topics and telemetry."""
+    """The IoT policy every FOTA device gets: its own client id, its Jobs and MQTT file-delivery
+    (streams) topics, and its telemetry."""
     base = f"arn:{partition}:iot:{region}:{account}"
     thing = "${iot:Connection.Thing.ThingName}"
     return {
@@ -54,9 +55,11 @@ def device_policy(partition: str, region: str, account: str) -> dict[str, Any]:
              "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}},
             {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
              "Resource": [f"{base}:topic/$aws/things/{thing}/jobs/*",
+                          f"{base}:topic/$aws/things/{thing}/streams/*",
                           f"{base}:topic/things/{thing}/telemetry"]},
             {"Effect": "Allow", "Action": "iot:Subscribe",
-             "Resource": [f"{base}:topicfilter/$aws/things/{thing}/jobs/*"]},
+             "Resource": [f"{base}:topicfilter/$aws/things/{thing}/jobs/*",
+                          f"{base}:topicfilter/$aws/things/{thing}/streams/*"]},
         ],
     }
 
@@ -262,6 +265,20 @@ class AwsBackend:
         return s3_url(bucket, key, self.region)
 
     # -- jobs ------------------------------------------------------------------------------
+    def create_stream(self, stream_id: str, files: list[tuple[int, str]], description: str = "") -> int:
+        """An AWS IoT stream (MQTT-based file delivery) over objects in the bucket: `files` are
+        (file id, key); AWS IoT reads them with the role (--role-arn). Returns the version."""
+        args: dict[str, Any] = {
+            "streamId": stream_id,
+            "files": [{"fileId": fid, "s3Location": {"bucket": self.bucket, "key": key}}
+                      for fid, key in files],
+            "roleArn": self.role_arn,
+        }
+        if description:
+            args["description"] = description
+        with self._call(f"create stream {stream_id}"):
+            return int(self.iot.create_stream(**args)["streamVersion"])
+
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
                    rollout: Rollout) -> JobInfo:
         args: dict[str, Any] = {

@@ -92,6 +92,9 @@ class Backend(Protocol):
         """Store a file in the firmware bucket; return its S3-style https URL (the URL that goes
         inside the `${aws:iot:s3-presigned-url:...}` placeholder)."""
 
+    def create_stream(self, stream_id: str, files: list[tuple[int, str]], description: str = "") -> int:
+        """An MQTT file-delivery stream over uploaded objects (file id, key); its version."""
+
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
                    rollout: Rollout) -> JobInfo: ...
 

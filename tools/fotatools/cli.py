@@ -252,6 +252,26 @@ def make_document(manifest: dict[str, Any], url: str, slot: int) -> dict[str, An
     return doc
 
 
+def make_afr_ota_document(manifest: dict[str, Any], url: str, stream_id: str,
+                          file_name: str) -> dict[str, Any]:
+    """A FreeRTOS OTA ("afr_ota") document: the image over the MQTT stream first, over HTTPS
+    (pre-signed URL) as the second choice; signed, as FreeRTOS OTA requires."""
+    return {"afr_ota": {
+        "protocols": ["MQTT", "HTTP"],
+        "streamname": stream_id,
+        "files": [{
+            "filepath": file_name,
+            "filesize": manifest["size"],
+            "fileid": 0,
+            "certfile": "fota-signer",
+            "update_data_url": "${aws:iot:s3-presigned-url:" + url + "}",
+            "auth_scheme": "aws.s3.presigned",
+            "sig-sha256-ecdsa": manifest["signature"]["value"],
+            "fileType": 0,
+        }],
+    }}
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     if not args.thing and not args.group:
         raise UsageError("give the targets: --thing T... and/or --group G...")
@@ -288,6 +308,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise UsageError(f"bad --watch-timeout {args.watch_timeout}: seconds, more than 0")
     release = load_release(Path(args.release))
     manifest = release.manifest
+    if args.protocol == "mqtt":
+        if args.slot != -1:
+            raise UsageError("--slot goes with --protocol https (afr_ota documents have no slot)")
+        if not (isinstance(manifest.get("signature"), dict) and manifest["signature"].get("value")):
+            raise UsageError("--protocol mqtt makes a FreeRTOS OTA job, which must be signed: "
+                             "fota build --sign KEY.pem")
     job_id = args.job_id or default_job_id(str(manifest["version"]))
     backend = make_backend(args)
     if backend.name == "aws":
@@ -303,7 +329,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     key = "/".join(["firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), release.image.name])
     url = backend.upload(release.image, key)
-    document = make_document(manifest, url, args.slot)
+    if args.protocol == "mqtt":
+        backend.create_stream(job_id, [(0, key)], f"{manifest['project']} {manifest['version']}")
+        document = make_afr_ota_document(manifest, url, job_id, release.image.name)
+    else:
+        document = make_document(manifest, url, args.slot)
     job = backend.create_job(job_id, targets, document, rollout)
     if not args.watch:
         if args.json:
@@ -573,6 +603,11 @@ def build_parser() -> Parser:
     p.add_argument("--slot", type=int, default=-1,
                    help="OTA slot to write (bc_idx): -1 = the device's next update slot "
                         "(default), or 0/1")
+    p.add_argument("--protocol", choices=("https", "mqtt"), default="https",
+                   help="https: a Zerynth-style document, the image from a pre-signed URL "
+                        "(default); mqtt: a FreeRTOS OTA (afr_ota) document, the image over an "
+                        "AWS IoT stream on the device's MQTT connection (HTTPS as fallback; "
+                        "needs a signed release)")
     p.add_argument("--job-id", help="job id (default fota-VERSION-UTCTIME)")
     p.add_argument("--rate", metavar="N/min", help="rollout: at most N things a minute")
     p.add_argument("--abort-percent", type=float, metavar="P",
