@@ -223,3 +223,24 @@ def test_create_stream_request(aws_env):
         stub.add_client_error("create_stream", "ResourceAlreadyExistsException", "stream exists")
         with pytest.raises(BackendError, match="create stream fota-1-0-1: ResourceAlreadyExistsException"):
             b.create_stream("fota-1-0-1", [(0, "firmware/a.bin")])
+
+
+def test_provision_updates_an_older_device_policy(backend):
+    """A fota-device policy left by an older version (no stream topics) gets a new default
+    version with what devices need now; an up-to-date one is left alone."""
+    from fotatools.aws import DEVICE_POLICY
+
+    iot = backend.iot
+    old = json.dumps({"Version": "2012-10-17",
+                      "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]})
+    try:
+        iot.create_policy(policyName=DEVICE_POLICY, policyDocument=old)
+    except iot.exceptions.ResourceAlreadyExistsException:
+        iot.create_policy_version(policyName=DEVICE_POLICY, policyDocument=old, setAsDefault=True)
+    assert "streams" not in iot.get_policy(policyName=DEVICE_POLICY)["policyDocument"]
+    backend.provision(unique("dev"))
+    doc = json.loads(iot.get_policy(policyName=DEVICE_POLICY)["policyDocument"])
+    assert "streams/*" in json.dumps(doc)
+    versions = len(iot.list_policy_versions(policyName=DEVICE_POLICY)["policyVersions"])
+    backend.provision(unique("dev"))
+    assert len(iot.list_policy_versions(policyName=DEVICE_POLICY)["policyVersions"]) == versions

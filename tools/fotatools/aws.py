@@ -174,14 +174,19 @@ class AwsBackend:
                     raise
                 arn = self.iot.describe_thing(thingName=thing_name)["thingArn"]
         partition, region, account = self._arn_parts(arn)
+        policy = device_policy(partition, region, account)
         with self._call("create device policy"):
             try:
-                self.iot.create_policy(
-                    policyName=DEVICE_POLICY,
-                    policyDocument=json.dumps(device_policy(partition, region, account)))
+                self.iot.create_policy(policyName=DEVICE_POLICY, policyDocument=json.dumps(policy))
             except ClientError as e:
                 if self._code(e) != "ResourceAlreadyExistsException":
                     raise
+                # made by an older fota: give it what this version's devices need
+                have = self.iot.get_policy(policyName=DEVICE_POLICY)["policyDocument"]
+                if json.loads(have) != policy:
+                    self.iot.create_policy_version(policyName=DEVICE_POLICY,
+                                                   policyDocument=json.dumps(policy),
+                                                   setAsDefault=True)
         with self._call(f"create certificate for {thing_name}"):
             cert = self.iot.create_keys_and_certificate(setAsActive=True)
         with self._call(f"attach policy and certificate to {thing_name}"):
