@@ -55,6 +55,16 @@ def err(f, *a, **kw):
         return None
     except Exception as e:
         return [type(e).__name__] + list(e.args)
+def flash_file(part, name):
+    # write a file into a partition sector by sector, as an updater does
+    with open(name, "rb") as f:
+        n = 0
+        while True:
+            chunk = f.read(4096)
+            if not chunk:
+                break
+            part.writeblocks(n, chunk + b"\\xff" * (4096 - len(chunk)))
+            n += 1
 """
 
 

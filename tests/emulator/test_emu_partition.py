@@ -122,20 +122,11 @@ nxt = P(P.RUNNING).get_next_update()
 emit(nxt.info()[4])
 emit(nxt.get_next_update().info()[4])
 emit(P("nvs").get_next_update().info()[4])
-def flash_file(name):
-    with open(name, "rb") as f:
-        n = 0
-        while True:
-            chunk = f.read(4096)
-            if not chunk:
-                break
-            nxt.writeblocks(n, chunk + b"\\xff" * (4096 - len(chunk)))
-            n += 1
 emit(err(nxt.set_boot))                 # empty slot
-flash_file("bad.bin")
+flash_file(nxt, "bad.bin")
 emit(err(nxt.set_boot))                 # flipped bit: the hash fails
 emit(err(P("nvs").set_boot))
-flash_file("good.bin")
+flash_file(nxt, "good.bin")
 emit(err(nxt.set_boot))
 emit(P(P.BOOT).info()[4])
 emit(P(P.RUNNING).info()[4])
@@ -182,14 +173,7 @@ P = esp32.Partition
 emit([machine.reset_cause(), fwinfo.VERSION, P(P.RUNNING).info()[4]])
 if fwinfo.VERSION == "v1.0.0":
     nxt = P(P.RUNNING).get_next_update()
-    with open("new.bin", "rb") as f:
-        n = 0
-        while True:
-            chunk = f.read(4096)
-            if not chunk:
-                break
-            nxt.writeblocks(n, chunk + b"\\xff" * (4096 - len(chunk)))
-            n += 1
+    flash_file(nxt, "new.bin")
     nxt.set_boot()
     machine.reset()
 P.mark_app_valid_cancel_rollback()

@@ -187,14 +187,7 @@ if fwinfo.VERSION == "v2":
     P.mark_app_valid_cancel_rollback()
 elif "updated" not in os.listdir():
     nxt = P(P.RUNNING).get_next_update()
-    with open("new.bin", "rb") as f:
-        n = 0
-        while True:
-            chunk = f.read(4096)
-            if not chunk:
-                break
-            nxt.writeblocks(n, chunk + b"\\xff" * (4096 - len(chunk)))
-            n += 1
+    flash_file(nxt, "new.bin")
     nxt.set_boot()
     open("updated", "w").close()
     machine.reset()
