@@ -74,17 +74,23 @@ def test_a_dead_broker_never_ends_the_loop(rig):
     assert r.running_slot_bytes() == before
 
 
+def run_until(r, job, status, timeout=90):
+    """Run the device in the background until the job reaches status; -> (result, console)."""
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev.start(timeout=timeout + 30)
+    try:
+        wait_for(lambda: r.execution(job).status == status, timeout=timeout, what=status, dev=dev)
+    finally:
+        result = dev.stop()
+    return result, dev.console
+
+
 def test_new_firmware_that_hangs_is_reset_by_the_watchdog_and_rolled_back(rig):
     r = main_rig(rig, watchdog_s=3, telemetry_s=1)
     hang = firmware("1.0.1", payload={"selftest.py": "def run(jobs):\n    while True:\n        pass\n"})
     job = r.publish(hang)
-    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
-    dev.start(timeout=120)
-    try:
-        wait_for(lambda: r.execution(job).status == "FAILED", timeout=90, what="FAILED", dev=dev)
-    finally:
-        result = dev.stop()
-    assert any(b.end == "wdt" for b in result.boots), dev.console
+    result, console = run_until(r, job, "FAILED")
+    assert any(b.end == "wdt" for b in result.boots), console
     assert r.execution(job).status_details["reason"] == "rolled back: firmware 1.0.1 did not confirm"
     assert r.version() == "1.0.0"
 
@@ -107,12 +113,7 @@ def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
         "    def close(self):\n"
         "        pass\n")})
     job = r.publish(broken)
-    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
-    dev.start(timeout=150)
-    try:
-        wait_for(lambda: r.execution(job).status == "FAILED", timeout=120, what="FAILED", dev=dev)
-    finally:
-        dev.stop()
+    run_until(r, job, "FAILED", timeout=120)
     reason = r.execution(job).status_details["reason"]
     assert reason.startswith("rolled back: no connection to AWS IoT on the trial boot"), reason
     assert r.version() == "1.0.0"
