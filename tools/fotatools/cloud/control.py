@@ -19,7 +19,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from .ca import LocalCA
 from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
 from .serve import BackgroundServer
-from .store import ObjectStore, StoreError
+from .store import ObjectStore, StoreError, secret_file
 from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud.control")
@@ -41,12 +40,7 @@ MAX_OBJECT = 64 << 20  # PutObject
 
 def load_token(path: Path) -> str:
     """The control token kept in `path`, created on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return secret_file(path, lambda: secrets.token_urlsafe(32))
 
 
 class ControlApi:

@@ -601,27 +601,22 @@ class JobsEngine:
             raise ControlError("ResourceNotFoundException", f"Thing {name} does not exist")
 
     def add_thing_to_group(self, group: str, thing: str) -> dict[str, Any]:
-        with self.lock:
-            try:
-                self._require_group(group)
-                self._require_thing(thing)
-                before = {thing: self._snapshot(thing)}
-                with self.db.transaction():
-                    if self.db.add_member(group, thing):
-                        self._continuous_add(group, thing, before)
-                self._notify_changes(before)
-            finally:
-                self._flush()
-        return {}
+        return self._membership(group, thing, add=True)
 
     def remove_thing_from_group(self, group: str, thing: str) -> dict[str, Any]:
+        return self._membership(group, thing, add=False)
+
+    def _membership(self, group: str, thing: str, add: bool) -> dict[str, Any]:
+        """Add a thing to a group or remove it; a continuous job follows the change."""
         with self.lock:
             try:
                 self._require_group(group)
                 self._require_thing(thing)
                 before = {thing: self._snapshot(thing)}
                 with self.db.transaction():
-                    if self.db.remove_member(group, thing):
+                    if add and self.db.add_member(group, thing):
+                        self._continuous_add(group, thing, before)
+                    elif not add and self.db.remove_member(group, thing):
                         self._continuous_remove(group, thing)
                 self._notify_changes(before)
             finally:

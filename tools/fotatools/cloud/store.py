@@ -23,12 +23,22 @@ import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .serve import BackgroundServer
 
 log = logging.getLogger("fotatools.cloud.store")
+
+
+def secret_file(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path` (readable by its owner only), made with make() on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+    return path.read_text().strip()
 
 EXPIRES_PARAM = "X-Fota-Expires"
 SIGNATURE_PARAM = "X-Fota-Signature"
@@ -84,12 +94,7 @@ class ObjectStore:
     @staticmethod
     def load_secret(path: Path) -> bytes:
         """The signing secret kept in `path`, created on first use."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-        return bytes.fromhex(path.read_text().strip())
+        return bytes.fromhex(secret_file(path, lambda: secrets.token_hex(32)))
 
     def path(self, bucket: str, key: str) -> Path:
         return self.root / check_bucket(bucket) / check_key(key)
