@@ -64,8 +64,11 @@ def read_stats(path):
 
 
 class NorFlash:
-    def __init__(self, path, stats_path=None, cut_at=0, strict=False, on_cut=None, stuck_at=-1):
+    def __init__(self, path, stats_path=None, cut_at=0, strict=False, on_cut=None, stuck_at=-1,
+                 oplog=None):
         self.path = path
+        # oplog: a file path; every erase and write appends "E|W <addr hex> <len hex>\n" to it
+        self.oplog = open(oplog, "a") if oplog else None
         self.stuck_at = stuck_at  # a byte whose lowest bit no erase sets again (worn cell)
         self.f = open(path, "r+b")
         self.f.seek(0, 2)
@@ -88,6 +91,8 @@ class NorFlash:
 
     def close(self):
         self.f.close()
+        if self.oplog:
+            self.oplog.close()
         if self.stats_file:
             self.stats_file.close()
 
@@ -140,7 +145,13 @@ class NorFlash:
             self.on_cut()
         raise PowerCut("power cut at flash operation %d" % self.s[0])
 
+    def _log(self, kind, addr, size):
+        if self.oplog:
+            self.oplog.write("%s %x %x\n" % (kind, addr, size))
+            self.oplog.flush()
+
     def _erase_one(self, addr, length, us, field):
+        self._log("E", addr, length)
         cut = self._begin_op()
         self.s[field] += 1
         self.s[8] += us
@@ -190,6 +201,7 @@ class NorFlash:
             unerased = result != bi
         if unerased and self.strict:
             raise FlashStrictError(5, "write to unerased flash at 0x%x (strict mode)" % addr)
+        self._log("W", addr, size)
         cut = self._begin_op()
         pages = (addr + size - 1) // PAGE - addr // PAGE + 1
         self.s[3] += 1

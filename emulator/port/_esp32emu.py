@@ -14,6 +14,8 @@ Configuration comes from the runner through environment variables:
     ESP32_WDT_GRACE_MS  slack added to machine.WDT timeouts (host slowness)
     ESP32_WDT_MODEL     "0": ignore the modelled flash busy time in the watchdog
     ESP32_UNIQUE_ID     12 hex digits: machine.unique_id() (the Wi-Fi MAC)
+    ESP32_OPLOG         a file: every flash erase and write is appended to it as
+                        "E|W <address hex> <length hex>" (for checks of what was touched)
 
 A reset kills this process at once (so no except clause can swallow it) after writing the
 cause to ESP32_STATE/reset; the runner starts the next boot.
@@ -130,7 +132,7 @@ def _power_cut():
 
 flash = norflash.NorFlash(FLASH_PATH, STATE + "/" + norflash.STATS_FILE,
                           _int(_env("ESP32_CUT_AT"), 0), _env("ESP32_STRICT") == "1",
-                          _power_cut, _int(_env("ESP32_STUCK_AT"), -1))
+                          _power_cut, _int(_env("ESP32_STUCK_AT"), -1), _env("ESP32_OPLOG"))
 partitions = ff.with_runtime_vfs(
     ff.parse_partition_table(flash.read(ff.PARTITION_TABLE_OFFSET, ff.PARTITION_TABLE_MAX_LEN)),
     flash.size)
