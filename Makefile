@@ -7,7 +7,7 @@ DEPS   := .deps
 UMQTT  := $(DEPS)/umqtt/simple.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test bench clean system-packages firmware
+.PHONY: setup demo test bench reliability clean system-packages firmware
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
@@ -36,6 +36,14 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Every fault sweep in full (power cuts, hostile documents, dropped connections, restarts, ...):
+# one table of "survived / tried"; fails unless every row is whole.
+reliability: setup
+	@mkdir -p build && rm -f build/reliability.jsonl
+	RELIABILITY=1 RELIABILITY_LOG=build/reliability.jsonl $(BIN)/python -m pytest -n 2 -q -m row \
+	  tests/reliability tests/device tests/cloud; status=$$?; \
+	  $(BIN)/python -m tests.reliability.table build/reliability.jsonl && exit $$status
 
 clean:
 	rm -rf $(VENV) $(DEPS) build .pytest_cache
