@@ -44,12 +44,12 @@ def test_get_pending_lists_queued_and_in_progress(backend, make_device):
     assert inprog["executionNumber"] == queued["executionNumber"] == 1
 
 
-def test_get_pending_lists_at_most_ten_of_each(backend, make_device):
+def test_notify_lists_at_most_ten_and_get_pending_all(backend, make_device):
     d = make_device()
     for _ in range(12):
         create(backend, unique("many"), [d.name])
     body = d.request("get")[1]
-    assert len(body["queuedJobs"]) == 10 and body["inProgressJobs"] == []
+    assert len(body["queuedJobs"]) == 12 and body["inProgressJobs"] == []
     notify = d.events("notify")[-1]
     assert sum(len(v) for v in notify["jobs"].values()) == 10
 

@@ -286,10 +286,11 @@ class Database:
         self._run(f"UPDATE executions SET {sets} WHERE seq = ?", *fields.values(), seq)
 
     def pending_for_thing(self, thing: str) -> list[dict[str, Any]]:
-        """IN_PROGRESS executions first, then QUEUED, each in the order they were queued."""
+        """Every pending execution of the thing: IN_PROGRESS ones first, then QUEUED ones, each
+        by the time it was queued (AWS's order for the pending list and the next execution)."""
         return self._all(
             "SELECT * FROM executions WHERE thing_name = ? AND status IN ('IN_PROGRESS', 'QUEUED') "
-            "ORDER BY CASE status WHEN 'IN_PROGRESS' THEN 0 ELSE 1 END, seq", thing)
+            "ORDER BY CASE status WHEN 'IN_PROGRESS' THEN 0 ELSE 1 END, queued_at, seq", thing)
 
     def executions_for_job(self, job_id: str, status: str | None = None,
                            latest_only: bool = True) -> list[dict[str, Any]]:

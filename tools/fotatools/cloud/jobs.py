@@ -52,7 +52,7 @@ MAX_DOCUMENT = 32768
 MAX_CLIENT_TOKEN = 64
 MAX_DETAIL_VALUE = 1024
 MAX_STEP_MINUTES = 10080
-MAX_LISTED = 10  # get-pending: at most this many of each kind; notify: at most this many in all
+MAX_NOTIFIED = 10  # a notify (ListNotification) lists at most this many; get-pending lists all
 
 COUNT_FIELDS = {
     "CANCELED": "numberOfCanceledThings", "SUCCEEDED": "numberOfSucceededThings",
@@ -275,7 +275,7 @@ class JobsEngine:
             base = f"$aws/things/{thing}/jobs"
             if tuple(sorted(keys)) != old.pending:
                 jobs: dict[str, list[dict[str, Any]]] = {}
-                for e in pending[:MAX_LISTED]:
+                for e in pending[:MAX_NOTIFIED]:
                     jobs.setdefault(e["status"], []).append(self._summary(e))
                 self._send(f"{base}/notify", {"timestamp": now, "jobs": jobs})
             new_next = keys[0] if keys else None
@@ -395,8 +395,8 @@ class JobsEngine:
     def _get_pending(self, thing: str) -> dict[str, Any]:
         pending = self.db.pending_for_thing(thing)
         return {
-            "inProgressJobs": [self._summary(e) for e in pending if e["status"] == "IN_PROGRESS"][:MAX_LISTED],
-            "queuedJobs": [self._summary(e) for e in pending if e["status"] == "QUEUED"][:MAX_LISTED],
+            "inProgressJobs": [self._summary(e) for e in pending if e["status"] == "IN_PROGRESS"],
+            "queuedJobs": [self._summary(e) for e in pending if e["status"] == "QUEUED"],
         }
 
     def _start(self, e: dict[str, Any], job: dict[str, Any], now: float, details: dict[str, str] | None,
