@@ -52,8 +52,32 @@ clean:
 #   make firmware MPY_DIR=~/micropython VERSION=1.0.1
 # -> $(MPY_DIR)/ports/esp32/build-FOTA_ESP32/micropython.bin (app image for `fota build`)
 #    and firmware.bin (bootloader + partition table + app, for the first flash).
+# The version reaches the app descriptor through sdkconfig.version, one of the board's sdkconfig
+# defaults. ESP-IDF reads defaults only when it creates a configuration, and MicroPython keeps
+# the configuration (sdkconfig) in the build folder, so a build folder configured for another
+# VERSION, or older than a board sdkconfig/cmake file, loses its sdkconfig and CMakeCache.txt
+# (idf.py reruns cmake only without a cache or with new -D values): the configuration is made
+# again from the defaults. Compiled objects stay; a rebuild of the same VERSION is incremental.
+# VERSION: 1-31 of A-Z a-z 0-9 . _ + - (esp_app_desc_t.version is char[32], NUL-terminated;
+# quotes, spaces or `;` would break the Kconfig string or the C define).
+FW_BOARD := $(CURDIR)/firmware/FOTA_ESP32
+FW_BUILD  = $(MPY_DIR)/ports/esp32/build-FOTA_ESP32
+firmware: export FW_VERSION = $(VERSION)
 firmware:
 	@test -d "$(MPY_DIR)/ports/esp32" || { echo "set MPY_DIR to a MicroPython checkout"; exit 2; }
-	@test -n "$(VERSION)" || { echo "set VERSION, e.g. VERSION=1.0.1"; exit 2; }
-	printf 'CONFIG_APP_PROJECT_VER="%s"\n' "$(VERSION)" > firmware/FOTA_ESP32/sdkconfig.version
-	$(MAKE) -C "$(MPY_DIR)/ports/esp32" BOARD_DIR="$(CURDIR)/firmware/FOTA_ESP32" BUILD=build-FOTA_ESP32 submodules all
+	@case "$$FW_VERSION" in \
+	  "") echo "set VERSION, e.g. VERSION=1.0.1"; exit 2;; \
+	  *[!0-9A-Za-z._+-]*) echo "bad VERSION '$$FW_VERSION': use letters, digits and . _ + - only (no quotes or spaces)"; exit 2;; \
+	esac; \
+	if [ $${#FW_VERSION} -gt 31 ]; then \
+	  echo "bad VERSION '$$FW_VERSION': $${#FW_VERSION} characters, the app descriptor holds 31"; exit 2; fi
+	@printf 'CONFIG_APP_PROJECT_VER="%s"\n' "$$FW_VERSION" > "$(FW_BOARD)/sdkconfig.version.new"; \
+	if cmp -s "$(FW_BOARD)/sdkconfig.version.new" "$(FW_BOARD)/sdkconfig.version"; then \
+	  rm -f "$(FW_BOARD)/sdkconfig.version.new"; \
+	else mv -f "$(FW_BOARD)/sdkconfig.version.new" "$(FW_BOARD)/sdkconfig.version"; fi
+	@cfg="$(FW_BUILD)/sdkconfig"; \
+	if [ -f "$$cfg" ] && { ! grep -qxF "CONFIG_APP_PROJECT_VER=\"$$FW_VERSION\"" "$$cfg" || \
+	    [ -n "$$(find "$(FW_BOARD)" -type f \( -name 'sdkconfig.*' -o -name '*.cmake' \) -newer "$$cfg")" ]; }; then \
+	  echo "firmware $$FW_VERSION: a fresh configuration from the board's sdkconfig defaults"; \
+	  rm -f "$$cfg" "$(FW_BUILD)/CMakeCache.txt"; fi
+	$(MAKE) -C "$(MPY_DIR)/ports/esp32" BOARD_DIR="$(FW_BOARD)" BUILD=build-FOTA_ESP32 submodules all
