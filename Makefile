@@ -11,12 +11,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
-# mosquitto is the broker of the local AWS IoT stand-in (Debian package).
+# Debian packages: mosquitto is the broker of the local AWS IoT stand-in; faketime (libfaketime)
+# gives the emulated ESP32 its own clock.
 system-packages:
-	@command -v mosquitto >/dev/null 2>&1 || { \
-	  echo "installing mosquitto (Debian package)"; \
+	@{ command -v mosquitto >/dev/null 2>&1 && ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; } || { \
+	  echo "installing mosquitto and faketime (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto faketime >/dev/null; }
 
 $(VENV)/.installed: tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

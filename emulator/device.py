@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -36,6 +37,54 @@ EMULATION_HEAP = 256 * 1024
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 CAUSE_NAMES = {PWRON_RESET: "PWRON_RESET", HARD_RESET: "HARD_RESET", WDT_RESET: "WDT_RESET",
                DEEPSLEEP_RESET: "DEEPSLEEP_RESET", SOFT_RESET: "SOFT_RESET"}
+
+# Where a power-up starts the board's clock: 2000-01-01 00:00:00 UTC. The ESP32's system time
+# starts at 0 when the RTC timer is reset, and MicroPython's ESP32 port counts it from 2000
+# (no MICROPY_EPOCH_IS_1970; modtime.c, machine_rtc.c), as does the time it gives mbedTLS
+# (main.c platform_mbedtls_time adds 1970..2000).
+POWER_UP_CLOCK = 946684800
+CLOCK_FILE = "clock"
+LIBFAKETIME = "libfaketime.so.1"
+
+
+class ClockError(RuntimeError):
+    """The board's clock cannot be emulated (libfaketime is missing)."""
+
+
+def find_libfaketime() -> str:
+    """Path of Debian's libfaketime (package faketime): $ESP32_LIBFAKETIME, else the
+    multiarch folder of this Python, else any /usr/lib*/*/faketime. ClockError if absent: the
+    board must not silently run on the host's clock."""
+    given = os.environ.get("ESP32_LIBFAKETIME")
+    if given:
+        if not Path(given).is_file():
+            raise ClockError(f"ESP32_LIBFAKETIME={given} is not a file")
+        return given
+    arch = sysconfig.get_config_var("MULTIARCH") or ""
+    candidates = [Path("/usr/lib") / arch / "faketime" / LIBFAKETIME] if arch else []
+    candidates += [Path("/usr/lib/faketime") / LIBFAKETIME, Path("/usr/local/lib/faketime") / LIBFAKETIME]
+    candidates += sorted(Path("/usr/lib").glob(f"*/faketime/{LIBFAKETIME}"))
+    for c in candidates:
+        if c.is_file():
+            return str(c)
+    raise ClockError("libfaketime not found: the emulated ESP32's clock needs it (install the "
+                     "Debian package faketime: apt-get install faketime, or `make setup`)")
+
+
+def write_clock(state: Path, board_time: float) -> None:
+    """Set the board's clock to `board_time` (Unix seconds) from now on: the offset from the
+    host clock, in the form libfaketime reads ("+N" / "-N" seconds) and _esp32emu rewrites."""
+    path = Path(state) / CLOCK_FILE
+    tmp = path.with_name(CLOCK_FILE + ".tmp")
+    tmp.write_text("%+018.6f\n" % (board_time - time.time()))
+    os.replace(tmp, path)
+
+
+def board_time(state: Path) -> float:
+    """The board's clock now (Unix seconds), as the board reads it."""
+    text = (Path(state) / CLOCK_FILE).read_text().strip()
+    return time.time() + float(text or 0)
+
 
 # RunResult.exit_reason -> exit code of `python -m emulator run`
 EXIT_CODES = {"main-returned": 0, "main-raised": 1, "max-boots": 2, "timeout": 3,
@@ -146,6 +195,7 @@ class Device:
         self.extra_env = dict(env or {})
         self.echo = echo
         self.unique_id = unique_id
+        self.libfaketime = find_libfaketime()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._result: RunResult | None = None
@@ -202,12 +252,14 @@ class Device:
 
     # ---- the boot loop
     def run(self, *, max_boots: int | None = None, timeout: float | None = None,
-            cut_at: int | None = None) -> RunResult:
+            cut_at: int | list[int] | None = None) -> RunResult:
         """Boot until main.py returns/raises, max_boots boots, timeout seconds, or stop().
         cut_at: cut the power during that flash operation (counted from the start of the
-        run, bootloader and board together)."""
-        if cut_at is not None and cut_at < 0:
-            raise ValueError("cut_at counts flash operations from 1")
+        run, bootloader and board together); a list cuts it at each of them in turn, so that
+        a cut can hit the recovery from the one before."""
+        cuts = list(cut_at) if isinstance(cut_at, (list, tuple)) else ([cut_at] if cut_at else [])
+        if any(c < 1 for c in cuts) or cuts != sorted(set(cuts)):
+            raise ValueError("cut_at counts flash operations from 1, in increasing order")
         self._console = []
         stats_path = self.state / norflash.STATS_FILE
         for name in (norflash.STATS_FILE, "wdt", "rtc_memory", "reset"):
@@ -227,9 +279,11 @@ class Device:
             if deadline and time.monotonic() > deadline:
                 reason = "timeout"
                 break
-            cut = cut_at if cut_at and not norflash.read_stats(stats_path)["cuts"] else 0
+            done = norflash.read_stats(stats_path)["cuts"]
+            cut = cuts[done] if done < len(cuts) else 0
             if cause == PWRON_RESET:
                 (self.state / "rtc_memory").unlink(missing_ok=True)
+                write_clock(self.state, POWER_UP_CLOCK)  # only a power-up resets the RTC timer
             if cause == SOFT_RESET:
                 self._out("MPY: soft reboot")
             else:
@@ -323,6 +377,16 @@ class Device:
         })
         if self.unique_id:
             env["ESP32_UNIQUE_ID"] = self.unique_id
+        # the board's clock: this process's clock moved by the offset in the clock file
+        # (libfaketime reads it at every call); ticks_ms stays on the host's monotonic clock;
+        # no time zone, as on a board (localtime == gmtime)
+        env.update({
+            "LD_PRELOAD": " ".join([self.libfaketime] + ([env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [])),
+            "FAKETIME_TIMESTAMP_FILE": str(self.state / CLOCK_FILE),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "TZ": "UTC0",
+        })
         return env
 
     def _run_micropython(self, booted, cause, frozen, cut, deadline) -> tuple[str, int]:
@@ -417,6 +481,10 @@ class Device:
         for raw in iter(stream.readline, b""):
             self._out(raw.decode("utf-8", "replace").rstrip("\r\n"))
         stream.close()
+
+    def board_time(self) -> float:
+        """The board's clock now (Unix seconds)."""
+        return board_time(self.state)
 
     def close(self) -> None:
         """Remove the state folder if the Device made it."""

@@ -17,6 +17,10 @@ Configuration comes from the runner through environment variables:
     ESP32_OPLOG         a file: every flash erase and write is appended to it as
                         "E|W <address hex> <length hex>" (for checks of what was touched)
 
+The board's clock is this process's own clock, moved by libfaketime (preloaded by the runner):
+ESP32_STATE/clock holds its offset from the host clock in seconds ("+N" / "-N"), which the
+runner writes at each power-up and clock_set() rewrites (machine.RTC().datetime(...)).
+
 A reset kills this process at once (so no except clause can swallow it) after writing the
 cause to ESP32_STATE/reset; the runner starts the next boot.
 """
@@ -92,6 +96,7 @@ def _open_rw(path):
 _reset_file = open(STATE + "/reset", "w")
 _wdt_file = _open_rw(STATE + "/wdt")
 _rtc_file = _open_rw(STATE + "/rtc_memory")
+_clock_file = _open_rw(STATE + "/clock")
 _boot_ms = time.ticks_ms()
 
 
@@ -106,6 +111,31 @@ def rtc_memory(data=None):
         return f.read(head[0] | head[1] << 8)
     f.seek(0)
     f.write(bytes((len(data) & 0xFF, len(data) >> 8)) + bytes(data))
+    f.flush()
+
+
+def civil_seconds(year, month, day, hour, minute, second):
+    """Seconds since 1970-01-01 00:00:00 UTC of a date and time (proleptic Gregorian), as
+    timeutils_seconds_since_1970 computes them, whatever the host's time zone."""
+    y = year - 1 if month <= 2 else year
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return days * 86400 + hour * 3600 + minute * 60 + second
+
+
+def clock_set(unix_seconds):
+    """Set the board's clock (settimeofday on a board): rewrite the offset that libfaketime
+    reads at every time call, so time, machine.RTC and mbedTLS see the new time at once."""
+    f = _clock_file
+    f.seek(0)
+    try:
+        old = float(f.read().decode().strip() or "0")
+    except ValueError:
+        old = 0.0
+    f.seek(0)
+    f.write(("%+018.6f\n" % (old + unix_seconds - time.time())).encode())
     f.flush()
 
 

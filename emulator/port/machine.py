@@ -116,6 +116,16 @@ class WDT:
         _emu.wdt_feed()
 
 
+def _set_clock(dt, hour):
+    # machine_rtc_datetime_helper: an 8-item tuple, weekday ignored; settimeofday
+    items = tuple(dt)
+    if len(items) != 8:
+        raise ValueError("requested length 8 but object has length %d" % len(items))
+    secs = _emu.civil_seconds(items[0], items[1], items[2], items[hour], items[hour + 1],
+                              items[hour + 2])
+    _emu.clock_set(secs + items[7] / 1000000)
+
+
 # the ESP32's GPIO numbers
 _GPIOS = tuple(range(0, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40))
 
@@ -170,20 +180,25 @@ class Pin:
 
 
 class RTC:
-    """Date and time (from the host clock) and the RTC memory, which survives every reset
-    but a power cut."""
+    """The board's clock and the RTC memory (machine_rtc.c). The clock starts at
+    2000-01-01 00:00:00 at power-up and keeps running over every other reset (the runner
+    sets it); datetime(...) and init(...) set it for time, machine.RTC and TLS alike. The
+    RTC memory survives every reset but a power cut."""
 
     def __init__(self, id=0):
         pass
 
     def datetime(self, dt=None):
         if dt is not None:
+            _set_clock(dt, 4)
             return None
-        t = time.localtime()
-        return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        t = time.time()
+        s = int(t)
+        tm = time.gmtime(s)
+        return (tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], int((t - s) * 1000000))
 
     def init(self, dt):
-        pass
+        _set_clock(dt, 3)  # machine_rtc_init: hour at index 3, microseconds at 7
 
     def memory(self, data=None):
         if data is None:
