@@ -746,8 +746,8 @@ class JobsEngine:
         return config
 
     @staticmethod
-    def _parse_document(document: Any) -> tuple[str, dict[str, Any]]:
-        if isinstance(document, dict):
+    def _parse_document(document: Any) -> tuple[str, Any]:
+        if isinstance(document, (dict, list)):
             text = json.dumps(document, separators=(",", ":"))
         elif isinstance(document, str):
             text = document
@@ -759,8 +759,8 @@ class JobsEngine:
             doc = json.loads(text)
         except ValueError as e:
             raise _invalid(f"document is not valid JSON: {e}") from None
-        if not isinstance(doc, dict):
-            raise _invalid("document must be a JSON object")
+        # AWS IoT documents the job document as JSON text of at most 32 KB, nothing narrower:
+        # any JSON value is taken, so that devices meet documents that are not objects too.
         for url in _placeholders(doc):
             try:
                 parse_s3_url(url)
