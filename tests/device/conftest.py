@@ -17,7 +17,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     srv = ca.issue_server(d / "srv")
     rogue = LocalCA(d / "rogue").ensure()
     bad = rogue.issue_server(d / "bad")
-    other = ca.issue_client("other.example", d / "other")  # right CA, wrong name
+    # right CA, server usage, another name: only the host-name check refuses it
+    other = LocalCA.save(ca.issue("other.example", server=True, names=["other.example", "127.0.0.1"]), d / "other", "server")
     return {"ca_der": ca.cert_der_path, "cert": srv.cert_pem, "key": srv.key_pem,
             "rogue_cert": bad.cert_pem, "rogue_key": bad.key_pem, "ca": ca,
             "other_cert": other.cert_pem, "other_key": other.key_pem}

@@ -16,6 +16,8 @@ class FirmwareServer:
     /short/<name>         Content-Length says the whole file, the body stops 1000 bytes early
     /long/<name>          the file plus 4096 extra bytes (and a Content-Length saying so)
     /drop/<n>/<name>      the first request breaks the connection after n bytes; later ones work
+    /dropall/<n>/<name>   every request breaks the connection after n bytes
+    /hold/<name>          the file, once the test calls release() (held is set while it waits)
     /chunked/<name>       Transfer-Encoding: chunked
     """
 
@@ -23,6 +25,8 @@ class FirmwareServer:
         self.files = files
         self.requests: list[tuple[str, str | None]] = []
         self.dropped: set[str] = set()
+        self.held = threading.Event()  # a /hold/ request is waiting
+        self._release = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,13 +37,18 @@ class FirmwareServer:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, self.headers.get("Range")))
-                m = re.match(r"^/(fw|short|long|chunked|status/(\d+)|drop/(\d+))/([^?]+)", self.path)
-                if not m or m.group(4) not in server.files:
+                m = re.match(r"^/(fw|short|long|chunked|hold|status/(\d+)|drop/(\d+)|dropall/(\d+))/([^?]+)",
+                             self.path)
+                if not m or m.group(5) not in server.files:
                     return self._send(404, b"not found")
-                data = server.files[m.group(4)]
+                data = server.files[m.group(5)]
                 kind = m.group(1)
                 if m.group(2):
                     return self._send(int(m.group(2)), b"<Error>denied</Error>")
+                if kind == "hold":
+                    server.held.set()
+                    if not server._release.wait(120):
+                        return self._send(503, b"never released")
                 start = 0
                 rng = self.headers.get("Range")
                 if rng:
@@ -64,6 +73,8 @@ class FirmwareServer:
                 if m.group(3) and self.path not in server.dropped:
                     server.dropped.add(self.path)
                     body = body[:int(m.group(3))]
+                if m.group(4):
+                    body = body[:int(m.group(4))]
                 self.wfile.write(body)
                 self.wfile.flush()
                 self.close_connection = True
@@ -81,6 +92,10 @@ class FirmwareServer:
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def release(self) -> None:
+        """Let /hold/ requests (waiting or to come) have their answer."""
+        self._release.set()
+
     def url(self, path: str) -> str:
         return f"https://localhost:{self.port}{path}"
 
@@ -89,5 +104,6 @@ class FirmwareServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -1,0 +1,70 @@
+"""lib/otaslot.py's SlotWriter on the emulated board: what it refuses to start, and what an
+abort leaves behind."""
+
+import json
+
+from emulator.device import Device
+from emulator.flash import Flash, create_flash
+from tests.device.rig import ROOT, firmware
+
+APP = """
+import json, otaslot
+def err(f):
+    try:
+        f()
+        return None
+    except otaslot.SlotError as e:
+        return str(e)
+other = otaslot.slots()[1]
+out = {
+    "running": err(lambda: otaslot.SlotWriter(otaslot.running(), 4096)),
+    "too big": err(lambda: otaslot.SlotWriter(other, 0x180000 + 1)),
+    "empty": err(lambda: otaslot.SlotWriter(other, 0)),
+    "unaligned resume": err(lambda: otaslot.SlotWriter(other, 100000, start=4096 + 512)),
+}
+class Body:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+head = open("new.bin", "rb").read()  # the first three sectors of a 100 000-byte image
+w = otaslot.SlotWriter(other, 100000)
+body = Body(head)
+while w.feed_from(body):
+    pass
+w._flush()
+out["written"] = w.sector
+out["version before abort"] = otaslot.app_desc(other)[0]
+w.abort()
+print("result:", json.dumps(out))
+"""
+
+
+def test_slot_writer_refusals_and_abort(tmp_path):
+    fs = tmp_path / "fs"
+    (fs / "lib").mkdir(parents=True)
+    for p in (ROOT / "lib").glob("*.py"):
+        (fs / "lib" / p.name).write_text(p.read_text())
+    (fs / "main.py").write_text(APP)
+    new = firmware("1.0.1", size=100_000)
+    (fs / "new.bin").write_bytes(new[:3 * 4096])
+    create_flash(tmp_path / "flash.bin", firmware("1.0.0"))
+    with Device(tmp_path / "flash.bin", fs, echo=None) as dev:
+        r = dev.run(max_boots=1, timeout=60)
+    assert r.exit_reason == "main-returned", r.console
+    line = next(x for x in r.console.splitlines() if x.startswith("result: "))
+    out = json.loads(line[len("result: "):])
+    assert out == {
+        "running": "refusing to write the running slot",
+        "too big": "image of 1572865 bytes does not fit the 1572864-byte slot",
+        "empty": "image of 0 bytes does not fit the 1572864-byte slot",
+        "unaligned resume": "resume offset 4608 is not a sector boundary",
+        "written": 3,
+        "version before abort": "1.0.1",
+    }
+    f = Flash(tmp_path / "flash.bin")
+    assert f.app_desc("ota_1") is None  # the header is gone: nothing can boot the slot
+    assert f.boot_slot() == "ota_0"
