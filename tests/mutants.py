@@ -1,0 +1,343 @@
+"""make mutants: every guarantee of the device code is a test that fails without it.
+
+Each mutation breaks one check of lib/*.py (a comparison inverted, a check removed, a limit
+changed). It is applied alone to a scratch copy of the repository, the tests that claim it are
+run there, and the mutation must make them fail ("caught"). The run ends with a table and exits
+non-zero if a mutation is missed, if its tests fail to run, or if its original text is no longer
+in the file (the code moved: keep this list current). Before the mutations, the tests of the
+list run once on the unchanged copy: they must pass there for "caught" to mean anything.
+
+    python tests/mutants.py                 # all of them
+    python tests/mutants.py -k signature    # those whose name contains "signature"
+    python tests/mutants.py --list          # the list, with the tests of each
+    python tests/mutants.py --rev HEAD      # a copy of a commit instead of the working tree
+
+A new guarantee gets its mutation here in the same change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+D = "tests/device/"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str  # relative to the repository root
+    original: str  # must occur exactly once in the file
+    replacement: str
+    tests: tuple[str, ...]  # pytest arguments: node ids, and -k expressions
+
+
+def m(name: str, file: str, original: str, replacement: str, *tests: str) -> Mutation:
+    return Mutation(name, file, original, replacement, tests)
+
+
+BAD_DOC = D + "test_bad_jobs.py::test_bad_document"
+FOTAPLAN_BAD = D + "test_fotaplan.py::test_bad_field_is_refused"
+SIGNED = D + "test_signed.py::test_refused"
+
+MUTATIONS: list[Mutation] = [
+    # --- README: malformed document, missing or mistyped field, bc_idx, bc_size, http:// -----
+    m("bc_idx may be past the last slot", "lib/fotaplan.py",
+      "if not 0 <= idx < nslots:", "if not 0 <= idx <= nslots:", FOTAPLAN_BAD),
+    m("bc_idx may be the running slot", "lib/fotaplan.py",
+      "if idx == running:", "if idx == running and False:", FOTAPLAN_BAD, BAD_DOC, "-k", "bc_idx"),
+    m("bc_size may exceed the slot", "lib/fotaplan.py",
+      'if not 0 < size <= slot_size:\n        raise DocError("bc_size',
+      'if not 0 < size:\n        raise DocError("bc_size', FOTAPLAN_BAD, "-k", "bc_size"),
+    m("bc_crc of any length", "lib/fotaplan.py",
+      "len(md5) != 32 or ", "", BAD_DOC, "-k", "bc_crc"),
+    m("bc_crc of any characters", "lib/fotaplan.py",
+      "any(c not in HEX for c in md5.lower())", "False", FOTAPLAN_BAD, "-k", "bc_crc"),
+    m("http:// URLs accepted", "lib/fotaplan.py",
+      'not url.startswith("https://") or ', "", FOTAPLAN_BAD, BAD_DOC, "-k", "bc_url"),
+    m("unresolved placeholder accepted", "lib/fotaplan.py",
+      'if url.startswith("${"):', "if False:", FOTAPLAN_BAD, "-k", "bc_url"),
+    m("booleans taken for integers", "lib/fotaplan.py",
+      "if not isinstance(v, int) or isinstance(v, bool):", "if not isinstance(v, int):",
+      FOTAPLAN_BAD, "-k", "bc_idx"),
+    m("afr_ota files of other processors taken", "lib/fotaplan.py",
+      'if len(files) > 1 or f.get("fileid", 0) != 0:', "if len(files) > 1:",
+      D + "test_fotaplan.py::test_bad_afr_ota_document_is_refused"),
+    m("aws_fota over http", "lib/fotaplan.py",
+      'if loc.get("protocol") != "https:":', "if False:",
+      D + "test_fotaplan.py::test_bad_nordic_document_is_refused"),
+    m("afr_ota stream name not checked", "lib/fotaplan.py",
+      'if not isinstance(stream, str) or not stream or "/" in stream', "if False",
+      D + "test_fotaplan.py::test_bad_afr_ota_document_is_refused"),
+    # --- README: HTTP errors, expired or tampered URL, certificate not from the CA or for
+    #     another name ---------------------------------------------------------------------
+    m("HTTP status not checked", "lib/https.py",
+      "if status != (206 if start else 200):", "if status == 404:",
+      D + "test_https.py::test_server_faults_are_errors", D + "test_bad_jobs.py::test_server_faults"),
+    m("server certificate not verified", "lib/https.py",
+      "ctx.verify_mode = ssl.CERT_REQUIRED", "ctx.verify_mode = ssl.CERT_NONE",
+      D + "test_https.py::test_server_not_chaining_to_the_ca_is_refused",
+      D + "test_bad_jobs.py::test_server_not_chaining_to_the_ca"),
+    m("host name not checked", "lib/https.py",
+      "tls_context(ca_der).wrap_socket(sock, server_hostname=host)", "tls_context(ca_der).wrap_socket(sock)",
+      D + "test_https.py::test_certificate_for_another_name_is_refused",
+      D + "test_flow_checks.py::test_server_certificate_for_another_name_is_refused"),
+    m("plain http downloads", "lib/https.py",
+      'if not isinstance(url, str) or not url.startswith("https://"):',
+      'if not isinstance(url, str) or not url.startswith("http"):',
+      D + "test_https.py::test_plain_http_is_refused"),
+    m("a short body ends quietly", "lib/https.py",
+      "if not n:\n            raise Broken", "if not n:\n            return 0\n            raise Broken",
+      D + "test_https.py::test_server_faults_are_errors", D + "test_bad_jobs.py::test_server_faults",
+      "-k", "short"),
+    m("chunked bodies taken", "lib/https.py",
+      "if chunked or length < 0:", "if length < 0:",
+      D + "test_https.py::test_server_faults_are_errors", "-k", "chunked"),
+    m("no Range when resuming", "lib/https.py",
+      "if start:\n            req +=", "if False:\n            req +=",
+      D + "test_https.py::test_range_from_an_offset",
+      D + "test_bad_jobs.py::test_broken_connection_resumes_from_the_last_whole_sector"),
+    # --- README: flash that does not hold what was written ---------------------------------
+    m("read-back not compared", "lib/otaslot.py",
+      "if self.check != mv[off:off + CHECK]:", "if False:",
+      D + "test_bad_jobs.py::test_flash_that_does_not_hold_what_was_written"),
+    # --- README: connection broken mid-download (3 tries) ------------------------------------
+    m("download tried 20 times", "lib/fota.py", "MAX_TRIES = 3", "MAX_TRIES = 20",
+      D + "test_flow_checks.py::test_download_gives_up_after_three_tries"),
+    m("one download try too many", "lib/fota.py",
+      "if tries >= MAX_TRIES:", "if tries > MAX_TRIES:",
+      D + "test_flow_checks.py::test_download_gives_up_after_three_tries"),
+    m("a broken connection is not retried", "lib/fota.py",
+      "except (OSError, Broken) as e:", "except OSError as e:",
+      D + "test_bad_jobs.py::test_broken_connection_resumes_from_the_last_whole_sector"),
+    m("resume keeps a partial sector", "lib/otaslot.py",
+      "self.fill = 0\n        return self.sector * SECTOR", "return self.sector * SECTOR + self.fill",
+      D + "test_bad_jobs.py::test_broken_connection_resumes_from_the_last_whole_sector"),
+    # --- README: more or fewer bytes, wrong MD5, not an app image, other chip; slot header
+    #     erased --------------------------------------------------------------------------
+    m("size against the document not checked", "lib/fota.py",
+      "if r.total != w.size:", "if r.total < w.size:",
+      D + "test_bad_jobs.py::test_server_faults", "-k", "long"),
+    m("MD5 not compared", "lib/otaslot.py",
+      "if md5_hex is not None and digest != md5_hex.lower():", "if False:", BAD_DOC, "-k", "bc_crc"),
+    m("app image header not checked", "lib/otaslot.py",
+      'if desc is None:\n            raise SlotError("not an ESP32 app image")',
+      'if False:\n            raise SlotError("not an ESP32 app image")',
+      D + "test_bad_jobs.py::test_body_that_is_not_an_app_image"),
+    m("chip id not checked", "lib/otaslot.py",
+      'if chip != struct.unpack_from("<H", mine, 12)[0]:', "if False:",
+      D + "test_flow_checks.py::test_image_for_another_chip_is_refused_before_set_boot"),
+    m("abort leaves the slot as it is", "lib/otaslot.py",
+      "def abort(self):", "def abort(self):\n        return",
+      D + "test_otaslot.py", BAD_DOC, "-k", "not bc_idx and not bc_size and not bc_url"),
+    m("no abort after a failed download", "lib/fota.py",
+      '        w.abort()\n        raise FotaError("download"', '        raise FotaError("download"',
+      D + "test_bad_jobs.py::test_server_faults", "-k", "short"),
+    m("no abort after a failed check", "lib/fota.py",
+      '        w.abort()\n        raise FotaError("verify"', '        raise FotaError("verify"',
+      BAD_DOC, "-k", "bc_crc"),
+    # --- README: image whose own SHA-256 or checksum is wrong -------------------------------
+    m("set_boot's refusal not handled", "lib/fota.py",
+      "except OSError as e:  # set_boot", "except ImportError as e:  # set_boot",
+      D + "test_bad_jobs.py::test_image_whose_hash_does_not_verify_is_not_booted"),
+    # --- README: signer key: unsigned, other key or image, downgrade, replay, secure_version -
+    m("unsigned image accepted", "lib/fota.py",
+      "if key and not p.sig:", "if False:", SIGNED, "-k", "unsigned"),
+    m("signature not checked", "lib/fota.py",
+      "if not ecdsa.verify(key, digest, ecdsa.signature(sig)):",
+      "if not ecdsa.verify(key, digest, ecdsa.signature(sig)) and False:", SIGNED, "-k", "key or image"),
+    m("downgrade accepted", "lib/fota.py",
+      "if not _newer(desc[0], version()):", "if False:", SIGNED, "-k", "downgrade"),
+    m("replay of the same version accepted", "lib/fota.py",
+      "return _vkey(a) > _vkey(b)", "return _vkey(a) >= _vkey(b)", SIGNED, "-k", "replay"),
+    m("lower secure_version accepted", "lib/fota.py",
+      "if mine and desc[2] < mine[2]:", "if mine and desc[2] < mine[2] - 1:",
+      D + "test_signed.py::test_lower_secure_version_is_refused_even_unsigned"),
+    m("afr_ota without a signer key", "lib/fota.py",
+      'if p.kind == "afr_ota" and not key:', "if False:",
+      D + "test_signed.py::test_freertos_afr_ota_job_needs_a_signer_key"),
+    m("signature check inverted", "lib/ecdsa.py",
+      "return acc[0] * zi * zi % P % N == r", "return acc[0] * zi * zi % P % N != r",
+      D + "test_ecdsa.py"),
+    m("key off the curve accepted", "lib/ecdsa.py",
+      "if x >= P or y >= P or (y * y - x * x * x + 3 * x - B) % P:", "if x >= P or y >= P:",
+      D + "test_ecdsa.py"),
+    m("signature fields not INTEGERs", "lib/ecdsa.py",
+      "if der[i] != 2 or der[i + 1] > 33", "if der[i + 1] > 33", D + "test_ecdsa.py"),
+    m("signature with trailing bytes", "lib/ecdsa.py",
+      "der[0] != 0x30 or der[1] != len(der) - 2:", "der[0] != 0x30:", D + "test_ecdsa.py"),
+    # --- README: never confirms, self-test fails, cancelled during the trial boot -------------
+    m("rollback by the bootloader not recognised", "lib/fota.py",
+      "elif state in (otaslot.OTA_ABORTED, otaslot.OTA_INVALID):", "elif state == otaslot.OTA_INVALID:",
+      D + "test_update.py::test_firmware_that_never_confirms_is_rolled_back"),
+    m("new firmware not confirmed", "lib/fota.py",
+      'confirm()\n            rec["step"] = "done"', 'rec["step"] = "done"',
+      D + "test_update.py::test_update_reboots_confirms_and_succeeds"),
+    m("self-test reason lost", "lib/fota.py",
+      'rec["reason"] = reason\n        _save(rec)', "_save(rec)",
+      D + "test_update.py::test_failed_self_test_rolls_back_with_its_reason"),
+    m("cancelled job's tested firmware not kept", "lib/fota.py",
+      'confirm()\n        log("confirm", "job %s is gone', 'log("confirm", "job %s is gone',
+      D + "test_update.py::test_job_cancelled_during_the_trial_boot_keeps_the_tested_firmware"),
+    # --- README: power cut (resumes from the last 64 KB recorded, at most 3 tries) ------------
+    m("power cut: download starts over", "lib/fota.py",
+      'start = rec.get("done", 0) if', "start = 0 if",
+      D + "test_power_cuts.py::test_download_resumes_after_a_power_cut"),
+    m("power cut: progress not recorded", "lib/fota.py",
+      "progress(done)\n                        saved = done", "saved = done",
+      D + "test_power_cuts.py::test_download_resumes_after_a_power_cut"),
+    m("power cut: resume does not hash what is in flash", "lib/otaslot.py",
+      "for s in range(self.sector):", "for s in range(0):",
+      D + "test_power_cuts.py::test_download_resumes_after_a_power_cut"),
+    m("interrupted downloads tried forever", "lib/fota.py",
+      'if tries > MAX_TRIES:\n        return _fail(job, "download", "interrupted',
+      'if tries > MAX_TRIES + 1:\n        return _fail(job, "download", "interrupted',
+      D + "test_flow_checks.py::test_a_download_interrupted_three_times_is_not_tried_again"),
+    m("interrupted downloads: one try too few", "lib/fota.py",
+      'if tries > MAX_TRIES:\n        return _fail(job, "download", "interrupted',
+      'if tries >= MAX_TRIES:\n        return _fail(job, "download", "interrupted',
+      D + "test_flow_checks.py::test_two_interrupted_downloads_are_tried_a_third_time"),
+    # --- README: broker or network down ----------------------------------------------------
+    m("a failed connect keeps its socket", "lib/awsiot.py",
+      "c.sock.close()  # a board has few sockets", "pass  # a board has few sockets",
+      D + "test_main.py::test_a_dead_broker_never_ends_the_loop"),
+    # --- the flow's API: disconnect_mqtt, auto_reset, timeouts --------------------------------
+    m("disconnect_mqtt=False closes anyway", "lib/fota.py",
+      "if disconnect_mqtt and not p.stream:", "if not p.stream:",
+      D + "test_flow_checks.py::test_disconnect_mqtt_closes_the_session_for_the_download"),
+    m("disconnect_mqtt=True keeps the session", "lib/fota.py",
+      "if disconnect_mqtt and not p.stream:", "if False:",
+      D + "test_flow_checks.py::test_disconnect_mqtt_closes_the_session_for_the_download"),
+    m("no reconnect after the download", "lib/fota.py",
+      "    if not jobs.conn.connected():\n        jobs.conn.connect()", "    pass",
+      D + "test_flow_checks.py::test_disconnect_mqtt_closes_the_session_for_the_download"),
+    m("auto_reset ignored", "lib/fota.py", "if auto_reset:", "if True:",
+      D + "test_update.py::test_auto_reset_off_returns_true_and_mqtt_can_stay_open"),
+    m("a timeout is taken for an ended job", "lib/fota.py",
+      'if e.code == "Timeout":', "if False:",
+      D + "test_handle.py::test_jobs_that_end_meanwhile_are_skipped_and_timeouts_raised"),
+    # --- streams: answers for this reader, this file and this block only ---------------------
+    m("stream answers for another token taken", "lib/streams.py",
+      'body.get("c") == self.token', "True", D + "test_streams.py"),
+    m("stream blocks for another file taken", "lib/streams.py",
+      'kind == "data/json" and body.get("f") == self.file_id and', 'kind == "data/json" and',
+      D + "test_streams.py"),
+    m("stream blocks taken out of order", "lib/streams.py",
+      ' and body.get("i") == want:', ":", D + "test_streams.py"),
+    m("stream refusal ignored", "lib/streams.py",
+      'if kind == "rejected/json":', "if False:", D + "test_streams.py"),
+    m("stream describe takes any file", "lib/streams.py",
+      'if f.get("f") == self.file_id:', "if True:", D + "test_streams.py"),
+    m("stream describe takes any answer", "lib/streams.py",
+      "if kind != answer:", "if False:", D + "test_streams.py"),
+    # --- SlotWriter's own refusals -----------------------------------------------------------
+    m("SlotWriter writes the running slot", "lib/otaslot.py",
+      "if same(part, running()):", "if False:", D + "test_otaslot.py"),
+    m("SlotWriter takes an image bigger than the slot", "lib/otaslot.py",
+      "if size <= 0 or size > cap:", "if size <= 0:", D + "test_otaslot.py"),
+    m("SlotWriter resumes mid-sector", "lib/otaslot.py",
+      "if start % SECTOR or start > size:", "if start > size:", D + "test_otaslot.py"),
+]
+
+
+def scratch_copy(dest: Path, rev: str | None) -> None:
+    """The tracked files (of the working tree, or of commit `rev`), with .venv and .deps linked."""
+    if rev:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    else:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                               capture_output=True).stdout.decode().split("\0")
+        for name in filter(None, files):
+            src = ROOT / name
+            if src.is_file():
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest / name)
+    for link in (".venv", ".deps"):
+        if (ROOT / link).exists():
+            (dest / link).symlink_to(ROOT / link)
+
+
+def pytest(copy: Path, args: tuple[str, ...] | list[str], first_failure: bool = True) -> int:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *args]
+    if first_failure:
+        cmd.insert(3, "-x")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run(cmd, cwd=copy, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+
+def node_ids(ms: list[Mutation]) -> list[str]:
+    """The test files and node ids of these mutations, without their -k filters."""
+    out: list[str] = []
+    for mu in ms:
+        skip = False
+        for a in mu.tests:
+            if skip:
+                skip = False
+            elif a == "-k":
+                skip = True
+            elif a not in out:
+                out.append(a)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-k", dest="only", help="run the mutations whose name contains this")
+    ap.add_argument("--list", action="store_true", help="print the mutations and their tests")
+    ap.add_argument("--rev", help="copy this commit instead of the working tree")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the run on the unchanged copy")
+    a = ap.parse_args(argv)
+    chosen = [mu for mu in MUTATIONS if not a.only or a.only in mu.name]
+    if a.list:
+        for mu in chosen:
+            print(f"{mu.name} [{mu.file}]: {' '.join(mu.tests)}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="fota-mutants-") as tmp:
+        copy = Path(tmp)
+        scratch_copy(copy, a.rev)
+        if not a.no_baseline:
+            t0 = time.monotonic()
+            rc = pytest(copy, node_ids(chosen), first_failure=False)
+            print(f"baseline: the tests of {len(chosen)} mutations on the unchanged code: "
+                  f"{'pass' if rc == 0 else 'FAIL (exit %d)' % rc} ({time.monotonic() - t0:.0f} s)", flush=True)
+            if rc != 0:
+                return 1
+        rows = []
+        for mu in chosen:
+            path = copy / mu.file
+            text = path.read_text()
+            t0 = time.monotonic()
+            n = text.count(mu.original)
+            if n != 1:
+                result = "not found" if n == 0 else f"found {n} times"
+            else:
+                path.write_text(text.replace(mu.original, mu.replacement))
+                try:
+                    rc = pytest(copy, mu.tests)
+                finally:
+                    path.write_text(text)
+                result = {0: "MISSED", 1: "caught"}.get(rc, f"error (pytest exit {rc})")
+            rows.append((mu.name, mu.file, " ".join(t.replace(D, "") for t in mu.tests), result,
+                         f"{time.monotonic() - t0:.1f}"))
+            print(f"{result:>8}  {mu.name}", flush=True)
+    print()
+    head = ("mutation", "file", "tests", "result", "seconds")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
+    for r in [head, tuple("-" * w for w in widths)] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    bad = [r for r in rows if r[3] != "caught"]
+    print(f"\n{len(rows) - len(bad)} of {len(rows)} mutations caught")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
