@@ -7,7 +7,7 @@ DEPS   := .deps
 UMQTT  := $(DEPS)/umqtt/simple.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test bench reliability clean system-packages firmware
+.PHONY: setup demo test bench reliability mutants clean system-packages firmware
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
@@ -37,6 +37,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Every check of the device code broken in turn, each against the tests that claim it
+# (tests/mutants.py): a table of caught / missed; fails if any is missed.
+mutants: setup
+	$(BIN)/python tests/mutants.py
 
 # Every fault sweep in full (power cuts, hostile documents, dropped connections, restarts, ...):
 # one table of "survived / tried"; fails unless every row is whole.
