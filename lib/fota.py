@@ -5,18 +5,22 @@
 #
 #   step      what it does                                  on failure
 #   --------  --------------------------------------------  -------------------------------
+#   jobs      a job that is not a firmware update goes to   REJECTED "unsupported operation:
+#             job_cbk; one it does not take is ended, so    <op>" (or "job document is not
+#             that it never holds up the jobs behind it     a JSON object")
 #   check     job document -> plan (fotaplan.plan)          FAILED "bad fota data: ..."
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
-#   download  MQTT closed, HTTPS stream (or an MQTT stream  FAILED "download: ..." after
-#             for afr_ota jobs) -> the other slot, sector   3 tries; slot header erased
-#             by sector, retried from the last good sector
+#   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
+#             MQTT closed, HTTPS stream (or an MQTT stream  3 tries; slot header erased if
+#             for afr_ota jobs) -> the other slot, sector   a sector was written, else the
+#             by sector, retried from the last good sector  slot is left as it was
 #             on a broken connection, and after a power
 #             cut from the last 64 KB the record says is
 #             in flash
-#   verify    size, MD5, signature (with a signer key),     FAILED "verify: ..."; slot erased
-#             version and app image header
+#   verify    size, MD5, signature (with a signer key),     FAILED "verify: ..."; slot
+#             version and app image header                  header erased
 #   boot      record the job on the filesystem, set_boot    FAILED "boot: ..." (the image
-#             (which verifies the image's SHA-256 again)    does not verify)
+#             (which verifies the image's SHA-256 again)    does not verify); header erased
 #   test      job IN_PROGRESS {step: testing}, reset        (report is best effort)
 #   -- the bootloader starts the new slot once, as PENDING_VERIFY --
 #   confirm   the new slot runs: confirm(), SUCCEEDED       --
@@ -28,6 +32,7 @@
 # wrong hash, a broken download or a dead broker end the job FAILED and nothing else.
 # A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
 
+import gc
 import json
 import os
 
@@ -104,12 +109,16 @@ def _plan(document):
     return plan(document, len(slots), run, otaslot.slot_index(nxt), size)
 
 
-def update(document, ca=None, start=0, progress=None, conn=None):
+def update(document, ca=None, start=0, progress=None, conn=None, disconnect=False):
     # Download the firmware a FOTA document describes into its slot and check it.
     # start: bytes (whole sectors) already in the slot from an interrupted download;
     # progress(done) is called every PROGRESS_EVERY bytes that are safely in flash;
-    # conn: the MQTT connection, for documents whose file comes over an MQTT stream.
+    # conn: the MQTT connection, for documents whose file comes over an MQTT stream;
+    # disconnect: close conn before an HTTPS download, once the update's buffers exist.
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
+    # On a failure the slot's previous image is left as it was unless a sector of the new
+    # one was written; then its header is erased (never a bootable mix of two images).
+    w = None
     try:
         p = _plan(document)
         key = _signer()
@@ -118,27 +127,47 @@ def update(document, ca=None, start=0, progress=None, conn=None):
         if p.kind == "afr_ota" and not key:
             raise DocError("afr_ota images are code-signed: this device has no signer key")
         part = otaslot.slots()[p.slot]
+        # Every buffer and hash of the update now, while the MQTT session still holds its TLS
+        # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
         w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
         source = _source(p, ca, conn)
-    except DocError as e:
-        raise FotaError("check", str(e))
     except Exception as e:
-        raise FotaError("check", _why(e))
+        _abort(w)
+        raise FotaError("check", str(e) if isinstance(e, DocError) else _why(e))
+    if disconnect and conn is not None and not p.stream:
+        conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
         _download(w, source, progress)
     except Exception as e:
-        w.abort()
+        _abort(w)
         raise FotaError("download", _why(e))
     try:
         desc = w.finish(p.md5)
         _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
     except Exception as e:
-        w.abort()
+        _abort(w)
         raise FotaError("verify", _why(e))
     log("verify", "%d bytes, %s%s, version %s" % (
         p.size, "MD5 ok" if p.md5 else "no hash in the document", ", signature ok" if key else "",
         desc[0]))
     return desc[0]
+
+
+def _abort(w):
+    if w is None:
+        return
+    try:
+        w.abort()
+    except Exception as e:  # the failure being reported matters more
+        log("download", "could not invalidate the slot: %s" % _why(e))
+
+
+def _invalidate(slot):
+    # Erase the header of a slot a download may have written to (never the running one).
+    try:
+        otaslot.invalidate(otaslot.slots()[slot])
+    except Exception as e:
+        log("download", "could not invalidate slot %d: %s" % (slot, _why(e)))
 
 
 def _admit(desc, signed):
@@ -240,24 +269,44 @@ def test(document):
 # --- the job flow ----------------------------------------------------------------------
 
 def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, job_cbk=None):
-    # Look at this thing's pending jobs and carry out the FOTA ones. Non-FOTA jobs go to
-    # job_cbk(job). Returns True when a reset is needed and auto_reset is False.
+    # Look at this thing's pending jobs and carry out the FOTA ones. Any other job goes to
+    # job_cbk(job), which returns True if it takes the job (and ends it itself); a job that
+    # nobody takes ends REJECTED, so that it never holds up the jobs queued behind it. The
+    # service lists a bounded number of jobs: after ending some, ask for the list again.
+    # Returns True when a reset is needed and auto_reset is False.
     if not force and not jobs.changed():
         return False
-    in_progress, queued = jobs.list()
-    for job in in_progress + queued:
-        try:
-            job.describe()
-        except JobsError as e:
-            if e.code == "Timeout":
-                raise  # the connection is gone: the caller reconnects
-            log("check", "job %s skipped: %s" % (job.id, e))  # ended or cancelled meanwhile
-            continue
-        if kind(job.document) is None:
-            if job_cbk:
-                job_cbk(job)
-            continue
-        if _run(jobs, job, disconnect_mqtt):
+    taken = []  # ids of jobs job_cbk took and left pending: offered once per call
+    while True:
+        in_progress, queued = jobs.list()
+        ended = False
+        update = None
+        for job in in_progress + queued:
+            if job.id in taken:
+                continue
+            try:
+                job.describe()
+            except JobsError as e:
+                if e.code == "Timeout":
+                    raise  # the connection is gone: the caller reconnects
+                log("check", "job %s skipped: %s" % (job.id, e))  # ended or cancelled meanwhile
+                continue
+            if kind(job.document) is not None:
+                update = job
+                break
+            if _other(job, job_cbk) and job.status in ("QUEUED", "IN_PROGRESS"):
+                taken.append(job.id)  # job_cbk keeps it for now
+            else:
+                ended = True  # by job_cbk or REJECTED here
+            job.document = None
+        if update or not ended:
+            break
+    if update:
+        # Only this job stays: the update's buffers want the heap in one piece, not strewn
+        # with the other jobs of the list.
+        in_progress = queued = job = None
+        gc.collect()
+        if _run(jobs, update, disconnect_mqtt):
             if auto_reset:
                 log("test", "resetting into the new firmware")
                 reset()
@@ -269,6 +318,30 @@ def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, j
     return False
 
 
+def _other(job, job_cbk):
+    # A job that is not a firmware update: True if job_cbk took it; otherwise it ends
+    # REJECTED with the reason (as the FreeRTOS OTA agent rejects a job it cannot parse).
+    doc = job.document
+    if not isinstance(doc, dict):
+        _end(job, "REJECTED", "jobs", {"reason": "job document is not a JSON object"})
+        return False
+    why = None
+    if job_cbk:
+        try:
+            if job_cbk(job):
+                return True
+        except Exception as e:
+            if isinstance(e, OSError) or getattr(e, "code", None) == "Timeout":
+                raise  # the connection is gone: the caller reconnects
+            why = "job_cbk failed: %s" % _why(e)
+    if why is None:
+        op = doc.get("operation")
+        why = "unsupported operation: %s" % (op if isinstance(op, str) else
+                                             "(none)" if op is None else json.dumps(op))
+    _end(job, "REJECTED", "jobs", {"reason": why})
+    return False
+
+
 def _orphaned(rec):
     # The job of the update in flight is gone (cancelled while the device was on its way).
     # A new firmware that got this far has passed its self-test: keep it; otherwise there is
@@ -277,6 +350,8 @@ def _orphaned(rec):
         confirm()
         log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
     else:
+        if rec["step"] == "download":  # the slot may hold part of its image
+            _invalidate(rec["slot"])
         log("check", "job %s is gone; its record is dropped" % rec["job"])
     _clear()
 
@@ -297,6 +372,7 @@ def _run(jobs, job, disconnect_mqtt):
         return _fail(job, "check", "bad fota data: %s" % e)
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
+        _invalidate(rec["slot"])  # power cuts mid-download: part of the image may be there
         return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
     # After a power cut, go on from what the record says is in flash, if it is the same image.
     start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
@@ -316,10 +392,9 @@ def _run(jobs, job, disconnect_mqtt):
         rec["done"] = done
         _save(rec)
 
-    if disconnect_mqtt and not p.stream:
-        jobs.conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
-        rec["new"] = update(job.document, start=start, progress=progress, conn=jobs.conn)
+        rec["new"] = update(job.document, start=start, progress=progress, conn=jobs.conn,
+                            disconnect=disconnect_mqtt)
     except FotaError as e:
         progress(0)  # what is in the slot is no good: a retry starts over
         _reconnect(jobs)
@@ -331,6 +406,7 @@ def _run(jobs, job, disconnect_mqtt):
     except OSError as e:  # set_boot verifies the image (checksum, SHA-256) first
         rec["step"] = "download"
         _save(rec)
+        _invalidate(p.slot)
         _reconnect(jobs)
         return _fail(job, "boot", "image does not verify (%s)" % _why(e))
     log("boot", "slot %d set for one trial boot" % p.slot)
@@ -378,6 +454,11 @@ def _fail(job, step, reason):
 
 
 def _finish(job, status, step, details):
+    _end(job, status, step, details)
+    _clear()
+
+
+def _end(job, status, step, details):
     details["step"] = step
     log(step, "job %s %s %s" % (job.id, status, details))
     try:
@@ -387,7 +468,6 @@ def _finish(job, status, step, details):
         if code not in ("TerminalStateReached", "InvalidStateTransition", "ResourceNotFound"):
             raise  # keep the record: the outcome is reported next time
         log(step, "job %s already ended (%s)" % (job.id, code))
-    _clear()
 
 
 def _reconnect(jobs):

@@ -2,7 +2,8 @@
 #
 # Every request carries a clientToken and waits, for a bounded time, for the accepted or
 # rejected answer with that token; answers to other tokens (late ones) are dropped.
-# notify-next only raises a flag: changed() reports it once.
+# notify and notify-next only raise a flag: changed() reports it once. Both are needed: a job
+# queued behind one that is already next changes the pending list (notify), not the next one.
 # Topics and payloads as AWS documents them ("Jobs device MQTT API operations").
 
 import json
@@ -66,11 +67,11 @@ class Jobs:
         self.seq = 0
         self.tag = binascii.hexlify(os.urandom(3)).decode()
         conn.on(self.prefix, self._on_msg)
-        for t in ("notify-next", "get/+", "start-next/+", "+/get/+", "+/update/+"):
+        for t in ("notify", "notify-next", "get/+", "start-next/+", "+/get/+", "+/update/+"):
             conn.subscribe(self.prefix + t)
 
     def changed(self):
-        # True once after a notify-next arrived (a job was added, ended or cancelled).
+        # True once after a notify or notify-next arrived (a job was added, ended or cancelled).
         if self.conn.connected():
             self.conn.check()
         f, self.flag = self.flag, False
@@ -78,7 +79,7 @@ class Jobs:
 
     def wait(self, ms):
         # Handle incoming messages for up to ms milliseconds; return early (True) when a
-        # notify-next arrives, so that a loop can sleep here and still react at once.
+        # notification arrives, so that a loop can sleep here and still react at once.
         deadline = time.ticks_add(time.ticks_ms(), ms)
         while not self.flag:
             left = time.ticks_diff(deadline, time.ticks_ms())
@@ -148,7 +149,7 @@ class Jobs:
 
     def _on_msg(self, topic, msg):
         rest = topic[len(self.prefix):]
-        if rest == "notify-next":
+        if rest == "notify" or rest == "notify-next":
             self.flag = True
             return
         try:

@@ -100,6 +100,13 @@ def _crc32_seq(seq):
     return binascii.crc32(struct.pack("<I", seq), 0xFFFFFFFF)
 
 
+def invalidate(part):
+    # Make a slot unbootable: erase its first sector (the image header). Never the running slot.
+    if same(part, running()):
+        raise SlotError("refusing to write the running slot")
+    part.ioctl(6, 0)
+
+
 class SlotWriter:
     def __init__(self, part, size, start=0, sha256=False):
         # part: target Partition; size: image length; start: bytes already in the slot
@@ -117,6 +124,7 @@ class SlotWriter:
         self.buf = bytearray(SECTOR)
         self.check = bytearray(CHECK)
         self.fill = 0  # bytes waiting in buf
+        self.touched = start > 0  # the slot may hold part of the new image
         self.sector = start // SECTOR  # next sector to write
         self.md5 = hashlib.md5()
         self.sha = hashlib.sha256() if sha256 else None
@@ -154,6 +162,7 @@ class SlotWriter:
         if self.fill < SECTOR:  # last, short sector: pad like erased flash
             for i in range(self.fill, SECTOR):
                 self.buf[i] = 0xFF
+        self.touched = True
         self.part.writeblocks(self.sector, self.buf)  # erases the sector first
         mv = memoryview(self.buf)
         for off in range(0, SECTOR, CHECK):
@@ -193,5 +202,10 @@ class SlotWriter:
         return desc
 
     def abort(self):
-        # Leave the slot unbootable: erase its first sector (the image header).
-        self.part.ioctl(6, 0)
+        # After a failure: if any sector of the new image may be in the slot (written now, or
+        # by the earlier boot a resumed download goes on from), erase the first sector (the
+        # image header), so the slot never holds a bootable mix of two images. If nothing was
+        # written, the slot keeps its previous image, byte for byte: the bootloader can still
+        # fall back to it.
+        if self.touched:
+            invalidate(self.part)
