@@ -1,17 +1,24 @@
 """The MQTT broker of the AWS IoT stand-in: mosquitto with TLS client certificates.
 
 Only clients with a certificate from the local CA may connect; the certificate's CN becomes the
-MQTT user name. Access control mirrors a typical AWS IoT policy built on
-`${iot:Connection.Thing.ThingName}`: a provisioned thing may publish, receive and subscribe only
-under `$aws/things/<its name>/`; the jobs service may use every thing's jobs and streams topics.
+MQTT user name and the client id (whatever id the client asked for), so one thing cannot close
+another thing's session by taking its client id. Access control mirrors the AWS IoT policy that
+`fota provision` attaches, built on `${iot:Connection.Thing.ThingName}`: a provisioned thing may
+publish, receive and subscribe only under `$aws/things/<its name>/jobs/` and `.../streams/`, may
+not publish where only the service does (Jobs replies and events, stream answers), and may
+publish its telemetry; the jobs service may use every thing's jobs and streams topics. As on
+AWS IoT there are no retained messages and no QoS 2 (a retained or QoS 2 publish closes the
+connection; a QoS 2 subscription is granted QoS 1).
 
 It is enforced with mosquitto's dynamic-security plugin, which refuses a subscription outside
 the allowed topics with SUBACK 0x80 (as AWS IoT does) and silently drops a denied publish. The
 plugin in mosquitto 2.0 has no per-user pattern substitution, so each thing gets its own role;
 things provisioned while the broker runs are added through the plugin's control topic by a
 dedicated admin connection. The broker's access list is rebuilt from the thing list at every
-start. If the plugin is not installed, an ACL file with `pattern readwrite $aws/things/%u/#`
-does the same except that denied subscriptions are granted (and receive nothing).
+start. If the plugin is not installed, an ACL file with `pattern readwrite $aws/things/%u/jobs/#`
+(and `.../streams/#`) does the same except that denied subscriptions are granted (and receive
+nothing) and that a thing may publish on its reply and event topics (an ACL file cannot deny
+publishing without denying receiving).
 There is no plain-text listener. The listener is on 127.0.0.1, or on every interface
 (`bind="0.0.0.0"`) when devices on the network must reach it.
 """
@@ -103,11 +110,24 @@ def _acls(topic: str) -> list[dict[str, Any]]:
     return [{"acltype": t, "topic": topic, "priority": 0, "allow": True} for t in (PUB_SEND, PUB_RECV, SUB)]
 
 
+# Topics under `$aws/things/<thing>/` on which only AWS IoT publishes (the reserved-topics
+# table of the developer guide allows a client to subscribe to them, not to publish): Jobs
+# replies and events, and the answers of MQTT-based file delivery. A publish there by a device
+# is refused, so that nobody can forge the service's messages.
+SERVICE_ONLY = ("jobs/notify", "jobs/notify-next", "jobs/+/accepted", "jobs/+/rejected",
+                "jobs/+/+/accepted", "jobs/+/+/rejected",
+                "streams/+/data/+", "streams/+/description/+", "streams/+/rejected/+")
+
+
 def _thing_role(thing: str) -> dict[str, Any]:
-    """A thing's own topics, as the AWS IoT policy `fota provision` attaches: its jobs and shadow
-    topics, and publishing its telemetry."""
+    """A thing's own topics, as the AWS IoT policy `fota provision` attaches
+    (`fotatools.aws.device_policy`): its jobs and streams topics, except publishing where only
+    the service publishes, and publishing its telemetry."""
+    base = f"$aws/things/{thing}"
+    deny = [{"acltype": PUB_SEND, "topic": f"{base}/{t}", "priority": 1, "allow": False} for t in SERVICE_ONLY]
     telemetry = {"acltype": PUB_SEND, "topic": f"things/{thing}/telemetry", "priority": 0, "allow": True}
-    return {"rolename": f"thing:{thing}", "acls": _acls(f"$aws/things/{thing}/#") + [telemetry]}
+    return {"rolename": f"thing:{thing}",
+            "acls": deny + _acls(f"{base}/jobs/#") + _acls(f"{base}/streams/#") + [telemetry]}
 
 
 def dynsec_config(things: list[str]) -> dict[str, Any]:
@@ -154,6 +174,10 @@ class Broker:
             "persistence false",
             f"max_packet_size {MAX_PACKET}",
             "max_keepalive 1200",
+            # AWS IoT refuses retained messages where the policy grants no iot:RetainPublish (the
+            # device policy grants none) and on reserved topics: a retained publish closes the
+            # connection.
+            "retain_available false",
             "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
@@ -170,7 +194,8 @@ class Broker:
                 f"user {SERVICE_CN}\n"
                 "topic readwrite $aws/things/+/jobs/#\n"
                 "topic readwrite $aws/things/+/streams/#\n\n"
-                "pattern readwrite $aws/things/%u/#\n"
+                "pattern readwrite $aws/things/%u/jobs/#\n"
+                "pattern readwrite $aws/things/%u/streams/#\n"
                 "pattern write things/%u/telemetry\n")
             lines.append(f"acl_file {self.acl_path}")
         lines += [
@@ -183,6 +208,14 @@ class Broker:
             "tls_version tlsv1.2",
             "require_certificate true",
             "use_identity_as_username true",
+            # The client id is the certificate's CN (the thing name), whatever the client sent:
+            # a thing cannot take another thing's client id and so close its session. (mosquitto
+            # skips authentication plugins, and so the dynamic-security `clientid` binding, when
+            # the user name comes from the certificate.)
+            "use_username_as_clientid true",
+            # AWS IoT has no QoS 2: a subscription asking for it is granted QoS 1, a QoS 2
+            # publish closes the connection.
+            "max_qos 1",
         ]
         if os.geteuid() == 0:
             # mosquitto started as root switches to the "mosquitto" user, which could not read
