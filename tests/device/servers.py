@@ -19,6 +19,7 @@ class FirmwareServer:
     /dropall/<n>/<name>   every request breaks the connection after n bytes
     /hold/<name>          the file, once the test calls release() (held is set while it waits)
     /chunked/<name>       Transfer-Encoding: chunked
+    /chunkedlen/<name>    Transfer-Encoding: chunked and a Content-Length as well (which must not be used)
     """
 
     def __init__(self, files: dict[str, bytes], cert: Path, key: Path) -> None:
@@ -37,7 +38,7 @@ class FirmwareServer:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, self.headers.get("Range")))
-                m = re.match(r"^/(fw|short|long|chunked|hold|status/(\d+)|drop/(\d+)|dropall/(\d+))/([^?]+)",
+                m = re.match(r"^/(fw|short|long|chunkedlen|chunked|hold|status/(\d+)|drop/(\d+)|dropall/(\d+))/([^?]+)",
                              self.path)
                 if not m or m.group(5) not in server.files:
                     return self._send(404, b"not found")
@@ -58,8 +59,10 @@ class FirmwareServer:
                     body += b"\xAA" * 4096
                 status = 206 if start else 200
                 self.send_response(status)
-                if kind == "chunked":
+                if kind in ("chunked", "chunkedlen"):
                     self.send_header("Transfer-Encoding", "chunked")
+                    if kind == "chunkedlen":
+                        self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
                     return

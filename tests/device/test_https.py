@@ -47,6 +47,7 @@ def test_range_from_an_offset(pki, https_server, blob):
     ("/status/500/blob.bin", "HTTPError: HTTP 500"),
     ("/short/blob.bin", "Broken: connection closed with 1000 bytes to go"),
     ("/chunked/blob.bin", "HTTPError: no Content-Length"),
+    ("/chunkedlen/blob.bin", "HTTPError: no Content-Length"),
 ])
 def test_server_faults_are_errors(pki, https_server, path, error):
     assert download(pki, https_server.url(path))["error"].startswith(error)
