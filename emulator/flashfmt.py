@@ -313,6 +313,31 @@ def _fixed(text, n):
     return raw + b"\x00" * (n - len(raw))
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def build_date_time(year, month, day, hour, minute, second):
+    """The app descriptor's `date` and `time` as the compiler's __DATE__ ("Nov  9 2026": the
+    day padded with a space) and __TIME__ ("hh:mm:ss") write them."""
+    return ("%s %2d %04d" % (MONTHS[month - 1], day, year),
+            "%02d:%02d:%02d" % (hour, minute, second))
+
+
+def parse_build_date_time(date, time):
+    """(year, month, day, hour, minute, second) of an app descriptor's date and time, or None
+    when they are not __DATE__ / __TIME__ text."""
+    d = date.split()
+    t = time.split(":")
+    try:
+        out = (int(d[2]), MONTHS.index(d[0]) + 1, int(d[1]), int(t[0]), int(t[1]), int(t[2]))
+    except (ValueError, IndexError):
+        return None
+    if len(d) != 3 or len(t) != 3 or not (1 <= out[2] <= 31 and out[3] < 24 and out[4] < 60
+                                          and out[5] < 61):
+        return None
+    return out
+
+
 def pack_app_desc(version, project_name, time="00:00:00", date="Jan  1 2026",
                   idf_ver="v5.5.1", secure_version=0, app_elf_sha256=b"\x00" * 32,
                   mmu_page_size=16):

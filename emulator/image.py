@@ -15,6 +15,7 @@ the role of MicroPython's frozen modules.
 from __future__ import annotations
 
 import binascii
+import datetime as dt
 import hashlib
 import json
 import random
@@ -29,6 +30,9 @@ DRAM_ADDR = 0x3FFB0000
 IRAM_ADDR = 0x40080000
 ENTRY_ADDR = IRAM_ADDR + 0x404
 DEFAULT_IDF_VER = "v5.5.1"
+# The build time images get unless told otherwise: when this module was loaded (UTC), so that
+# images built by one process with the same arguments are identical, and never in the future.
+LOADED_AT = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
 def _mapped_addr(base: int, data_offset: int, above: int) -> int:
@@ -61,9 +65,13 @@ def pack_payload(payload: dict[str, str]) -> bytes:
 def build_app_image(version: str, *, project: str = "micropython",
                     payload: dict[str, str] | None = None, size: int | None = None,
                     secure_version: int = 0, chip_id: int = 0, idf_ver: str = DEFAULT_IDF_VER,
-                    date: str = "Jan  1 2026", time: str = "00:00:00") -> bytes:
+                    built: dt.datetime | None = None, date: str | None = None,
+                    time: str | None = None) -> bytes:
     """A complete ESP32 app image (hash_appended=1) for `version`.
 
+    built: the build time written into the app descriptor's `date` and `time` (as __DATE__
+    and __TIME__; a naive datetime is taken as UTC; default LOADED_AT). `date`/`time` give
+    the descriptor's text as is instead.
     payload: the firmware's frozen modules, filename -> source.
     size: pad the image with deterministic pseudo-random IROM bytes to this many bytes
     (rounded up to 16); ValueError if the image is already larger.
@@ -72,6 +80,13 @@ def build_app_image(version: str, *, project: str = "micropython",
         raise ValueError("version and project name are at most 32 bytes")
     if not 0 <= secure_version <= 0xFFFFFFFF:
         raise ValueError("secure_version out of range")
+    when = built or LOADED_AT
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc)
+    built_date, built_time = ff.build_date_time(when.year, when.month, when.day, when.hour,
+                                                when.minute, when.second)
+    date = built_date if date is None else date
+    time = built_time if time is None else time
     payload = dict(payload or {})
     payload_data = pack_payload(payload)
     seed = hashlib.sha256(f"{project}\0{version}\0{secure_version}".encode()).digest()
