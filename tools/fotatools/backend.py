@@ -19,6 +19,10 @@ class BackendError(Exception):
     """A control-plane call failed; the message is fit for a user (one line)."""
 
 
+# Amazon's public NTP service: what devices on AWS set their clock from by default.
+DEFAULT_NTP = "time.aws.com"
+
+
 @dataclass
 class Endpoint:
     """Where a device connects: MQTT over TLS with a client certificate."""
@@ -26,6 +30,7 @@ class Endpoint:
     host: str
     port: int
     ca_pem: bytes  # the CA that signs the broker's (and the object store's) certificate
+    ntp: str = DEFAULT_NTP  # the SNTP server devices set their clock from ("host[:port]")
 
 
 @dataclass

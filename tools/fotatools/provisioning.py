@@ -2,7 +2,7 @@
 
 Layout of the folder (copied as is to the root of the board's filesystem):
 
-    config.json          {"thing", "endpoint", "port", "cert", "key", "ca"}
+    config.json          {"thing", "endpoint", "port", "cert", "key", "ca", "ntp"}
     certs/device.crt.der the thing's certificate
     certs/device.key.der its private key
     certs/ca.der         the CA that signs the broker's certificate
@@ -78,7 +78,7 @@ def write_device_folder(creds: ThingCredentials, out: Path, home: Path,
     signer: a DER public key (signer_der) that the device will require images to be signed with."""
     ep = creds.endpoint
     config = {"thing": creds.thing_name, "endpoint": ep.host, "port": ep.port,
-              "cert": CERT, "key": KEY, "ca": CA}
+              "cert": CERT, "key": KEY, "ca": CA, "ntp": ep.ntp}
     (out / "certs").mkdir(parents=True, exist_ok=True)
     if signer:
         (out / SIGNER).write_bytes(signer)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ..backend import (BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
+from ..backend import (DEFAULT_NTP, BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
 from .daemon import CloudInfo, Paths
 from .jobs import COUNT_FIELDS, REASON_CODE_RE, group_arn, thing_arn
 
@@ -76,7 +76,7 @@ class LocalBackend:
     def endpoint(self) -> Endpoint:
         r = self.call("DescribeEndpoint")
         return Endpoint(host=r["endpointAddress"], port=int(r["port"]),
-                        ca_pem=r["caCertificatePem"].encode())
+                        ca_pem=r["caCertificatePem"].encode(), ntp=self.info.ntp or DEFAULT_NTP)
 
     def provision(self, thing_name: str) -> ThingCredentials:
         r = self.call("Provision", {"thingName": thing_name})

@@ -38,6 +38,7 @@ from .ca import LocalCA, check_host
 from .control import ControlApi, ControlServer, load_token
 from .db import Database
 from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
+from .sntp import SntpServer, device_address, open_socket
 from .store import ObjectStore, StoreServer
 from .streams import StreamsEngine
 
@@ -73,6 +74,8 @@ class CloudInfo:
     started_at: float
     hosts: list[str] = field(default_factory=list)  # --host names; [] = loopback only
     bind: str = "127.0.0.1"  # where the broker's listener and the object store listen
+    ntp: str = ""  # the SNTP server, as devices' config.json names it ("host" or "host:port")
+    ntp_bind: list[Any] = field(default_factory=list)  # [address, port] it listens on
 
     @classmethod
     def load(cls, path: Path) -> "CloudInfo":
@@ -145,6 +148,17 @@ def _port_again(paths: Paths, name: str, bind: str = "127.0.0.1") -> int:
     return port
 
 
+def _ntp_again(paths: Paths, bind_all: bool) -> tuple[str, int] | None:
+    """The SNTP server's address of the last run, if it was bound the same way (a loopback
+    address of its own, or every interface)."""
+    try:
+        host, port = json.loads(paths.ports.read_text())["ntp"]
+        again = (str(host), int(port))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return again if (again[0] == "0.0.0.0") == bind_all else None
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -191,6 +205,10 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         store_server = StoreServer(store, server.cert_pem, server.key_pem,
                                    port=_port_again(paths, "store", bind), bind=bind).start()
         parts.append(store_server)
+        sntp = SntpServer(open_socket(bool(hosts), _ntp_again(paths, bool(hosts)))).start()
+        parts.append(sntp)
+        ntp_host, ntp_port = sntp.address
+        ntp = device_address(device_host if hosts else ntp_host, ntp_port)
         engine = JobsEngine(db, presign=store.presign, minute=minute)
         streams = StreamsEngine(db, store)
         jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem,
@@ -204,14 +222,16 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
                          mqtt_host=device_host, mqtt_port=port, store_port=store_server.port,
                          control_port=control.port, control_url=f"http://127.0.0.1:{control.port}",
                          token_path=str(paths.token), ca_pem=str(ca.cert_path), ca_der=str(ca.cert_der_path),
-                         minute=minute, started_at=time.time(), hosts=hosts, bind=bind)
+                         minute=minute, started_at=time.time(), hosts=hosts, bind=bind,
+                         ntp=ntp, ntp_bind=[ntp_host, ntp_port])
         paths.pid.write_text(f"{os.getpid()}\n")
-        _write_json(paths.ports, {"mqtt": port, "store": store_server.port, "control": control.port})
+        _write_json(paths.ports, {"mqtt": port, "store": store_server.port, "control": control.port,
+                                  "ntp": [ntp_host, ntp_port]})
         _write_json(paths.hosts, {"hosts": hosts})
         _write_json(paths.state, asdict(info))
         log.info("local cloud ready: mqtts://%s:%d store https://%s:%d (listening on %s) control %s "
-                 "(minute = %gs)", device_host, port, device_host, store_server.port, bind,
-                 info.control_url, minute)
+                 "ntp %s (minute = %gs)", device_host, port, device_host, store_server.port, bind,
+                 info.control_url, ntp, minute)
         while not stop.wait(0.5):
             if broker.proc is not None and broker.proc.poll() is not None:
                 log.error("mosquitto exited (%s); stopping", broker.proc.returncode)
