@@ -2,7 +2,10 @@
 #
 # config.json (written by `fota provision`):
 #   {"thing": "dev-1", "endpoint": "xxxx-ats.iot.eu-west-1.amazonaws.com", "port": 8883,
-#    "cert": "certs/device.crt.der", "key": "certs/device.key.der", "ca": "certs/ca.der"}
+#    "cert": "certs/device.crt.der", "key": "certs/device.key.der", "ca": "certs/ca.der",
+#    "ntp": "time.aws.com"}
+# Every connect() first sets the board's clock (clock.py: the firmware's build time as a
+# floor, then NTP at "ntp"), since TLS checks the certificates' dates against it.
 # Keys and certificates are DER: MicroPython's mbedTLS binding does not parse PEM.
 # The client id is the thing name, as AWS IoT policies with iot:Connection.Thing.ThingName
 # require. Works with both umqtt.simple releases: the one frozen into ESP32 firmware
@@ -13,6 +16,7 @@ import select
 import sys
 import time
 
+import clock
 from https import tls_context
 
 CONFIG = "config.json"
@@ -61,6 +65,7 @@ class Connection:
     def connect(self):
         from umqtt.simple import MQTTClient
 
+        clock.ready(self.cfg.get("ntp", clock.DEFAULT))
         if self.ctx is None:
             self.ctx = tls_context(self.ca, read(self.cfg["cert"]), read(self.cfg["key"]))
         try:
@@ -74,9 +79,10 @@ class Connection:
             c.connect()
             for t in self.subs:
                 c.subscribe(t)
-        except Exception:
+        except Exception as e:
             if c.sock:
                 c.sock.close()  # a board has few sockets: a failed attempt must not keep one
+            clock.hint(e)
             raise
         self.client = c
         self.sent = time.ticks_ms()
