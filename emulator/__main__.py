@@ -1,4 +1,4 @@
-"""python -m emulator {run,mkimage,mkflash,info}: the ESP32 emulator's command line."""
+"""python -m emulator {run,mkimage,mkflash,info,fs}: the ESP32 emulator's command line."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from emulator import flashfmt as ff
 from emulator.device import EXIT_CODES, Device, parse_size
 from emulator.flash import Flash, create_flash
+from emulator.flashfs import FlashFS, FlashFSError
 from emulator.image import build_app_image, read_app_desc
 
 
@@ -83,6 +84,54 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_fs(args) -> int:
+    fs = FlashFS(args.flash)
+    if args.fs_command == "ls":
+        if not args.path:
+            for name in fs.files():
+                print(name)
+            return 0
+        if not fs.is_dir(args.path):
+            if not fs.exists(args.path):
+                raise FlashFSError(f"{args.path}: no such file or folder on the flash")
+            print(args.path)
+            return 0
+        for name, is_dir, size in fs.listdir(args.path):
+            print(f"{'d' if is_dir else '-'} {size:>8} {name}{'/' if is_dir else ''}")
+        return 0
+    if args.fs_command == "cat":
+        sys.stdout.buffer.write(fs.read_file(args.path))
+        sys.stdout.flush()
+        return 0
+    if args.fs_command == "get":
+        dest = Path(args.dest or Path(args.path).name)
+        if dest.is_dir():
+            dest = dest / Path(args.path).name
+        dest.write_bytes(fs.read_file(args.path))
+        print(f"{args.path} -> {dest}")
+        return 0
+    # put: as mpremote cp, onto a filesystem that exists (a blank one is formatted first,
+    # as the board's first boot would)
+    if not fs.mounted:
+        if not fs.blank:
+            fs.files()  # raises: not a littlefs filesystem
+        fs.format()
+    src = Path(args.src)
+    if src.is_dir():
+        written = fs.put_tree(src, args.dest or "")
+    elif src.is_file():
+        dest = (args.dest or src.name).strip("/")
+        if not dest or fs.is_dir(dest):
+            dest = f"{dest}/{src.name}".strip("/")
+        written = [dest] if fs.write_file(dest, src.read_bytes()) else []
+    else:
+        raise FlashFSError(f"{src}: no such file or folder")
+    fs.save()
+    for name in written:
+        print(f"wrote {name}")
+    return 0
+
+
 def cmd_run(args) -> int:
     for name in ("max_boots", "cut_at"):
         value = getattr(args, name)
@@ -115,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="boot the device until main.py ends",
                        description=f"Boot loop of the emulated board. Exit status: {codes}.")
     p.add_argument("--flash", required=True, help="flash file (see mkflash)")
-    p.add_argument("--fs", required=True, help="device filesystem folder (boot.py, main.py, lib/)")
+    p.add_argument("--fs", help="device folder (boot.py, main.py, lib/...) copied onto the flash "
+                                "filesystem first, as mpremote cp -r would; without it the board "
+                                "runs what its flash holds")
     p.add_argument("--heapsize", default="100k", help="MicroPython heap (default 100k)")
     p.add_argument("--max-boots", type=int, help="stop after this many boots")
     p.add_argument("--cut-at", type=int, help="cut the power during this flash operation")
@@ -153,10 +204,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("fs", help="files on the flash filesystem (the vfs partition's littlefs)",
+                       description="Read and write the littlefs filesystem in a flash file's vfs "
+                                   "partition, as the board mounts it. Host writes are not board "
+                                   "flash operations (no counters, no power cuts).")
+    fs_sub = p.add_subparsers(dest="fs_command", required=True)
+    q = fs_sub.add_parser("ls", help="list every file, or one folder")
+    q.add_argument("flash")
+    q.add_argument("path", nargs="?", help="a folder to list (default: every file)")
+    q = fs_sub.add_parser("cat", help="print a file")
+    q.add_argument("flash")
+    q.add_argument("path")
+    q = fs_sub.add_parser("get", help="copy a file from the flash to the host")
+    q.add_argument("flash")
+    q.add_argument("path")
+    q.add_argument("dest", nargs="?", help="host file or folder (default: its name, here)")
+    q = fs_sub.add_parser("put", help="copy a host file or folder onto the flash (as mpremote cp)")
+    q.add_argument("flash")
+    q.add_argument("src")
+    q.add_argument("dest", nargs="?", help="path on the flash (default: the same name at /)")
+    p.set_defaults(func=cmd_fs)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError, KeyError) as e:
+    except (ValueError, OSError, KeyError, FlashFSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 64
 

@@ -1,11 +1,13 @@
 """The simulated board: bootloader step, then MicroPython running the firmware, in a loop.
 
-Each boot: the bootloader (bootloader.py) picks a slot and updates otadata; the payload of
-the booted image (its frozen modules) is extracted; the MicroPython unix port runs
-mpboot.py, which mounts the device filesystem at / and runs _boot.py, boot.py and main.py
-with the emulated esp32/machine modules. A machine.reset(), a watchdog timeout, a power cut
-or deepsleep() ends the process and the loop boots again; a soft reset re-runs the scripts
-without the bootloader. The run ends when main.py returns or raises (the board would sit at
+The device folder, if given, is copied onto the flash filesystem (the vfs partition's
+littlefs) when the Device is made, as `mpremote cp` would. Each boot: the bootloader
+(bootloader.py) picks a slot and updates otadata; the payload of the booted image (its frozen
+modules) is extracted next to the port's stock frozen modules (port/frozen); the MicroPython
+unix port runs mpboot.py, which runs the frozen _boot.py (it mounts the flash filesystem at /,
+or formats it), boot.py and main.py with the emulated esp32/machine/esp modules.
+A machine.reset(), a watchdog timeout, a power cut or deepsleep() ends the process and the
+loop boots again; a soft reset re-runs the scripts without the bootloader. The run ends when main.py returns or raises (the board would sit at
 the REPL), after max_boots, on timeout, or when no slot is bootable.
 """
 
@@ -25,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from emulator import bootloader, norflash
+from emulator import bootloader, flashfs, norflash
 from emulator import flashfmt as ff
 from emulator.image import read_payload
 
 EMU_DIR = Path(__file__).resolve().parent
 PORT_DIR = EMU_DIR / "port"
+STOCK_FROZEN = PORT_DIR / "frozen"  # the ESP32 port's frozen modules (_boot.py, flashbdev, ...)
 LAUNCHER = EMU_DIR / "mpboot.py"
 EMULATION_HEAP = 256 * 1024
 
@@ -167,23 +170,28 @@ class RunResult:
 
 
 class Device:
-    """One emulated ESP32: a flash file plus a device filesystem folder.
+    """One emulated ESP32: a flash file, and optionally a device folder that is copied onto
+    its filesystem now (as `mpremote cp -r FOLDER/. :` would: files of the same name are
+    overwritten, others kept; a blank filesystem is first formatted as the board's first
+    boot would). Without a folder the board runs what its flash holds.
 
     run() boots it until the run ends; start()/stop()/wait() do the same in a thread.
     Console output goes to `echo` (a text stream, default sys.stdout; None for silence) line
     by line as the device prints it; the runner's own lines start with "[emu] "."""
 
-    def __init__(self, flash: str | os.PathLike, fs: str | os.PathLike, *,
+    def __init__(self, flash: str | os.PathLike, fs: str | os.PathLike | None = None, *,
                  heapsize: str | int = "100k", state_dir: str | os.PathLike | None = None,
                  wdt_grace: float = 2.0, strict: bool = False, wdt_model: bool = True,
                  micropython: str | None = None, env: dict[str, str] | None = None,
                  echo: TextIO | None = sys.stdout, unique_id: str | None = None):
         self.flash = Path(flash).resolve()
-        self.fs = Path(fs).resolve()
+        self.fs = Path(fs).resolve() if fs is not None else None
         if not self.flash.is_file():
             raise FileNotFoundError(f"flash file {self.flash} not found")
-        if not self.fs.is_dir():
-            raise NotADirectoryError(f"device filesystem {self.fs} is not a folder")
+        if self.fs is not None:
+            if not self.fs.is_dir():
+                raise NotADirectoryError(f"device folder {self.fs} is not a folder")
+            flashfs.install(self.flash, self.fs)
         self.heap = parse_size(heapsize)
         self._own_state = state_dir is None
         self.state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="esp32-state-"))
@@ -348,13 +356,13 @@ class Device:
         root = self.state / "frozen"
         if root.exists():
             shutil.rmtree(root)
+        folder = root / f"boot{number}"
+        shutil.copytree(STOCK_FROZEN, folder, ignore=shutil.ignore_patterns("__pycache__"))
         with open(self.flash, "rb") as f:
             f.seek(booted.offset)
             image = f.read(booted.size)
         info = ff.verify_image_bytes(image, booted.size)
         payload = read_payload(image[:info["image_len"]])
-        folder = root / f"boot{number}"
-        folder.mkdir(parents=True)
         for name, source in payload.items():
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -394,8 +402,8 @@ class Device:
         # The emulation modules share MicroPython's heap here (on a board they are C in
         # flash): give them room, mpboot.py then pins the rest down to self.heap.
         cmd = [self.micropython, "-X", f"heapsize={self.heap + EMULATION_HEAP}", str(LAUNCHER), str(EMU_DIR),
-               str(PORT_DIR), str(self.fs), frozen, str(self.heap)]
-        proc = subprocess.Popen(cmd, cwd=self.fs, env=self._env(booted, cause, cut),
+               str(PORT_DIR), frozen, str(self.heap)]
+        proc = subprocess.Popen(cmd, cwd=self.state, env=self._env(booted, cause, cut),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_die_with_parent)

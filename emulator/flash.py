@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from emulator import flashfmt as ff
+from emulator.flashfs import FlashFS
 
 MiB = 1024 * 1024
 BOOTLOADER_OFFSET = 0x1000
@@ -79,7 +80,8 @@ def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
 
 
 class Flash:
-    """Read-only view of a flash file: partitions, otadata, slot images (tests and tools)."""
+    """Read-only view of a flash file: partitions, otadata, slot images, the files of the
+    filesystem in the vfs partition (tests and tools)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -141,6 +143,22 @@ class Flash:
         """The image bytes of a slot, cut at the verified image length."""
         info = self.verify_slot(label)
         return self.slot_bytes(label)[:info["image_len"]]
+
+    def filesystem(self) -> FlashFS:
+        """The littlefs filesystem of the vfs partition (FlashFSError if there is none)."""
+        return FlashFS(self.path)
+
+    def files(self) -> list[str]:
+        """Every file on the flash filesystem, as paths relative to / ("lib/fota.py")."""
+        return self.filesystem().files()
+
+    def read_file(self, path: str) -> bytes:
+        """A file's bytes from the flash filesystem (FlashFSError if it is not there)."""
+        return self.filesystem().read_file(path)
+
+    def has_file(self, path: str) -> bool:
+        fs = self.filesystem()
+        return fs.mounted and fs.exists(path) and not fs.is_dir(path)
 
     def boot_slot(self) -> str:
         """The label of the slot the bootloader would boot now (no write is made)."""

@@ -1,11 +1,14 @@
 # MicroPython side of one boot of the emulated board: what ports/esp32/main.c does after the
 # bootloader hands over. Run by the runner (emulator/device.py) as
-#   micropython -X heapsize=N mpboot.py EMULATOR_DIR PORT_DIR FS_DIR FROZEN_DIR HEAP_BYTES
-# 1. import the emulated esp32/machine (and network) modules: they open the flash and state
-#    files now, then are left in sys.modules as if built in;
-# 2. mount the device filesystem FS_DIR at / and the firmware's frozen modules at /.frozen,
-#    cd /, sys.path = ['', '.frozen', '/.frozen', '/lib'];
-# 3. run frozen _boot.py, then boot.py, then main.py (only if boot.py did not raise), like
+#   micropython -X heapsize=N mpboot.py EMULATOR_DIR PORT_DIR FROZEN_DIR HEAP_BYTES
+# 1. import the emulated built-in modules (esp32, machine, esp, network, and the board's io
+#    and sys): they open the flash and state files now, then are left in sys.modules as if
+#    built in;
+# 2. unmount the host's / (the board starts with no filesystem), mount the firmware's frozen
+#    modules (the port's stock ones plus the image's payload) at /.frozen, cd /,
+#    sys.path = ['', '.frozen', '/.frozen', '/lib'];
+# 3. run frozen _boot.py (the stock one mounts the vfs partition's littlefs at /, or formats
+#    it through inisetup), then boot.py, then main.py (only if boot.py did not raise), like
 #    pyexec: an uncaught exception prints a traceback and the board sits at the REPL.
 # Exit status for the runner: 0 main.py ended, 1 an exception reached the REPL,
 # 2 soft reset (SystemExit, machine.soft_reset()).
@@ -15,34 +18,52 @@ import os
 import sys
 
 _ME = "mpboot.py"
-_emu_dir, _port_dir, _fs_dir, _frozen_dir, _heap = sys.argv[1:6]
+_emu_dir, _port_dir, _frozen_dir, _heap = sys.argv[1:5]
 _baseline = gc.mem_alloc()
 
 sys.path[:] = [_port_dir, _emu_dir]
 import esp32  # noqa: E402
 import machine  # noqa: E402
+import esp  # noqa: E402,F401
+import _boardio  # noqa: E402
+import _boardsys  # noqa: E402
 
 try:
     import network  # noqa: F401
 except ImportError:
     pass
 _emu = sys.modules["_esp32emu"]
-for _name in ("_esp32emu", "flashfmt", "norflash"):
+for _name in ("_esp32emu", "flashfmt", "norflash", "_boardio", "_boardsys"):
     if _name in sys.modules:
         del sys.modules[_name]
 
-os.mount(os.VfsPosix(_fs_dir), "/")
-if _frozen_dir != "-":
-    os.mount(os.VfsPosix(_frozen_dir), "/.frozen")
+_frozen = os.VfsPosix(_frozen_dir)  # made while host paths still resolve
+try:
+    os.umount("/")
+except OSError:
+    pass
+os.mount(_frozen, "/.frozen")
 os.chdir("/")
 sys.path[:] = ["", ".frozen", "/.frozen", "/lib"]
 sys.argv[:] = []
+# io with BufferedWriter, sys as the board's: found before the unix port's built-ins
+sys.modules["io"] = _boardio
+sys.modules["sys"] = _boardsys
 
 # Make the heap the firmware sees about the size asked for: the emulation modules above
 # live in the same heap here, while on a board they are C code in flash.
-gc.collect()
-_excess = gc.mem_free() - (int(_heap) - _baseline)
-_ballast = bytearray(_excess - 64) if _excess > 1024 else None
+# The ballast is taken in pieces: the free space need not be one block.
+_ballast = []
+_piece = 32768
+while _piece >= 256:
+    gc.collect()
+    _excess = gc.mem_free() - (int(_heap) - _baseline)
+    if _excess <= 1024:
+        break
+    try:
+        _ballast.append(bytearray(min(_excess - 64, _piece)))
+    except MemoryError:
+        _piece //= 2
 
 _FORCED_EXIT = 0x100
 _g = {"__name__": "__main__"}
@@ -65,12 +86,12 @@ def _exists(path):
         return False
 
 
-def _pyexec(path, name):
+def _pyexec(path, name, glob):
     """pyexec_file: 1 on success, 0 after an uncaught exception, _FORCED_EXIT on SystemExit."""
     try:
         with open(path) as f:
             src = f.read()
-        exec(compile(src, name, "exec"), _g)
+        exec(compile(src, name, "exec"), glob)
         return 1
     except SystemExit:
         return _FORCED_EXIT
@@ -80,19 +101,28 @@ def _pyexec(path, name):
 
 
 def _main():
-    if _frozen_dir != "-" and _exists("/.frozen/_boot.py"):
-        _pyexec("/.frozen/_boot.py", "_boot.py")  # its result is ignored, as in main.c
-    ret = _pyexec("boot.py", "boot.py") if _exists("boot.py") else 1
+    if _exists("/.frozen/_boot.py"):
+        _pyexec("/.frozen/_boot.py", "_boot.py", _g)  # its result is ignored, as in main.c
+    ret = _pyexec("boot.py", "boot.py", _g) if _exists("boot.py") else 1
     if ret & _FORCED_EXIT:
         return 2
     if ret == 0:
         return 1
-    ret = _pyexec("main.py", "main.py") if _exists("main.py") else 1
+    ret = _pyexec("main.py", "main.py", _g) if _exists("main.py") else 1
     if ret & _FORCED_EXIT:
         return 2
     return 0 if ret else 1
 
 
+def _soft_reset():
+    """A soft reset frees the whole heap, and the finaliser of each file still open closes
+    it (gc_sweep_all in main.c): littlefs commits what was written to such files."""
+    _g.clear()
+    gc.collect()
+
+
 _status = _main()
+if _status == 2:
+    _soft_reset()
 _emu.flash._save()
 sys.exit(_status)

@@ -18,6 +18,11 @@ which the caller makes kill the process (board) or raise (bootloader).
 
 Timing model (typical datasheet figures; nothing sleeps): 4 KB sector erase 45 ms, 64 KB
 block erase 200 ms, 0.75 ms per 256-byte page programmed, reads at 10 MB/s.
+
+A read, a write of up to a sector over erased flash, and a sector erase allocate nothing on
+MicroPython's heap (after the first use of each size): littlefs calls the block device from
+a file's finaliser while the garbage collector has the heap locked, as when the firmware
+drops an open file or soft-resets, and on a board those calls are C.
 """
 
 import struct
@@ -79,6 +84,9 @@ class NorFlash:
         self.stats_file = None
         self.s = [0] * len(STATS_FIELDS)
         self.busy_us = 0  # modelled busy time of this process (for the watchdog model)
+        self._scratch = bytearray(SECTOR)  # what a write lands on
+        self._views = {}  # size -> (view of _scratch, that many 0xFF bytes)
+        self._packed = bytearray(8 * len(STATS_FIELDS))
         if stats_path:
             try:
                 self.stats_file = open(stats_path, "r+b")
@@ -101,8 +109,13 @@ class NorFlash:
 
     def _save(self):
         if self.stats_file:
+            packed, values = self._packed, self.s
+            for i in range(len(values)):  # STATS_FMT, without allocating
+                v = values[i]
+                for j in range(8):
+                    packed[8 * i + j] = (v >> (8 * j)) & 0xFF
             self.stats_file.seek(0)
-            self.stats_file.write(struct.pack(STATS_FMT, *self.s))
+            self.stats_file.write(packed)
             self.stats_file.flush()
 
     def _check(self, addr, size):
@@ -160,7 +173,7 @@ class NorFlash:
         self.f.seek(addr)
         while n > 0:  # from one erased sector kept around: the firmware's heap pays nothing
             k = min(n, SECTOR)
-            self.f.write(memoryview(_ERASED)[:k])
+            self.f.write(_ERASED if k == SECTOR else memoryview(_ERASED)[:k])
             n -= k
         if addr <= self.stuck_at < addr + length:
             self.f.seek(self.stuck_at)
@@ -191,10 +204,18 @@ class NorFlash:
         if size == 0:
             return
         self.f.seek(addr)
-        old = self.f.read(size)
         # Over erased flash (the usual case) the data is stored as it is; elsewhere each byte
         # becomes old & new. Checked without copies: this code shares the firmware's heap.
-        unerased = old.count(b"\xff") != size
+        if size <= SECTOR:
+            pair = self._views.get(size)
+            if pair is None:
+                pair = self._views[size] = (memoryview(self._scratch)[:size], b"\xff" * size)
+            old = pair[0]
+            self.f.readinto(old)
+            unerased = old != pair[1]
+        else:
+            old = self.f.read(size)
+            unerased = old.count(b"\xff") != size
         if unerased:
             bi = int.from_bytes(bytes(data), "little")
             result = int.from_bytes(old, "little") & bi
@@ -212,10 +233,9 @@ class NorFlash:
         self.busy_us += us
         if unerased:
             self.s[10] += 1
-        out = result.to_bytes(size, "little") if unerased else memoryview(data)
-        n = size // 2 if cut else size
+        out = result.to_bytes(size, "little") if unerased else data
         self.f.seek(addr)
-        self.f.write(out[:n])
+        self.f.write(memoryview(out)[:size // 2] if cut else out)
         if cut:
             self._cut()
         self._save()

@@ -103,36 +103,38 @@ class Partition:
             raise _emu.esp_error(_emu.ESP_ERR_INVALID_ARG)
         _emu.flash_erase(self._p.offset + offset, size)
 
+    # readblocks, writeblocks with an offset and ioctl 6 allocate nothing (littlefs calls them
+    # from a file's finaliser, with the heap locked; on a board they are C)
     def readblocks(self, block_num, buf, offset=None):
         addr = block_num * self._bs
         if offset is not None:
             addr += offset
-        self._read(addr, memoryview(buf))
+        self._read(addr, buf)
 
     def writeblocks(self, block_num, buf, offset=None):
         addr = block_num * self._bs
+        if offset is not None:
+            self._write(addr + offset, buf)
+            return
+        # a simple write: erase the covered sectors first
         data = memoryview(buf)
-        if offset is None:
-            # a simple write: erase the covered sectors first
-            if self._bs >= _NATIVE:
-                self._erase(addr, len(data))
-            else:
-                sector = (addr // _NATIVE) * _NATIVE
-                o = addr % _NATIVE
-                top = addr + len(data)
-                cache = self._cache
-                while sector < top:
-                    if o > 0 or top < sector + _NATIVE:
-                        self._read(sector, cache)
-                    self._erase(sector, _NATIVE)
-                    if o > 0:
-                        self._write(sector, memoryview(cache)[:o])
-                    if top < sector + _NATIVE:
-                        self._write(top, memoryview(cache)[top - sector:])
-                    o = 0
-                    sector += _NATIVE
+        if self._bs >= _NATIVE:
+            self._erase(addr, len(data))
         else:
-            addr += offset
+            sector = (addr // _NATIVE) * _NATIVE
+            o = addr % _NATIVE
+            top = addr + len(data)
+            cache = self._cache
+            while sector < top:
+                if o > 0 or top < sector + _NATIVE:
+                    self._read(sector, cache)
+                self._erase(sector, _NATIVE)
+                if o > 0:
+                    self._write(sector, memoryview(cache)[:o])
+                if top < sector + _NATIVE:
+                    self._write(top, memoryview(cache)[top - sector:])
+                o = 0
+                sector += _NATIVE
         self._write(addr, data)
 
     def ioctl(self, cmd, arg):

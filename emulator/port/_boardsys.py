@@ -1,0 +1,57 @@
+"""sys of the emulated board: the unix port's sys, with what a board reports instead.
+
+The built-in sys cannot be changed (its attributes are in ROM); the launcher puts this module
+in sys.modules["sys"], which `import sys` consults first. Everything but platform and
+implementation is the built-in's own object (path, modules, argv, stdout, exit, ...).
+Values as py/modsys.c builds them for the ESP32 port: MICROPY_PY_SYS_PLATFORM "esp32"
+(ports/esp32/mpconfigport.h); _machine = MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME
+(boards/ESP32_GENERIC/mpconfigboard.h); _mpy = MPY_FILE_HEADER_INT for xtensawin
+(py/persistentcode.h: version 6, sub-version 3, arch 10); _build = board-variant
+(py/mkrules.cmake); _thread "GIL" (MICROPY_PY_THREAD_GIL). sys.version is the interpreter's
+own: the same MicroPython runs here.
+"""
+
+import sys as _sys
+from sys import *  # noqa: F401,F403 - the built-in sys, re-exported as it is
+
+# not in the built-in's dict (attribute delegation), so not brought by the import above:
+# the same list object, so that sys.path.append() and sys.path[:] = ... work (a new list
+# assigned to sys.path would not reach the importer)
+path = _sys.path
+ps1 = _sys.ps1
+ps2 = _sys.ps2
+
+platform = "esp32"
+
+_MPY = 6 | (3 | 10 << 2) << 8
+
+
+class _Implementation:
+    """An attrtuple like sys.implementation: fields by name and by index."""
+
+    _fields = ("name", "version", "_machine", "_mpy", "_build", "_thread")
+
+    def __init__(self, *values):
+        self._values = values
+        for k, v in zip(self._fields, values):
+            setattr(self, k, v)
+
+    def __getitem__(self, i):
+        return self._values[i]
+
+    def __len__(self):
+        return len(self._values)
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __eq__(self, other):
+        return tuple(self._values) == tuple(other)
+
+    def __repr__(self):
+        return "(" + ", ".join("%s=%r" % kv for kv in zip(self._fields, self._values)) + ")"
+
+
+implementation = _Implementation("micropython", _sys.implementation.version,
+                                 "Generic ESP32 module with ESP32", _MPY, "ESP32_GENERIC-OTA",
+                                 "GIL")
