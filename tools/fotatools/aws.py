@@ -201,6 +201,32 @@ class AwsBackend:
             endpoint=endpoint,
         )
 
+    def retire_certificates(self, thing_name: str, keep: str) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        with self._call(f"list the certificates of {thing_name}"):
+            principals = [arn for page in self.iot.get_paginator("list_thing_principals").paginate(
+                thingName=thing_name) for arn in page["principals"]]
+        retired = []
+        for arn in principals:
+            cert_id = arn.rsplit("/", 1)[-1]
+            if ":cert/" not in arn or cert_id == keep:
+                continue  # the new certificate, or not a certificate (e.g. a Cognito identity)
+            with self._call(f"retire certificate {cert_id}"):
+                # detaching is asynchronous on AWS: this thing may still be listed
+                others = [t for page in self.iot.get_paginator("list_principal_things").paginate(
+                    principal=arn) for t in page["things"] if t != thing_name]
+                if not others:
+                    self.iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
+                    try:
+                        self.iot.detach_policy(policyName=DEVICE_POLICY, target=arn)
+                    except ClientError as e:
+                        if self._code(e) != "ResourceNotFoundException":
+                            raise
+                    retired.append(cert_id)
+                self.iot.detach_thing_principal(thingName=thing_name, principal=arn)
+        return retired
+
     @staticmethod
     def _arn_parts(arn: str) -> tuple[str, str, str]:
         parts = arn.split(":")

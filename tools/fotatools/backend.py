@@ -86,6 +86,12 @@ class Backend(Protocol):
         """Create the thing (if new), a certificate and key for it, and a policy that lets it
         use only its own topics; attach them."""
 
+    def retire_certificates(self, thing_name: str, keep: str) -> list[str]:
+        """Certificate rotation: every certificate of the thing other than `keep` stops working.
+        Each is detached from the thing and, unless another thing still uses it, made INACTIVE
+        (the broker refuses it) and detached from the device policy. Returns the ids made
+        INACTIVE."""
+
     def create_thing_group(self, group: str, things: list[str]) -> str:
         """Create the group if needed, add the things; return the group ARN."""
 

@@ -177,12 +177,21 @@ def cmd_provision(args: argparse.Namespace) -> int:
     backend = make_backend(args)
     creds = backend.provision(thing)
     config = write_device_folder(creds, out, home, signer)
+    retired: list[str] = []
+    if args.force:  # rotation: now that the new certificate and key are written, the old ones go
+        try:
+            retired = backend.retire_certificates(thing, keep=creds.certificate_id)
+        except BackendError as e:
+            raise BackendError(f"the new certificate is in {out}, but the old one still works: {e}") from None
     if args.json:
         emit_json({"thing": thing, "certificate_id": creds.certificate_id,
-                   "device_folder": str(out), "config": config})
+                   "device_folder": str(out), "config": config, "retired_certificates": retired})
         return EXIT_OK
     print(f"provisioned {thing} on {backend.name} ({config['endpoint']}:{config['port']}), "
           f"certificate {creds.certificate_id[:16]}...")
+    for cert_id in retired:
+        print(f"old certificate {cert_id[:16]}... is INACTIVE and detached: the board connects "
+              "only once it has the new device folder")
     print(f"device folder: {out}")
     print(f"PEM copies (private key included) kept in {host_dir(home, thing)}")
     print("copy it to the board (PORT is the serial port, e.g. /dev/ttyUSB0):")
@@ -577,7 +586,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", metavar="DIR",
                    help="device folder to write (default HOME/things/THING/device)")
     p.add_argument("--force", action="store_true",
-                   help="provision again: a new certificate, overwriting the folder")
+                   help="provision again: a new certificate, overwriting the folder; the "
+                        "thing's other certificates are made INACTIVE and detached")
     p.add_argument("--signer", metavar="KEY.pem",
                    help="EC P-256 key (public, or the private one `build --sign` uses): the device "
                         "will accept only images signed with it, and only newer versions")

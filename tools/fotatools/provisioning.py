@@ -49,9 +49,12 @@ def host_dir(home: Path, thing: str) -> Path:
 
 
 def _write_secret(path: Path, data: bytes) -> None:
+    """Write a private key readable by its owner only: a new file is made 0600, and a file that
+    was there (with whatever mode) is made 0600 before the key goes in."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
         f.write(data)
 
 

@@ -150,8 +150,9 @@ class Broker:
 
     def __init__(self, folder: Path, ca_pem: Path, cert_pem: Path, key_pem: Path,
                  admin_cert: Path | None = None, admin_key: Path | None = None,
-                 bind: str = "127.0.0.1"):
+                 bind: str = "127.0.0.1", crl_pem: Path | None = None):
         self.folder = Path(folder)
+        self.crl_pem = Path(crl_pem) if crl_pem else None  # revoked client certificates
         self.bind = bind
         self.ca_pem, self.cert_pem, self.key_pem = Path(ca_pem), Path(cert_pem), Path(key_pem)
         self.admin_cert, self.admin_key = admin_cert, admin_key
@@ -208,6 +209,7 @@ class Broker:
             "tls_version tlsv1.2",
             "require_certificate true",
             "use_identity_as_username true",
+            *([f"crlfile {self.crl_pem}"] if self.crl_pem else []),
             # The client id is the certificate's CN (the thing name), whatever the client sent:
             # a thing cannot take another thing's client id and so close its session. (mosquitto
             # skips authentication plugins, and so the dynamic-security `clientid` binding, when
@@ -290,6 +292,33 @@ class Broker:
         """Let a (new) thing use its own topics from now on."""
         if self._admin is not None:
             self._admin.allow(thing)
+
+    def reload_crl(self, probe_cert: Path, probe_key: Path, timeout: float = 10.0) -> None:
+        """Make the running broker read its revocation list again (SIGHUP: mosquitto reloads its
+        configuration and TLS settings, CRL included; connected clients stay). Returns once a
+        TLS handshake with `probe_cert`, a certificate revoked only in the new list, is refused,
+        so that a caller can rely on the new list from then on."""
+        if self.proc is None or self.proc.poll() is not None:
+            return  # not running: the list is read at the next start
+        ctx = ssl.create_default_context(cafile=str(self.ca_pem))
+        ctx.load_cert_chain(str(probe_cert), str(probe_key))
+        # TLS 1.2: the server's verdict on the client certificate is part of the handshake
+        # (with 1.3 it would come only after it)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    with ctx.wrap_socket(s, server_hostname="localhost"):
+                        pass
+            except ssl.SSLError as e:
+                if "REVOKED" in (e.reason or ""):
+                    return  # the probe certificate is refused: the new list is in force
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BrokerError("the broker did not take up its new certificate revocation list")
 
     @property
     def pid(self) -> int | None:

@@ -4,7 +4,8 @@ One CA (EC P-256) signs the server certificate shared by the MQTT broker and the
 (SAN DNS:localhost and IP:127.0.0.1, plus the names given with `--host`: the device's mbedTLS
 checks the host name) and the client
 certificates of things (CN = thing name) and of the jobs service. Every certificate is written
-as PEM (for host tools) and DER (for MicroPython, whose mbedTLS wants DER).
+as PEM (for host tools) and DER (for MicroPython, whose mbedTLS wants DER). A certificate made
+INACTIVE goes into the CA's revocation list (`write_crl`), which the broker checks.
 """
 
 from __future__ import annotations
@@ -127,6 +128,12 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def serial_number(cert_pem: bytes | str) -> int:
+    """The serial number of a PEM certificate (what a CRL lists)."""
+    data = cert_pem.encode() if isinstance(cert_pem, str) else cert_pem
+    return x509.load_pem_x509_certificate(data).serial_number
 
 
 def _now() -> dt.datetime:
@@ -266,6 +273,24 @@ class LocalCA:
         if not cn or any(c in cn for c in "+#/\0"):
             raise ValueError(f"invalid certificate common name: {cn!r}")
         return self.save(self.issue(cn), folder, stem or cn)
+
+    # -- revoking --------------------------------------------------------------------------
+    def write_crl(self, path: Path, serials: list[int] | tuple[int, ...] = ()) -> Path:
+        """Write (PEM) the CA's certificate revocation list: these serial numbers are revoked.
+        It is valid as long as the CA; the broker refuses a client certificate listed in it."""
+        ca_key, ca_cert = self._key(), self._cert()
+        now = _now()
+        builder = (x509.CertificateRevocationListBuilder()
+                   .issuer_name(ca_cert.subject)
+                   .last_update(now - dt.timedelta(hours=1))
+                   .next_update(now + dt.timedelta(days=VALIDITY_DAYS)))
+        for serial in sorted(set(serials)):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial)
+                .revocation_date(now - dt.timedelta(minutes=1)).build())
+        crl = builder.sign(ca_key, hashes.SHA256())
+        _write(Path(path), crl.public_bytes(serialization.Encoding.PEM))
+        return Path(path)
 
     def existing(self, folder: Path, stem: str) -> CertFiles | None:
         """The files issued earlier under folder/stem, if all four are there."""

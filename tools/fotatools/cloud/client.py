@@ -84,6 +84,18 @@ class LocalBackend:
                                 private_key_pem=r["keyPair"]["PrivateKey"].encode(),
                                 certificate_id=r["certificateId"], endpoint=self.endpoint())
 
+    def retire_certificates(self, thing_name: str, keep: str) -> list[str]:
+        # a certificate here belongs to one thing, and the "policy" is the broker's access list
+        retired = []
+        for arn in self.call("ListThingPrincipals", {"thingName": thing_name})["principals"]:
+            cert_id = arn.rsplit("/", 1)[-1]
+            if cert_id == keep:
+                continue
+            self.call("UpdateCertificate", {"certificateId": cert_id, "newStatus": "INACTIVE"})
+            self.call("DetachThingPrincipal", {"thingName": thing_name, "principal": arn})
+            retired.append(cert_id)
+        return retired
+
     def create_thing_group(self, group: str, things: list[str]) -> str:
         r = self.call("CreateThingGroup", {"thingGroupName": group, "things": list(things)})
         return r["thingGroupArn"]

@@ -7,7 +7,8 @@ boto3 would return (datetimes as epoch seconds). Errors come back with an HTTP e
 
 Operations: DescribeEndpoint, CreateThing, DescribeThing, ListThings, Provision (thing,
 certificate and key: CreateKeysAndCertificate + AttachThingPrincipal; the "policy" is the broker
-ACL), CreateThingGroup, AddThingToThingGroup, RemoveThingFromThingGroup, ListThingsInThingGroup,
+ACL), DescribeCertificate, UpdateCertificate (INACTIVE or REVOKED: the broker refuses the
+certificate from then on), ListThingPrincipals, DetachThingPrincipal, CreateThingGroup, AddThingToThingGroup, RemoveThingFromThingGroup, ListThingsInThingGroup,
 PutObject (`?bucket=&key=`, raw body), Presign, CreateJob, DescribeJob, GetJobDocument, ListJobs,
 ListJobExecutionsForJob, ListJobExecutionsForThing, DescribeJobExecution, CancelJob,
 CancelJobExecution, DeleteJob, CreateStream, DescribeStream, UpdateStream, DeleteStream,
@@ -48,10 +49,12 @@ class ControlApi:
 
     def __init__(self, engine: JobsEngine, store: ObjectStore, ca: LocalCA, mqtt_host: str,
                  mqtt_port: int, allow_thing: Callable[[str], None] = lambda name: None,
-                 streams: StreamsEngine | None = None):
+                 streams: StreamsEngine | None = None,
+                 certificates_changed: Callable[[], None] = lambda: None):
         self.engine, self.store, self.ca = engine, store, ca
         self.streams = streams or StreamsEngine(engine.db, store)
         self.allow_thing = allow_thing
+        self.certificates_changed = certificates_changed  # a status changed: new revocation list
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.started = time.time()
         self.ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -60,6 +63,10 @@ class ControlApi:
             "DescribeThing": lambda p: engine.describe_thing(_str(p, "thingName")),
             "ListThings": lambda p: engine.list_things(),
             "Provision": self.provision,
+            "DescribeCertificate": self.describe_certificate,
+            "UpdateCertificate": self.update_certificate,
+            "ListThingPrincipals": self.list_thing_principals,
+            "DetachThingPrincipal": self.detach_thing_principal,
             "CreateThingGroup": self.create_thing_group,
             "AddThingToThingGroup": lambda p: engine.add_thing_to_group(_str(p, "thingGroupName"),
                                                                        _str(p, "thingName")),
@@ -107,9 +114,47 @@ class ControlApi:
         self.engine.add_certificate(cert_id, name, issued.cert_pem.decode())
         self.allow_thing(name)  # attach the "policy": the broker lets the thing use its topics
         return {"thingName": name, "thingArn": thing_arn(name), "certificateId": cert_id,
-                "certificateArn": f"{ARN_PREFIX}:cert/{cert_id}",
+                "certificateArn": cert_arn(cert_id),
                 "certificatePem": issued.cert_pem.decode(),
                 "keyPair": {"PrivateKey": issued.key_pem.decode()}}
+
+    def _certificate(self, cert_id: str) -> dict[str, Any]:
+        row = self.engine.db.get_certificate(cert_id)
+        if row is None:
+            raise ControlError("ResourceNotFoundException", f"Certificate {cert_id} does not exist")
+        return row
+
+    def describe_certificate(self, params: dict[str, Any]) -> dict[str, Any]:
+        row = self._certificate(_str(params, "certificateId"))
+        return {"certificateDescription": {
+            "certificateId": row["certificate_id"], "certificateArn": cert_arn(row["certificate_id"]),
+            "status": row["status"], "certificatePem": row["certificate_pem"],
+            "creationDate": row["created_at"]}}
+
+    def update_certificate(self, params: dict[str, Any]) -> dict[str, Any]:
+        cert_id, status = _str(params, "certificateId"), _str(params, "newStatus")
+        if status not in CERT_STATUSES:
+            raise ControlError("InvalidRequestException",
+                               f"newStatus must be one of {', '.join(CERT_STATUSES)}, not {status!r}")
+        if self._certificate(cert_id)["status"] != status:
+            self.engine.db.set_certificate_status(cert_id, status)
+            self.certificates_changed()
+        return {}
+
+    def list_thing_principals(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _str(params, "thingName")
+        self.engine.describe_thing(name)  # ResourceNotFoundException for an unknown thing
+        return {"principals": [cert_arn(c["certificate_id"]) for c in self.engine.db.certificates_of(name)]}
+
+    def detach_thing_principal(self, params: dict[str, Any]) -> dict[str, Any]:
+        name, principal = _str(params, "thingName"), _str(params, "principal")
+        self.engine.describe_thing(name)
+        prefix = f"{ARN_PREFIX}:cert/"
+        if not principal.startswith(prefix):
+            raise ControlError("InvalidRequestException", f"principal must be a certificate ARN ({prefix}...)")
+        self._certificate(principal[len(prefix):])
+        self.engine.db.detach_certificate(principal[len(prefix):], name)
+        return {}
 
     def create_thing_group(self, params: dict[str, Any]) -> dict[str, Any]:
         name = _str(params, "thingGroupName")
@@ -147,6 +192,13 @@ class ControlApi:
         return {"things": len(self.engine.list_things()["things"]), "jobs": jobs,
                 "streams": len(self.engine.db.list_streams()),
                 "uptimeSeconds": round(time.time() - self.started, 1), "minuteSeconds": self.engine.minute}
+
+
+CERT_STATUSES = ("ACTIVE", "INACTIVE", "REVOKED")
+
+
+def cert_arn(cert_id: str) -> str:
+    return f"{ARN_PREFIX}:cert/{cert_id}"
 
 
 def _str(params: dict[str, Any], name: str) -> str:

@@ -31,10 +31,10 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .broker import ADMIN_CN, Broker, _cmdline, _pid_alive
-from .ca import LocalCA, check_host
+from .ca import LocalCA, check_host, serial_number
 from .control import ControlApi, ControlServer, load_token
 from .db import Database
 from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
@@ -45,6 +45,7 @@ from .streams import StreamsEngine
 log = logging.getLogger("fotatools.cloud")
 
 MODULE = "fotatools.cloud.daemon"
+PROBE_CN = "broker.crl-probe"  # never a valid thing name (no dots in thing names)
 
 
 class CloudError(RuntimeError):
@@ -165,6 +166,25 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _crl_updater(ca: LocalCA, db: Database, broker: Broker, crl: Path) -> Callable[[], None]:
+    """What the control API calls when a certificate's status changed: a new revocation list
+    with every certificate that is not ACTIVE, taken up by the running broker before it returns.
+    A throwaway certificate revoked only in the new list shows when the broker has it."""
+    lock = threading.Lock()
+
+    def update() -> None:
+        with lock:
+            probe = LocalCA.save(ca.issue(PROBE_CN), crl.parent, "crl-probe")
+            try:
+                serials = [serial_number(pem) for pem in db.inactive_certificates()]
+                ca.write_crl(crl, serials + [serial_number(probe.cert_pem.read_bytes())])
+                broker.reload_crl(probe.cert_pem, probe.key_pem)
+            finally:
+                for f in (probe.cert_pem, probe.key_pem, probe.cert_der, probe.key_der):
+                    f.unlink(missing_ok=True)
+    return update
+
+
 # ------------------------------------------------------------------------------------------
 # the foreground process
 # ------------------------------------------------------------------------------------------
@@ -197,8 +217,10 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         service = ca.existing(paths.service, SERVICE_CN) or ca.issue_client(SERVICE_CN, paths.service)
         admin = ca.existing(paths.admin, ADMIN_CN) or ca.issue_client(ADMIN_CN, paths.admin)
         db = Database(paths.db)
+        crl = paths.broker / "crl.pem"
+        ca.write_crl(crl, [serial_number(pem) for pem in db.inactive_certificates()])
         broker = Broker(paths.broker, ca.cert_path, server.cert_pem, server.key_pem,
-                        admin.cert_pem, admin.key_pem, bind=bind)
+                        admin.cert_pem, admin.key_pem, bind=bind, crl_pem=crl)
         port = broker.start(db.provisioned_things(), port=_port_again(paths, "mqtt", bind) or None)
         parts.append(broker)
         store = ObjectStore(paths.store, ObjectStore.load_secret(paths.secret), host=device_host)
@@ -215,7 +237,7 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
                            streams=streams).start()
         parts.append(jobs)
         api = ControlApi(engine, store, ca, device_host, port, allow_thing=broker.allow_thing,
-                         streams=streams)
+                         streams=streams, certificates_changed=_crl_updater(ca, db, broker, crl))
         control = ControlServer(api, load_token(paths.token), port=_port_again(paths, "control")).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS certificates (
     certificate_id TEXT PRIMARY KEY,
     thing_name TEXT NOT NULL,
     certificate_pem TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ACTIVE'
 );
 CREATE TABLE IF NOT EXISTS thing_groups (
     name TEXT PRIMARY KEY,
@@ -121,6 +122,9 @@ class Database:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=OFF")
         self.conn.executescript(SCHEMA)
+        columns = [r["name"] for r in self.conn.execute("PRAGMA table_info(certificates)")]
+        if "status" not in columns:  # a database of an older version
+            self.conn.execute("ALTER TABLE certificates ADD COLUMN status TEXT NOT NULL DEFAULT 'ACTIVE'")
         self._depth = 0
 
     def close(self) -> None:
@@ -171,16 +175,33 @@ class Database:
         return [r["name"] for r in self._all("SELECT name FROM things ORDER BY name")]
 
     def add_certificate(self, certificate_id: str, thing: str, pem: str, now: float) -> None:
-        self._run("INSERT OR REPLACE INTO certificates VALUES (?, ?, ?, ?)",
-                  certificate_id, thing, pem, now)
+        self._run("INSERT OR REPLACE INTO certificates (certificate_id, thing_name, certificate_pem, "
+                  "created_at, status) VALUES (?, ?, ?, ?, 'ACTIVE')", certificate_id, thing, pem, now)
 
     def provisioned_things(self) -> list[str]:
         """Things that have at least one certificate."""
         return [r["thing_name"] for r in self._all(
-            "SELECT DISTINCT thing_name FROM certificates ORDER BY thing_name")]
+            "SELECT DISTINCT thing_name FROM certificates WHERE thing_name != '' ORDER BY thing_name")]
 
     def certificates_of(self, thing: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM certificates WHERE thing_name = ? ORDER BY created_at", thing)
+
+    def get_certificate(self, certificate_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM certificates WHERE certificate_id = ?", certificate_id)
+
+    def set_certificate_status(self, certificate_id: str, status: str) -> bool:
+        return self._run("UPDATE certificates SET status = ? WHERE certificate_id = ?",
+                         status, certificate_id).rowcount == 1
+
+    def detach_certificate(self, certificate_id: str, thing: str) -> bool:
+        """The certificate no longer belongs to the thing (it is kept, attached to none)."""
+        return self._run("UPDATE certificates SET thing_name = '' WHERE certificate_id = ? AND thing_name = ?",
+                         certificate_id, thing).rowcount == 1
+
+    def inactive_certificates(self) -> list[str]:
+        """PEM of every certificate that must not connect."""
+        return [r["certificate_pem"] for r in self._all(
+            "SELECT certificate_pem FROM certificates WHERE status != 'ACTIVE'")]
 
     def add_group(self, name: str, now: float) -> bool:
         return self._run("INSERT OR IGNORE INTO thing_groups (name, created_at) VALUES (?, ?)",
