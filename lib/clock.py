@@ -180,7 +180,10 @@ def ready(ntp=DEFAULT):
             check(t, fl)
         except Exception as e:  # unreachable, timed out, or a reply not to believe
             _due = time.ticks_add(time.ticks_ms(), _wait)
-            print("clock: NTP %s: %r; next try in %d s (clock %s)" % (ntp, e, _wait // 1000, stamp()))
+            why = repr(e)
+            if isinstance(e, OSError) and e.args and e.args[0] in (11, 110, 116):  # EAGAIN, ETIMEDOUT
+                why = "no answer in %d s" % TIMEOUT_S
+            print("clock: NTP %s: %s; next try in %d s (clock %s)" % (ntp, why, _wait // 1000, stamp()))
             _wait = min(_wait * 2, MAX_WAIT_MS)
             return synced
         set_time(t, us)

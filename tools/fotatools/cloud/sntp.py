@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 import time
+from typing import Callable
 
 log = logging.getLogger("fotatools.cloud.sntp")
 
@@ -82,12 +83,19 @@ def open_socket(bind_all: bool, again: tuple[str, int] | None = None) -> socket.
     return bind("0.0.0.0" if bind_all else "127.0.0.1", 0)
 
 
-class SntpServer:
-    """Answers SNTP requests on `sock` from a thread, until stop()."""
+Answer = Callable[[bytes, float, float], "bytes | None"]
 
-    def __init__(self, sock: socket.socket, clock=time.time) -> None:
+
+class SntpServer:
+    """Answers SNTP requests on `sock` from a thread, until stop(). `clock` gives the time
+    served; `answer(request, received, now)` makes each reply (None: no reply)."""
+
+    def __init__(self, sock: socket.socket, clock: Callable[[], float] = time.time,
+                 answer: Answer | None = None) -> None:
         self.sock = sock
         self.clock = clock
+        self.answer = answer or reply
+        self.requests = 0
         self.answered = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +122,8 @@ class SntpServer:
                     return
                 continue
             received = self.clock()
-            out = reply(data, received, self.clock())
+            self.requests += 1
+            out = self.answer(data, received, self.clock())
             if out is None:
                 continue
             try:
