@@ -1,16 +1,19 @@
 """`fota provision THING --force` rotates the thing's certificate: on AWS (moto) the old one is
-INACTIVE and detached from the thing and the device policy; private key files end up 0600."""
+INACTIVE and detached from the thing and the device policy, on the stand-in the broker refuses
+it; private key files end up 0600."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import stat
 
 import boto3
 import pytest
 
-from tests.cli.conftest import REGION, ROLE_ARN, unique
+from tests.cli.conftest import REGION, ROLE_ARN, Fota, base_env, unique
 from fotatools.aws import DEVICE_POLICY, AwsBackend
 from fotatools.provisioning import KEY, host_dir, write_device_folder
 
@@ -91,3 +94,42 @@ def test_provision_force_rotates_the_certificate(fota_aws, moto, aws_env, tmp_pa
     r = fota_aws("provision", thing, "--out", out, "--force")
     assert r.code == 0, r.err
     assert f"old certificate {second['certificate_id'][:16]}... is INACTIVE and detached" in r.out
+
+
+def test_provision_force_on_the_stand_in_locks_the_old_certificate_out(tmp_path):
+    # the whole command on the local stand-in: the broker refuses the old certificate, takes the
+    # new one, and the device folder holds the new one (key 0600)
+    env = base_env(tmp_path)
+    env["FOTA_BACKEND"] = "local"
+    fota = Fota(env, tmp_path)
+    r = fota("cloud", "start", "--json")
+    assert r.code == 0, r.err
+    cloud = json.loads(r.out)
+    try:
+        out = tmp_path / "board"
+        assert fota("provision", "kitchen-1", "--out", out).code == 0
+        kept = tmp_path / "home" / "things" / "kitchen-1"
+        old_cert, old_key = (kept / "device.crt.pem").read_bytes(), (kept / "device.key.pem").read_bytes()
+        os.chmod(out / KEY, 0o644)
+        r = fota("provision", "kitchen-1", "--out", out, "--force", "--json")
+        assert r.code == 0, r.err
+        assert len(json.loads(r.out)["retired_certificates"]) == 1
+        assert stat.S_IMODE((out / KEY).stat().st_mode) == 0o600
+
+        def handshake(cert: bytes, key: bytes) -> str:
+            (tmp_path / "c.pem").write_bytes(cert)
+            (tmp_path / "k.pem").write_bytes(key)
+            ctx = ssl.create_default_context(cafile=cloud["ca_pem"])
+            ctx.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                with socket.create_connection(("127.0.0.1", cloud["mqtt_port"]), timeout=5) as s:
+                    with ctx.wrap_socket(s, server_hostname="localhost"):
+                        return "ok"
+            except ssl.SSLError as e:
+                return str(e.reason)
+
+        assert handshake(old_cert, old_key) == "SSLV3_ALERT_CERTIFICATE_REVOKED"
+        assert handshake((kept / "device.crt.pem").read_bytes(), (kept / "device.key.pem").read_bytes()) == "ok"
+    finally:
+        assert fota("cloud", "stop").code == 0
