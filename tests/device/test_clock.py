@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-import struct
 import time
-from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -20,9 +18,8 @@ import pytest
 from emulator.device import Device
 from fotatools.cloud.sntp import SntpServer, bind, reply
 from tests.device import mpy
-from tests.device.rig import ROOT, firmware
+from tests.device.rig import ROOT
 
-NTP_DELTA = 2208988800
 # prints the board's clock (Unix seconds here: the unix port counts from 1970) once connected
 APP = """
 import time
