@@ -11,7 +11,7 @@ import time
 import pytest
 
 from emulator.device import Device
-from emulator.flash import Flash
+from emulator.flash import OTA_1_OFFSET, Flash
 from emulator.image import build_app_image
 from fotatools.cloud.ca import LocalCA
 from fotatools.cloud.daemon import Paths
@@ -76,9 +76,13 @@ def test_a_download_interrupted_three_times_is_not_tried_again(rig):
     # boot gives up instead of writing again.
     r = rig()
     before, otadata = r.running_slot_bytes(), Flash(r.flash).otadata()
+    with open(r.flash, "r+b") as f:  # what the interrupted downloads wrote: the image's start
+        f.seek(OTA_1_OFFSET)
+        f.write(NEW[:65536])
+    assert Flash(r.flash).app_desc("ota_1")["version"] == "1.0.1"
     job = r.publish(NEW)
     rec = {"job": job, "step": "download", "slot": 1, "from": 0, "tries": 3, "old": "1.0.0",
-           "md5": hashlib.md5(NEW).hexdigest(), "done": 0}
+           "md5": hashlib.md5(NEW).hexdigest(), "done": 65536}
     r.put_file("fota.json", json.dumps(rec))
     failed_with(r, job, "download: interrupted 3 times")
     assert r.file("fota.json") is None

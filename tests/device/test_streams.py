@@ -73,16 +73,18 @@ print(json.dumps(binascii.hexlify(sf.block(2)).decode()))
 
 @pytest.mark.parametrize("forged", ["another reader's token", "another file"])
 def test_answers_for_someone_else_are_ignored(thing, forged):
-    # A data message on the thing's own topic, published before the real one: it must not be
-    # taken for block 0.
+    # A block message (CBOR, as the service sends them) on the thing's own topic, published
+    # before the real one: it must not be taken for block 0.
     token = "'other'" if forged == "another reader's token" else "sf.token"
     file_id = 0 if forged == "another reader's token" else 7
     out = device(thing, f"""
+import streams
 sf = StreamFile(conn, "STREAM", 0)
 sf.describe()
-fake = {{"c": {token}, "f": {file_id}, "l": 4096, "i": 0,
-        "p": binascii.b2a_base64(b"x" * 4096).decode().strip()}}
-conn.publish(sf.prefix + "data/json", json.dumps(fake))
+head = bytearray(64)
+n = streams._encode(head, (("c", {token}), ("f", {file_id}), ("l", 4096), ("i", 0)))
+head[0] += 1  # a fifth entry: the payload
+conn.publish(sf.prefix + "data/cbor", bytes(head[:n]) + b"\\x61p\\x59\\x10\\x00" + b"x" * 4096)
 sf.request(0, 1)
 print(json.dumps(binascii.hexlify(sf.block(0)).decode()))
 """)
