@@ -50,7 +50,7 @@ CLOCK_FILE = "clock"
 LIBFAKETIME = "libfaketime.so.1"
 
 
-class ClockError(RuntimeError):
+class ClockError(OSError):
     """The board's clock cannot be emulated (libfaketime is missing)."""
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import calendar
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,7 +16,7 @@ import pytest
 from emulator import device as emu_device
 from emulator.device import ClockError, Device
 from fotatools.cloud.ca import LocalCA
-from tests.emulator.emuhelpers import EMIT, records
+from tests.emulator.emuhelpers import EMIT, REPO, records
 
 CLOCK = EMIT + """
 import machine, time
@@ -160,6 +162,12 @@ def test_without_libfaketime_the_emulator_refuses_to_run(board, monkeypatch):
     monkeypatch.setenv("ESP32_LIBFAKETIME", str(board.fs / "none.so"))
     with pytest.raises(ClockError, match="not a file"):
         Device(board.flash, board.fs, echo=None)
+    # the command line says so in one line
+    proc = subprocess.run([sys.executable, "-m", "emulator", "run", "--flash", str(board.flash),
+                           "--fs", str(board.fs)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 64 and "ESP32_LIBFAKETIME=" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_images_carry_their_build_time():
