@@ -258,25 +258,25 @@ MUTATIONS: list[Mutation] = [
 ]
 
 
-def scratch_copy(dest: Path, rev: str | None) -> None:
-    """The tracked files (of the working tree, or of commit `rev`), with .venv and .deps linked."""
+def scratch_copy(root: Path, dest: Path, rev: str | None) -> None:
+    """The tracked files of `root` (its working tree, or commit `rev`), .venv and .deps linked."""
     if rev:
-        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
+        archive = subprocess.run(["git", "archive", rev], cwd=root, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     else:
-        files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True,
                                capture_output=True).stdout.decode().split("\0")
         for name in filter(None, files):
-            src = ROOT / name
+            src = root / name
             if src.is_file():
                 (dest / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest / name)
     for link in (".venv", ".deps"):
-        if (ROOT / link).exists():
-            (dest / link).symlink_to(ROOT / link)
+        if (root / link).exists():
+            (dest / link).symlink_to(root / link)
 
 
-def pytest(copy: Path, args: tuple[str, ...] | list[str], first_failure: bool = True) -> int:
+def run_pytest(copy: Path, args: tuple[str, ...] | list[str], first_failure: bool = True) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *args]
     if first_failure:
         cmd.insert(3, "-x")
@@ -299,51 +299,65 @@ def node_ids(ms: list[Mutation]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def try_mutation(copy: Path, mu: Mutation) -> str:
+    """Apply one mutation in the copy, run its tests, put the file back -> the result."""
+    path = copy / mu.file
+    if not path.is_file():
+        return "no such file"
+    text = path.read_text()
+    n = text.count(mu.original)
+    if n != 1:
+        return "not found" if n == 0 else f"found {n} times"
+    path.write_text(text.replace(mu.original, mu.replacement))
+    try:
+        rc = run_pytest(copy, mu.tests)
+    finally:
+        path.write_text(text)
+    return {0: "MISSED", 1: "caught"}.get(rc, f"error (pytest exit {rc})")
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    head = ("mutation", "file", "tests", "result", "seconds")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                     for r in [head, tuple("-" * w for w in widths)] + rows)
+
+
+def main(argv: list[str] | None = None, mutations: list[Mutation] | None = None,
+         root: Path = ROOT) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("-k", dest="only", help="run the mutations whose name contains this")
     ap.add_argument("--list", action="store_true", help="print the mutations and their tests")
     ap.add_argument("--rev", help="copy this commit instead of the working tree")
     ap.add_argument("--no-baseline", action="store_true", help="skip the run on the unchanged copy")
     a = ap.parse_args(argv)
-    chosen = [mu for mu in MUTATIONS if not a.only or a.only in mu.name]
+    chosen = [mu for mu in (MUTATIONS if mutations is None else mutations)
+              if not a.only or a.only in mu.name]
+    if not chosen:
+        print("no mutation matches")
+        return 2
     if a.list:
         for mu in chosen:
             print(f"{mu.name} [{mu.file}]: {' '.join(mu.tests)}")
         return 0
     with tempfile.TemporaryDirectory(prefix="fota-mutants-") as tmp:
         copy = Path(tmp)
-        scratch_copy(copy, a.rev)
+        scratch_copy(root, copy, a.rev)
         if not a.no_baseline:
             t0 = time.monotonic()
-            rc = pytest(copy, node_ids(chosen), first_failure=False)
+            rc = run_pytest(copy, node_ids(chosen), first_failure=False)
             print(f"baseline: the tests of {len(chosen)} mutations on the unchanged code: "
                   f"{'pass' if rc == 0 else 'FAIL (exit %d)' % rc} ({time.monotonic() - t0:.0f} s)", flush=True)
             if rc != 0:
                 return 1
         rows = []
         for mu in chosen:
-            path = copy / mu.file
-            text = path.read_text()
             t0 = time.monotonic()
-            n = text.count(mu.original)
-            if n != 1:
-                result = "not found" if n == 0 else f"found {n} times"
-            else:
-                path.write_text(text.replace(mu.original, mu.replacement))
-                try:
-                    rc = pytest(copy, mu.tests)
-                finally:
-                    path.write_text(text)
-                result = {0: "MISSED", 1: "caught"}.get(rc, f"error (pytest exit {rc})")
+            result = try_mutation(copy, mu)
             rows.append((mu.name, mu.file, " ".join(t.replace(D, "") for t in mu.tests), result,
                          f"{time.monotonic() - t0:.1f}"))
             print(f"{result:>8}  {mu.name}", flush=True)
-    print()
-    head = ("mutation", "file", "tests", "result", "seconds")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
-    for r in [head, tuple("-" * w for w in widths)] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print("\n" + table(rows))
     bad = [r for r in rows if r[3] != "caught"]
     print(f"\n{len(rows) - len(bad)} of {len(rows)} mutations caught")
     return 1 if bad else 0
