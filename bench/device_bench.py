@@ -11,14 +11,27 @@ Figures (printed as JSON), all measured in this run:
   datasheet timing model (sector erase 45 ms, 0.75 ms per 256-byte page);
 - `min_heap_update_kb`: the smallest `-X heapsize` (what the firmware sees free) with which
   `fota.update()` still completes, found by bisection; and `min_heap_cycle_kb`, the same for a
-  whole job cycle (MQTT + Jobs API + download + trial boot + confirm). The device library is
-  loaded as .mpy files (compiled with mpy-cross, as a board without it frozen would hold it), so its
-  bytecode sits in the heap; `modules_kb` is how much. Frozen into the firmware, as
-  firmware/ builds it, that bytecode stays in flash: `working_heap_cycle_kb` is what is left
-  to budget for then. (mbedTLS buffers are not in the MicroPython heap, on a board either.)
+  whole job cycle (MQTT + Jobs API + download + trial boot + confirm): the peak heap of the
+  cycle, to 2 KB. The device library is loaded as .mpy files (compiled with mpy-cross, as a
+  board without it frozen would hold it), so its bytecode sits in the heap.
+  `modules_kb` is what importing the cycle's modules costs (gc.mem_alloc() before and after);
+  `bytecode_kb` is the size of those .mpy files. Frozen into the firmware, as firmware/
+  builds it, bytecode, constants and strings stay in flash; module dicts, function and class
+  objects are still made in RAM. Nothing can be frozen into this unix port, but ROMFS comes
+  close: `min_heap_cycle_rom_kb` is the cycle with the library in a ROMFS image (bytecode runs
+  in place; tests/device/romlib.py; the image's own bytes, in the heap here only, are given on
+  top), and `rom_modules_kb` what importing from it costs: the module objects, plus the
+  interned strings, which frozen modules keep in flash too. So the cycle's heap with lib/
+  frozen is at most `min_heap_cycle_rom_kb`. (mbedTLS buffers are not in the MicroPython heap,
+  on a board either.)
+  What these figures still hold that a board would not: this unix port is 64-bit (`word_bytes`),
+  so every object (bytecode aside, which is bytes) takes up to twice its ESP32 size: pointers of
+  8 bytes, heap blocks of 32 bytes instead of 16; byte buffers are the same size. And the
+  emulated flash is Python code allocating from the same heap: `emulated_flash_bytes_per_sector`
+  is what it allocates (then drops) to erase, write and read back one sector, garbage a board's
+  C driver never makes; the peak of the cycle holds up to one such step.
   `min_heap_download_kb` is the same bisection for the HTTPS download and MD5 alone in the plain
-  interpreter, without the emulator: the emulated flash is Python code that allocates from the
-  same heap, so the emulator's figures are upper bounds.
+  interpreter, without the emulator.
 """
 
 from __future__ import annotations
@@ -111,7 +124,8 @@ def verify_times(fs: Path, env: dict[str, str], n: int = 20) -> tuple[float, flo
     return out["us"] / 1000, (time.perf_counter() - t0) * 1000 / n
 
 
-CYCLE = (ROOT / "tests" / "device" / "rig.py").read_text().split('ONCE = """', 1)[1].split('"""', 1)[0]
+from tests.device import romlib  # noqa: E402
+from tests.device.rig import ONCE as CYCLE  # noqa: E402  (the cycle the tests run)
 
 
 def cpython_download(url: str, ca: Path) -> tuple[float, str]:
@@ -124,14 +138,48 @@ def cpython_download(url: str, ca: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, h.hexdigest()
 
 
+# What a job cycle imports (the trial boot adds selftest).
+CYCLE_MODULES = ("fota", "jobs", "awsiot", "https", "otaslot", "fotaplan", "selftest", "umqtt.simple")
 MODULES = """
 import gc
 gc.collect()
 a = gc.mem_alloc()
-import fota, jobs, awsiot, https, otaslot, fotaplan, umqtt.simple
+import %s
 gc.collect()
-print("modules_kb", (gc.mem_alloc() - a) // 1024)
+print("modules_kb", (gc.mem_alloc() - a) / 1024)
+""" % ", ".join(CYCLE_MODULES)
+
+# Allocation of the emulated flash for one sector of an update: erase+write, read back in 512s.
+FLASH_SECTOR = """
+import gc, micropython, otaslot
+p = otaslot.slots()[1]
+buf, chk = bytearray(4096), bytearray(512)
+p.writeblocks(3, buf)
+gc.collect()
+t = micropython.mem_total()
+for s in range(4, 36):
+    p.writeblocks(s, buf)
+    for off in range(0, 4096, 512):
+        p.readblocks(s, chk, off)
+print("flash_sector_bytes", (micropython.mem_total() - t) // 32)
 """
+
+# The same loop on a Python stand-in that does nothing: the loop's own allocations.
+LOOP_ONLY = FLASH_SECTOR.replace("import gc, micropython, otaslot\np = otaslot.slots()[1]", """import gc, micropython
+class P:
+    def writeblocks(self, n, b, o=None):
+        pass
+    def readblocks(self, n, b, o=None):
+        pass
+p = P()""")
+
+
+def bytecode_kb(lib: Path) -> float:
+    """Size of the .mpy files of the cycle's modules, in KB."""
+    total = 0
+    for m in CYCLE_MODULES:
+        total += (lib / (m.replace(".", "/") + ".mpy")).stat().st_size
+    return total / 1024
 
 
 def compile_lib(dest: Path) -> None:
@@ -170,8 +218,12 @@ def run_update(backend, home, work, image: bytes, url: str, heap_kb: int) -> tup
     return True, out
 
 
-def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int) -> bool:
+def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int, rom: bool = False) -> bool:
+    """A whole job cycle with heap_kb of heap; rom: the library from ROMFS (the image's own
+    bytes are given on top)."""
     fs, thing = device_fs(backend, home, work, CYCLE)
+    if rom:
+        heap_kb += -(-romlib.install(fs, CYCLE) // 1024) + 1
     flash = fs / "flash.bin"
     create_flash(flash, build_app_image("1.0.0", size=200_000))
     job = f"bench-{uuid.uuid4().hex[:8]}"
@@ -183,6 +235,24 @@ def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int) -> bool
         r = dev.run(max_boots=3, timeout=300)
     ex = [e for e in backend.list_executions(job) if e.thing_name == thing]
     return r.exit_reason == "main-returned" and bool(ex) and ex[0].status == "SUCCEEDED"
+
+
+def on_board(fs: Path, key: str) -> str:
+    """Run fs/main.py once on a fresh emulated board; -> the value it printed after `key`."""
+    create_flash(fs / "flash.bin", build_app_image("1.0.0", size=200_000))
+    with Device(fs / "flash.bin", fs, heapsize="256k", echo=None) as dev:
+        r = dev.run(max_boots=1, timeout=60)
+    lines = [ln for ln in r.console.splitlines() if ln.startswith(key + " ")]
+    if not lines:
+        raise SystemExit(f"bench: no {key} from the board:\n{r.console}")
+    return lines[0].split()[1]
+
+
+def word_bytes() -> int:
+    """Bytes in a machine word of this MicroPython build (8 on a 64-bit unix port, 4 on ESP32)."""
+    p = subprocess.run([MPY, "-c", "import sys; print(8 if sys.maxsize > 2**32 else 4)"],
+                       capture_output=True, text=True, check=True)
+    return int(p.stdout.strip())
 
 
 def smallest(works, lo: int, hi: int) -> int:
@@ -203,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=1_500_000, help="image size in bytes (default 1.5 MB)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of each (best is kept)")
     ap.add_argument("--no-heap", action="store_true", help="skip the heap bisections")
+    ap.add_argument("--heap-only", action="store_true", help="only the heap figures")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="fota-bench-"))
     home = work / "home"
@@ -216,43 +287,44 @@ def main(argv: list[str] | None = None) -> int:
         md5 = hashlib.md5(image).hexdigest()
         ca = Path(backend.info.ca_pem)
 
-        base = []
-        for _ in range(args.repeat):
-            s, got = cpython_download(url, ca)
-            assert got == md5
-            base.append(s)
-
         fs, _ = device_fs(backend, home, work, "")
         env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(fs / "lib"), ".frozen"]))
-        mpy = []
-        for _ in range(args.repeat):
-            p = subprocess.run([MPY, "-X", "heapsize=256k", "-c", f"URL = {url!r}\n" + MPY_DOWNLOAD],
-                               cwd=fs, env=env, capture_output=True, text=True, check=True)
-            out = json.loads(p.stdout.strip().splitlines()[-1])
-            assert out["md5"] == md5 and out["n"] == len(image)
-            mpy.append(out["ms"] / 1000)
+        res: dict = {"image_bytes": len(image)}
+        if not args.heap_only:
+            base = []
+            for _ in range(args.repeat):
+                s, got = cpython_download(url, ca)
+                assert got == md5
+                base.append(s)
 
-        upd, model = [], 0.0
-        for _ in range(args.repeat):
-            ok, out = run_update(backend, home, work, image, url, 256)
-            if not ok:
-                raise SystemExit("bench: fota.update() failed on the emulator")
-            upd.append(out["ms"] / 1000)
-            model = out["flash_model_s"]
+            mpy = []
+            for _ in range(args.repeat):
+                p = subprocess.run([MPY, "-X", "heapsize=256k", "-c", f"URL = {url!r}\n" + MPY_DOWNLOAD],
+                                   cwd=fs, env=env, capture_output=True, text=True, check=True)
+                out = json.loads(p.stdout.strip().splitlines()[-1])
+                assert out["md5"] == md5 and out["n"] == len(image)
+                mpy.append(out["ms"] / 1000)
 
-        mpy_verify, c_verify = verify_times(fs, env)
-        res = {
-            "image_bytes": len(image),
-            "mpy_ecdsa_verify_ms": round(mpy_verify, 2),
-            "openssl_ecdsa_verify_ms": round(c_verify, 3),
-            "mpy_ecdsa_verify_ratio": round(mpy_verify / c_verify, 1),
-            "cpython_download_md5_s": round(min(base), 3),
-            "mpy_download_md5_s": round(min(mpy), 3),
-            "mpy_update_s": round(min(upd), 3),
-            "mpy_download_ratio": round(min(mpy) / min(base), 2),
-            "mpy_update_ratio": round(min(upd) / min(base), 2),
-            "board_flash_model_s": round(model, 2),
-        }
+            upd, model = [], 0.0
+            for _ in range(args.repeat):
+                ok, out = run_update(backend, home, work, image, url, 256)
+                if not ok:
+                    raise SystemExit("bench: fota.update() failed on the emulator")
+                upd.append(out["ms"] / 1000)
+                model = out["flash_model_s"]
+
+            mpy_verify, c_verify = verify_times(fs, env)
+            res.update({
+                "mpy_ecdsa_verify_ms": round(mpy_verify, 2),
+                "openssl_ecdsa_verify_ms": round(c_verify, 3),
+                "mpy_ecdsa_verify_ratio": round(mpy_verify / c_verify, 1),
+                "cpython_download_md5_s": round(min(base), 3),
+                "mpy_download_md5_s": round(min(mpy), 3),
+                "mpy_update_s": round(min(upd), 3),
+                "mpy_download_ratio": round(min(mpy) / min(base), 2),
+                "mpy_update_ratio": round(min(upd) / min(base), 2),
+                "board_flash_model_s": round(model, 2),
+            })
         if not args.no_heap:
             def download_ok(kb: int) -> bool:
                 p = subprocess.run([MPY, "-X", f"heapsize={kb}k", "-c", f"URL = {url!r}\n" + MPY_DOWNLOAD],
@@ -260,15 +332,21 @@ def main(argv: list[str] | None = None) -> int:
                 return p.returncode == 0 and md5 in p.stdout
             res["min_heap_download_kb"] = smallest(download_ok, 2, 128)
             mfs, _ = device_fs(backend, home, work, MODULES)
-            create_flash(mfs / "flash.bin", build_app_image("1.0.0", size=200_000))
-            with Device(mfs / "flash.bin", mfs, heapsize="256k", echo=None) as dev:
-                r = dev.run(max_boots=1, timeout=60)
-            res["modules_kb"] = int([ln for ln in r.console.splitlines() if ln.startswith("modules_kb")][0].split()[1])
+            res["modules_kb"] = round(float(on_board(mfs, "modules_kb")), 1)
+            res["bytecode_kb"] = round(bytecode_kb(mfs / "lib"), 1)
+            romlib.install(mfs, MODULES)
+            res["rom_modules_kb"] = round(float(on_board(mfs, "modules_kb")), 1)
+            res["word_bytes"] = word_bytes()
+            ffs, _ = device_fs(backend, home, work, FLASH_SECTOR)
+            lfs, _ = device_fs(backend, home, work, LOOP_ONLY)
+            res["emulated_flash_bytes_per_sector"] = (int(on_board(ffs, "flash_sector_bytes"))
+                                                      - int(on_board(lfs, "flash_sector_bytes")))
             res["min_heap_update_kb"] = smallest(
                 lambda kb: run_update(backend, home, work, image, url, kb)[0], 4, 128)
             res["min_heap_cycle_kb"] = smallest(
                 lambda kb: run_cycle(backend, home, work, image, f"bench/c-{kb}.bin", kb), 8, 256)
-            res["working_heap_cycle_kb"] = res["min_heap_cycle_kb"] - res["modules_kb"]
+            res["min_heap_cycle_rom_kb"] = smallest(
+                lambda kb: run_cycle(backend, home, work, image, f"bench/r-{kb}.bin", kb, rom=True), 8, 256)
         print(json.dumps(res, indent=2))
     finally:
         daemon.stop(home)

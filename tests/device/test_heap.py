@@ -113,3 +113,31 @@ def test_self_test_allocates_the_memory_it_claims(tmp_path):
     healthy = run("import selftest, json\nclass J:\n    def list(self):\n        return [], []\n"
                   "print(json.dumps(selftest.run(J())))", cwd=tmp_path, heapsize="96k")
     assert json.loads(healthy.stdout.strip().splitlines()[-1]) == [True, "ok"]
+
+
+def readme_budget_kb() -> int:
+    """The heap budget of a whole job cycle with the library in flash, as README.md gives it."""
+    import re
+
+    from tests.device.rig import ROOT
+
+    row = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+               if ln.startswith("| heap for a whole job cycle"))
+    return int(re.search(r"budget (\d+) KB", row).group(1))
+
+
+def test_whole_cycle_fits_the_budget_the_readme_gives(rig):
+    # MQTT, Jobs API, a 1.5 MB download, trial boot with the self-test, confirm: with the
+    # library in flash (ROMFS here, frozen on a board) and no more heap than the README says.
+    from tests.device import romlib
+    from tests.device.rig import ONCE
+
+    r = rig()
+    app = ONCE + "print('app: library', fota.__file__)\n"
+    image_kb = -(-romlib.install(r.fs, app) // 1024) + 1  # the image's bytes: a board has them in flash
+    job = r.publish(firmware("1.0.1", size=1_500_000))
+    result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
+    assert result.exit_reason == "main-returned", result.console
+    assert "app: library /rom/fota.mpy" in result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
