@@ -15,6 +15,17 @@ from jobs import Jobs
 
 
 
+def app_jobs():
+    # The application's own jobs: job_cbk(job) of an appjobs module (yours, frozen into the
+    # firmware or in /lib) returns True for a job it takes, and ends it. Without one, every job
+    # that is not a firmware update ends REJECTED, so none holds up an update behind it.
+    try:
+        from appjobs import job_cbk
+    except ImportError:
+        return None
+    return job_cbk
+
+
 def trial(jobs):
     # First boot of a new firmware: prove it works before confirming it.
     import selftest
@@ -33,6 +44,7 @@ def main():
     fota.watchdog = wdt  # long update steps feed it
     conn = Connection(cfg)
     jobs = None
+    cbk = app_jobs()
     pause, fails, n = 1, 0, 0
     trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)
     while True:
@@ -43,9 +55,9 @@ def main():
                 jobs = jobs or Jobs(conn)
                 if fota.testing():
                     trial(jobs)
-                fota.handle_fota_jobs(jobs, force=True)
+                fota.handle_fota_jobs(jobs, force=True, job_cbk=cbk)
                 pause, fails = 1, 0
-            fota.handle_fota_jobs(jobs)
+            fota.handle_fota_jobs(jobs, job_cbk=cbk)
             if not conn.connected():
                 continue  # the update flow closed the session and could not reopen it
             gc.collect()

@@ -126,3 +126,33 @@ def test_documents_that_are_not_objects_are_rejected(rig):
         assert (ex.status, ex.status_details) == (
             "REJECTED", {"step": "jobs", "reason": "job document is not a JSON object"}), ex
     assert "app: blink" not in result.console  # job_cbk is offered objects only
+
+
+APPJOBS = """
+def job_cbk(job):
+    if job.document.get("operation") != "blink":
+        return False
+    job.update("SUCCEEDED", {"blinked": "yes"})
+    return True
+"""
+
+
+def test_main_gives_the_application_its_jobs_and_rejects_the_rest(rig):
+    # main.py hands jobs to the job_cbk of an appjobs module, when the firmware has one.
+    from tests.device.rig import ROOT
+
+    r = rig(app=(ROOT / "main.py").read_text())
+    (r.fs / "lib" / "appjobs.py").write_text(APPJOBS)
+    blink = other_job(r, {"operation": "blink"})
+    reboot = other_job(r, {"operation": "reboot"})
+    job = r.publish(firmware("1.0.1"))
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev.start(timeout=120)
+    try:
+        wait_for(lambda: r.execution(job).status == "SUCCEEDED", dev, "SUCCEEDED", timeout=90)
+    finally:
+        dev.stop()
+    assert (r.execution(blink).status, r.execution(blink).status_details) == ("SUCCEEDED", {"blinked": "yes"})
+    assert r.execution(reboot).status == "REJECTED"
+    assert r.execution(reboot).status_details["reason"] == "unsupported operation: reboot"
+    assert "app: error" not in dev.console
