@@ -43,7 +43,10 @@ def now():
 
 
 def stamp(t=None):
-    tm = time.gmtime(now() if t is None else t)
+    try:
+        tm = time.gmtime(now() if t is None else t)
+    except (OverflowError, ValueError):  # a time the port cannot show (before its epoch)
+        return "%d s from %d" % (t, EPOCH)
     return "%04d-%02d-%02d %02d:%02d:%02d UTC" % tm[:6]
 
 
@@ -169,7 +172,7 @@ def ready(ntp=DEFAULT):
     global synced, _due, _wait
     try:
         fl = floor()
-        if now() < fl:
+        if not synced and now() < fl:  # NTP may set it a little below (the build's time zone)
             set_time(fl)
             print("clock: earlier than the firmware's build; set to", stamp())
         if not ntp or (_due is not None and time.ticks_diff(_due, time.ticks_ms()) > 0):

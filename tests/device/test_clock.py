@@ -341,3 +341,16 @@ def test_a_trial_boot_after_a_power_loss_without_ntp_rolls_back_with_the_reason(
     assert "validity starts in the future" in reason
     assert "clock: the server certificate's dates do not fit the board's clock" in dev.console
     assert r.version() == "1.0.0"
+
+
+def test_ntp_a_little_below_the_floor_is_kept(ntp_server):
+    # a build machine east of UTC writes a build time ahead of UTC: NTP's (true) time may be
+    # below the floor by hours; once NTP set it, the floor must not push it back up
+    good = ntp_server()
+    out = mpy.run(FAKE_RTC + f"""
+clock._floor = clock.now() + 3600
+print("r1", clock.ready("{good.address}"), len(_RTC.set))
+print("r2", clock.ready("{good.address}"), len(_RTC.set))
+""")
+    lines = out.stdout.splitlines()
+    assert "r1 True 2" in lines and "r2 True 2" in lines, out.stdout  # floor, then NTP; no more
