@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.device import Device, RunResult
+from emulator import flashfs
 from emulator.flash import Flash, create_flash
 from emulator.image import build_app_image
 from fotatools.backend import Execution, Rollout
@@ -42,7 +43,11 @@ def firmware(version: str, size: int = 300_000, payload: dict[str, str] | None =
 
 
 class Rig:
-    """One thing with its own flash and filesystem, provisioned on the local stand-in."""
+    """One thing with its own flash and device folder, provisioned on the local stand-in.
+
+    The device folder (`fs`) is what the user keeps on the computer: every run copies it onto
+    the flash filesystem first (as mpremote cp). What the board wrote is on the flash:
+    read it with file(); put a file there alone with put_file()."""
 
     def __init__(self, cloud: LocalBackend, home: Path, folder: Path, version: str = "1.0.0",
                  app: str = ONCE, image: bytes | None = None) -> None:
@@ -57,6 +62,18 @@ class Rig:
         (self.fs / "main.py").write_text(app)
         write_device_folder(cloud.provision(self.thing), self.fs, home)
         create_flash(self.flash, image or firmware(version))
+
+    def file(self, path: str) -> bytes | None:
+        """A file of the board's flash filesystem, or None if it has none of that name."""
+        f = Flash(self.flash)
+        return f.read_file(path) if f.has_file(path) else None
+
+    def put_file(self, path: str, data: str | bytes) -> None:
+        """Copy one file onto the board's flash filesystem (not into the device folder)."""
+        flashfs.install(self.flash, self.fs)
+        fs = flashfs.FlashFS(self.flash)
+        fs.write_file(path, data.encode() if isinstance(data, str) else data)
+        fs.save()
 
     def running_slot_bytes(self) -> bytes:
         f = Flash(self.flash)
