@@ -84,7 +84,7 @@ BAD_JOBS = [
     ({"jobId": "bad id"}, "jobId"),
     ({"jobId": "x" * 65}, "jobId"),
     ({"document": "{not json"}, "not valid JSON"),
-    ({"document": "[1]"}, "JSON object"),
+    ({"document": "fota"}, "not valid JSON"),
     ({"document": json.dumps({"pad": "x" * 32800})}, "larger than 32768"),
     ({"document": json.dumps({"u": "${aws:iot:s3-presigned-url:ftp://nowhere}"})}, "placeholder"),
     ({"targets": []}, "non-empty"),
