@@ -94,6 +94,23 @@ def test_a_device_cannot_publish_what_only_the_service_publishes(backend, connec
     assert not d.gone.is_set()
 
 
+def test_a_thing_cannot_publish_or_subscribe_on_another_things_topics(backend, connect):
+    a = connect(backend.provision(unique("a")))
+    b = connect(backend.provision(unique("b")))
+    assert a.subscribe(f"$aws/things/{b.name}/jobs/notify-next") == [128]
+    assert a.subscribe(f"$aws/things/{b.name}/streams/#") == [128]
+    forged = {"forged": uuid.uuid4().hex}
+    a.publish(f"$aws/things/{b.name}/jobs/notify-next", json.dumps(forged))
+    a.publish(f"$aws/things/{b.name}/jobs/get", json.dumps({"clientToken": "from-a"}))
+    # The broker had passed on (or dropped) A's publishes when it acknowledged them: had they gone
+    # through, B (subscribed to its jobs/#) would have got them, and the service's answer to the
+    # request made in B's name, before the answer to B's own request.
+    assert b.request("get")[0] == "accepted"
+    received = [body for _, body in b.messages]
+    assert forged not in received
+    assert not [m for m in received if isinstance(m, dict) and m.get("clientToken") == "from-a"]
+
+
 def test_a_retained_publish_closes_the_connection_and_is_not_kept(backend, connect):
     creds = backend.provision(unique("retainer"))
     d = connect(creds)
