@@ -134,31 +134,51 @@ def test_retained_publishes_are_refused_everywhere(backend, connect, topic: str)
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[tuple[int, LocalCA]]:
-    """A broker of its own: the stand-in's may have reread its configuration (after a certificate
-    was revoked), which makes mosquitto 2.0 forget max_qos."""
+def own_broker(tmp_path: Path) -> Iterator[Any]:
+    """A broker of its own, started with thing t1 already known (its access comes from the
+    configuration written at start, not from the admin connection); yields connect(thing) ->
+    a Watched device. The stand-in's broker may have reread its configuration (after a
+    certificate was revoked), which makes mosquitto 2.0 forget max_qos."""
     ca = LocalCA(tmp_path / "ca").ensure()
     server = ca.issue_server(tmp_path / "server")
     admin = ca.issue_client(ADMIN_CN, tmp_path / "admin")
     b = Broker(tmp_path / "broker", ca.cert_path, server.cert_pem, server.key_pem, admin.cert_pem, admin.key_pem)
+    port = b.start(["t1"])
+    made: list[Device] = []
+
+    def make(thing: str) -> Watched:
+        files = ca.issue_client(thing, tmp_path / thing)
+        creds = ThingCredentials(thing_name=thing, certificate_pem=files.cert_pem.read_bytes(),
+                                 private_key_pem=files.key_pem.read_bytes(), certificate_id=thing,
+                                 endpoint=Endpoint(host="localhost", port=port, ca_pem=ca.cert_path.read_bytes()))
+        d = Watched(creds, tmp_path / f"dev-{thing}", subscribe=None)
+        made.append(d)
+        return d
+
     try:
-        yield b.start(["t1"]), ca
+        yield make
     finally:
+        for d in made:
+            d.close()
         b.stop()
 
 
-def test_qos_2_is_granted_as_qos_1_and_a_qos_2_publish_closes_the_connection(own_broker, tmp_path: Path):
-    port, ca = own_broker
-    files = ca.issue_client("t1", tmp_path / "t1")
-    creds = ThingCredentials(thing_name="t1", certificate_pem=files.cert_pem.read_bytes(),
-                             private_key_pem=files.key_pem.read_bytes(), certificate_id="t1",
-                             endpoint=Endpoint(host="localhost", port=port, ca_pem=ca.cert_path.read_bytes()))
-    d = Watched(creds, tmp_path / "dev", subscribe=None)
-    try:
-        assert d.subscribe("$aws/things/t1/jobs/notify", qos=2) == [1]
-        assert d.subscribe("$aws/things/t1/jobs/#", qos=2) == [1]
-        assert d.subscribe("$aws/things/t1/jobs/get/accepted", qos=0) == [0]
-        d.client.publish("$aws/things/t1/jobs/get", "{}", qos=2)
-        assert d.gone.wait(10), "a QoS 2 publish was accepted"
-    finally:
-        d.close()
+def test_qos_2_is_granted_as_qos_1_and_a_qos_2_publish_closes_the_connection(own_broker):
+    d = own_broker("t1")
+    assert d.subscribe("$aws/things/t1/jobs/notify", qos=2) == [1]
+    assert d.subscribe("$aws/things/t1/jobs/#", qos=2) == [1]
+    assert d.subscribe("$aws/things/t1/jobs/get/accepted", qos=0) == [0]
+    d.client.publish("$aws/things/t1/jobs/get", "{}", qos=2)
+    assert d.gone.wait(10), "a QoS 2 publish was accepted"
+
+
+def test_things_known_at_start_cannot_publish_what_only_the_service_publishes(own_broker):
+    d = own_broker("t1")
+    assert d.subscribe("$aws/things/t1/#") == [128]  # only jobs/ and streams/ are its own
+    assert d.subscribe("$aws/things/t1/jobs/#") == [1]
+    assert d.subscribe("$aws/things/t1/streams/#") == [1]
+    for suffix in SERVICE_TOPICS:
+        d.publish(f"$aws/things/t1/{suffix}", json.dumps({"forged": suffix}))
+    d.publish("$aws/things/t1/jobs/get", '{"clientToken": "mine"}')
+    d.take(lambda t, b: t == "$aws/things/t1/jobs/get")  # its own request came back to it ...
+    assert d.messages == []  # ... and nothing forged before it
