@@ -85,7 +85,8 @@ print(json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0), "n": n,
 """
 
 MPY_UPDATE = """
-import time, json, fota
+import time, json, fota, clock
+clock.ready("")  # the board's clock from the firmware's build time, as connect() sets it
 doc = json.loads(open("doc.json").read())
 t0 = time.ticks_ms()
 v = fota.update(doc)
@@ -197,6 +198,7 @@ def device_fs(backend: LocalBackend, home: Path, work: Path, main: str) -> tuple
     fs = work / thing
     compile_lib(fs / "lib")
     write_device_folder(backend.provision(thing), fs, home)
+    shutil.copy(ROOT / "boot.py", fs / "boot.py")  # as on the board: it runs first
     (fs / "main.py").write_text(main)
     return fs, thing
 
@@ -206,7 +208,7 @@ def run_update(backend, home, work, image: bytes, url: str, heap_kb: int) -> tup
     doc = {"operation": "fota", "bc_idx": -1, "bc_crc": hashlib.md5(image).hexdigest(),
            "bc_size": len(image), "bc_url": url}
     (fs / "doc.json").write_text(json.dumps(doc))
-    flash = fs / "flash.bin"
+    flash = fs.with_name(fs.name + "-flash.bin")  # outside the device folder, which goes onto it
     create_flash(flash, build_app_image("1.0.0", size=200_000))
     with Device(flash, fs, heapsize=f"{heap_kb}k", echo=None) as dev:
         r = dev.run(max_boots=1, timeout=300)
@@ -224,7 +226,7 @@ def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int, rom: bo
     fs, thing = device_fs(backend, home, work, CYCLE)
     if rom:
         heap_kb += -(-romlib.install(fs, CYCLE) // 1024) + 1
-    flash = fs / "flash.bin"
+    flash = fs.with_name(fs.name + "-flash.bin")
     create_flash(flash, build_app_image("1.0.0", size=200_000))
     job = f"bench-{uuid.uuid4().hex[:8]}"
     url = backend.upload(work / "image.bin", key)
@@ -239,8 +241,8 @@ def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int, rom: bo
 
 def on_board(fs: Path, key: str) -> str:
     """Run fs/main.py once on a fresh emulated board; -> the value it printed after `key`."""
-    create_flash(fs / "flash.bin", build_app_image("1.0.0", size=200_000))
-    with Device(fs / "flash.bin", fs, heapsize="256k", echo=None) as dev:
+    flash = create_flash(fs.with_name(fs.name + "-flash.bin"), build_app_image("1.0.0", size=200_000))
+    with Device(flash, fs, heapsize="256k", echo=None) as dev:
         r = dev.run(max_boots=1, timeout=60)
     lines = [ln for ln in r.console.splitlines() if ln.startswith(key + " ")]
     if not lines:
