@@ -50,20 +50,38 @@ sys.argv[:] = []
 sys.modules["io"] = _boardio
 sys.modules["sys"] = _boardsys
 
-# Make the heap the firmware sees about the size asked for: the emulation modules above
-# live in the same heap here, while on a board they are C code in flash.
-# The ballast is taken in pieces: the free space need not be one block.
-_ballast = []
-_piece = 32768
-while _piece >= 256:
+# Make the heap the firmware sees about the size asked for, in one free block as on a board
+# that has just booted: the emulation modules above live in the same heap here, while on a
+# board they are C code in flash. The firmware's block is taken first, everything else is
+# pinned down by ballast, then the block is given back.
+def _pin_heap():
     gc.collect()
-    _excess = gc.mem_free() - (int(_heap) - _baseline)
-    if _excess <= 1024:
-        break
+    target = int(_heap) - _baseline
+    pinned = [None] * 128
+    n = 0
     try:
-        _ballast.append(bytearray(min(_excess - 64, _piece)))
-    except MemoryError:
-        _piece //= 2
+        keep = bytearray(target)
+    except MemoryError:  # no free block that large: pin only the excess
+        keep = None
+    piece = 32768
+    while piece >= 16 and n < len(pinned):
+        if keep is None and gc.mem_free() - target < piece + 64:
+            piece //= 2
+            continue
+        try:
+            pinned[n] = bytearray(piece)
+            n += 1
+        except MemoryError:
+            piece //= 2
+    keep = None
+    gc.collect()
+    extra = gc.mem_free() - target  # holes too small to pin: take as much from the block
+    if extra > 256:
+        pinned.append(bytearray(extra - 64))
+    return pinned
+
+
+_ballast = _pin_heap()
 
 _FORCED_EXIT = 0x100
 _g = {"__name__": "__main__"}

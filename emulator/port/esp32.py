@@ -157,7 +157,8 @@ class Partition:
         otadata entry in state NEW (rollback is enabled in this build)."""
         p = self._p
         try:
-            _ff.verify_image(_slot_reader(p), p.size, chip_rev_full=301)
+            _ff.verify_image(_slot_reader(p), p.size, chip_rev_full=301,
+                             chunk=len(_VERIFY_BUF))
         except _ff.ImageError:
             raise _emu.esp_error(_emu.ESP_ERR_OTA_VALIDATE_FAILED)
         if p.type != _ff.TYPE_APP:
@@ -220,7 +221,17 @@ def _type_name(obj):
     return type(obj).__name__
 
 
+# set_boot() reads the image through this buffer, made before the firmware's heap is set
+# aside: on a board esp_image_verify is C and takes nothing from the MicroPython heap
+_VERIFY_BUF = bytearray(512)
+
+
 def _slot_reader(p):
+    view = memoryview(_VERIFY_BUF)
+
     def read(off, n):
-        return _emu.flash.read(p.offset + off, n)
+        if n > len(view):
+            return _emu.flash.read(p.offset + off, n)
+        _emu.flash.readinto(p.offset + off, view[:n])
+        return view[:n]
     return read
