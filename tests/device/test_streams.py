@@ -92,6 +92,21 @@ print(json.dumps(binascii.hexlify(sf.block(0)).decode()))
     assert bytes.fromhex(out) == DATA[:4096]
 
 
+def test_a_block_of_the_wrong_length_is_an_error(thing):
+    out = device(thing, """
+import streams
+sf = StreamFile(conn, "STREAM", 0)
+sf.describe()
+head = bytearray(64)
+n = streams._encode(head, (("c", sf.token), ("f", 0), ("l", 100), ("i", 0)))
+head[0] += 1
+sf.request(0, 1)
+sf._on_msg(sf.prefix + "data/cbor", bytes(head[:n]) + b"\\x61p\\x58\\x64" + b"x" * 100)
+print(json.dumps(err(lambda: sf.block(0))))
+""")
+    assert out == "error: block 0 is not 4096 bytes"
+
+
 def test_a_refused_request_is_an_error(thing):
     out = device(thing, """
 sf = StreamFile(conn, "STREAM", 0, timeout_ms=3000)
