@@ -16,6 +16,7 @@
 # session. One NTP attempt per call (1 s timeout); while not synced the attempts back off
 # 10 s, 20 s, 40 s ... 10 min; once synced the clock is asked again every 6 hours.
 
+import gc
 import socket
 import struct
 import time
@@ -169,33 +170,39 @@ def check(t, fl):
 def ready(ntp=DEFAULT):
     # Make the clock fit for TLS: the floor at once, NTP when an attempt is due. True once
     # NTP set the clock. Never raises: a clock that cannot be set is logged, not fatal.
-    global synced, _due, _wait
     try:
         fl = floor()
         if not synced and now() < fl:  # NTP may set it a little below (the build's time zone)
             set_time(fl)
             print("clock: earlier than the firmware's build; set to", stamp())
-        if not ntp or (_due is not None and time.ticks_diff(_due, time.ticks_ms()) > 0):
-            return synced
-        try:
-            host, port = address(ntp)
-            t, us = sntp(host, port)
-            check(t, fl)
-        except Exception as e:  # unreachable, timed out, or a reply not to believe
-            _due = time.ticks_add(time.ticks_ms(), _wait)
-            why = repr(e)
-            if isinstance(e, OSError) and e.args and e.args[0] in (11, 110, 116):  # EAGAIN, ETIMEDOUT
-                why = "no answer in %d s" % TIMEOUT_S
-            print("clock: NTP %s: %s; next try in %d s (clock %s)" % (ntp, why, _wait // 1000, stamp()))
-            _wait = min(_wait * 2, MAX_WAIT_MS)
-            return synced
-        set_time(t, us)
-        synced, _wait = True, FIRST_WAIT_MS
-        _due = time.ticks_add(time.ticks_ms(), RESYNC_MS)
-        print("clock: set by NTP %s to %s" % (ntp, stamp()))
+        if ntp and (_due is None or time.ticks_diff(_due, time.ticks_ms()) <= 0):
+            attempt(ntp, fl)
+            gc.collect()  # what the attempt left behind goes before the TLS session allocates
     except Exception as e:
         print("clock: cannot set the clock:", repr(e))
     return synced
+
+
+def attempt(ntp, fl):
+    # One NTP exchange; the clock is set from a reply worth believing, else the next attempt
+    # waits (10 s, doubling up to 10 min).
+    global synced, _due, _wait
+    try:
+        host, port = address(ntp)
+        t, us = sntp(host, port)
+        check(t, fl)
+    except Exception as e:  # unreachable, timed out, or a reply not to believe
+        _due = time.ticks_add(time.ticks_ms(), _wait)
+        why = repr(e)
+        if isinstance(e, OSError) and e.args and e.args[0] in (11, 110, 116):  # EAGAIN, ETIMEDOUT
+            why = "no answer in %d s" % TIMEOUT_S
+        print("clock: NTP %s: %s; next try in %d s (clock %s)" % (ntp, why, _wait // 1000, stamp()))
+        _wait = min(_wait * 2, MAX_WAIT_MS)
+        return
+    set_time(t, us)
+    synced, _wait = True, FIRST_WAIT_MS
+    _due = time.ticks_add(time.ticks_ms(), RESYNC_MS)
+    print("clock: set by NTP %s to %s" % (ntp, stamp()))
 
 
 def hint(err):
