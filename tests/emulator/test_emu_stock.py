@@ -132,7 +132,7 @@ def test_a_corrupted_filesystem_stops_the_board_as_inisetup_does(tmp_path, v1_im
     data = bytearray(flash.read_bytes())
     data[0x310000:0x310010] = b"not a filesystem"
     flash.write_bytes(bytes(data))
-    result = Device(flash, echo=None).run(timeout=3)
+    result = Device(flash, echo=None).run(timeout=4)
     assert "The filesystem appears to be corrupted" in result.console
     assert result.exit_reason == "timeout"
     assert Flash(flash).read(0x310000, 16) == b"not a filesystem"  # nothing was formatted
