@@ -360,6 +360,8 @@ def _run(jobs, job, disconnect_mqtt):
     # One FOTA job; True when a reset into the new firmware is due.
     rec = _load()
     if rec and rec.get("job") != job.id:
+        if rec["step"] == "download":  # another job's download, cut short: part of it may be there
+            _invalidate(rec["slot"])
         rec = None
     if not rec and job.status_details.get("step") == "testing":
         rec = _record_from(job)  # the record was lost: the job's statusDetails tell the rest

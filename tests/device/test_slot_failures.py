@@ -202,3 +202,17 @@ def test_slot_writer_refuses_the_running_slot_and_aborts_only_what_it_wrote(tmp_
     assert f.slot_bytes("ota_1")[4096:3 * 4096] == b"Z" * 8192  # sectors 1-2 as written
     assert hashlib.sha256(f.slot_bytes("ota_1")[3 * 4096:len(OLD)]).digest() == \
         hashlib.sha256(OLD[3 * 4096:]).digest()
+
+
+def test_next_update_that_fails_before_a_byte_leaves_no_part_of_the_last_one(rig, server):
+    # A power cut mid-download, then that job is cancelled and another one comes whose URL is
+    # refused: the slot still holds the head of the first image over the tail of the old one.
+    r = rig()
+    with_previous_image(r)
+    first = r.publish(NEW, bc_url=server.url("/fw/fw.bin"))
+    cut = r.run(max_boots=1, cut_at=60)
+    assert cut.boots[0].end == "power-cut", cut.console
+    r.cloud.cancel_job(first, force=True)
+    second = r.publish(NEW, bc_url=server.url("/status/403/fw.bin"))
+    failed(r, second, "HTTP 403")
+    unbootable(r)
