@@ -81,6 +81,16 @@ def cmd_info(args) -> int:
         state = "valid" if s["valid"] else f"invalid ({s['error']})"
         print(f"  {label:<6} {desc.get('project_name', '-')} {desc.get('version', '-')}: {state}")
     print(f"boots: {summary['boot_slot'] or 'nothing (' + summary.get('boot_error', '') + ')'}")
+    fs = summary["filesystem"]
+    if fs["state"] == "littlefs":
+        print(f"filesystem: littlefs, {fs['files']} file(s), {fs['used_blocks']} of "
+              f"{fs['blocks']} blocks used")
+    elif fs["state"] == "erased":
+        print("filesystem: none yet (vfs erased: the first boot formats it)")
+    elif fs["state"] == "unknown":
+        print("filesystem: not littlefs (the board would report it corrupted)")
+    else:
+        print(f"filesystem: {fs['error']}")
     return 0
 
 

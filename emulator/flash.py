@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from emulator import flashfmt as ff
-from emulator.flashfs import FlashFS
+from emulator.flashfs import FlashFS, FlashFSError
 
 MiB = 1024 * 1024
 BOOTLOADER_OFFSET = 0x1000
@@ -195,4 +195,20 @@ class Flash:
         except Exception as e:  # no bootable app: say so instead of failing
             out["boot_slot"] = None
             out["boot_error"] = str(e)
+        out["filesystem"] = self.filesystem_summary()
         return out
+
+    def filesystem_summary(self) -> dict:
+        """The vfs partition's filesystem: littlefs (with its file count and used blocks),
+        erased (the first boot formats it) or unknown (the board would refuse it)."""
+        try:
+            fs = self.filesystem()
+        except FlashFSError as e:
+            return {"state": "none", "error": str(e)}
+        info: dict = {"offset": fs.part.offset, "size": fs.part.size}
+        if fs.mounted:
+            info.update(state="littlefs", files=len(fs.files()),
+                        used_blocks=fs.fs.used_block_count, blocks=fs.fs.block_count)
+        else:
+            info["state"] = "erased" if fs.blank else "unknown"
+        return info

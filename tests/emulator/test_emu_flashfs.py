@@ -107,3 +107,18 @@ def test_host_writes_are_not_board_flash_operations(board):
     assert result.flash_stats["ops"] == 2
     fs = FlashFS(board.flash)
     assert fs.read_file("main.py") == b"pass\n"
+
+
+def test_info_tells_the_state_of_the_filesystem(tmp_path, v1_image):
+    flash = create_flash(tmp_path / "flash.bin", v1_image)
+    assert "filesystem: none yet (vfs erased" in run_cli("info", str(flash)).stdout
+    src = tmp_path / "a.txt"
+    src.write_text("a")
+    run_cli("fs", "put", str(flash), str(src))
+    assert "filesystem: littlefs, 2 file(s)" in run_cli("info", str(flash)).stdout
+    data = bytearray(flash.read_bytes())
+    data[0x310000:0x312000] = b"\x00" * 0x2000
+    flash.write_bytes(bytes(data))
+    summary = Flash(flash).summary()["filesystem"]
+    assert summary["state"] == "unknown"
+    assert "not littlefs" in run_cli("info", str(flash)).stdout
