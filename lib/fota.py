@@ -271,8 +271,8 @@ def test(document):
 def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, job_cbk=None):
     # Look at this thing's pending jobs and carry out the FOTA ones. Any other job goes to
     # job_cbk(job), which returns True if it takes the job (and ends it itself); a job that
-    # nobody takes ends REJECTED, so that it never holds up the jobs queued behind it. The
-    # service lists a bounded number of jobs: after ending some, ask for the list again.
+    # nobody takes ends REJECTED, so that it never holds up the jobs queued behind it. After
+    # jobs end here the list is asked for again: a service may list only some of them.
     # Returns True when a reset is needed and auto_reset is False.
     if not force and not jobs.changed():
         return False
