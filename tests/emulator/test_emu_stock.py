@@ -343,3 +343,38 @@ emit(err(ntptime.time))
     assert r[0] == 0x100000000 + 0x100 - NTP_1970
     assert r[1][0] == "OSError"  # ETIMEDOUT from the socket
     assert silent.requests
+
+
+# A fresh board's first boot: the bootloader's otadata (2 operations), then inisetup: mkfs
+# and the default boot.py (9).
+FIRST_BOOT_OPS = 11
+
+
+def test_first_boot_of_a_blank_board_takes_known_operations(tmp_path, v1_image):
+    flash = create_flash(tmp_path / "flash.bin", v1_image)
+    assert Device(flash, echo=None).run(timeout=30).flash_stats["ops"] == FIRST_BOOT_OPS
+
+
+@pytest.mark.parametrize("cut", range(3, FIRST_BOOT_OPS + 1))
+def test_a_power_cut_while_the_first_boot_formats(tmp_path, v1_image, cut):
+    # mkfs erases block 0 (operation 3, already blank), then programs its first commit
+    # (operation 4): cut there, block 0 is neither blank nor littlefs, and inisetup reports
+    # a corrupted filesystem for ever, as on a board (recover by erasing the vfs partition).
+    # A cut anywhere else leaves a blank block 0 (formatted again) or a filesystem that
+    # mounts, where the default boot.py is whole, empty or not there (inisetup does not run
+    # again on a filesystem that mounts).
+    flash = create_flash(tmp_path / "flash.bin", v1_image)
+    result = Device(flash, echo=None).run(timeout=4, cut_at=cut, max_boots=3)
+    assert result.flash_stats["cuts"] == 1
+    if cut == 4:
+        assert result.exit_reason == "timeout"
+        assert "The filesystem appears to be corrupted" in result.console
+        assert Flash(flash).filesystem_summary()["state"] == "unknown"
+    else:
+        from emulator.flashfs import DEFAULT_BOOT_PY
+
+        assert result.exit_reason == "main-returned", result.console
+        f = Flash(flash)
+        assert f.filesystem_summary()["state"] == "littlefs"
+        boot = f.read_file("boot.py") if f.has_file("boot.py") else None
+        assert boot in (None, b"", DEFAULT_BOOT_PY.encode()), boot
