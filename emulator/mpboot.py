@@ -47,8 +47,8 @@ os.chdir("/")
 sys.path[:] = ["", ".frozen", "/.frozen", "/lib"]
 sys.argv[:] = []
 # io with BufferedWriter, sys as the board's: found before the unix port's built-ins
-sys.modules["io"] = _boardio
-sys.modules["sys"] = _boardsys
+sys.modules["io"] = sys.modules["uio"] = _boardio
+sys.modules["sys"] = sys.modules["usys"] = _boardsys
 
 # Make the heap the firmware sees about the size asked for, in one free block as on a board
 # that has just booted: the emulation modules above live in the same heap here, while on a

@@ -106,12 +106,15 @@ emit(sys.version.startswith("3.4.0; MicroPython"))
 sys.path.append("/extra")        # the importer's own list
 import found
 emit([found.X, sys.path[-1], sys.modules["found"] is found, type(sys.maxsize).__name__])
+import usys, uio
+emit([usys.platform, hasattr(uio, "BufferedWriter")])
 """)
     r = records(result)
     assert r[0] == ["esp32", "micropython", "Generic ESP32 module with ESP32",
                     "ESP32_GENERIC-OTA", 6 | (3 | 10 << 2) << 8, "GIL", [1, 29], "micropython", 6]
     assert r[1] is True
     assert r[2] == ["found", "/extra", True, "int"]
+    assert r[3] == ["esp32", True]  # the u-names still import, as the same modules
 
 
 # ---------------------------------------------------------------- flashbdev, inisetup, _boot
