@@ -281,6 +281,7 @@ def test_notify_next_follows_the_head_of_the_queue(backend, make_device):
     assert [s["jobId"] for s in notify["QUEUED"]] == [j2]
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_things_cannot_reach_each_others_topics(backend, make_device):
     a = make_device("a")
     b = make_device("b")

@@ -48,6 +48,7 @@ def connect(backend, tmp_path: Path) -> Iterator[Any]:
         d.close()
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_a_certificate_cannot_take_another_things_client_id(backend, connect):
     b = connect(backend.provision(unique("b")))
     a_creds = backend.provision(unique("a"))
@@ -62,6 +63,7 @@ def test_a_certificate_cannot_take_another_things_client_id(backend, connect):
     assert not b.gone.is_set()
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_the_client_id_is_the_thing_even_when_another_id_is_asked(backend, connect):
     creds = backend.provision(unique("a"))
     first = connect(creds)
@@ -79,6 +81,7 @@ SERVICE_TOPICS = ["jobs/notify", "jobs/notify-next", "jobs/get/accepted", "jobs/
                   "streams/s-1/data/json", "streams/s-1/description/cbor", "streams/s-1/rejected/json"]
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 @pytest.mark.parametrize("suffix", SERVICE_TOPICS)
 def test_a_device_cannot_publish_what_only_the_service_publishes(backend, connect, suffix: str):
     d = connect(backend.provision(unique("forger")))
@@ -94,6 +97,7 @@ def test_a_device_cannot_publish_what_only_the_service_publishes(backend, connec
     assert not d.gone.is_set()
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_a_thing_cannot_publish_or_subscribe_on_another_things_topics(backend, connect):
     a = connect(backend.provision(unique("a")))
     b = connect(backend.provision(unique("b")))
@@ -111,6 +115,7 @@ def test_a_thing_cannot_publish_or_subscribe_on_another_things_topics(backend, c
     assert not [m for m in received if isinstance(m, dict) and m.get("clientToken") == "from-a"]
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_a_retained_publish_closes_the_connection_and_is_not_kept(backend, connect):
     creds = backend.provision(unique("retainer"))
     d = connect(creds)

@@ -100,6 +100,7 @@ def test_image_whose_hash_does_not_verify_is_not_booted(rig):
     check_untouched(r, before, otadata)  # set_boot refused it: its header is erased too
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 @pytest.mark.parametrize("fault", ["tampered", "expired"])
 def test_tampered_or_expired_url_gets_403(rig, fault):
     r = rig()
@@ -154,6 +155,7 @@ def test_broken_connection_resumes_from_the_last_whole_sector(rig, faulty_server
     assert ranges == [None, "bytes=49152-"]  # 12 whole sectors were kept
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_server_not_chaining_to_the_ca(rig, pki):
     r = rig()
     before, otadata = r.running_slot_bytes(), Flash(r.flash).otadata()

@@ -58,6 +58,7 @@ def test_download_gives_up_after_three_tries(rig, server):
     check_untouched(r, before, otadata)
 
 
+@pytest.mark.row("cross-thing attempts and bad URLs")
 def test_server_certificate_for_another_name_is_refused(rig, cloud_ca, tmp_path):
     # The right CA and server usage, but issued for other.example: the URL says localhost.
     r = rig()

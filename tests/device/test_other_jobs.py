@@ -29,6 +29,7 @@ def wait_for(pred, dev: Device, what: str, timeout: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}:\n{dev.console}")
 
 
+@pytest.mark.row("non-FOTA jobs queued ahead of an update")
 @pytest.mark.parametrize("ahead", [1, 11, 50])
 def test_update_behind_jobs_the_device_does_not_carry_out(rig, ahead):
     r = rig()

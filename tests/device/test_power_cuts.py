@@ -8,7 +8,7 @@ counts the operations of a clean update, then repeats the update once per operat
 cutting the power in the middle of it (42 runs). A second sweep does the same with an
 application that writes its own files at every boot: they are always whole, old or new, and
 the update is unaffected; it cuts at a seeded sample of its operations (APP_SAMPLE of
-APP_OPS) to keep the suite's time down."""
+APP_OPS) to keep the suite's time down, and at every one of them in `make reliability`."""
 
 import json
 import random
@@ -18,6 +18,7 @@ import pytest
 from emulator.flash import Flash, create_flash
 from emulator.flashfs import FlashFS
 from tests.device.rig import ONCE, firmware
+from tests.reliability.plugin import full
 
 NEW = firmware("1.0.1", size=24_000)  # a few sectors: every kind of operation, quickly
 # A clean update of NEW: otadata at the first boot (2), 6 sectors erased and written (12),
@@ -83,6 +84,7 @@ def test_clean_update_fits_the_sweep(rig, tmp_path):
     assert len(in_vfs) >= 8, in_vfs
 
 
+@pytest.mark.row("power cuts at every flash operation of an update")
 @pytest.mark.parametrize("cut", range(1, CLEAN_OPS + 1))
 def test_power_cut(rig, cut):
     r = rig()
@@ -119,8 +121,9 @@ def test_clean_update_with_application_files(rig):
     check_app_files(r, len(result.boots))
 
 
-@pytest.mark.parametrize("cut", sorted(random.Random(2026).sample(range(1, APP_OPS + 1),
-                                                                    min(APP_SAMPLE, APP_OPS))))
+@pytest.mark.row("power cuts while the application writes its own files")
+@pytest.mark.parametrize("cut", range(1, APP_OPS + 1) if full() else sorted(
+    random.Random(2026).sample(range(1, APP_OPS + 1), min(APP_SAMPLE, APP_OPS))))
 def test_power_cut_while_the_application_writes_files(rig, cut):
     r = app_rig(rig)
     job = r.publish(NEW)
