@@ -26,6 +26,33 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def mqtt_connect(cloud: Any, folder: Path, cert: bytes | None, key: bytes | None,
+                 ca_pem: str | None = None) -> str:
+    """One MQTT connection over TLS with this client certificate (or none): "connected", or
+    "refused: <why>"."""
+    ctx = ssl.create_default_context(cafile=ca_pem or cloud.ca_pem)
+    if cert is not None and key is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "c.pem").write_bytes(cert)
+        (folder / "k.pem").write_bytes(key)
+        ctx.load_cert_chain(str(folder / "c.pem"), str(folder / "k.pem"))
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("probe"))
+    c.tls_set_context(ctx)
+    try:
+        c.connect("localhost", cloud.mqtt_port, keepalive=10)
+        for _ in range(100):
+            c.loop(0.05)
+            if c.is_connected():
+                return "connected"
+        return "no CONNACK"
+    except ssl.SSLError as e:
+        return f"refused: {e.reason}"
+    except OSError as e:
+        return f"refused: {type(e).__name__}"
+    finally:
+        c.disconnect()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

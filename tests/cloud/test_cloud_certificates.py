@@ -12,15 +12,13 @@ import sqlite3
 import ssl
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from fotatools.backend import BackendError
 from fotatools.cloud import daemon
 from fotatools.cloud.client import LocalBackend
 from fotatools.cloud.db import Database
-from tests.cloud.conftest import MINUTE, Device, unique
+from tests.cloud.conftest import MINUTE, Device, mqtt_connect, unique
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +37,6 @@ def cloud(own) -> daemon.CloudInfo:
 @pytest.fixture
 def backend(own) -> LocalBackend:
     return own[1]
-
-
-def connect(cloud, folder: Path, cert: bytes, key: bytes) -> str:
-    """One MQTT connection with this certificate: "connected" or why not."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "c.pem").write_bytes(cert)
-    (folder / "k.pem").write_bytes(key)
-    ctx = ssl.create_default_context(cafile=cloud.ca_pem)
-    ctx.load_cert_chain(str(folder / "c.pem"), str(folder / "k.pem"))
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("probe"))
-    c.tls_set_context(ctx)
-    try:
-        c.connect("localhost", cloud.mqtt_port, keepalive=10)
-        for _ in range(100):
-            c.loop(0.05)
-            if c.is_connected():
-                return "connected"
-        return "no CONNACK"
-    except ssl.SSLError as e:
-        return f"refused: {e.reason}"
-    except OSError as e:
-        return f"refused: {type(e).__name__}"
-    finally:
-        c.disconnect()
 
 
 def handshake(cloud, folder: Path, cert: bytes, key: bytes) -> str:
@@ -89,14 +63,14 @@ def status(backend, cert_id: str) -> str:
 def test_rotation_refuses_the_old_certificate(backend, cloud, tmp_path: Path):
     thing = unique("rot")
     old = backend.provision(thing)
-    assert connect(cloud, tmp_path / "a", old.certificate_pem, old.private_key_pem) == "connected"
+    assert mqtt_connect(cloud, tmp_path / "a", old.certificate_pem, old.private_key_pem) == "connected"
     new = backend.provision(thing)
     assert backend.retire_certificates(thing, keep=new.certificate_id) == [old.certificate_id]
-    assert connect(cloud, tmp_path / "b", old.certificate_pem, old.private_key_pem) != "connected"
+    assert mqtt_connect(cloud, tmp_path / "b", old.certificate_pem, old.private_key_pem) != "connected"
     assert handshake(cloud, tmp_path / "b", old.certificate_pem, old.private_key_pem) \
         == "SSLV3_ALERT_CERTIFICATE_REVOKED"
     assert handshake(cloud, tmp_path / "c", new.certificate_pem, new.private_key_pem) == "ok"
-    assert connect(cloud, tmp_path / "c", new.certificate_pem, new.private_key_pem) == "connected"
+    assert mqtt_connect(cloud, tmp_path / "c", new.certificate_pem, new.private_key_pem) == "connected"
     assert (status(backend, old.certificate_id), status(backend, new.certificate_id)) == ("INACTIVE", "ACTIVE")
     assert backend.call("ListThingPrincipals", {"thingName": thing})["principals"] == [
         backend.call("DescribeCertificate", {"certificateId": new.certificate_id})
@@ -135,9 +109,9 @@ def test_reactivated_certificate_connects_again(backend, cloud, tmp_path: Path):
     thing = unique("rot")
     creds = backend.provision(thing)
     backend.call("UpdateCertificate", {"certificateId": creds.certificate_id, "newStatus": "INACTIVE"})
-    assert connect(cloud, tmp_path / "a", creds.certificate_pem, creds.private_key_pem) != "connected"
+    assert mqtt_connect(cloud, tmp_path / "a", creds.certificate_pem, creds.private_key_pem) != "connected"
     backend.call("UpdateCertificate", {"certificateId": creds.certificate_id, "newStatus": "ACTIVE"})
-    assert connect(cloud, tmp_path / "b", creds.certificate_pem, creds.private_key_pem) == "connected"
+    assert mqtt_connect(cloud, tmp_path / "b", creds.certificate_pem, creds.private_key_pem) == "connected"
 
 
 @pytest.mark.parametrize("op, params, message", [
@@ -189,6 +163,6 @@ def test_revocation_is_kept_over_a_restart(tmp_path: Path):
         cloud = daemon.start(home, minute=1.0, owned=True)
         assert handshake(cloud, tmp_path / "a", old.certificate_pem, old.private_key_pem) \
             == "SSLV3_ALERT_CERTIFICATE_REVOKED"
-        assert connect(cloud, tmp_path / "b", new.certificate_pem, new.private_key_pem) == "connected"
+        assert mqtt_connect(cloud, tmp_path / "b", new.certificate_pem, new.private_key_pem) == "connected"
     finally:
         daemon.stop(home)

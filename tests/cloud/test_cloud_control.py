@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from tests.cloud.conftest import unique
+from tests.cloud.conftest import mqtt_connect, unique
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from paho.mqtt.enums import CallbackAPIVersion
 
 from fotatools.backend import BackendError
 from fotatools.cloud.ca import LocalCA
@@ -168,35 +165,13 @@ def test_delete_job(backend, make_device):
     assert (kind, body["code"]) == ("rejected", "ResourceNotFound")
 
 
-def _connect(cloud, tmp_path: Path, cert: bytes | None, key: bytes | None, ca_pem: str | None = None) -> str:
-    """Try an MQTT connection; return "connected" or the failure."""
-    ctx = ssl.create_default_context(cafile=ca_pem or cloud.ca_pem)
-    if cert is not None and key is not None:
-        (tmp_path / "c.pem").write_bytes(cert)
-        (tmp_path / "k.pem").write_bytes(key)
-        ctx.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("intruder"))
-    c.tls_set_context(ctx)
-    try:
-        c.connect("localhost", cloud.mqtt_port, keepalive=10)
-        for _ in range(100):
-            c.loop(0.05)
-            if c.is_connected():
-                return "connected"
-        return "no CONNACK"
-    except (ssl.SSLError, OSError) as e:
-        return f"refused: {type(e).__name__}"
-    finally:
-        c.disconnect()
-
-
 def test_only_certificates_of_the_local_ca_connect(backend, cloud, tmp_path: Path):
     creds = backend.provision(unique("ok"))
-    assert _connect(cloud, tmp_path, creds.certificate_pem, creds.private_key_pem) == "connected"
-    assert _connect(cloud, tmp_path, None, None) != "connected"
+    assert mqtt_connect(cloud, tmp_path, creds.certificate_pem, creds.private_key_pem) == "connected"
+    assert mqtt_connect(cloud, tmp_path, None, None) != "connected"
     foreign = LocalCA(tmp_path / "foreign").ensure()
     issued = foreign.issue(creds.thing_name)
-    assert _connect(cloud, tmp_path, issued.cert_pem, issued.key_pem) != "connected"
+    assert mqtt_connect(cloud, tmp_path, issued.cert_pem, issued.key_pem) != "connected"
 
 
 def test_backend_errors_are_one_line(backend):
