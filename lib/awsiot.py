@@ -17,7 +17,7 @@ import sys
 import time
 
 import clock
-from https import tls_context
+from https import nodelay, tls_context
 
 CONFIG = "config.json"
 
@@ -37,14 +37,17 @@ def read(path):
         return f.read()
 
 
-class _SSLShim:
-    # What the PyPI umqtt.simple imports as `ussl` (gone in MicroPython 1.23+): it calls
-    # ussl.wrap_socket(sock, **ssl_params); this wraps with the verifying context instead.
+class _TLS:
+    # What umqtt.simple wraps its socket with: the verifying context, for the endpoint's name,
+    # on a socket that sends each MQTT packet at once (https.nodelay). The frozen umqtt.simple
+    # calls ssl.wrap_socket(sock, server_hostname=...); the PyPI one imports `ussl` (gone in
+    # MicroPython 1.23+) and calls ussl.wrap_socket(sock, **ssl_params): this serves both.
     def __init__(self, ctx, host):
         self.ctx = ctx
         self.host = host
 
     def wrap_socket(self, sock, **_):
+        nodelay(sock)
         return self.ctx.wrap_socket(sock, server_hostname=self.host)
 
 
@@ -68,12 +71,13 @@ class Connection:
         clock.ready(self.cfg.get("ntp", clock.DEFAULT))
         if self.ctx is None:
             self.ctx = tls_context(self.ca, read(self.cfg["cert"]), read(self.cfg["key"]))
+        tls = _TLS(self.ctx, self.cfg["endpoint"])
         try:
             import ussl  # noqa: F401
         except ImportError:
-            sys.modules["ussl"] = _SSLShim(self.ctx, self.cfg["endpoint"])
+            sys.modules["ussl"] = tls
         c = MQTTClient(self.thing, self.cfg["endpoint"], port=self.cfg["port"],
-                       keepalive=self.keepalive, ssl=self.ctx)
+                       keepalive=self.keepalive, ssl=tls)
         c.set_callback(self._on_msg)
         try:
             c.connect()

@@ -74,3 +74,22 @@ def test_certificate_for_another_name_is_refused(pki, blob):
         # the same server is trusted under the name its certificate carries
         ok = download(pki, s.url("/fw/blob.bin").replace("localhost", "127.0.0.1"))
     assert ok == {"n": len(blob), "total": len(blob), "md5": hashlib.md5(blob).hexdigest()}
+
+
+def test_device_sockets_send_each_write_at_once():
+    # Nagle's algorithm would hold each small TLS record of an MQTT packet or HTTP request
+    # until the peer's delayed ACK: both transports turn it off on the raw socket (IPPROTO_TCP
+    # 6, TCP_NODELAY 1, as on lwIP) before the TLS handshake.
+    out = run_json("""
+import json, awsiot, https
+calls = []
+class Sock:
+    def setsockopt(self, *a):
+        calls.append(list(a))
+class Ctx:
+    def wrap_socket(self, sock, server_hostname=None):
+        calls.append(["wrap", server_hostname])
+        return "tls"
+print(json.dumps([awsiot._TLS(Ctx(), "broker.example").wrap_socket(Sock()), calls]))
+""")
+    assert out == ["tls", [[6, 1, 1], ["wrap", "broker.example"]]]

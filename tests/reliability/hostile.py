@@ -48,7 +48,7 @@ FOTA_RANGE = {
     "bc_crc": ["", "0" * 31, "0" * 33, "g" * 32, "0x" + "0" * 30, " " * 32],
     "bc_url": ["", "http://127.0.0.1:1/fw.bin", "ftp://x/y", "https://", "https:///fw.bin",
                "https://:443/fw.bin", "https://host:port/fw", "https://a b/fw",
-               "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/b/k}", "file:///etc/passwd",
+               "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/no-such-bucket/k}", "file:///etc/passwd",
                "https://127.0.0.1:99999/fw.bin"],
     "bc_sig": ["", "!!!not base64!!!"],
 }
