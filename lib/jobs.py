@@ -165,10 +165,12 @@ class Jobs:
 
 
 def _details(d):
-    # statusDetails is a map of strings to strings of at most 1024 characters, no control
-    # characters (AWS rejects the update otherwise; error texts often carry newlines).
+    # statusDetails is a map of strings to strings of 1-1024 characters with no character of
+    # Unicode's "other" categories (AWS rejects the update otherwise; error texts often carry
+    # newlines, and documents anything). MicroPython has no Unicode tables: ASCII controls
+    # become spaces, and whatever is not printable ASCII a "?".
     out = {}
     for k, v in d.items():
-        v = "".join(c if " " <= c else " " for c in str(v)).strip()
+        v = "".join(c if " " <= c <= "~" else " " if c < " " else "?" for c in str(v)).strip()
         out[str(k)] = (v or "-")[:1024]
     return out

@@ -237,6 +237,12 @@ MUTATIONS: list[Mutation] = [
     m("a document that is not an object handed on", "lib/fota.py",
       "if not isinstance(doc, dict):\n        _end(job", "if False:\n        _end(job",
       D + "test_other_jobs.py::test_documents_that_are_not_objects_are_rejected"),
+    m("a reason longer than AWS takes", "lib/jobs.py",
+      'out[str(k)] = (v or "-")[:1024]', 'out[str(k)] = v or "-"',
+      D + "test_other_jobs.py::test_reasons_fit_what_aws_takes_in_status_details"),
+    m("control characters in a reason", "lib/jobs.py",
+      'c if " " <= c <= "~" else', 'c if True else',
+      D + "test_other_jobs.py::test_reasons_fit_what_aws_takes_in_status_details"),
     # --- README: broker or network down ----------------------------------------------------
     m("a failed connect keeps its socket", "lib/awsiot.py",
       "c.sock.close()  # a board has few sockets", "pass  # a board has few sockets",

@@ -157,3 +157,22 @@ def test_main_gives_the_application_its_jobs_and_rejects_the_rest(rig):
     assert r.execution(reboot).status == "REJECTED"
     assert r.execution(reboot).status_details["reason"] == "unsupported operation: reboot"
     assert "app: error" not in dev.console
+
+
+def test_reasons_fit_what_aws_takes_in_status_details(rig):
+    # AWS takes statusDetails values of 1-1024 characters without control characters: a reason
+    # that quotes a long or odd document still ends the job, cut and cleaned, instead of an
+    # update the service refuses (which would leave the job pending and the loop retrying).
+    r = rig()
+    long_op = other_job(r, {"operation": "x" * 3000})
+    odd_op = other_job(r, {"operation": "a\nb\u0000c\u007f\u0085\u200b\u00e9"})
+    job = r.publish(firmware("1.0.1"))
+    result = r.run()
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    ex = r.execution(long_op)
+    assert ex.status == "REJECTED", (ex, result.console)
+    reason = ex.status_details["reason"]
+    assert len(reason) <= 1024 and reason.startswith("unsupported operation: xxx"), reason
+    ex = r.execution(odd_op)
+    assert ex.status == "REJECTED", (ex, result.console)
+    assert ex.status_details["reason"] == "unsupported operation: a b c????", ex
