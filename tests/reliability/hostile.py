@@ -71,7 +71,8 @@ AFR_FILE_FIELDS = {"filesize": ("int",), "fileid": ("int",), "update_data_url": 
 AFR_RANGE = {"filesize": [0, -1, SLOT + 1, 2**63], "fileid": [1, 2, -1, 255],
              "update_data_url": ["", "http://h/p", "https://"], "sig-sha256-ecdsa": ["", "***"]}
 WRONG_OPERATIONS = ["FOTA", "fota ", " fota", "Fota", "update", "ota", "reboot", "", None, 1,
-                    ["fota"], {"op": "fota"}, "app_fw_update ", "afr_ota"]
+                    ["fota"], {"op": "fota"}, "app_fw_update ", "afr_ota",
+                    "x" * 3000, "a\nb\u0000c\u007f\u0085\u200b\u00e9"]  # too long / odd to quote
 NOT_OBJECTS = [[], [1, 2], ["fota"], "fota", "", 0, 1.5, True, None,
                [{"operation": "fota"}]]
 
