@@ -1,11 +1,13 @@
 # OTA app slots: what runs, where the next image goes, and a writer for it.
 #
 # The writer has the shape of ESP-IDF's esp_https_ota: open a slot, feed it chunks, then
-# finish (check size, MD5 and the app image header) or abort. Each 4 KB sector is erased,
+# finish (check size, MD5 and the app image header) or abort. Each 4 KB sector is first
+# compared with what the slot holds: a sector that already holds these bytes (a retry, a
+# resumed download, the same image again) is neither erased nor written; any other is erased,
 # written and read back before the next one: erased as the data comes, never the whole slot
 # in one call, which would starve a watchdog for seconds. The MD5 is computed over data the
-# flash was shown to hold, so it speaks for the flash, not only for the network. A writer can start at a sector
-# boundary past 0 (resume): it first hashes what the slot already holds.
+# flash was shown to hold, so it speaks for the flash, not only for the network. A writer can
+# start at a sector boundary past 0 (resume): it first hashes what the slot already holds.
 
 import binascii
 import hashlib
@@ -162,17 +164,24 @@ class SlotWriter:
         if self.fill < SECTOR:  # last, short sector: pad like erased flash
             for i in range(self.fill, SECTOR):
                 self.buf[i] = 0xFF
-        self.touched = True
-        self.part.writeblocks(self.sector, self.buf)  # erases the sector first
         mv = memoryview(self.buf)
-        for off in range(0, SECTOR, CHECK):
-            self.part.readblocks(self.sector, self.check, off)
-            if self.check != mv[off:off + CHECK]:
+        if not self._holds(mv):  # else the sector holds these bytes already: no erase, no write
+            self.touched = True
+            self.part.writeblocks(self.sector, self.buf)  # erases the sector first
+            if not self._holds(mv):
                 raise SlotError("flash read-back differs in sector %d" % self.sector)
         n = min(self.fill, self.size - self.sector * SECTOR)
         self._hash(mv[:n])  # what the flash was just shown to hold
         self.sector += 1
         self.fill = 0
+
+    def _holds(self, mv):
+        # Does the current sector hold mv? Read in pieces into the small check buffer.
+        for off in range(0, SECTOR, CHECK):
+            self.part.readblocks(self.sector, self.check, off)
+            if self.check != mv[off:off + CHECK]:
+                return False
+        return True
 
     def _hash(self, data):
         self.md5.update(data)

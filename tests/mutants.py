@@ -118,8 +118,11 @@ MUTATIONS: list[Mutation] = [
       D + "test_bad_jobs.py::test_broken_connection_resumes_from_the_last_whole_sector"),
     # --- README: flash that does not hold what was written ---------------------------------
     m("read-back not compared", "lib/otaslot.py",
-      "if self.check != mv[off:off + CHECK]:", "if False:",
+      "if not self._holds(mv):\n                raise", "if False:\n                raise",
       D + "test_bad_jobs.py::test_flash_that_does_not_hold_what_was_written"),
+    m("a sector that holds the bytes is erased and written again", "lib/otaslot.py",
+      "if not self._holds(mv):  # else", "if True:  # else",
+      D + "test_update.py::test_same_image_again_takes_no_erase_or_write_in_the_slot"),
     # --- README: connection broken mid-download (3 tries) ------------------------------------
     m("download tried 20 times", "lib/fota.py", "MAX_TRIES = 3", "MAX_TRIES = 20",
       D + "test_flow_checks.py::test_download_gives_up_after_three_tries"),

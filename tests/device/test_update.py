@@ -1,6 +1,8 @@
 """The whole FOTA flow on the emulated ESP32, against the local AWS IoT stand-in."""
 
+from emulator.flash import Flash, create_flash
 from tests.device.rig import firmware
+from tests.reliability.board import OTA_1, ops_in
 
 
 def test_update_reboots_confirms_and_succeeds(rig):
@@ -122,3 +124,31 @@ def test_auto_reset_off_returns_true_and_mqtt_can_stay_open(rig):
     assert "app: reset needed False connected True" in result.console  # after the trial boot
     assert r.execution(job).status == "SUCCEEDED"
     assert r.version() == "1.0.1"
+
+
+def _slot_ops(r, image, ota_1):
+    """Update to `image` on a fresh board whose ota_1 holds `ota_1`: the logged flash erases
+    and writes in ota_1."""
+    create_flash(r.flash, firmware("1.0.0"), ota_1=ota_1)
+    job = r.publish(image)
+    log = r.folder / "ops.log"
+    result = r.run(env={"ESP32_OPLOG": str(log)})
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.boot_slot() == "ota_1" and r.version() == "1.0.1"
+    assert Flash(r.flash).slot_image("ota_1") == image
+    return ops_in(log, *OTA_1)
+
+
+def test_same_image_again_takes_no_erase_or_write_in_the_slot(rig):
+    # A re-published image whose bytes the target slot already holds (every sector is read
+    # and compared): the slot is neither erased nor written, and the update still succeeds.
+    new = firmware("1.0.1", size=40_000)
+    assert _slot_ops(rig(), new, new) == []
+
+
+def test_image_that_differs_in_one_sector_writes_only_that_sector(rig):
+    new = firmware("1.0.1", size=40_000)
+    old = bytearray(new)
+    old[6 * 4096 + 100] ^= 0x5A  # sector 6 differs
+    sector = "%x %x" % (OTA_1[0] + 6 * 4096, 4096)
+    assert _slot_ops(rig(), new, bytes(old)) == ["E " + sector, "W " + sector]
