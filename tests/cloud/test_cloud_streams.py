@@ -221,6 +221,7 @@ REJECTIONS: list[tuple[str, str, Any, str, bool]] = [
     ("not UTF-8", "{sid}/describe/json", b"\xff\xfe", "InvalidJson", False),
     ("not CBOR", "{sid}/get/cbor", bytes.fromhex("a2 61 63"), "InvalidCbor", False),
     ("CBOR with trailing bytes", "{sid}/describe/cbor", bytes.fromhex("a0 00"), "InvalidCbor", False),
+    ("CBOR nested too deeply", "{sid}/describe/cbor", b"\x81" * 1000 + b"\xa0", "InvalidCbor", False),
     ("CBOR text bitmap", "{sid}/get/cbor", cbor.dumps({"c": "x", "f": 0, "l": 1024, "b": "0x0F"}), "InvalidCbor",
      True),
     ("CBOR text block size", "{sid}/get/cbor", cbor.dumps({"c": "x", "f": 0, "l": "1024", "n": 1}), "InvalidCbor",
