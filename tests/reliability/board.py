@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from emulator.device import Device, RunResult
+from emulator.flash import Flash
 from tests.device.rig import ROOT, Rig
 
 MAIN = (ROOT / "main.py").read_text()
@@ -57,3 +58,27 @@ def ops_in(oplog: Path, lo: int, hi: int) -> list[str]:
         if a < hi and a + n > lo:
             out.append(line)
     return out
+
+
+def outcome(r, job, result) -> str:
+    """'' when the board and the job agree after the run, else what went wrong."""
+    if result.exit_reason != "main-returned":
+        return f"run ended {result.exit_reason}"
+    f = Flash(r.flash)
+    slot = f.boot_slot()
+    try:
+        f.verify_slot(slot)
+    except Exception as e:  # noqa: BLE001 - any failure to verify is the finding
+        return f"boot slot {slot} does not verify: {e}"
+    ex = r.execution(job)
+    if ex.status == "IN_PROGRESS":  # the last cut came after the last report: one more boot
+        again = r.run(max_boots=4)
+        if again.exit_reason != "main-returned":
+            return f"the boot after ended {again.exit_reason}"
+        ex = r.execution(job)
+    version = Flash(r.flash).app_desc(Flash(r.flash).boot_slot())["version"]
+    if ex.status not in ("SUCCEEDED", "FAILED"):
+        return f"job {ex.status}"
+    if (ex.status == "SUCCEEDED") != (version == "1.0.1"):
+        return f"job {ex.status} but the board runs {version}"
+    return ""

@@ -1,3 +1,20 @@
 """The device fixtures (stand-in, rig, PKI) for the reliability sweeps."""
 
+import pytest
+
 from tests.device.conftest import blob, cloud, https_server, pki, rig  # noqa: F401
+from tests.device.rig import Rig
+
+
+@pytest.fixture
+def boards(cloud, tmp_path):
+    """A new provisioned board (flash, filesystem, thing) at each call."""
+    backend, home = cloud
+    made = []
+
+    def make() -> Rig:
+        folder = tmp_path / f"board{len(made)}"
+        folder.mkdir()
+        made.append(Rig(backend, home, folder))
+        return made[-1]
+    return make

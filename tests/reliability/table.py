@@ -14,6 +14,7 @@ from pathlib import Path
 ROWS = [
     "power cuts at every flash operation of an update",
     "two power cuts: during an update and during its recovery",
+    "power cuts at sampled operations of a full-size (1.5 MB) update",
     "power cuts while the application writes its own files",
     "hostile job documents",
     "connections dropped during downloads",

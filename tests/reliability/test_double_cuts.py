@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from emulator.flash import Flash
-from tests.device.rig import Rig, firmware
+from tests.device.rig import firmware
+from tests.reliability.board import outcome
 from tests.reliability.plugin import full
 
 ROW = "two power cuts: during an update and during its recovery"
@@ -26,30 +26,6 @@ def ops(result) -> int:
     return result.erases + result.writes
 
 
-def outcome(r, job, result) -> str:
-    """'' when the board and the job agree after the run, else what went wrong."""
-    if result.exit_reason != "main-returned":
-        return f"run ended {result.exit_reason}"
-    f = Flash(r.flash)
-    slot = f.boot_slot()
-    try:
-        f.verify_slot(slot)
-    except Exception as e:  # noqa: BLE001 - any failure to verify is the finding
-        return f"boot slot {slot} does not verify: {e}"
-    ex = r.execution(job)
-    if ex.status == "IN_PROGRESS":  # the last cut came after the last report: one more boot
-        again = r.run(max_boots=4)
-        if again.exit_reason != "main-returned":
-            return f"the boot after ended {again.exit_reason}"
-        ex = r.execution(job)
-    version = Flash(r.flash).app_desc(Flash(r.flash).boot_slot())["version"]
-    if ex.status not in ("SUCCEEDED", "FAILED"):
-        return f"job {ex.status}"
-    if (ex.status == "SUCCEEDED") != (version == "1.0.1"):
-        return f"job {ex.status} but the board runs {version}"
-    return ""
-
-
 @pytest.mark.row(ROW)
 def test_clean_update_takes_the_operations_swept(rig):
     r = rig()
@@ -57,20 +33,6 @@ def test_clean_update_takes_the_operations_swept(rig):
     result = r.run()
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert ops(result) == CLEAN_OPS, result.console
-
-
-@pytest.fixture
-def boards(cloud, tmp_path):
-    """A new provisioned board (flash, filesystem, thing) at each call."""
-    backend, home = cloud
-    made = []
-
-    def make() -> Rig:
-        folder = tmp_path / f"board{len(made)}"
-        folder.mkdir()
-        made.append(Rig(backend, home, folder))
-        return made[-1]
-    return make
 
 
 @pytest.mark.row(ROW)
