@@ -38,6 +38,15 @@ print("app: done", fota.version())
 """
 
 
+def device_folder(fs: Path, main: str) -> Path:
+    """A device folder with this project's lib/*.py and `main` as main.py (no credentials)."""
+    (fs / "lib").mkdir(parents=True)
+    for p in (ROOT / "lib").glob("*.py"):
+        (fs / "lib" / p.name).write_text(p.read_text())
+    (fs / "main.py").write_text(main)
+    return fs
+
+
 def firmware(version: str, size: int = 300_000, payload: dict[str, str] | None = None) -> bytes:
     return build_app_image(version, size=size, payload=payload)
 

@@ -3,7 +3,7 @@ real service cannot be made to hit on demand)."""
 
 from emulator.device import Device
 from emulator.flash import create_flash
-from tests.device.rig import ROOT, firmware
+from tests.device.rig import device_folder, firmware
 
 APP = """
 import fota
@@ -67,11 +67,7 @@ print("app: lists", jobs.lists, "calls", calls)
 
 
 def test_jobs_that_end_meanwhile_are_skipped_and_timeouts_raised(tmp_path):
-    fs = tmp_path / "fs"
-    (fs / "lib").mkdir(parents=True)
-    for p in (ROOT / "lib").glob("*.py"):
-        (fs / "lib" / p.name).write_text(p.read_text())
-    (fs / "main.py").write_text(APP)
+    fs = device_folder(tmp_path / "fs", APP)
     create_flash(tmp_path / "flash.bin", firmware("1.0.0"))
     with Device(tmp_path / "flash.bin", fs, echo=None) as dev:
         r = dev.run(max_boots=1, timeout=60)

@@ -5,7 +5,7 @@ import json
 
 from emulator.device import Device
 from emulator.flash import Flash, create_flash
-from tests.device.rig import ROOT, firmware
+from tests.device.rig import device_folder, firmware
 
 APP = """
 import json, otaslot
@@ -44,11 +44,7 @@ print("result:", json.dumps(out))
 
 
 def test_slot_writer_refusals_and_abort(tmp_path):
-    fs = tmp_path / "fs"
-    (fs / "lib").mkdir(parents=True)
-    for p in (ROOT / "lib").glob("*.py"):
-        (fs / "lib" / p.name).write_text(p.read_text())
-    (fs / "main.py").write_text(APP)
+    fs = device_folder(tmp_path / "fs", APP)
     new = firmware("1.0.1", size=100_000)
     (fs / "new.bin").write_bytes(new[:3 * 4096])
     create_flash(tmp_path / "flash.bin", firmware("1.0.0"))

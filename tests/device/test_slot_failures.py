@@ -14,7 +14,7 @@ from emulator.flash import Flash, create_flash
 from emulator.flashfmt import ImageError
 from fotatools.cloud.ca import LocalCA
 from fotatools.cloud.daemon import Paths
-from tests.device.rig import ROOT, firmware
+from tests.device.rig import device_folder, firmware
 from tests.device.servers import FirmwareServer
 
 NEW = firmware("1.0.1", size=200_000)
@@ -181,11 +181,7 @@ print("app: three sectors", head())
 
 
 def test_slot_writer_refuses_the_running_slot_and_aborts_only_what_it_wrote(tmp_path):
-    fs = tmp_path / "fs"
-    (fs / "lib").mkdir(parents=True)
-    for p in (ROOT / "lib").glob("*.py"):
-        (fs / "lib" / p.name).write_text(p.read_text())
-    (fs / "main.py").write_text(f"HEAD = {OLD[:16]!r}\n" + WRITER)
+    fs = device_folder(tmp_path / "fs", f"HEAD = {OLD[:16]!r}\n" + WRITER)
     flash = tmp_path / "flash.bin"
     create_flash(flash, firmware("1.0.0"), ota_1=OLD)
     running = Flash(flash).slot_bytes("ota_0")
