@@ -12,8 +12,10 @@
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
 #   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
 #             MQTT closed, HTTPS stream (or an MQTT stream  3 tries; slot header erased if
-#             for afr_ota jobs) -> the other slot, sector   a sector was written, else the
-#             by sector, retried from the last good sector  slot is left as it was
+#             for afr_ota jobs), through the plan's codec   a sector was written, else the
+#             (fota._image: inflated for bc_enc deflate)    slot is left as it was
+#             -> the other slot, sector by sector, retried
+#             from the last good sector
 #             on a broken connection, and after a power
 #             cut from the last 64 KB the record says is
 #             in flash
@@ -109,10 +111,11 @@ def _plan(document):
     return plan(document, len(slots), run, otaslot.slot_index(nxt), size)
 
 
-def update(document, ca=None, start=0, progress=None, conn=None, disconnect=False):
+def update(document, ca=None, start=0, progress=None, conn=None, disconnect=False, state=None):
     # Download the firmware a FOTA document describes into its slot and check it.
-    # start: bytes (whole sectors) already in the slot from an interrupted download;
-    # progress(done) is called every PROGRESS_EVERY bytes that are safely in flash;
+    # start: bytes (whole sectors) already in the slot from an interrupted download, and
+    # state: what progress was given with them (the codec's place in the transferred file);
+    # progress(done, state) is called every PROGRESS_EVERY bytes that are safely in flash;
     # conn: the MQTT connection, for documents whose file comes over an MQTT stream;
     # disconnect: close conn before an HTTPS download, once the update's buffers exist.
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
@@ -130,14 +133,14 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         # Every buffer and hash of the update now, while the MQTT session still holds its TLS
         # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
         w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
-        source = _source(p, ca, conn)
+        image = _image(p, _source(p, ca, conn), state)
     except Exception as e:
         _abort(w)
         raise FotaError("check", str(e) if isinstance(e, DocError) else _why(e))
     if disconnect and conn is not None and not p.stream:
         conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
-        _download(w, source, progress)
+        _download(w, image, progress)
     except Exception as e:
         _abort(w)
         raise FotaError("download", _why(e))
@@ -225,9 +228,31 @@ def _source(p, ca, conn):
     return lambda start: get(p.url, ca, start=start)
 
 
-def _download(w, source, progress=None):
-    # Stream the source into the writer; a broken connection goes on from the last whole
-    # sector (the transport must honour `start`).
+def _image(p, source, state):
+    # How the transferred file becomes the image (the plan's codec), around the transport
+    # source(start). -> a codec with open(start): a stream of image bytes from image offset
+    # `start` (readinto, total, close), and state(done): a small JSON value to record with
+    # `done`, given back as `state` to go on from there after a power cut.
+    if p.codec == "deflate":
+        from inflate import Inflater
+
+        log("download", "deflate, window %d bytes" % (1 << p.args["wbits"]))
+        return Inflater(source, p.size, p.xsize, p.args["wbits"], state)
+    return _Plain(source)
+
+
+class _Plain:
+    # The transferred file is the image.
+    def __init__(self, source):
+        self.open = source
+
+    def state(self, done):
+        return None
+
+
+def _download(w, image, progress=None):
+    # Stream the image into the writer; a broken connection goes on from the last whole
+    # sector (the codec and the transport must honour `start`).
     tries = 0
     step = max(w.size * CHUNK_LOG // 100, 1)
     mark = w.written - w.written % step + step
@@ -235,7 +260,7 @@ def _download(w, source, progress=None):
     while True:
         start = w.restart()
         try:
-            r = source(start)
+            r = image.open(start)
             try:
                 if r.total != w.size:
                     raise HTTPError("server has %d bytes, document says %d" % (r.total, w.size))
@@ -246,7 +271,7 @@ def _download(w, source, progress=None):
                         mark += step
                     done = w.sector * otaslot.SECTOR
                     if progress and done - saved >= PROGRESS_EVERY:
-                        progress(done)
+                        progress(done, image.state(done))
                         saved = done
                     _feed()
                 return
@@ -378,6 +403,7 @@ def _run(jobs, job, disconnect_mqtt):
         return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
     # After a power cut, go on from what the record says is in flash, if it is the same image.
     start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
+    state = rec.get("codec") if start else None
     old = version()
     log("start", "job %s: %s -> %s into slot %d" % (job.id, old, p.version or "?", p.slot))
     try:
@@ -387,16 +413,17 @@ def _run(jobs, job, disconnect_mqtt):
         return False
     run = otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
-           "old": old, "md5": p.md5, "done": start}
+           "old": old, "md5": p.md5, "done": start, "codec": state}
     _save(rec)
 
-    def progress(done):
+    def progress(done, state=None):
         rec["done"] = done
+        rec["codec"] = state
         _save(rec)
 
     try:
         rec["new"] = update(job.document, start=start, progress=progress, conn=jobs.conn,
-                            disconnect=disconnect_mqtt)
+                            disconnect=disconnect_mqtt, state=state)
     except FotaError as e:
         progress(0)  # what is in the slot is no good: a retry starts over
         _reconnect(jobs)

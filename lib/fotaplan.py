@@ -8,6 +8,15 @@
 # bc_sig, optional, signs SHA-256 of the image (`fota build --sign`); a device configured
 # with a signer key requires it.
 #
+# How the transferred file becomes the image (the plan's codec): bc_size, bc_crc and bc_sig
+# always speak of the image written to flash; "bc_enc" names what travels instead of it:
+#   absent        the image itself
+#   "deflate"     the image cut into 64 KB pieces, each its own zlib stream (`fota build
+#                 --compress`): "bc_wbits" its window (2**bits bytes of RAM, at most
+#                 2**MAX_WBITS here), "bc_zsize" the bytes transferred
+# Plan.codec names it (None: the image itself), Plan.args holds its parameters, Plan.xsize
+# is the size of the file transferred. fota._image turns the transport into image bytes.
+#
 # An nRF Connect SDK aws_fota document is carried out too, over HTTPS only:
 #   {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,
 #    "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw.bin"}}
@@ -23,8 +32,10 @@
 # Files for other processors are refused for now.
 
 import binascii
+import json
 
 HEX = "0123456789abcdef"
+MAX_WBITS = 12  # the largest deflate window this device allocates: 2**12 = 4 KB
 
 
 class DocError(Exception):
@@ -41,6 +52,9 @@ class Plan:
         self.url = url
         self.version = version
         self.sig = sig  # DER signature bytes, or None
+        self.codec = None  # how the transferred file becomes the image: None (it is the image)
+        self.args = None  # or "deflate" ({"wbits": n}); the codec's parameters
+        self.xsize = size  # bytes transferred
 
 
 def kind(doc):
@@ -86,7 +100,27 @@ def plan(doc, nslots, running, next_slot, slot_size):
     sig = doc.get("bc_sig")
     if sig is not None:
         sig = _b64(sig, "bc_sig")
-    return Plan(idx, size, md5.lower(), url, version, sig)
+    p = Plan(idx, size, md5.lower(), url, version, sig)
+    _codec(doc, p, slot_size)
+    return p
+
+
+def _codec(doc, p, slot_size):
+    enc = doc.get("bc_enc")
+    if enc is None:
+        return
+    if enc == "deflate":
+        wbits = _int(doc, "bc_wbits")
+        if not 9 <= wbits <= MAX_WBITS:
+            raise DocError("bc_wbits %d: this device inflates windows of 2**9..2**%d bytes"
+                           % (wbits, MAX_WBITS))
+        xsize = _int(doc, "bc_zsize")
+        if not 0 < xsize <= slot_size:
+            raise DocError("bc_zsize %d does not fit the %d-byte slot" % (xsize, slot_size))
+        p.codec, p.args, p.xsize = enc, {"wbits": wbits}, xsize
+        return
+    raise DocError("bc_enc %s is not supported (deflate)" % (enc if isinstance(enc, str) else
+                                                            json.dumps(enc)))
 
 
 def _b64(text, key):
