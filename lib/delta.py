@@ -1,0 +1,250 @@
+# Delta updates: a detools sequential patch, applied as it streams in, makes the new image
+# from the running one. Patch(src, base, base_len) is an image stream (readinto, total,
+# close) like an HTTPS response, so the slot writer takes it as it takes a download: the new
+# image is made in the caller's buffer, a piece at a time, in bounded RAM (a 512-byte input
+# buffer, a 1 KB buffer of decompressed patch data, the heatshrink window).
+#
+# The patch (detools "sequential" type, as `detools create_patch` makes it):
+#   header   1 byte, not compressed: bit 7 zero, bits 6-4 the patch type (0 sequential),
+#            bits 3-0 the compression (0 none, 2 crle, 4 heatshrink are applied here; 1 lzma,
+#            3 bz2, 5 zstd, 6 lz4 are not)
+#   to size  a size field, not compressed: the new image's length
+#   then, compressed: a size field of data-format data (0 here: none is applied), then
+#   entries until to size bytes are made, each
+#     diff size, diff bytes: each added (mod 256) to the next byte of the base
+#     extra size, extra bytes: copied as they are
+#     adjustment: a signed size field moving the base pointer
+#   and nothing after the last entry.
+# A size field: first byte bit 7 "more", bit 6 sign, bits 5-0 the lowest bits; each further
+# byte bit 7 "more", bits 6-0 the next bits. Heatshrink data starts with a byte holding
+# window_sz2 - 4 (high nibble) and lookahead_sz2 - 3 (low nibble). CRLE data is segments: a
+# kind byte (0 scattered: n bytes as they are; 1 repeated: one byte n times) and n as an
+# unsigned LEB128 number.
+
+import deltaplain
+import heatshrink
+
+try:
+    import deltaviper as fast
+except (SyntaxError, ValueError, ImportError):  # a firmware built without the viper emitter
+    fast = None
+kern = fast or deltaplain  # the hot loops in use
+
+MAX_WINDOW = 12  # largest heatshrink window this device takes: 2**12 = 4 KB of RAM
+NAMES = ("none", "lzma", "crle", "bz2", "heatshrink", "zstd", "lz4")
+
+
+class DeltaError(Exception):
+    pass
+
+
+def _size(byte):
+    # A detools size field, read a byte at a time from byte().
+    b = byte()
+    v = b & 0x3F
+    neg = b & 0x40
+    shift = 6
+    while b & 0x80:
+        if shift > 34:
+            raise DeltaError("size field too long in the patch")
+        b = byte()
+        v |= (b & 0x7F) << shift
+        shift += 7
+    return -v if neg else v
+
+
+class Reader:
+    # The patch as it comes: a buffer over the transport's readinto().
+    def __init__(self, src, size=512):
+        self.src = src
+        self.buf = bytearray(size)
+        self.mv = memoryview(self.buf)
+        self.pos = self.end = 0
+        self.got = 0  # patch bytes read so far
+
+    def fill(self):
+        # Refill once the buffer is used up; bytes available, 0 at the end of the patch.
+        if self.pos == self.end:
+            self.pos = 0
+            self.end = self.src.readinto(self.buf)
+            self.got += self.end
+        return self.end - self.pos
+
+    def byte(self):
+        if not self.fill():
+            raise DeltaError("patch ends early, after %d bytes" % self.got)
+        self.pos += 1
+        return self.buf[self.pos - 1]
+
+    def readinto(self, buf):
+        k = min(len(buf), self.fill())
+        buf[:k] = self.mv[self.pos:self.pos + k]
+        self.pos += k
+        return k
+
+
+class Crle:
+    # CRLE decompression: scattered segments copied, repeated ones filled.
+    def __init__(self, reader):
+        self.r = reader
+        self.left = 0  # bytes left in the current segment
+        self.rep = -1  # the repeated byte, or -1 in a scattered segment
+
+    def readinto(self, buf):
+        mv = memoryview(buf)
+        n = 0
+        while n < len(mv):
+            if not self.left:
+                if not self.r.fill():
+                    break
+                kind = self.r.byte()
+                if kind > 1:
+                    raise DeltaError("bad crle segment kind %d" % kind)
+                self.left = self._uleb()
+                self.rep = self.r.byte() if kind else -1
+                continue
+            k = min(self.left, len(mv) - n)
+            if self.rep < 0:
+                k = self.r.readinto(mv[n:n + k])
+                if not k:
+                    raise DeltaError("patch ends early, after %d bytes" % self.r.got)
+            else:
+                mv[n] = self.rep
+                j = 1
+                while j < k:  # doubling copies: no per-byte loop, no allocation
+                    c = min(j, k - j)
+                    mv[n + j:n + j + c] = mv[n:n + c]
+                    j += c
+            n += k
+            self.left -= k
+        return n
+
+    def _uleb(self):
+        v = shift = 0
+        while True:
+            b = self.r.byte()
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return v
+            shift += 7
+            if shift > 35:
+                raise DeltaError("size field too long in the patch")
+
+
+class Patch:
+    def __init__(self, src, base, base_len, max_window=MAX_WINDOW):
+        # src: the patch stream (readinto, close); base: the running slot's Partition;
+        # base_len: the length of the image in it (appimage.length). Reads the header.
+        self.src = src
+        self.r = r = Reader(src)
+        head = r.byte()
+        if head >> 4:
+            raise DeltaError("not a detools sequential patch (type %d)" % (head >> 4 & 7))
+        comp = head & 15
+        name = NAMES[comp] if comp < len(NAMES) else str(comp)
+        self.total = _size(r.byte)
+        if self.total <= 0:
+            raise DeltaError("patch makes an empty image")
+        if comp == 0:
+            self.z = r
+        elif comp == 2:
+            self.z = Crle(r)
+        elif comp == 4:
+            b = r.byte()
+            wb, lb = (b >> 4) + 4, (b & 15) + 3
+            if wb > max_window:
+                raise DeltaError("heatshrink window of 2**%d bytes is larger than this device "
+                                 "allows (2**%d)" % (wb, max_window))
+            try:
+                self.z = heatshrink.Decoder(r, wb, lb, kern)
+            except heatshrink.HeatshrinkError as e:
+                raise DeltaError(str(e))
+        else:
+            raise DeltaError("patch compression %s is not supported (none, crle, heatshrink)" % name)
+        self.compression = name
+        self.base = base
+        self.blen = base_len
+        self.bs = base.ioctl(5, 0)
+        self.dbuf = bytearray(1024)  # decompressed patch data
+        self.dmv = memoryview(self.dbuf)
+        self.dpos = self.dend = 0
+        self.made = 0  # bytes of the new image made
+        self.frm = 0  # position in the base
+        self.done = False
+        if _size(self._byte):
+            raise DeltaError("data-format patches are not supported")
+        self.diff = True  # in the diff part of an entry, else in its extra part
+        self.left = self._count("diff")
+
+    def _more(self):
+        # Decompress the next piece of the patch into dbuf.
+        self.dpos = 0
+        self.dend = self.z.readinto(self.dbuf)
+        if not self.dend:
+            raise DeltaError("patch data (%s) ends early: %d of %d bytes made, after %d patch "
+                             "bytes" % (self.compression, self.made, self.total, self.r.got))
+
+    def _byte(self):
+        if self.dpos == self.dend:
+            self._more()
+        self.dpos += 1
+        return self.dbuf[self.dpos - 1]
+
+    def _count(self, what):
+        n = _size(self._byte)
+        if n < 0 or self.made + n > self.total:
+            raise DeltaError("patch %s data of %d bytes runs past the %d bytes the patch makes"
+                             % (what, n, self.total))
+        return n
+
+    def _next(self):
+        # The current part of an entry is done: read the next size field(s).
+        if self.diff:
+            self.diff = False
+            self.left = self._count("extra")
+            return
+        self.frm += _size(self._byte)  # adjustment
+        if self.made == self.total:
+            self._end()
+            return
+        self.diff = True
+        self.left = self._count("diff")
+
+    def _end(self):
+        self.done = True
+        if self.dpos < self.dend or self.z.readinto(self.dmv[:1]):
+            raise DeltaError("patch has data after its end (%d patch bytes read)" % self.r.got)
+
+    def readinto(self, buf):
+        # Make the next bytes of the new image into buf; 0 once it is whole.
+        mv = memoryview(buf)
+        n = 0
+        while not self.done:
+            if not self.left:
+                self._next()
+                continue
+            if n == len(mv):
+                break
+            if self.dpos == self.dend:
+                self._more()
+            k = min(self.left, len(mv) - n, self.dend - self.dpos)
+            dst = mv[n:n + k]
+            data = self.dmv[self.dpos:self.dpos + k]
+            if self.diff:
+                f = self.frm
+                if f < 0 or f + k > self.blen:
+                    raise DeltaError("patch reads bytes %d-%d of the %d-byte base image"
+                                     % (f, f + k, self.blen))
+                self.base.readblocks(f // self.bs, dst, f % self.bs)
+                kern.add(dst, data)
+                self.frm = f + k
+            else:
+                dst[:] = data
+            n += k
+            self.made += k
+            self.left -= k
+            self.dpos += k
+        return n
+
+    def close(self):
+        self.src.close()
