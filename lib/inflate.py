@@ -117,7 +117,8 @@ class Inflater:
     def _end_piece(self):
         # The piece gave all its bytes: its stream must end here (checksum included).
         if self._inflate(self.one):
-            raise InflateError("piece %d inflates past its %d bytes" % (self.piece, PIECE))
+            raise InflateError("piece %d inflates past its %d bytes"
+                               % (self.piece, self.out - self.piece * PIECE))
         self.d = None
         self.piece += 1
         self.starts[self.piece] = self.src.at

@@ -20,7 +20,8 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
-from .release import ImageError, build_release, load_release, read_file, safe_name
+from .release import (DEFAULT_WBITS, MAX_WBITS, MIN_WBITS, PIECE, ImageError, build_release,
+                      load_release, read_file, safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
@@ -219,14 +220,30 @@ def cmd_group(args: argparse.Namespace) -> int:
 # -- build ------------------------------------------------------------------------------------
 def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
+    if args.window is not None and not args.compress:
+        raise UsageError("--window goes with --compress")
+    window = DEFAULT_WBITS if args.window is None else args.window
+    if args.compress and not MIN_WBITS <= window <= MAX_WBITS:
+        raise UsageError(f"bad --window {window}: {MIN_WBITS}..{MAX_WBITS} bits "
+                         f"(the device takes at most {DEFAULT_WBITS})")
     path, manifest = build_release(Path(args.firmware), out, args.version,
-                                   Path(args.sign) if args.sign else None, args.chip)
+                                   Path(args.sign) if args.sign else None, args.chip,
+                                   window if args.compress else None)
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
     print(f"{manifest['project']} {manifest['version']}: {manifest['size']} bytes, "
           f"md5 {manifest['md5']}, idf {manifest['idf_ver']}"
           + (", signed" if "signature" in manifest else ""))
+    z = manifest.get("compressed")
+    if z:
+        size = manifest["size"]
+        print(f"compressed: {z['file']}, {z['size']} bytes ({z['size'] / size:.1%} of the image) "
+              f"in {PIECE // 1024} KB pieces, window {1 << z['wbits']} bytes; as one stream "
+              f"{z['one_stream_size']} bytes ({z['one_stream_size'] / size:.1%})")
+        if z["wbits"] > DEFAULT_WBITS:
+            print(f"warning: devices inflate windows up to {1 << DEFAULT_WBITS} bytes "
+                  f"(--window {DEFAULT_WBITS}); they refuse this one", file=sys.stderr)
     print(f"release: {path}")
     print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
     return EXIT_OK
@@ -246,7 +263,10 @@ def parse_rate(text: str) -> int:
     return int(m.group(1))
 
 
-def make_document(manifest: dict[str, Any], url: str, slot: int) -> dict[str, Any]:
+def make_document(manifest: dict[str, Any], url: str, slot: int,
+                  compressed: bool = False) -> dict[str, Any]:
+    """A Zerynth-style document; with `compressed`, `url` is the release's .deflate file and
+    bc_enc, bc_wbits, bc_zsize say so (bc_size and bc_crc stay the image's)."""
     doc: dict[str, Any] = {
         "operation": "fota",
         "bc_idx": slot,
@@ -258,6 +278,9 @@ def make_document(manifest: dict[str, Any], url: str, slot: int) -> dict[str, An
     sig = manifest.get("signature")
     if isinstance(sig, dict) and sig.get("value"):
         doc["bc_sig"] = sig["value"]
+    if compressed:
+        z = manifest["compressed"]
+        doc.update({"bc_enc": "deflate", "bc_wbits": z["wbits"], "bc_zsize": z["size"]})
     return doc
 
 
@@ -335,14 +358,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if not ROLE_ARN_RE.match(role):
             raise UsageError(f"bad role ARN {role!r}: arn:aws:iam::<account>:role/<name>")
     targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
+    # a compressed release travels compressed over HTTPS; afr_ota documents have no such field
+    packed = release.compressed if args.protocol == "https" and not args.no_compress else None
+    upload = packed or release.image
     key = "/".join(["firmware", safe_name(str(manifest["project"])),
-                    safe_name(str(manifest["version"])), release.image.name])
-    url = backend.upload(release.image, key)
+                    safe_name(str(manifest["version"])), upload.name])
+    url = backend.upload(upload, key)
     if args.protocol == "mqtt":
         backend.create_stream(job_id, [(0, key)], f"{manifest['project']} {manifest['version']}")
         document = make_afr_ota_document(manifest, url, job_id, release.image.name)
     else:
-        document = make_document(manifest, url, args.slot)
+        document = make_document(manifest, url, args.slot, packed is not None)
     job = backend.create_job(job_id, targets, document, rollout)
     if not args.watch:
         if args.json:
@@ -605,6 +631,13 @@ def build_parser() -> Parser:
     p.add_argument("--sign", metavar="KEY.pem",
                    help="sign with an EC P-256 key (ECDSA over SHA-256 of the image)")
     p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
+    p.add_argument("--compress", action="store_true",
+                   help="also write the image deflated (64 KB pieces, each a zlib stream), which "
+                        "publish then sends over HTTPS")
+    p.add_argument("--window", type=int, metavar="BITS",
+                   help=f"deflate window of 2**BITS bytes, the RAM a device spends on it "
+                        f"(default {DEFAULT_WBITS}: 4 KB + 1.3 KB; devices take at most "
+                        f"{DEFAULT_WBITS})")
 
     p = sub("publish", "upload a release and create the FOTA job", cmd_publish)
     p.add_argument("release", metavar="RELEASE", help="a manifest (.json) or an app image")
@@ -618,6 +651,8 @@ def build_parser() -> Parser:
                         "(default); mqtt: a FreeRTOS OTA (afr_ota) document, the image over an "
                         "AWS IoT stream on the device's MQTT connection (HTTPS as fallback; "
                         "needs a signed release)")
+    p.add_argument("--no-compress", action="store_true",
+                   help="send the image itself even if the release has a compressed one")
     p.add_argument("--job-id", help="job id (default fota-VERSION-UTCTIME)")
     p.add_argument("--rate", metavar="N/min", help="rollout: at most N things a minute")
     p.add_argument("--abort-percent", type=float, metavar="P",

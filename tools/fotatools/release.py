@@ -9,6 +9,13 @@ Manifest fields: format, file, version, project, size, md5, sha256, chip, idf_ve
 secure_version, app_date (compile date and time from the descriptor), elf_sha256, built_at
 (UTC, when the release was made) and, when the image is signed, signature
 ({"algorithm": "ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}).
+
+`fota build --compress [--window BITS]` also writes `<project>-<version>.deflate`: the image cut
+into 64 KB pieces, each compressed as its own zlib stream with a window of 2**BITS bytes (the
+RAM the device's inflater allocates for it; the device takes at most 2**12). Pieces let a
+device resume a broken download at a piece instead of starting over. The manifest's
+"compressed" says: file, encoding ("deflate"), wbits, piece, size, md5, and one_stream_size
+(the same image as one zlib stream, what the pieces cost).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import json
 import re
 import shutil
 import struct
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +44,9 @@ CHIP_IDS = {"esp32": 0, "esp32s2": 2, "esp32c3": 5, "esp32s3": 9, "esp32c2": 12,
             "esp32c6": 13, "esp32h2": 16, "esp32p4": 18}
 MAX_VERSION_LEN = 31  # esp_app_desc_t.version is char[32], NUL-terminated
 SIGNATURE_ALGORITHM = "ecdsa-p256-sha256"
+PIECE = 65536  # image bytes per independently compressed piece (lib/inflate.py: PIECE)
+DEFAULT_WBITS = 12  # 4 KB window: the largest a device takes (lib/fotaplan.py: MAX_WBITS)
+MIN_WBITS, MAX_WBITS = 9, 15  # what zlib makes
 
 
 class ImageError(ValueError):
@@ -205,6 +216,47 @@ def verify_signature(data: bytes, signature: dict[str, str], public_key_pem: byt
     return True
 
 
+def compress_image(data: bytes, wbits: int = DEFAULT_WBITS, piece: int = PIECE) -> bytes:
+    """The image as pieces of `piece` bytes, each its own zlib stream (level 9, 2**wbits
+    window), one after the other: what a device inflates for "bc_enc": "deflate"."""
+    if not MIN_WBITS <= wbits <= MAX_WBITS:
+        raise ImageError(f"bad window {wbits}: {MIN_WBITS}..{MAX_WBITS} bits")
+    out = bytearray()
+    for i in range(0, len(data), piece):
+        c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        out += c.compress(data[i:i + piece]) + c.flush()
+    return bytes(out)
+
+
+def one_stream_size(data: bytes, wbits: int) -> int:
+    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return len(c.compress(data) + c.flush())
+
+
+def inflate_pieces(packed: bytes, piece: int = PIECE) -> bytes:
+    """compress_image undone, with the same checks as a device: every piece a whole zlib
+    stream of `piece` bytes (the last one shorter), nothing after the last."""
+    out = bytearray()
+    pos = 0
+    while pos < len(packed):
+        d = zlib.decompressobj()
+        try:
+            chunk = d.decompress(memoryview(packed)[pos:], piece + 1)
+        except zlib.error as e:
+            raise ImageError(f"piece {len(out) // piece} is not valid zlib data ({e})") from None
+        if not d.eof or len(chunk) > piece or (len(chunk) < piece and d.unused_data):
+            raise ImageError(f"piece {len(out) // piece} is not a whole piece of {piece} bytes")
+        out += chunk
+        pos = len(packed) - len(d.unused_data)
+    return bytes(out)
+
+
+def compressed_info(data: bytes, packed: bytes, file_name: str, wbits: int) -> dict[str, Any]:
+    return {"file": file_name, "encoding": "deflate", "wbits": wbits, "piece": PIECE,
+            "size": len(packed), "md5": hashlib.md5(packed).hexdigest(),
+            "one_stream_size": one_stream_size(data, wbits)}
+
+
 def make_manifest(app: AppImage, file_name: str, version: str | None = None,
                   signature: dict[str, str] | None = None,
                   now: dt.datetime | None = None) -> dict[str, Any]:
@@ -222,9 +274,11 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
 
 
 def build_release(image_path: Path, out_dir: Path | None = None, version: str | None = None,
-                  sign_key: Path | None = None, chip: str = "esp32") -> tuple[Path, dict[str, Any]]:
+                  sign_key: Path | None = None, chip: str = "esp32",
+                  compress: int | None = None) -> tuple[Path, dict[str, Any]]:
     """Check the image and write `<project>-<version>.bin` + `.json` into out_dir
-    (default `build/<project>-<version>`); return the manifest path and the manifest."""
+    (default `build/<project>-<version>`), and with `compress` (window bits) the compressed
+    `.deflate`; return the manifest path and the manifest."""
     data = read_file(image_path)
     app = inspect_image(data, chip)
     ver = check_version(version if version is not None else app.version)
@@ -236,6 +290,10 @@ def build_release(image_path: Path, out_dir: Path | None = None, version: str | 
     manifest = make_manifest(app, image_out.name, version, signature)
     if image_out.resolve() != image_path.resolve():
         shutil.copyfile(image_path, image_out)
+    if compress is not None:
+        packed = compress_image(data, compress)
+        (out / f"{base}.deflate").write_bytes(packed)
+        manifest["compressed"] = compressed_info(data, packed, f"{base}.deflate", compress)
     manifest_path = out / f"{base}.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest_path, manifest
@@ -258,6 +316,7 @@ class Release:
 
     image: Path
     manifest: dict[str, Any]
+    compressed: Path | None = None  # the .deflate file, when the release has one
 
 
 def load_release(path: Path, chip: str = "esp32") -> Release:
@@ -282,7 +341,29 @@ def load_release(path: Path, chip: str = "esp32") -> Release:
                                                manifest["sha256"]):
             raise ImageError(f"{image} does not match its manifest (size or hash differ)")
         check_version(str(manifest["version"]))
-        return Release(image, manifest)
+        return Release(image, manifest, _load_compressed(path, manifest, data))
     data = read_file(path, "firmware image")
     app = inspect_image(data, chip)
     return Release(path, make_manifest(app, path.name))
+
+
+def _load_compressed(path: Path, manifest: dict[str, Any], data: bytes) -> Path | None:
+    """The manifest's compressed file, checked: its size and MD5, and that it inflates, piece
+    by piece as a device does, to the image."""
+    info = manifest.get("compressed")
+    if info is None:
+        return None
+    if (not isinstance(info, dict) or info.get("encoding") != "deflate"
+            or info.get("piece") != PIECE or not isinstance(info.get("wbits"), int)
+            or not isinstance(info.get("file"), str)):
+        raise ImageError(f"manifest {path}: \"compressed\" is not a deflate file of "
+                         f"{PIECE}-byte pieces")
+    if not MIN_WBITS <= info["wbits"] <= MAX_WBITS:
+        raise ImageError(f"manifest {path}: bad window {info['wbits']}")
+    packed_path = path.parent / info["file"]
+    packed = read_file(packed_path, "compressed image")
+    if (len(packed), hashlib.md5(packed).hexdigest()) != (info.get("size"), info.get("md5")):
+        raise ImageError(f"{packed_path} does not match its manifest (size or hash differ)")
+    if inflate_pieces(packed) != data:
+        raise ImageError(f"{packed_path} does not inflate to the image")
+    return packed_path

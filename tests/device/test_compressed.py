@@ -1,0 +1,161 @@
+"""Compressed images ("bc_enc": "deflate"): inflated on the device while they stream into the
+slot, resumed after a broken connection and after a power cut at a piece boundary, and every
+bad compressed file (truncated, corrupt, a decompression bomb, data after the end, a window
+the device does not allow) ends the job FAILED with its reason, the running firmware as it
+was, the target slot unbootable and the loop alive."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+
+import pytest
+
+from emulator.flash import Flash, create_flash
+from emulator.image import build_app_image
+from fotatools.cloud.ca import LocalCA
+from fotatools.cloud.daemon import Paths
+from fotatools.release import PIECE, compress_image
+from tests.device.servers import FirmwareServer
+from tests.device.test_slot_failures import failed, unbootable, with_previous_image
+
+# An image that compresses (frozen Python source), 6 pieces of 64 KB and a short one.
+NEW = build_app_image("1.0.1", payload={"big.py": "".join(
+    "def f%d(x):\n    return x * %d + %d\n" % (i, i, i * 7) for i in range(9000))})
+MD5 = hashlib.md5(NEW).hexdigest()
+PACKED = compress_image(NEW, 12)
+
+
+def piece(data: bytes, wbits: int = 12) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return c.compress(data) + c.flush()
+
+
+def starts(packed: bytes) -> list[int]:
+    """Offsets of the pieces in the compressed file."""
+    out, pos = [], 0
+    while pos < len(packed):
+        out.append(pos)
+        d = zlib.decompressobj()
+        d.decompress(packed[pos:])
+        pos = len(packed) - len(d.unused_data)
+    return out
+
+
+OFFSETS = starts(PACKED)
+LAST = (len(NEW) - 1) // PIECE
+CUT = len(PACKED) - 3000  # where the truncated file ends, and its piece
+CUT_PIECE = max(i for i, o in enumerate(OFFSETS) if o < CUT)
+MORE = piece(b"more")
+pieces = [piece(NEW[i:i + PIECE]) for i in range(0, len(NEW), PIECE)]
+corrupt = bytearray(PACKED)
+corrupt[OFFSETS[2] + 500] ^= 0x55
+BAD = {  # name: (compressed file, reason)
+    "truncated": (PACKED[:CUT], "compressed file ends in piece %d" % CUT_PIECE),
+    "corrupt": (bytes(corrupt), "piece 2 is not valid zlib data"),
+    "bomb in a piece": (b"".join(pieces[:1] + [piece(NEW[PIECE:2 * PIECE] + bytes(1 << 20))]
+                                  + pieces[2:]), "piece 1 inflates past its 65536 bytes"),
+    "bomb at the end": (b"".join(pieces[:-1] + [piece(NEW[LAST * PIECE:] + bytes(1 << 20))]),
+                        "piece %d inflates past its %d bytes" % (LAST, len(NEW) - LAST * PIECE)),
+    "data after the end": (PACKED + MORE, "%d bytes after the last piece" % len(MORE)),
+    "piece ends early": (b"".join(pieces[:3] + [piece(NEW[3 * PIECE:4 * PIECE - 100])]
+                                  + pieces[4:]), "piece 3 ends at byte"),
+    "not zlib": (b"\x1f\x8b" + PACKED[2:], "piece 0 is not valid zlib data"),
+}
+
+
+@pytest.fixture()
+def server(cloud):
+    _, home = cloud
+    paths = Paths(home)
+    srv = LocalCA(paths.ca).existing(paths.server, "server")
+    files = {"fw.z": PACKED, **{f"bad{i}.z": data for i, (data, _) in enumerate(BAD.values())}}
+    with FirmwareServer(files, srv.cert_pem, srv.key_pem) as s:
+        yield s
+
+
+def publish(r, url: str, **change) -> str:
+    doc = {"bc_url": url, "bc_enc": "deflate", "bc_wbits": 12, "bc_zsize": len(PACKED), **change}
+    return r.publish(NEW, **doc)
+
+
+def test_compressed_image_is_inflated_into_the_slot(rig, server):
+    r = rig()
+    job = publish(r, server.url("/fw/fw.z"))
+    result = r.run(max_boots=4)
+    assert "fota: [download] deflate, window 4096 bytes" in result.console, result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    assert [p for p, _ in server.requests] == ["/fw/fw.z"]  # the compressed file, once
+
+
+def test_broken_connection_resumes_at_the_piece_it_broke_in(rig, server):
+    r = rig()
+    drop = OFFSETS[3] + 1000  # inside piece 3
+    job = publish(r, server.url(f"/drop/{drop}/fw.z"))
+    result = r.run(max_boots=4)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    # the second request starts at piece 3 in the compressed file, not at 0
+    assert [rng for _, rng in server.requests] == [None, f"bytes={OFFSETS[3]}-"], server.requests
+    # the slot goes on from its last whole sector, in piece 3: the inflater drops what it has
+    m = re.search(r"fota: \[download\] resuming at byte (\d+)", result.console)
+    assert m and 3 * PIECE <= int(m.group(1)) < 4 * PIECE, result.console
+
+
+def test_power_cut_resumes_at_the_recorded_piece(rig, server, tmp_path):
+    r = rig()
+    # Cut at the erase of sector 20 of ota_1 (found in a clean update's log of flash
+    # operations): the record says 64 KB (piece 1 onwards is still to come) are in flash.
+    log = tmp_path / "ops.log"
+    publish(r, server.url("/fw/fw.z"))
+    r.run(max_boots=4, env={"ESP32_OPLOG": str(log)})
+    cut = 2 + log.read_text().splitlines().index("E %x %x" % (0x190000 + 20 * 4096, 4096)) + 1
+    create_flash(r.flash, build_app_image("1.0.0"))
+    server.requests.clear()
+    job = publish(r, server.url("/fw/fw.z"))
+    result = r.run(max_boots=5, cut_at=cut)
+    assert result.flash_stats.get("cuts") == 1
+    assert result.exit_reason == "main-returned", result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    assert "fota: [download] resuming at byte 65536" in result.console, result.console
+    # after the cut, the download goes on from piece 1 of the compressed file
+    assert server.requests[-1] == ("/fw/fw.z", f"bytes={OFFSETS[1]}-"), server.requests
+
+
+@pytest.mark.parametrize("fault", list(BAD))
+def test_bad_compressed_file_fails_and_leaves_no_bootable_slot(rig, server, fault):
+    data, reason = BAD[fault]
+    i = list(BAD).index(fault)
+    r = rig()
+    running = r.running_slot_bytes()
+    before = with_previous_image(r)
+    job = publish(r, server.url(f"/fw/bad{i}.z"), bc_zsize=len(data))
+    result = failed(r, job, reason)
+    assert r.execution(job).status_details["step"] == "download"
+    assert "app: done 1.0.0" in result.console  # the loop goes on
+    assert r.running_slot_bytes() == running
+    if fault == "not zlib":  # nothing was written: the slot keeps its previous image
+        assert Flash(r.flash).slot_bytes("ota_1") == before
+    else:
+        unbootable(r)
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"bc_wbits": 15}, "bc_wbits 15: this device inflates windows of 2**9..2**12 bytes"),
+    ({"bc_wbits": 8}, "bc_wbits 8: this device inflates windows of 2**9..2**12 bytes"),
+    ({"bc_enc": "lzma"}, "bc_enc lzma is not supported (deflate)"),
+    ({"bc_zsize": None}, "bc_zsize missing"),
+    ({"bc_zsize": len(PACKED) + 1}, "server has %d bytes, document says %d" % (len(PACKED), len(PACKED) + 1)),
+], ids=["window too large", "window too small", "other encoding", "no zsize", "zsize wrong"])
+def test_refused_before_a_byte_is_written(rig, server, change, reason):
+    r = rig()
+    running = r.running_slot_bytes()
+    before = with_previous_image(r)
+    job = publish(r, server.url("/fw/fw.z"), **change)
+    failed(r, job, reason)
+    assert Flash(r.flash).slot_bytes("ota_1") == before  # the target slot as it was
+    assert r.running_slot_bytes() == running
