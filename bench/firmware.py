@@ -15,13 +15,15 @@ neighbours in that order is measured. MicroPython's own release builds for the E
 micropython.org/download/ESP32_GENERIC/ (e.g. v1.22.2 and v1.23.0 `.bin` files).
 
 The one-line application change (`one_line_change`): a real build of two images that differ by
-one line of a frozen module needs ESP-IDF, which is not here. Its proxy: the v1.16 image holds
-the Python source of the board's example files as strings (its `inisetup` writes them to the
-filesystem on first boot); in ETboard/examples/ex01/ex_01.py the line `while count < 1:`
-becomes `while count < 3:` (same length), and the image's checksum and appended SHA-256 are
-recomputed, so the result is a valid image (checked with esptool). Because the change keeps
-the length, nothing after it moves: this is the lower bound of a one-line change. A change of
-frozen bytecode that alters its length or adds a string moves the rest of its segment too.
+one line of a frozen module needs ESP-IDF, which is not here. Its proxy, on the newer image:
+the line `print("Performing initial setup")` of the frozen module inisetup.py (in every
+MicroPython ESP32 firmware; its string constant sits in the image as bytes) becomes
+`print("Preparing the filesystem")`, of the same length, and the image's checksum and
+appended SHA-256 are recomputed with esptool's image code, so the result is a valid image
+(checked). Because the change keeps the length, nothing after it moves: this is the lower
+bound of a one-line change. A change of frozen bytecode that alters its length or adds a
+string moves the rest of its segment too (the string object's precomputed hash is not
+recomputed either; printing it does not use it).
 """
 
 from __future__ import annotations
@@ -49,9 +51,8 @@ APP_OFFSET = 0x10000  # the factory/ota_0 app partition of MicroPython's ESP32 t
 PART_TABLE = 0x8000  # the partition table (magic 0xAA 0x50)
 IMAGE_MAGIC = 0xE9
 
-OLD_LINE = b"\nwhile count < 1:\n"
-NEW_LINE = b"\nwhile count < 3:\n"
-CHANGED_FILE = b"ETboard/examples/ex01/ex_01.py\x00"
+OLD_LINE = b"\x00Performing initial setup\x00"  # inisetup.py: print("Performing initial setup")
+NEW_LINE = b"\x00Preparing the filesystem\x00"
 
 
 @dataclass
@@ -135,15 +136,11 @@ def from_dir(folder: Path) -> list[Firmware]:
 
 
 def one_line_change(app: bytes) -> bytes:
-    """`app` with one line of an application file it holds changed (same length), its checksum
-    and SHA-256 made again with esptool's image code; checked as a valid image."""
-    at = app.find(CHANGED_FILE)
-    if at < 0:
-        raise ValueError("the image does not hold ex_01.py")
-    pos = app.find(OLD_LINE, at)
-    if pos < 0 or pos - at > 4096:
-        raise ValueError("ex_01.py has no line `while count < 1:`")
-    return rewrite(app, pos, NEW_LINE)
+    """`app` with one line of its frozen inisetup.py changed (same length), its checksum and
+    SHA-256 made again with esptool's image code; checked as a valid image."""
+    if app.count(OLD_LINE) != 1:
+        raise ValueError("the image does not hold inisetup.py's message once")
+    return rewrite(app, app.find(OLD_LINE), NEW_LINE)
 
 
 def rewrite(app: bytes, pos: int, new: bytes) -> bytes:

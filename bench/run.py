@@ -67,9 +67,11 @@ def air_ratios(air: dict) -> dict:
         for way in ("full", "compressed", "delta"):
             a = r["air"][way]
             out[f"air_{way}_{pair}"] = {k: a[k] for k in ("https_tls", "mqtt_cbor", "mqtt_json")}
-        ap = r.get("apply", {})
-        if "mpy_vs_cpython" in ap:
-            out[f"delta_apply_vs_detools_{pair}"] = ap["mpy_vs_cpython"]
+        for kern in ("viper", "plain"):  # lib/delta.py with its viper loops, and without
+            ap = r.get("apply", {}).get(kern, {})
+            if "mpy_vs_cpython" in ap:
+                out[f"delta_apply_{kern}_vs_detools_{pair}"] = ap["mpy_vs_cpython"]
+                out[f"delta_apply_{kern}_min_heap_kb_{pair}"] = ap["min_heap_kb"]
     return out
 
 
