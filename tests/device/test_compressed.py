@@ -20,8 +20,11 @@ from fotatools.release import PIECE, compress_image
 from tests.device.servers import FirmwareServer
 from tests.device.test_slot_failures import failed, unbootable, with_previous_image
 
-# An image that compresses (frozen Python source), 6 pieces of 64 KB and a short one.
-NEW = build_app_image("1.0.1", payload={"big.py": "".join(
+# An image that compresses (frozen Python source), 6 pieces of 64 KB and a short one; its
+# piece FAR_PIECE repeats 6000 bytes at once, which a 32 KB window reaches back to, a 4 KB one not.
+FAR = hashlib.sha256(b"far").hexdigest() * 188
+NEW = build_app_image("1.0.1", payload={"a.py": "a = '%s'\nb = '%s'\n" % (FAR, FAR),
+                                        "big.py": "".join(
     "def f%d(x):\n    return x * %d + %d\n" % (i, i, i * 7) for i in range(9000))})
 MD5 = hashlib.md5(NEW).hexdigest()
 PACKED = compress_image(NEW, 12)
@@ -48,9 +51,11 @@ LAST = (len(NEW) - 1) // PIECE
 CUT = len(PACKED) - 3000  # where the truncated file ends, and its piece
 CUT_PIECE = max(i for i, o in enumerate(OFFSETS) if o < CUT)
 MORE = piece(b"more")
+FAR_PIECE = NEW.find(FAR.encode()) // PIECE
+assert NEW.find(FAR.encode()) // PIECE == (NEW.rfind(FAR.encode()) + len(FAR)) // PIECE
 pieces = [piece(NEW[i:i + PIECE]) for i in range(0, len(NEW), PIECE)]
 corrupt = bytearray(PACKED)
-corrupt[OFFSETS[2] + 500] ^= 0x55
+corrupt[OFFSETS[3] - 1] ^= 0x55  # the Adler-32 of piece 2
 BAD = {  # name: (compressed file, reason)
     "truncated": (PACKED[:CUT], "compressed file ends in piece %d" % CUT_PIECE),
     "corrupt": (bytes(corrupt), "piece 2 is not valid zlib data"),
@@ -62,6 +67,9 @@ BAD = {  # name: (compressed file, reason)
     "piece ends early": (b"".join(pieces[:3] + [piece(NEW[3 * PIECE:4 * PIECE - 100])]
                                   + pieces[4:]), "piece 3 ends at byte"),
     "not zlib": (b"\x1f\x8b" + PACKED[2:], "piece 0 is not valid zlib data"),
+    "window past the document's": (b"".join(
+        pieces[:FAR_PIECE] + [piece(NEW[FAR_PIECE * PIECE:(FAR_PIECE + 1) * PIECE], 15)]
+        + pieces[FAR_PIECE + 1:]), "piece %d is not valid zlib data" % FAR_PIECE),
 }
 
 
