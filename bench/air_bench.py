@@ -24,7 +24,8 @@ bytes on the air / image size over
 
 The modelled on-board time of each: the emulator's flash timing model (emulator/norflash.py:
 erase and program of every sector of the new image in the other slot, and for a delta the
-reads of the old image) plus the download of the bytes on the air at 1 and 10 Mbit/s. The
+reads of the old image; `flash_s_slot_holds_old`: the same when that slot holds the old image,
+whose sectors equal at the same offset the slot writer reads, compares and keeps) plus the download of the bytes on the air at 1 and 10 Mbit/s. The
 board's CPU time (inflate, patch, hashing) is not in the model; the device's patch apply is
 measured against CPython's detools in the same run (`apply`).
 
@@ -154,23 +155,32 @@ def mqtt(data: bytes, fmt: str) -> dict[str, int]:
 
 # -- on-board time -----------------------------------------------------------------------------
 
-def flash_model_s(new: bytes, old_read: int = 0) -> float:
-    """The emulator's flash model: erase and program every sector of `new` in a slot that holds
-    other bytes, plus reading `old_read` bytes of the running slot (a patch's source)."""
+def flash_model_s(new: bytes, old_read: int = 0, slot: bytes | None = None) -> float:
+    """The emulator's flash model: erase and program every sector of `new` in the other slot,
+    plus reading `old_read` bytes of the running slot (a patch's source). slot: what the other
+    slot holds; the slot writer (lib/otaslot.py) reads and compares each sector first and
+    leaves one that already holds the new bytes (None: a slot where every sector differs)."""
+    from emulator.norflash import READ_US_PER_KB
+    size = -(-len(new) // 0x1000) * 0x1000
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "slot.bin"
-        size = -(-len(new) // 0x1000) * 0x1000
-        path.write_bytes(b"\x00" * size)  # programmed, not erased: every sector needs its erase
+        held = (slot or b"").ljust(size, b"\x00")[:size]
+        path.write_bytes(held)  # programmed, not erased: a sector that differs needs its erase
         fl = NorFlash(str(path), stats_path=str(Path(tmp) / "stats.bin"))
+        compared = 0
         try:
             for a in range(0, len(new), 0x1000):
+                piece = new[a:a + 0x1000]
+                if slot is not None:
+                    compared += len(piece)
+                    if held[a:a + len(piece)] == piece:
+                        continue
                 fl.erase_range(a, 0x1000)
-                fl.write(a, new[a:a + 0x1000])
+                fl.write(a, piece)
             st = fl.stats()
         finally:
             fl.close()
-    from emulator.norflash import READ_US_PER_KB
-    return st["time_us"] / 1e6 + old_read / 1024 * READ_US_PER_KB / 1e6
+    return st["time_us"] / 1e6 + (old_read + compared) / 1024 * READ_US_PER_KB / 1e6
 
 
 def download_s(nbytes: int, mbit: float) -> float:
@@ -314,7 +324,10 @@ def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -
                     "mqtt_json": r(mj["tls"]), "mqtt_cbor": r(mc["tls"]),
                     "mqtt_json_payload": r(mj["payload"]), "mqtt_cbor_payload": r(mc["payload"])}
         flash = flash_model_s(new, old_read=len(new) if way == "delta" else 0)
-        board[way] = {"flash_s": round(flash, 2)}
+        board[way] = {"flash_s": round(flash, 2),
+                      # the other slot holding the old image (sectors equal at the same offset kept)
+                      "flash_s_slot_holds_old": round(flash_model_s(new, len(new) if way == "delta" else 0,
+                                                                    slot=old), 2)}
         for mbit in RATES_MBIT:
             board[way][f"https_{mbit}mbit_s"] = round(flash + download_s(h["tls"], mbit), 2)
             board[way][f"mqtt_cbor_{mbit}mbit_s"] = round(flash + download_s(mc["tls"], mbit), 2)
