@@ -36,8 +36,12 @@ def length(part):
 
 
 def sha256(part):
-    # The app image's appended SHA-256 as 64 hex digits, or None if it has none.
-    n, hashed = length(part)
+    # The app image's appended SHA-256 as 64 hex digits, or None if it has none (or its
+    # headers do not hold together).
+    try:
+        n, hashed = length(part)
+    except ImageError:
+        return None
     if not hashed:
         return None
     digest = bytearray(32)

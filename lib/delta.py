@@ -21,6 +21,7 @@
 # kind byte (0 scattered: n bytes as they are; 1 repeated: one byte n times) and n as an
 # unsigned LEB128 number.
 
+import appimage
 import deltaplain
 import heatshrink
 
@@ -55,7 +56,7 @@ def _size(byte):
 
 class Reader:
     # The patch as it comes: a buffer over the transport's readinto().
-    def __init__(self, src, size=512):
+    def __init__(self, src, size=1024):
         self.src = src
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
@@ -165,7 +166,7 @@ class Patch:
         self.base = base
         self.blen = base_len
         self.bs = base.ioctl(5, 0)
-        self.dbuf = bytearray(1024)  # decompressed patch data
+        self.dbuf = bytearray(4096)  # decompressed patch data
         self.dmv = memoryview(self.dbuf)
         self.dpos = self.dend = 0
         self.made = 0  # bytes of the new image made
@@ -248,3 +249,55 @@ class Patch:
 
     def close(self):
         self.src.close()
+
+
+class Patcher:
+    # The delta codec of the FOTA flow (fota._image): open(start) -> the new image as a
+    # stream from image offset `start`. A sequential patch cannot start in the middle, so a
+    # resume (a broken connection, a power cut) fetches the patch again from its first byte
+    # and drops the image bytes the slot already has: it costs the download, not flash work.
+    def __init__(self, source, base, size, xsize):
+        # source(start): the transport of the patch file (xsize bytes); base: the running
+        # slot; size: the image length the document gives.
+        self.source = source
+        self.base = base
+        self.blen = appimage.length(base)[0]
+        self.size = size
+        self.xsize = xsize
+        self.p = None
+
+    def state(self, done):
+        return None  # nothing to record: a resume starts the patch over
+
+    def open(self, start):
+        r = self.source(0)
+        try:
+            if r.total != self.xsize:
+                raise DeltaError("server has %d bytes, document says %d" % (r.total, self.xsize))
+            p = Patch(r, self.base, self.blen)
+            if p.total != self.size:
+                raise DeltaError("patch makes %d bytes, document says %d" % (p.total, self.size))
+            self.p = p
+            self.total = p.total
+            self._skip(start)
+        except Exception:
+            r.close()
+            raise
+        return self
+
+    def _skip(self, n):
+        # Make and drop the first n bytes (already in the slot).
+        buf = bytearray(512)
+        while n:
+            k = self.p.readinto(memoryview(buf)[:min(n, 512)])
+            if not k:
+                raise DeltaError("patch ends before byte %d" % n)
+            n -= k
+
+    def readinto(self, buf):
+        return self.p.readinto(buf)
+
+    def close(self):
+        if self.p:
+            self.p.close()
+            self.p = None
