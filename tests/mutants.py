@@ -47,6 +47,8 @@ def m(name: str, file: str, original: str, replacement: str, *tests: str) -> Mut
 BAD_DOC = D + "test_bad_jobs.py::test_bad_document"
 FOTAPLAN_BAD = D + "test_fotaplan.py::test_bad_field_is_refused"
 SIGNED = D + "test_signed.py::test_refused"
+COMPRESSED_BAD = D + "test_compressed.py::test_bad_compressed_file_fails_and_leaves_no_bootable_slot"
+COMPRESSED_REFUSED = D + "test_compressed.py::test_refused_before_a_byte_is_written"
 
 MUTATIONS: list[Mutation] = [
     # --- README: malformed document, missing or mistyped field, bc_idx, bc_size, http:// -----
@@ -216,7 +218,7 @@ MUTATIONS: list[Mutation] = [
       'start = rec.get("done", 0) if', "start = 0 if",
       D + "test_power_cuts.py::test_download_resumes_after_a_power_cut"),
     m("power cut: progress not recorded", "lib/fota.py",
-      "progress(done)\n                        saved = done", "saved = done",
+      "progress(done, image.state(done))\n                        saved = done", "saved = done",
       D + "test_power_cuts.py::test_download_resumes_after_a_power_cut"),
     m("power cut: resume does not hash what is in flash", "lib/otaslot.py",
       "for s in range(self.sector):", "for s in range(0):",
@@ -282,6 +284,40 @@ MUTATIONS: list[Mutation] = [
       'and f.get("f") == self.file_id:', ":", D + "test_streams.py"),
     m("stream describe takes any answer", "lib/streams.py",
       "if kind != answer:", "if False:", D + "test_streams.py"),
+    # --- compressed images (bc_enc deflate): bombs, bad data, windows, resume ------------------
+    m("compressed: a piece may inflate past its bytes (decompression bomb)", "lib/inflate.py",
+      "if self._inflate(self.one):", "if False:", COMPRESSED_BAD, "-k", "bomb"),
+    m("compressed: data after the last piece accepted", "lib/inflate.py",
+      "if self.out >= self.size and self.src.at != self.xsize:", "if False:",
+      COMPRESSED_BAD, "-k", "after"),
+    m("compressed: a piece that ends early ends the image quietly", "lib/inflate.py",
+      "if not n:\n                raise InflateError", "if False:\n                raise InflateError",
+      COMPRESSED_BAD, "-k", "early"),
+    m("compressed: bad zlib data taken for a broken connection", "lib/inflate.py",
+      "if self.src.failed:\n                raise", "if True:\n                raise",
+      COMPRESSED_BAD, "-k", "corrupt"),
+    m("compressed: the file's size against the document not checked", "lib/inflate.py",
+      "if r.total != self.xsize:", "if False:", COMPRESSED_REFUSED, "-k", "zsize"),
+    m("compressed: the window from the piece's header, not the document", "lib/inflate.py",
+      "deflate.DeflateIO(self.src, deflate.ZLIB, self.wbits)",
+      "deflate.DeflateIO(self.src, deflate.ZLIB)", COMPRESSED_BAD, "-k", "window"),
+    m("compressed: bc_wbits past the device's limit accepted", "lib/fotaplan.py",
+      "if not 9 <= wbits <= MAX_WBITS:", "if not 9 <= wbits:", COMPRESSED_REFUSED, "-k", "large"),
+    m("compressed: unknown bc_enc taken as the image itself", "lib/fotaplan.py",
+      '    raise DocError("bc_enc %s is not supported', '    return\n    raise DocError("bc_enc %s is not supported',
+      COMPRESSED_REFUSED, "-k", "encoding"),
+    m("compressed: broken connection: the download starts over", "lib/inflate.py",
+      "k = max(i for i in self.starts if i <= start // PIECE)", "k = 0",
+      D + "test_compressed.py::test_broken_connection_resumes_at_the_piece_it_broke_in"),
+    m("compressed: resume: what the slot has is not dropped", "lib/inflate.py",
+      "self.skip = start - self.out", "self.skip = 0",
+      D + "test_compressed.py::test_broken_connection_resumes_at_the_piece_it_broke_in"),
+    m("compressed: power cut: the codec's place not recorded", "lib/fota.py",
+      "progress(done, image.state(done))", "progress(done, None)",
+      D + "test_compressed.py::test_power_cut_resumes_at_the_recorded_piece"),
+    m("compressed: power cut: the recorded place not given back", "lib/fota.py",
+      'state = rec.get("codec") if start else None', "state = None",
+      D + "test_compressed.py::test_power_cut_resumes_at_the_recorded_piece"),
     # --- SlotWriter's own refusals -----------------------------------------------------------
     m("SlotWriter writes the running slot", "lib/otaslot.py",
       'if same(part, running()):\n            raise SlotError("refusing to write the running slot")\n        cap',
