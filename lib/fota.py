@@ -41,7 +41,7 @@ import os
 import machine
 import otaslot
 from esp32 import Partition
-from fotaplan import DocError, kind, plan
+from fotaplan import DocError, base, kind, plan
 from https import Broken, HTTPError, get
 from jobs import JobsError
 
@@ -108,7 +108,12 @@ def _plan(document):
     run = otaslot.slot_index(otaslot.running())
     nxt = Partition(Partition.RUNNING).get_next_update()
     size = slots[0].ioctl(4, 0) * otaslot.SECTOR
-    return plan(document, len(slots), run, otaslot.slot_index(nxt), size)
+    p = plan(document, len(slots), run, otaslot.slot_index(nxt), size)
+    if p.codec == "delta":  # the patch if this device runs its base, else the whole image
+        import appimage
+
+        p = base(p, appimage.sha256(otaslot.running()))
+    return p
 
 
 def update(document, ca=None, start=0, progress=None, conn=None, disconnect=False, state=None):
@@ -238,6 +243,11 @@ def _image(p, source, state):
 
         log("download", "deflate, window %d bytes" % (1 << p.args["wbits"]))
         return Inflater(source, p.size, p.xsize, p.args["wbits"], state)
+    if p.codec == "delta":
+        from delta import Patcher
+
+        log("download", "delta from base %s, %d patch bytes" % (p.args["base"][:16], p.xsize))
+        return Patcher(source, otaslot.running(), p.size, p.xsize)
     return _Plain(source)
 
 

@@ -14,6 +14,13 @@
 #   "deflate"     the image cut into 64 KB pieces, each its own zlib stream (`fota build
 #                 --compress`): "bc_wbits" its window (2**bits bytes of RAM, at most
 #                 2**MAX_WBITS here), "bc_zsize" the bytes transferred
+#   "delta"       a detools sequential patch (`fota build --from OLD.bin`; none, crle or
+#                 heatshrink inside) that makes the image from the running one: "bc_base"
+#                 the SHA-256 appended to the base image (64 hex digits, what `esptool
+#                 image-info` calls its validation hash), "bc_zsize" the patch's bytes;
+#                 optional "bc_full", the URL of the whole image for devices that run
+#                 another base. Without it, such a device refuses the job (base(), before
+#                 any flash operation) with both hashes in the reason.
 # Plan.codec names it (None: the image itself), Plan.args holds its parameters, Plan.xsize
 # is the size of the file transferred. fota._image turns the transport into image bytes.
 #
@@ -119,8 +126,32 @@ def _codec(doc, p, slot_size):
             raise DocError("bc_zsize %d does not fit the %d-byte slot" % (xsize, slot_size))
         p.codec, p.args, p.xsize = enc, {"wbits": wbits}, xsize
         return
+    if enc == "delta":
+        sha = doc.get("bc_base")
+        if not isinstance(sha, str) or len(sha) != 64 or any(c not in HEX for c in sha.lower()):
+            raise DocError("bc_base must be the base image's SHA-256 as 64 hex digits")
+        xsize = _int(doc, "bc_zsize")
+        if not 0 < xsize <= slot_size:
+            raise DocError("bc_zsize %d does not fit the %d-byte slot" % (xsize, slot_size))
+        full = doc.get("bc_full")
+        full = None if full is None else _url(full, "bc_full")
+        p.codec, p.args, p.xsize = enc, {"base": sha.lower(), "full": full}, xsize
+        return
     raise DocError("bc_enc %s is not supported (deflate)" % (enc if isinstance(enc, str) else
                                                             json.dumps(enc)))
+
+
+def base(p, running_sha):
+    # A delta plan against the running image's SHA-256 (hex, or None if it has none): the
+    # patch when it is the patch's base, else the whole image (bc_full) if the document has
+    # it, else DocError naming both.
+    if p.codec != "delta" or p.args["base"] == running_sha:
+        return p
+    if p.args["full"] is None:
+        raise DocError("the patch is for base image %s; this device runs %s"
+                       % (p.args["base"], running_sha or "an image without a SHA-256"))
+    p.url, p.codec, p.args, p.xsize = p.args["full"], None, None, p.size
+    return p
 
 
 def _b64(text, key):

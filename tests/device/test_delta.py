@@ -284,3 +284,181 @@ def test_bad_patches_are_refused_with_their_reason(tmp_path):
     for name, (_, reason) in bad.items():
         for got in (out[names[name]], out[names[name] + "/plain"]):
             assert isinstance(got, str) and reason in got, (name, got)
+
+
+# --- the FOTA flow with delta documents (the local stand-in, HTTPS, the emulated board) -------
+
+OTA_1 = (0x190000, 0x190000 + 0x180000)  # the slot an update from ota_0 writes
+
+def _patch(old: bytes, new: bytes, **kw) -> bytes:
+    out = io.BytesIO()
+    detools.create_patch(io.BytesIO(old), io.BytesIO(new), out, compression="heatshrink", **kw)
+    return out.getvalue()
+
+
+PATCH = _patch(OLD, NEW)
+OTHER = evolve(OLD, "1.0.0-b", seed=9)  # a device that runs another build than the patch's base
+SHA_OLD, SHA_OTHER = OLD[-32:].hex(), OTHER[-32:].hex()
+corrupt = bytearray(PATCH)
+corrupt[len(PATCH) // 2] ^= 0x5A
+FLOW_BAD = {  # name: (patch, reason, whether a sector of the slot was written first)
+    "truncated patch": (PATCH[:len(PATCH) * 2 // 3], "patch data (heatshrink) ends early", True),
+    "corrupt patch": (bytes(corrupt), "", True),  # whatever it makes, it ends FAILED
+    "window larger than the device allows": (
+        _patch(OLD, NEW, heatshrink_window_sz2=13, heatshrink_lookahead_sz2=4),
+        "heatshrink window of 2**13 bytes is larger than this device allows (2**12)", False),
+    "output longer than the document says": (
+        _patch(OLD, NEW + b"\xff" * 4096), "patch makes %d bytes, document says %d"
+        % (len(NEW) + 4096, len(NEW)), False),
+    "heatshrink stream that ends early": (
+        PATCH[:-40], "patch data (heatshrink) ends early", True),
+}
+
+
+@pytest.fixture()
+def server(cloud):
+    from fotatools.cloud.ca import LocalCA
+    from fotatools.cloud.daemon import Paths
+    from tests.device.servers import FirmwareServer
+
+    _, home = cloud
+    paths = Paths(home)
+    srv = LocalCA(paths.ca).existing(paths.server, "server")
+    files = {"p.hs": PATCH, "new.bin": NEW,
+             **{f"bad{i}.hs": data for i, (data, _, _) in enumerate(FLOW_BAD.values())}}
+    with FirmwareServer(files, srv.cert_pem, srv.key_pem) as s:
+        yield s
+
+
+def publish(r, url: str, patch: bytes = PATCH, **change) -> str:
+    doc = {"bc_url": url, "bc_enc": "delta", "bc_base": SHA_OLD, "bc_zsize": len(patch), **change}
+    return r.publish(NEW, **doc)
+
+
+def ops_in(log: Path, lo: int, hi: int) -> list[str]:
+    """The logged flash erases and writes that touch [lo, hi)."""
+    out = []
+    for line in (log.read_text().splitlines() if log.exists() else []):
+        kind, addr, n = line.split()
+        if int(addr, 16) < hi and int(addr, 16) + int(n, 16) > lo:
+            out.append(line)
+    return out
+
+
+def test_delta_update_is_applied_from_the_running_slot(rig, server):
+    r = rig(image=OLD)
+    job = publish(r, server.url("/fw/p.hs"))
+    result = r.run(max_boots=4)
+    assert "fota: [download] delta from base %s, %d patch bytes" % (SHA_OLD[:16], len(PATCH)) \
+        in result.console, result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    assert [p for p, _ in server.requests] == ["/fw/p.hs"]  # the patch, once, nothing else
+
+
+def test_patch_for_another_base_is_refused_before_any_flash_operation(rig, server, tmp_path):
+    r = rig(image=OTHER)
+    log = tmp_path / "ops.log"
+    running = r.running_slot_bytes()
+    job = publish(r, server.url("/fw/p.hs"))
+    result = r.run(max_boots=2, env={"ESP32_OPLOG": str(log)})
+    assert result.exit_reason == "main-returned", result.console
+    ex = r.execution(job)
+    assert ex.status == "FAILED", (ex, result.console)
+    assert ex.status_details["step"] == "check"
+    assert ex.status_details["reason"] == ("bad fota data: the patch is for base image %s; this "
+                                           "device runs %s" % (SHA_OLD, SHA_OTHER))
+    assert ops_in(log, *OTA_1) == []  # the target slot: not one erase or write
+    assert r.running_slot_bytes() == running
+    assert server.requests == []  # nor a byte of the patch fetched
+    assert "app: done 1.0.0-b" in result.console  # the loop goes on
+
+
+def test_document_with_both_gives_another_base_the_full_image(rig, server):
+    r = rig(image=OTHER)
+    job = publish(r, server.url("/fw/p.hs"), bc_full=server.url("/fw/new.bin"))
+    result = r.run(max_boots=4)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    assert [p for p, _ in server.requests] == ["/fw/new.bin"]  # the full image, not the patch
+
+
+def test_document_with_both_gives_the_base_the_patch(rig, server):
+    r = rig(image=OLD)
+    job = publish(r, server.url("/fw/p.hs"), bc_full=server.url("/fw/new.bin"))
+    result = r.run(max_boots=4)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    assert [p for p, _ in server.requests] == ["/fw/p.hs"]
+
+
+@pytest.mark.parametrize("fault", list(FLOW_BAD))
+def test_bad_patch_fails_and_leaves_no_bootable_slot(rig, server, fault):
+    from emulator.flash import Flash
+    from tests.device.test_slot_failures import failed, unbootable, with_previous_image
+
+    data, reason, wrote = FLOW_BAD[fault]
+    i = list(FLOW_BAD).index(fault)
+    r = rig(image=OLD)
+    running = r.running_slot_bytes()
+    before = with_previous_image(r)
+    job = publish(r, server.url(f"/fw/bad{i}.hs"), patch=data)
+    result = failed(r, job, reason)
+    assert "app: done 1.0.0" in result.console  # the loop goes on
+    assert r.running_slot_bytes() == running
+    if wrote:
+        unbootable(r)
+    else:  # refused on the patch's header: the slot keeps its previous image
+        assert Flash(r.flash).slot_bytes("ota_1") == before
+
+
+def test_refused_document_fields(rig, server):
+    r = rig(image=OLD)
+    jobs = {publish(r, server.url("/fw/p.hs"), bc_base="12" * 31): "bc_base must be",
+            publish(r, server.url("/fw/p.hs"), bc_zsize=None): "bc_zsize missing",
+            publish(r, server.url("/fw/p.hs"), bc_full="http://x/new.bin"): "bc_full must be an https URL",
+            publish(r, server.url("/fw/p.hs"), bc_zsize=len(PATCH) + 1):
+                "server has %d bytes, document says %d" % (len(PATCH), len(PATCH) + 1)}
+    for job, reason in jobs.items():  # one failed job per run of the test application
+        result = r.run(max_boots=2)
+        ex = r.execution(job)
+        assert ex.status == "FAILED" and reason in ex.status_details["reason"], (ex, result.console)
+
+
+def test_broken_connection_applies_the_patch_again_without_rewriting_flash(rig, server, tmp_path):
+    r = rig(image=OLD)
+    log = tmp_path / "ops.log"
+    job = publish(r, server.url("/fw/p.hs"))
+    r.run(max_boots=4, env={"ESP32_OPLOG": str(log)})
+    clean = ops_in(log, *OTA_1)
+    log.unlink()
+    create_flash(r.flash, OLD)
+    server.requests.clear()
+    job = publish(r, server.url(f"/drop/{len(PATCH) // 2}/p.hs"))
+    result = r.run(max_boots=4, env={"ESP32_OPLOG": str(log)})
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    # the patch again from its first byte (a sequential patch cannot start in the middle) ...
+    assert [rng for _, rng in server.requests] == [None, None], server.requests
+    assert "fota: [download] resuming at byte" in result.console, result.console
+    # ... and no sector of the slot erased or written twice: as many operations as without the drop
+    assert sorted(ops_in(log, *OTA_1)) == sorted(clean)
+
+
+def test_power_cut_mid_patch_resumes_without_rewriting_flash(rig, server, tmp_path):
+    r = rig(image=OLD)
+    log = tmp_path / "ops.log"
+    publish(r, server.url("/fw/p.hs"))
+    r.run(max_boots=4, env={"ESP32_OPLOG": str(log)})
+    lines = log.read_text().splitlines()
+    cut = 2 + lines.index("E %x %x" % (OTA_1[0] + 20 * 4096, 4096)) + 1  # erasing sector 20
+    create_flash(r.flash, OLD)
+    server.requests.clear()
+    job = publish(r, server.url("/fw/p.hs"))
+    result = r.run(max_boots=5, cut_at=cut)
+    assert result.flash_stats.get("cuts") == 1
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(NEW)] == NEW
+    assert "fota: [download] resuming at byte 65536" in result.console, result.console
+    assert [rng for _, rng in server.requests] == [None, None], server.requests
