@@ -40,7 +40,7 @@ base = esp32.Partition(esp32.Partition.RUNNING)
 blen = appimage.length(base)[0]
 out = {"base": [blen, appimage.sha256(base)], "fast": delta.fast is not None}
 for name, plain in %s:
-    delta.kern = deltaplain if plain else delta.fast
+    delta.kern = deltaplain if plain else (delta.fast or deltaplain)
     h = hashlib.sha256()
     buf = memoryview(bytearray(4096))
     sizes = (4096, 1, 333, 4096, 4095)  # readinto with every kind of room left
@@ -61,8 +61,10 @@ print(json.dumps(out))
 """
 
 
-def on_board(tmp: Path, image: bytes, patches: dict[str, bytes], plain: bool = False) -> dict:
-    """Apply each patch on a board running `image`; -> {name: [bytes made, SHA-256] or error}."""
+def on_board(tmp: Path, image: bytes, patches: dict[str, bytes], plain: bool = False,
+             first: list[Path] = []) -> dict:
+    """Apply each patch on a board running `image`; -> {name: [bytes made, SHA-256] or error}.
+    `first`: folders ahead of lib/ on the module path."""
     tmp.mkdir(parents=True, exist_ok=True)
     create_flash(tmp / "flash.bin", image)
     (tmp / "state").mkdir(exist_ok=True)
@@ -70,7 +72,8 @@ def on_board(tmp: Path, image: bytes, patches: dict[str, bytes], plain: bool = F
     for name, data in patches.items():
         (tmp / name).write_bytes(data)
         jobs += [(name, False)] + ([(name, True)] if plain else [])
-    env = {"MICROPYPATH": ":".join(str(ROOT / d) for d in ("emulator/port", "emulator", "lib")),
+    path = [str(d) for d in first] + [str(ROOT / d) for d in ("emulator/port", "emulator", "lib")]
+    env = {"MICROPYPATH": ":".join(path),
            "ESP32_FLASH": str(tmp / "flash.bin"), "ESP32_STATE": str(tmp / "state"),
            "ESP32_RUNNING": "0x10000"}
     return run_json(APPLY % repr(jobs), env=env, cwd=tmp, timeout=300)
@@ -118,6 +121,17 @@ def test_patches_made_by_detools_cli_are_applied_byte_for_byte(tmp_path):
     want = made(NEW)
     assert out == {k: want for k in out}, out
     assert len(out) == 2 * len(CLI)  # viper and plain bytecode, every patch
+
+
+def test_firmware_without_the_viper_emitter_applies_in_plain_bytecode(tmp_path):
+    # Such a firmware cannot compile deltaviper.py: its import is a SyntaxError ("invalid
+    # micropython decorator"), stood for here by a deltaviper.py that does not compile.
+    (tmp_path / "shadow").mkdir()
+    (tmp_path / "shadow" / "deltaviper.py").write_text("@micropython.viper(\n")
+    patch = cli_patch(tmp_path, OLD, NEW, "-c", "heatshrink")
+    out = on_board(tmp_path / "board", OLD, {"p": patch}, first=[tmp_path / "shadow"])
+    assert out["fast"] is False
+    assert out["p"] == made(NEW)
 
 
 def test_full_size_image(tmp_path):
