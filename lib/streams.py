@@ -7,6 +7,12 @@
 #   $aws/things/<thing>/streams/<stream>/get/cbor       -> .../data/cbor, one message a block
 #   errors                                               -> .../rejected/json or /cbor
 #
+# JSON is the fallback: FORMAT = "json" (or StreamFile(..., fmt="json")) asks get/json, and a
+# reader whose first CBOR request is not answered, or refused for its format (InvalidCbor,
+# InvalidTopic), asks again in JSON, for good.
+# A JSON block's payload is base64 ("p"): it is decoded from the message into one block of
+# bytes, and only the rest of the message goes through json.
+#
 # Blocks are asked for WINDOW at a time and taken one message at a time as the caller reads:
 # the rest wait in the TCP connection, so memory holds one block, not the window. A block
 # that does not come is asked for again from where the reading is. Memory: requests are
@@ -23,6 +29,7 @@ BLOCK = 4096  # bytes per block: one flash sector
 WINDOW = 8  # blocks asked for in one request
 TIMEOUT_MS = 10000
 TRIES = 3
+FORMAT = "cbor"  # how blocks are asked for: "cbor" (raw bytes) or "json" (base64)
 
 
 class StreamError(Exception):
@@ -30,8 +37,10 @@ class StreamError(Exception):
 
 
 class StreamFile:
-    def __init__(self, conn, stream, file_id, timeout_ms=TIMEOUT_MS):
+    def __init__(self, conn, stream, file_id, timeout_ms=TIMEOUT_MS, fmt=None):
         self.conn = conn
+        self.fmt = fmt or FORMAT
+        self.proven = False  # a block came in self.fmt: no fallback from then on
         self.file_id = file_id
         self.timeout_ms = timeout_ms
         self.prefix = "$aws/things/%s/streams/%s/" % (conn.thing, stream)
@@ -41,7 +50,7 @@ class StreamFile:
         self.size = None
         self.reply = None  # (topic suffix, decoded map) of the last answer for our token
         conn.on(self.prefix, self._on_msg)
-        for t in ("description/json", "rejected/json", "data/cbor", "rejected/cbor"):
+        for t in ("description/json", "rejected/json", "data/json", "data/cbor", "rejected/cbor"):
             conn.subscribe(self.prefix + t)
 
     def describe(self):
@@ -66,31 +75,46 @@ class StreamFile:
         fields = (("f", self.file_id), ("l", BLOCK), ("o", block), ("n", count))
         if self.version is not None:
             fields += (("s", self.version),)
-        n = _encode(self.req, (("c", self.token),) + fields)
         self.reply = None
+        if self.fmt == "json":
+            self.conn.publish(self.prefix + "get/json", json.dumps(dict((("c", self.token),) + fields)))
+            return
+        n = _encode(self.req, (("c", self.token),) + fields)
         self.conn.publish(self.prefix + "get/cbor", memoryview(self.req)[:n])
 
     def block(self, want):
         # Wait for block `want` of the requested run; blocks before it (repeats) are skipped.
-        # -> the block's bytes (a view into its message), or None after the timeout.
+        # -> the block's bytes (a view into its message), or None after the timeout (or after
+        # the first CBOR request was refused for its format: the next request goes in JSON).
         deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
         while True:
             r = self.reply
             if r is not None:
                 self.reply = None
                 kind, body = r
-                if kind == "rejected/cbor":
+                if kind == "rejected/" + self.fmt:
+                    if body.get("o") in ("InvalidTopic", "InvalidCbor") and self._fallback():
+                        return None
                     raise StreamError("%s: %s" % (body.get("o"), body.get("m")))
-                if kind == "data/cbor" and body.get("f") == self.file_id and body.get("i") == want:
+                if kind == "data/" + self.fmt and body.get("f") == self.file_id and body.get("i") == want:
                     data = body.get("p")
                     n = min(BLOCK, self.size - want * BLOCK)
                     if not isinstance(data, memoryview) or len(data) != n:
                         raise StreamError("block %d is not %d bytes" % (want, n))
+                    self.proven = True
                     return data
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
+                self._fallback()
                 return None
             self.conn.wait(min(left, 200), one=True)  # one block in memory at a time
+
+    def _fallback(self):
+        # CBOR refused or unanswered before any block came: JSON from now on.
+        if self.fmt != "cbor" or self.proven:
+            return False
+        self.fmt = "json"
+        return True
 
     def _ask(self, op, answer):
         self.reply = None
@@ -110,7 +134,12 @@ class StreamFile:
     def _on_msg(self, topic, msg):
         kind = topic[len(self.prefix):]
         try:
-            body = _decode(memoryview(msg)) if kind.endswith("/cbor") else json.loads(msg)
+            if kind.endswith("/cbor"):
+                body = _decode(memoryview(msg))
+            elif kind == "data/json":
+                body = _json_block(msg)
+            else:
+                body = json.loads(msg)
         except (StreamError, IndexError, TypeError, ValueError, UnicodeError):
             return  # not a message we can read: not an answer to us
         if isinstance(body, dict) and body.get("c") == self.token:
@@ -154,6 +183,20 @@ class _Reader:
 
     def close(self):
         self.data = None
+
+
+def _json_block(msg):
+    # {"c": token, "f": file, "l": size, "i": block, "p": "<base64>"} -> the map, with "p" as
+    # the decoded bytes: the base64 text is decoded straight from the message (one block of
+    # bytes), and json reads the rest without it.
+    i = msg.find(b'"p"')
+    a = msg.find(b'"', msg.find(b":", i) + 1) + 1
+    b = msg.find(b'"', a)
+    if i < 0 or a <= i or b < 0:
+        raise ValueError("no payload")
+    body = json.loads(msg[:i] + b'"p":0' + msg[b + 1:])
+    body["p"] = memoryview(binascii.a2b_base64(memoryview(msg)[a:b]))
+    return body
 
 
 # --- CBOR (RFC 8949): what the stream messages use, nothing more ------------------------------

@@ -49,6 +49,11 @@ FOTAPLAN_BAD = D + "test_fotaplan.py::test_bad_field_is_refused"
 SIGNED = D + "test_signed.py::test_refused"
 COMPRESSED_BAD = D + "test_compressed.py::test_bad_compressed_file_fails_and_leaves_no_bootable_slot"
 COMPRESSED_REFUSED = D + "test_compressed.py::test_refused_before_a_byte_is_written"
+DELTA_BAD = D + "test_delta.py::test_bad_patches_are_refused_with_their_reason"
+DELTA_FLOW_BAD = D + "test_delta.py::test_bad_patch_fails_and_leaves_no_bootable_slot"
+DELTA_CLI = D + "test_delta.py::test_patches_made_by_detools_cli_are_applied_byte_for_byte"
+DELTA_OTHER = D + "test_delta.py::test_patch_for_another_base_is_refused_before_any_flash_operation"
+DELTA_BOTH = D + "test_delta.py::test_document_with_both_gives_another_base_the_full_image"
 
 MUTATIONS: list[Mutation] = [
     # --- README: malformed document, missing or mistyped field, bc_idx, bc_size, http:// -----
@@ -271,7 +276,7 @@ MUTATIONS: list[Mutation] = [
     m("stream answers for another token taken", "lib/streams.py",
       'body.get("c") == self.token', "True", D + "test_streams.py"),
     m("stream blocks for another file taken", "lib/streams.py",
-      'kind == "data/cbor" and body.get("f") == self.file_id and', 'kind == "data/cbor" and',
+      'kind == "data/" + self.fmt and body.get("f") == self.file_id and', 'kind == "data/" + self.fmt and',
       D + "test_streams.py"),
     m("stream blocks taken out of order", "lib/streams.py",
       ' and body.get("i") == want:', ":", D + "test_streams.py"),
@@ -279,7 +284,7 @@ MUTATIONS: list[Mutation] = [
       "if not isinstance(data, memoryview) or len(data) != n:", "if not isinstance(data, memoryview):",
       D + "test_streams.py"),
     m("stream refusal ignored", "lib/streams.py",
-      'if kind == "rejected/cbor":', "if False:", D + "test_streams.py"),
+      'if kind == "rejected/" + self.fmt:', "if False:", D + "test_streams.py"),
     m("stream describe takes any file", "lib/streams.py",
       'and f.get("f") == self.file_id:', ":", D + "test_streams.py"),
     m("stream describe takes any answer", "lib/streams.py",
@@ -318,6 +323,21 @@ MUTATIONS: list[Mutation] = [
     m("compressed: power cut: the recorded place not given back", "lib/fota.py",
       'state = rec.get("codec") if start else None', "state = None",
       D + "test_compressed.py::test_power_cut_resumes_at_the_recorded_piece"),
+    # --- MQTT streams in JSON, the fallback ------------------------------------------------------
+    m("streams: no fallback to JSON", "lib/streams.py",
+      '        self.fmt = "json"\n        return True', "        return False",
+      D + "test_streams_json.py", "-k", "falls_back"),
+    m("streams: fallback after CBOR worked", "lib/streams.py",
+      'if self.fmt != "cbor" or self.proven:', 'if self.fmt != "cbor":',
+      D + "test_streams_json.py::test_refusal_once_cbor_worked_is_an_error"),
+    m("streams: fallback on any refusal", "lib/streams.py",
+      'if body.get("o") in ("InvalidTopic", "InvalidCbor") and self._fallback():',
+      "if self._fallback():", D + "test_streams.py::test_a_refused_request_is_an_error"),
+    m("streams: JSON switch ignored", "lib/streams.py",
+      "self.fmt = fmt or FORMAT", 'self.fmt = "cbor"', D + "test_streams_json.py", "-k", "asked or switch"),
+    m("streams: a JSON block's payload not decoded", "lib/streams.py",
+      'body["p"] = memoryview(binascii.a2b_base64(memoryview(msg)[a:b]))',
+      'body["p"] = memoryview(msg)[a:b]', D + "test_streams_json.py", "-k", "asked"),
     # --- SlotWriter's own refusals -----------------------------------------------------------
     m("SlotWriter writes the running slot", "lib/otaslot.py",
       'if same(part, running()):\n            raise SlotError("refusing to write the running slot")\n        cap',
@@ -327,6 +347,54 @@ MUTATIONS: list[Mutation] = [
       "if size <= 0 or size > cap:", "if size <= 0:", D + "test_otaslot.py"),
     m("SlotWriter resumes mid-sector", "lib/otaslot.py",
       "if start % SECTOR or start > size:", "if start > size:", D + "test_otaslot.py"),
+    # --- delta updates (lib/delta.py, heatshrink.py, appimage.py, deltaviper/deltaplain) -----
+    m("delta: any heatshrink window", "lib/delta.py",
+      "if wb > max_window:", "if wb > max_window + 1:", DELTA_BAD, DELTA_FLOW_BAD, "-k", "window"),
+    m("delta: any patch type", "lib/delta.py",
+      "if head >> 4:", "if head >> 7:", DELTA_BAD),
+    m("delta: diff and extra sizes unbounded", "lib/delta.py",
+      "if n < 0 or self.made + n > self.total:", "if n < 0:", DELTA_BAD),
+    m("delta: base read before its start", "lib/delta.py",
+      "if f < 0 or f + k > self.blen:", "if f + k > self.blen:", DELTA_BAD),
+    m("delta: data after the end of the patch", "lib/delta.py",
+      "if self.dpos < self.dend or self.z.readinto(self.dmv[:1]):", "if False:", DELTA_BAD),
+    m("delta: empty image", "lib/delta.py",
+      "if self.total <= 0:", "if self.total < 0:", DELTA_BAD),
+    m("delta: data-format patches", "lib/delta.py",
+      'if _size(self._byte):\n            raise DeltaError("data-format',
+      'if _size(self._byte) and False:\n            raise DeltaError("data-format', DELTA_BAD),
+    m("delta: crle segment kind", "lib/delta.py",
+      "if kind > 1:", "if kind > 7:", DELTA_BAD),
+    m("delta: heatshrink lookahead not below the window", "lib/heatshrink.py",
+      "3 <= lookahead_sz2 < window_sz2", "3 <= lookahead_sz2", DELTA_BAD),
+    m("delta: patch longer than the document's image", "lib/delta.py",
+      "if p.total != self.size:", "if p.total < self.size:", DELTA_FLOW_BAD, "-k", "longer"),
+    m("delta: patch file of another size", "lib/delta.py",
+      "if r.total != self.xsize:", "if False:", D + "test_delta.py::test_refused_document_fields"),
+    m("delta: resume does not drop what the slot has", "lib/delta.py",
+      "self._skip(start)", "self._skip(0)",
+      D + "test_delta.py::test_broken_connection_applies_the_patch_again_without_rewriting_flash"),
+    m("delta: no plain-bytecode fallback", "lib/delta.py",
+      "except (SyntaxError, ValueError, ImportError):", "except (ValueError, ImportError):",
+      D + "test_delta.py::test_firmware_without_the_viper_emitter_applies_in_plain_bytecode"),
+    m("delta: viper back-reference offset", "lib/deltaviper.py",
+      "            back = v + 1\n", "            back = v\n", DELTA_CLI),
+    m("delta: plain diff bytes not added", "lib/deltaplain.py",
+      "out[k] = (out[k] + diff[k]) & 0xFF", "out[k] = diff[k]", DELTA_CLI),
+    m("delta: image length without the checksum's padding", "lib/appimage.py",
+      "pos = (pos | 15) + 1 + (32", "pos = pos + 1 + (32", DELTA_CLI),
+    m("delta: bc_base of any length", "lib/fotaplan.py",
+      "len(sha) != 64 or ", "", D + "test_delta.py::test_refused_document_fields"),
+    m("delta: bc_full not checked", "lib/fotaplan.py",
+      'full = None if full is None else _url(full, "bc_full")', "full = full",
+      D + "test_delta.py::test_refused_document_fields"),
+    m("delta: a patch for another base taken", "lib/fotaplan.py",
+      'if p.codec != "delta" or p.args["base"] == running_sha:', "if True:", DELTA_OTHER),
+    m("delta: the full image not taken for another base", "lib/fotaplan.py",
+      'if p.args["full"] is None:\n        raise DocError("the patch',
+      'if True:\n        raise DocError("the patch', DELTA_BOTH),
+    m("delta: the running image's hash not asked", "lib/fota.py",
+      "p = base(p, appimage.sha256(otaslot.running()))", "p = p", DELTA_OTHER),
 ]
 
 
