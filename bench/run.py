@@ -72,6 +72,10 @@ def air_ratios(air: dict) -> dict:
             if "mpy_vs_cpython" in ap:
                 out[f"delta_apply_{kern}_vs_detools_{pair}"] = ap["mpy_vs_cpython"]
                 out[f"delta_apply_{kern}_min_heap_kb_{pair}"] = ap["min_heap_kb"]
+        inf = r.get("inflate", {}).get("plain", {})  # lib/inflate.py against CPython's zlib
+        if "mpy_vs_cpython" in inf:
+            out[f"inflate_vs_zlib_{pair}"] = inf["mpy_vs_cpython"]
+            out[f"inflate_min_heap_kb_{pair}"] = inf["min_heap_kb"]
     return out
 
 
