@@ -167,3 +167,21 @@ def test_refused_before_a_byte_is_written(rig, server, change, reason):
     failed(r, job, reason)
     assert Flash(r.flash).slot_bytes("ota_1") == before  # the target slot as it was
     assert r.running_slot_bytes() == running
+
+
+def test_compressed_cycle_fits_the_budget_the_readme_gives(rig, server):
+    # The whole job cycle of test_heap.py, with the image inflated on the way: the window,
+    # the inflater's state and its read-ahead fit in the same heap as a plain download.
+    from tests.device import romlib
+    from tests.device.rig import ONCE
+    from tests.device.test_heap import readme_budget_kb
+
+    r = rig()
+    app = ONCE + "print('app: library', fota.__file__)\n"
+    image_kb = -(-romlib.install(r.fs, app) // 1024) + 1  # a board has the library in flash
+    job = publish(r, server.url("/fw/fw.z"))
+    result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
+    assert result.exit_reason == "main-returned", result.console
+    assert "app: library /rom/fota.mpy" in result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"

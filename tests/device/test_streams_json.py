@@ -121,3 +121,29 @@ def test_afr_ota_update_over_a_json_stream(rig):
     result = r.run()
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1"
+
+
+def test_json_blocks_are_decoded_from_the_message(rig):
+    # Per JSON block, what is allocated is the message umqtt.simple reads (the block in
+    # base64, a third larger), the decoded block, and the small rest of the map: under three
+    # blocks' worth (json.loads of the whole message and a2b_base64 of its text took over six).
+    import os
+    import uuid
+
+    from tests.device.mpy import run_json
+    from tests.device.test_heap import STREAM
+
+    r = rig()
+    data = os.urandom(100 * 4096 + 123)
+    path = r.folder / "stream.bin"
+    path.write_bytes(data)
+    key = f"fw/{r.thing}-stream.bin"
+    r.cloud.upload(path, key)
+    stream = f"S-{uuid.uuid4().hex[:8]}"
+    r.cloud.create_stream(stream, [(0, key)], "heap test")
+    env = {"MICROPYPATH": os.pathsep.join([str(r.fs / "lib"), ".frozen"])}
+    code = STREAM.replace("StreamFile(conn, STREAM_ID, 0)", 'StreamFile(conn, STREAM_ID, 0, fmt="json")')
+    assert 'fmt="json"' in code
+    got, per_block = run_json(f"STREAM_ID = {stream!r}\n" + code, cwd=r.fs, env=env)
+    assert got == len(data)
+    assert per_block < 3 * 4096, per_block
