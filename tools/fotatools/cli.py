@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
+from .delta import add_delta, delta_fields, load_delta
 from .release import (DEFAULT_WBITS, MAX_WBITS, MIN_WBITS, PIECE, ImageError, build_release,
                       load_release, read_file, safe_name)
 
@@ -229,6 +230,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     path, manifest = build_release(Path(args.firmware), out, args.version,
                                    Path(args.sign) if args.sign else None, args.chip,
                                    window if args.compress else None)
+    if args.base:  # fota build NEW.bin --from OLD.bin: a delta patch next to the release
+        manifest["delta"] = add_delta(path, Path(args.base), args.delta_compression)
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
@@ -244,6 +247,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         if z["wbits"] > DEFAULT_WBITS:
             print(f"warning: devices inflate windows up to {1 << DEFAULT_WBITS} bytes "
                   f"(--window {DEFAULT_WBITS}); they refuse this one", file=sys.stderr)
+    d = manifest.get("delta")
+    if d:
+        print(f"delta: {d['file']}, {d['size']} bytes ({d['size'] / manifest['size']:.1%} of the "
+              f"image), {d['compression']}, from {d['base_version']} (SHA-256 {d['base_sha256']})")
     print(f"release: {path}")
     print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
     return EXIT_OK
@@ -360,6 +367,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
     targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
     # a compressed release travels compressed over HTTPS; afr_ota documents have no such field
     packed = release.compressed if args.protocol == "https" and not args.no_compress else None
+    patch = None
+    if args.protocol == "https" and not args.no_delta and Path(args.release).suffix == ".json":
+        patch = load_delta(Path(args.release), manifest)
+    if args.delta_only and patch is None:
+        raise UsageError("--delta-only needs a release built with --from (and --protocol https)")
+    if patch:
+        packed = None  # the devices that run another base take the image itself
     upload = packed or release.image
     key = "/".join(["firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), upload.name])
@@ -369,6 +383,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         document = make_afr_ota_document(manifest, url, job_id, release.image.name)
     else:
         document = make_document(manifest, url, args.slot, packed is not None)
+        if patch:
+            patch_url = backend.upload(patch, key.rsplit("/", 1)[0] + "/" + patch.name)
+            document.update(delta_fields(manifest, patch_url, None if args.delta_only else url))
     job = backend.create_job(job_id, targets, document, rollout)
     if not args.watch:
         if args.json:
@@ -639,6 +656,12 @@ def build_parser() -> Parser:
                         f"(default {DEFAULT_WBITS}: 4 KB + 1.3 KB; devices take at most "
                         f"{DEFAULT_WBITS})")
 
+    p.add_argument("--from", dest="base", metavar="OLD.bin",
+                   help="also write a delta patch (detools, sequential) from this older app "
+                        "image, which publish sends to the devices that run it")
+    p.add_argument("--delta-compression", choices=("heatshrink", "crle", "none"),
+                   default="heatshrink", help="compression inside the patch (default heatshrink)")
+
     p = sub("publish", "upload a release and create the FOTA job", cmd_publish)
     p.add_argument("release", metavar="RELEASE", help="a manifest (.json) or an app image")
     p.add_argument("--thing", action="extend", nargs="+", metavar="T", help="target things")
@@ -653,6 +676,11 @@ def build_parser() -> Parser:
                         "needs a signed release)")
     p.add_argument("--no-compress", action="store_true",
                    help="send the image itself even if the release has a compressed one")
+    p.add_argument("--no-delta", action="store_true",
+                   help="send the image itself even if the release has a delta patch")
+    p.add_argument("--delta-only", action="store_true",
+                   help="send the patch alone (no full image in the document): devices that run "
+                        "another base end the job FAILED")
     p.add_argument("--job-id", help="job id (default fota-VERSION-UTCTIME)")
     p.add_argument("--rate", metavar="N/min", help="rollout: at most N things a minute")
     p.add_argument("--abort-percent", type=float, metavar="P",

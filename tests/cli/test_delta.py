@@ -1,0 +1,143 @@
+"""`fota build NEW.bin --from OLD.bin` and the publishing of delta releases: a detools
+sequential patch next to the release, the base named by the SHA-256 esptool reads from the
+base image; a document carrying the patch for devices that run the base and the whole image
+for the rest (or the patch alone)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import detools
+import pytest
+
+from fotatools import cli
+from fotatools.delta import base_sha256, load_delta, patch_header
+from fotatools.release import ImageError
+from tests.cli.conftest import unique
+from tests.cli.images import app_image, raw_app_image
+from tests.cli.test_cli_local import Device, local  # noqa: F401 (the fixture)
+from tests.deltaimages import evolve
+
+OLD = app_image("2.0.0", size=300_000)
+NEW = evolve(OLD, "2.0.1")
+REL = "micropython-2.0.1"
+
+
+def build(tmp_path: Path, *args: str) -> tuple[int, dict]:
+    (tmp_path / "old.bin").write_bytes(OLD)
+    (tmp_path / "new.bin").write_bytes(NEW)
+    code = cli.main(["build", str(tmp_path / "new.bin"), "--from", str(tmp_path / "old.bin"),
+                     "--out", str(tmp_path / "rel"), "--json", *args])
+    return code, json.loads((tmp_path / "rel" / f"{REL}.json").read_text())
+
+
+def apply(old: bytes, patch: bytes) -> bytes:
+    out = io.BytesIO()
+    detools.apply_patch(io.BytesIO(old), io.BytesIO(patch), out)
+    return out.getvalue()
+
+
+def esptool_validation_hash(path: Path) -> str:
+    out = subprocess.run([sys.executable, "-m", "esptool", "--chip", "esp32", "image-info",
+                          str(path)], capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.lower().startswith("validation hash"))
+    return line.split(":", 1)[1].split()[0]
+
+
+def test_build_from_writes_a_patch_that_makes_the_image(tmp_path):
+    code, manifest = build(tmp_path)
+    assert code == 0
+    d = manifest["delta"]
+    patch = (tmp_path / "rel" / d["file"]).read_bytes()
+    assert d["file"] == f"{REL}.patch"
+    assert apply(OLD, patch) == NEW
+    assert (d["size"], d["md5"]) == (len(patch), hashlib.md5(patch).hexdigest())
+    assert (d["compression"], d["window_sz2"], d["lookahead_sz2"]) == ("heatshrink", 8, 7)
+    assert d["base_version"] == "2.0.0"
+    assert d["base_sha256"] == OLD[-32:].hex() == esptool_validation_hash(tmp_path / "old.bin")
+    assert patch_header(patch) == ("heatshrink", len(NEW), 8)
+    assert len(patch) < len(NEW) // 10
+    assert (manifest["size"], manifest["md5"]) == (len(NEW), hashlib.md5(NEW).hexdigest())
+    assert load_delta(tmp_path / "rel" / f"{REL}.json", manifest) == tmp_path / "rel" / d["file"]
+
+
+@pytest.mark.parametrize("compression", ["crle", "none"])
+def test_build_from_with_another_compression(tmp_path, compression):
+    code, manifest = build(tmp_path, "--delta-compression", compression)
+    assert code == 0
+    patch = (tmp_path / "rel" / manifest["delta"]["file"]).read_bytes()
+    assert patch_header(patch)[0] == compression == manifest["delta"]["compression"]
+    assert apply(OLD, patch) == NEW
+
+
+@pytest.mark.parametrize("base,message", [
+    (b"not an image", "not an ESP32 image"),
+    (raw_app_image(hash_appended=False, size=8192), "no appended SHA-256"),
+    (NEW, "the base image is the release image itself"),
+])
+def test_bad_base_is_refused(tmp_path, capsys, base, message):
+    (tmp_path / "old.bin").write_bytes(base)
+    (tmp_path / "new.bin").write_bytes(NEW)
+    code = cli.main(["build", str(tmp_path / "new.bin"), "--from", str(tmp_path / "old.bin"),
+                     "--out", str(tmp_path / "rel")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_patch_that_changed_is_refused(tmp_path):
+    _, manifest = build(tmp_path)
+    path = tmp_path / "rel" / manifest["delta"]["file"]
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(ImageError, match="does not match its manifest"):
+        load_delta(tmp_path / "rel" / f"{REL}.json", manifest)
+
+
+def test_base_sha256_is_the_appended_hash():
+    assert base_sha256(OLD) == OLD[-32:].hex() == hashlib.sha256(OLD[:-32]).hexdigest()
+
+
+def test_publish_sends_the_patch_and_the_image(local, tmp_path):  # noqa: F811
+    fota, _ = local
+    home = Path(fota.env["FOTA_HOME"])
+    thing = unique("dev")
+    assert fota("provision", thing).code == 0
+    (tmp_path / "old.bin").write_bytes(OLD)
+    (tmp_path / "new.bin").write_bytes(NEW)
+    r = fota("build", tmp_path / "new.bin", "--from", tmp_path / "old.bin", "--out",
+             tmp_path / "rel", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"), "--json")
+    assert r.code == 0, r.err
+    dev = Device(home, thing)
+    try:
+        doc = dev.take_job()["jobDocument"]
+        patch, full = dev.download(doc["bc_url"]), dev.download(doc["bc_full"])
+    finally:
+        dev.close()
+    assert (doc["bc_enc"], doc["bc_base"], doc["bc_zsize"]) == ("delta", OLD[-32:].hex(), len(patch))
+    assert apply(OLD, patch) == NEW and full == NEW
+    assert (doc["bc_size"], doc["bc_crc"]) == (len(NEW), hashlib.md5(NEW).hexdigest())
+    # --delta-only: the patch alone; --no-delta: the image alone
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"),
+             "--delta-only", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)["document"]
+    assert doc["bc_enc"] == "delta" and "bc_full" not in doc and doc["bc_url"].endswith(".patch}")
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"),
+             "--no-delta", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)["document"]
+    assert "bc_enc" not in doc and doc["bc_url"].endswith(".bin}")
+
+
+def test_delta_only_needs_a_delta_release(tmp_path, capsys):
+    (tmp_path / "new.bin").write_bytes(NEW)
+    code = cli.main(["publish", str(tmp_path / "new.bin"), "--thing", "t", "--delta-only"])
+    assert code == 2
+    assert "--delta-only needs a release built with --from" in capsys.readouterr().err
