@@ -329,7 +329,7 @@ MUTATIONS: list[Mutation] = [
       D + "test_streams_json.py", "-k", "falls_back"),
     m("streams: fallback after CBOR worked", "lib/streams.py",
       'if self.fmt != "cbor" or self.proven:', 'if self.fmt != "cbor":',
-      D + "test_streams_json.py::test_refusal_once_cbor_worked_is_an_error"),
+      D + "test_streams_json.py::test_no_fallback_once_cbor_worked"),
     m("streams: fallback on any refusal", "lib/streams.py",
       'if body.get("o") in ("InvalidTopic", "InvalidCbor") and self._fallback():',
       "if self._fallback():", D + "test_streams.py::test_a_refused_request_is_an_error"),

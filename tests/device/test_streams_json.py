@@ -80,15 +80,23 @@ sf = StreamFile(conn, "STREAM", 0, timeout_ms=3000)
     assert sent["get/cbor"] == 1
 
 
-def test_refusal_once_cbor_worked_is_an_error(thing):
-    out = device(thing, """
-sf = StreamFile(conn, "STREAM", 0, timeout_ms=3000)
+def test_no_fallback_once_cbor_worked(thing):
+    # A block came in CBOR: a refusal is an error, and a request left unanswered is asked
+    # again in CBOR, not in JSON.
+    out = device(thing, TAP.replace('SPOIL == "drop"', "DROP").replace("SPOIL", "None") + """
+DROP = False
+sf = StreamFile(conn, "STREAM", 0, timeout_ms=1500)
 r = sf.open(0)
 r.readinto(bytearray(10))  # a CBOR block came
 sf.request(50, 1)  # past the end of the file
-print(json.dumps([err(lambda: sf.block(50)), sf.fmt]))
+refused = err(lambda: sf.block(50))
+DROP = True
+sf.request(1, 1)
+print(json.dumps([refused, sf.block(1) is None, sf.fmt, SENT]))
 """)
-    assert out[0].startswith("error: InvalidRequest") and out[1] == "cbor", out
+    refused, lost, fmt, sent = out
+    assert refused.startswith("error: InvalidRequest"), out
+    assert lost and fmt == "cbor" and "get/json" not in sent, out
 
 
 def test_json_refusal_is_an_error(thing):
