@@ -183,7 +183,7 @@ def flash_model_s(new: bytes, old_read: int = 0, slot: bytes | None = None) -> f
             st = fl.stats()
         finally:
             fl.close()
-    return st["time_us"] / 1e6 + (old_read + compared) / 1024 * READ_US_PER_KB / 1e6
+    return float(st["time_us"]) / 1e6 + (old_read + compared) / 1024 * READ_US_PER_KB / 1e6
 
 
 def download_s(nbytes: int, mbit: float) -> float:
@@ -373,7 +373,10 @@ def device_inflate(new: bytes, packed: bytes, repeat: int) -> dict[str, Any]:
 
 def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -> dict[str, Any]:
     size = len(new)
-    r = lambda n: round(n / size, 4)  # noqa: E731
+
+    def r(n: int) -> float:
+        return round(n / size, 4)
+
     comp = deflate_pieces(new)
     hs = patch(old, new, "heatshrink")
     sends = {"full": new, "compressed": comp, "delta": hs}

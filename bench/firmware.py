@@ -66,7 +66,7 @@ class Firmware:
 def image_length(app: bytes) -> int:
     """Length of the ESP32 app image at the start of `app` (with its appended SHA-256)."""
     img = LoadFirmwareImage("esp32", app)
-    return img.data_length + (32 if img.append_digest else 0)
+    return int(img.data_length) + (32 if img.append_digest else 0)
 
 
 def check(app: bytes) -> None:
