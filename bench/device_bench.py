@@ -189,8 +189,11 @@ def compile_lib(dest: Path) -> None:
     (dest / "umqtt").mkdir(parents=True)
     srcs = [(p, dest / (p.stem + ".mpy")) for p in (ROOT / "lib").glob("*.py")]
     srcs += [(p, dest / "umqtt" / (p.stem + ".mpy")) for p in (ROOT / ".deps" / "umqtt").glob("*.py")]
+    from tests.device.romlib import ARCHS, _arch
+
+    march = f"-march={ARCHS[_arch()]}"  # viper code (lib/deltaviper.py) needs the architecture
     for src, out in srcs:
-        subprocess.run([mpy_cross, "-o", str(out), str(src)], check=True)
+        subprocess.run([mpy_cross, march, "-o", str(out), str(src)], check=True)
 
 
 def device_fs(backend: LocalBackend, home: Path, work: Path, main: str) -> tuple[Path, str]:
