@@ -32,13 +32,19 @@ def hs_decode(st, src, win, out) -> int:
     op = 0
     while op < n:
         if state == 4:  # COPY
-            while cnt > 0 and op < n:
-                c = w[(head - back) & mask]
+            k = n - op
+            if cnt < k:
+                k = cnt
+            cnt -= k
+            j = (head - back) & mask
+            while k > 0:
+                c = w[j]
                 o[op] = c
                 w[head] = c
                 head = (head + 1) & mask
+                j = (j + 1) & mask
                 op += 1
-                cnt -= 1
+                k -= 1
             if cnt == 0:
                 state = 0
             continue
