@@ -18,6 +18,7 @@ ROWS = [
     "power cuts while the application writes its own files",
     "hostile job documents",
     "connections dropped during downloads",
+    "connections dropped during compressed downloads",
     "broker and jobs service restarts during a job",
     "non-FOTA jobs queued ahead of an update",
     "cross-thing attempts and bad URLs",
