@@ -7,8 +7,8 @@ each way of sending the new image:
 - full: the app image itself;
 - compressed: what `fota build --compress` makes and the device inflates (fotatools.release
   compress_image): 64 KB pieces, each its own zlib stream at level 9 with the default window
-  (2**12, the largest a device takes); and, for
-  reference, the whole image as one raw deflate stream at windows 2**9..2**15;
+  (2**12, the largest a device takes); and, for reference, the whole image as one raw deflate
+  stream at windows 2**9..2**15;
 - delta: what `fota build --from` makes (fotatools.delta.make_patch): a detools sequential
   patch (bsdiff) with heatshrink (its default window and lookahead, detools' defaults 2**8 and
   2**7, as `detools create_patch -c heatshrink` makes for esp_delta_ota), and with crle and
@@ -27,15 +27,16 @@ bytes on the air / image size over
 The modelled on-board time of each: the emulator's flash timing model (emulator/norflash.py:
 erase and program of every sector of the new image in the other slot, and for a delta the
 reads of the old image; `flash_s_slot_holds_old`: the same when that slot holds the old image,
-whose sectors equal at the same offset the slot writer reads, compares and keeps) plus the download of the bytes on the air at 1 and 10 Mbit/s. The
-board's CPU time (inflate, patch, hashing) is not in the model; the device's patch apply is
+whose sectors equal at the same offset the slot writer reads, compares and keeps) plus the
+download of the bytes on the air at 1 and 10 Mbit/s. The board's CPU time (inflate, patch, hashing) is not in the model; the device's patch apply is
 measured against CPython's detools in the same run (`apply`).
 
 `apply`: the device's delta applier (lib/delta.py) making the new image from the old one and
 the heatshrink patch in MicroPython, with its viper loops and with the plain-bytecode ones,
 against CPython's detools.apply_patch of the same patch, and the smallest heap it completes in.
 `inflate`: the same for the device's inflater (lib/inflate.py) and the compressed file, against
-CPython's zlib. Files on the host's disk stand in for the slots and the download.
+CPython's zlib (for the pair of releases; the one-line change's image inflates the same).
+Files on the host's disk stand in for the slots and the download.
 """
 
 from __future__ import annotations
@@ -371,7 +372,7 @@ def device_inflate(new: bytes, packed: bytes, repeat: int) -> dict[str, Any]:
 
 # -- the bench ---------------------------------------------------------------------------------
 
-def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -> dict[str, Any]:
+def measure_pair(label: str, old: bytes, new: bytes, repeat: int, inflate: bool) -> dict[str, Any]:
     size = len(new)
 
     def r(n: int) -> float:
@@ -404,8 +405,8 @@ def measure_pair(label: str, old: bytes, new: bytes, repeat: int, apply: bool) -
             board[way][f"mqtt_cbor_{mbit}mbit_s"] = round(flash + download_s(mc["tls"], mbit), 2)
     out["air"] = air
     out["board_model"] = board
-    if apply:
-        out["apply"] = device_apply(old, new, hs, repeat)
+    out["apply"] = device_apply(old, new, hs, repeat)
+    if inflate:
         out["inflate"] = device_inflate(new, comp, repeat)
     print(f"   {label}: full {air['full']['https_tls']}, compressed {air['compressed']['https_tls']}, "
           f"delta {air['delta']['https_tls']} (HTTPS with TLS records)", file=sys.stderr, flush=True)
@@ -426,15 +427,15 @@ def main(argv: list[str] | None = None) -> int:
                            "deflate_wbits": DEVICE_WBITS, "pairs": {}}
     for a, b in zip(fws, fws[1:]):
         res["pairs"][f"{a.name} -> {b.name}"] = measure_pair(f"{a.name} -> {b.name}", a.app, b.app,
-                                                            args.repeat, apply=True)
+                                                            args.repeat, inflate=True)
     last = fws[-1]
     try:
         changed = firmware.one_line_change(last.app)
     except ValueError:
-        changed = None  # a FIRMWARE_DIR image without the example file
+        changed = None  # a FIRMWARE_DIR image without inisetup.py's line
     if changed is not None:
         res["pairs"][f"one line ({last.name})"] = measure_pair(f"one line ({last.name})", last.app,
-                                                               changed, args.repeat, apply=True)
+                                                               changed, args.repeat, inflate=False)
     print(json.dumps(res, indent=2))
     return 0
 
