@@ -7,6 +7,7 @@ was, the target slot unbootable and the loop alive."""
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import zlib
 
@@ -18,7 +19,9 @@ from fotatools.cloud.ca import LocalCA
 from fotatools.cloud.daemon import Paths
 from fotatools.release import PIECE, compress_image
 from tests.device.servers import FirmwareServer
+from tests.device.test_power_cuts import check_consistent
 from tests.device.test_slot_failures import failed, unbootable, with_previous_image
+from tests.reliability.plugin import full
 
 # An image that compresses (frozen Python source), 6 pieces of 64 KB and a short one; its
 # piece FAR_PIECE repeats 6000 bytes at once, which a 32 KB window reaches back to, a 4 KB one not.
@@ -185,3 +188,30 @@ def test_compressed_cycle_fits_the_budget_the_readme_gives(rig, server):
     assert "app: library /rom/fota.mpy" in result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1"
+
+
+# A clean compressed update of NEW: 270 flash operations (image sectors, otadata, the record's
+# littlefs commits). The sweep cuts at a seeded sample of them, at 60 in `make reliability`.
+CLEAN_OPS = 270
+CUTS = sorted(random.Random(14).sample(range(1, CLEAN_OPS + 1), 60 if full() else 3))
+
+
+def test_clean_compressed_update_fits_the_sweep(rig, server):
+    r = rig()
+    job = publish(r, server.url("/fw/fw.z"))
+    result = r.run()
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert result.erases + result.writes == CLEAN_OPS, result.console
+
+
+@pytest.mark.row("power cuts during a compressed update")
+@pytest.mark.parametrize("cut", CUTS)
+def test_power_cut_in_a_compressed_update(rig, server, cut):
+    r = rig()
+    job = publish(r, server.url("/fw/fw.z"))
+    with_cut = r.run(max_boots=8, cut_at=cut, timeout=120)
+    assert with_cut.flash_stats.get("cuts") == 1, with_cut.console
+    assert with_cut.exit_reason == "main-returned", with_cut.console
+    version = check_consistent(r, job, with_cut)
+    if version == "1.0.1":
+        assert r.running_slot_bytes()[:len(NEW)] == NEW

@@ -16,6 +16,7 @@ ROWS = [
     "two power cuts: during an update and during its recovery",
     "power cuts at sampled operations of a full-size (1.5 MB) update",
     "power cuts while the application writes its own files",
+    "power cuts during a compressed update",
     "hostile job documents",
     "connections dropped during downloads",
     "connections dropped during compressed downloads",
