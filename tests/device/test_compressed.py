@@ -215,3 +215,47 @@ def test_power_cut_in_a_compressed_update(rig, server, cut):
     version = check_consistent(r, job, with_cut)
     if version == "1.0.1":
         assert r.running_slot_bytes()[:len(NEW)] == NEW
+
+
+# --- the plan of a compressed document (fotaplan, in MicroPython) -------------------------------
+
+DOC = {"operation": "fota", "bc_idx": 1, "bc_crc": "0" * 32, "bc_size": 1500000,
+       "bc_url": "https://localhost/fw.deflate", "bc_enc": "deflate", "bc_wbits": 12,
+       "bc_zsize": 1000000}
+
+
+def plan_of(doc: dict) -> object:
+    import json
+
+    from tests.device.mpy import run_json
+
+    return run_json(f"""
+import json
+from fotaplan import plan, DocError
+try:
+    p = plan(json.loads({json.dumps(json.dumps(doc))}), 2, 0, 1, 0x180000)
+    print(json.dumps([p.codec, p.args, p.xsize, p.size]))
+except DocError as e:
+    print(json.dumps(str(e)))
+""")
+
+
+def test_plan_of_a_compressed_document():
+    assert plan_of(DOC) == ["deflate", {"wbits": 12}, 1000000, 1500000]
+    plain = {k: v for k, v in DOC.items() if not k.startswith("bc_enc")}
+    assert plan_of(plain) == [None, None, 1500000, 1500000]  # bc_wbits, bc_zsize unused
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"bc_wbits": 13}, "bc_wbits 13: this device inflates windows of 2**9..2**12 bytes"),
+    ({"bc_wbits": "12"}, "bc_wbits must be an integer"),
+    ({"bc_wbits": None}, "bc_wbits missing"),
+    ({"bc_zsize": 0}, "bc_zsize 0 does not fit"),
+    ({"bc_zsize": 0x180001}, "bc_zsize 1572865 does not fit"),
+    ({"bc_zsize": True}, "bc_zsize must be an integer"),
+    ({"bc_enc": 1}, "bc_enc 1 is not supported"),
+    ({"bc_enc": "gzip"}, "bc_enc gzip is not supported"),
+])
+def test_bad_compressed_field_is_refused(change, reason):
+    doc = {k: v for k, v in {**DOC, **change}.items() if v is not None}
+    assert plan_of(doc).startswith(reason)
