@@ -317,7 +317,7 @@ corrupt = bytearray(PATCH)
 corrupt[len(PATCH) // 2] ^= 0x5A
 FLOW_BAD = {  # name: (patch, reason, whether a sector of the slot was written first)
     "truncated patch": (PATCH[:len(PATCH) * 2 // 3], "patch data (heatshrink) ends early", True),
-    "corrupt patch": (bytes(corrupt), "", True),  # whatever it makes, it ends FAILED
+    "corrupt patch": (bytes(corrupt), "MD5 mismatch", True),  # a wrong image of the right size
     "window larger than the device allows": (
         _patch(OLD, NEW, heatshrink_window_sz2=13, heatshrink_lookahead_sz2=4),
         "heatshrink window of 2**13 bytes is larger than this device allows (2**12)", False),
