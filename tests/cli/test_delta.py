@@ -87,6 +87,8 @@ def test_bad_base_is_refused(tmp_path, capsys, base, message):
                      "--out", str(tmp_path / "rel")])
     assert code == 2
     assert message in capsys.readouterr().err
+    if message != "the base image is the release image itself":
+        assert not (tmp_path / "rel").exists()  # refused before the release is written
 
 
 def test_patch_that_changed_is_refused(tmp_path):

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
-from .delta import add_delta, delta_fields, load_delta
+from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .release import (DEFAULT_WBITS, MAX_WBITS, MIN_WBITS, PIECE, ImageError, build_release,
                       load_release, read_file, safe_name)
 
@@ -227,6 +227,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.compress and not MIN_WBITS <= window <= MAX_WBITS:
         raise UsageError(f"bad --window {window}: {MIN_WBITS}..{MAX_WBITS} bits "
                          f"(the device takes at most {DEFAULT_WBITS})")
+    if args.base:  # a bad base is refused before anything is written
+        base_sha256(read_file(Path(args.base), "base image"))
     path, manifest = build_release(Path(args.firmware), out, args.version,
                                    Path(args.sign) if args.sign else None, args.chip,
                                    window if args.compress else None)
