@@ -1,8 +1,9 @@
 # Delta updates: a detools sequential patch, applied as it streams in, makes the new image
 # from the running one. Patch(src, base, base_len) is an image stream (readinto, total,
 # close) like an HTTPS response, so the slot writer takes it as it takes a download: the new
-# image is made in the caller's buffer, a piece at a time, in bounded RAM (a 512-byte input
-# buffer, a 1 KB buffer of decompressed patch data, the heatshrink window).
+# image is made in the caller's buffer, a piece at a time, in bounded RAM (a 1 KB input
+# buffer, a 4 KB buffer of decompressed patch data, the heatshrink window). The base is read
+# from the running slot straight into the caller's buffer, and the diff bytes added there.
 #
 # The patch (detools "sequential" type, as `detools create_patch` makes it):
 #   header   1 byte, not compressed: bit 7 zero, bits 6-4 the patch type (0 sequential),
