@@ -150,3 +150,30 @@ def test_publish_sends_the_compressed_file(local, tmp_path):  # noqa: F811
     assert r.code == 0, r.err
     out = json.loads(r.out)
     assert "bc_enc" not in out["document"] and out["url"].endswith(".bin")
+
+
+def test_publish_on_aws_uploads_the_compressed_file(fota_aws, moto, tmp_path):
+    import boto3
+
+    thing = unique("dev")
+    assert fota_aws("provision", thing).code == 0
+    (tmp_path / "fw.bin").write_bytes(IMAGE)
+    r = fota_aws("build", tmp_path / "fw.bin", "--out", tmp_path / "rel", "--compress",
+                 "--window", "11", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    r = fota_aws("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"),
+                 "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    z = manifest["compressed"]
+    key = f"firmware/micropython/2.0.0/{z['file']}"
+    assert out["url"].endswith(f"/{key}")
+    assert out["document"] == {
+        "operation": "fota", "bc_idx": -1, "bc_crc": manifest["md5"], "bc_size": manifest["size"],
+        "bc_url": f"${{aws:iot:s3-presigned-url:{out['url']}}}", "version": "2.0.0",
+        "bc_enc": "deflate", "bc_wbits": 11, "bc_zsize": z["size"]}
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    stored = s3.get_object(Bucket=fota_aws.env["FOTA_BUCKET"], Key=key)["Body"].read()
+    assert inflate_pieces(stored) == IMAGE
