@@ -143,3 +143,34 @@ def test_delta_only_needs_a_delta_release(tmp_path, capsys):
     code = cli.main(["publish", str(tmp_path / "new.bin"), "--thing", "t", "--delta-only"])
     assert code == 2
     assert "--delta-only needs a release built with --from" in capsys.readouterr().err
+
+
+def test_publish_on_aws_uploads_the_patch_and_the_image(fota_aws, moto, tmp_path):
+    import boto3
+
+    thing = unique("dev")
+    assert fota_aws("provision", thing).code == 0
+    (tmp_path / "old.bin").write_bytes(OLD)
+    (tmp_path / "new.bin").write_bytes(NEW)
+    r = fota_aws("build", tmp_path / "new.bin", "--from", tmp_path / "old.bin", "--out",
+                 tmp_path / "rel", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    r = fota_aws("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"),
+                 "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    d = manifest["delta"]
+    folder = "firmware/micropython/2.0.1/"
+    assert out["url"].endswith(f"/{folder}{REL}.bin")
+    patch_url = out["url"][:-len(f"{REL}.bin")] + d["file"]
+    assert out["document"] == {
+        "operation": "fota", "bc_idx": -1, "bc_crc": manifest["md5"], "bc_size": manifest["size"],
+        "bc_url": f"${{aws:iot:s3-presigned-url:{patch_url}}}", "version": "2.0.1",
+        "bc_enc": "delta", "bc_base": OLD[-32:].hex(), "bc_zsize": d["size"],
+        "bc_full": f"${{aws:iot:s3-presigned-url:{out['url']}}}"}
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = fota_aws.env["FOTA_BUCKET"]
+    assert apply(OLD, s3.get_object(Bucket=bucket, Key=folder + d["file"])["Body"].read()) == NEW
+    assert s3.get_object(Bucket=bucket, Key=f"{folder}{REL}.bin")["Body"].read() == NEW
