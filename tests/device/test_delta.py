@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -499,3 +500,54 @@ def test_delta_cycle_fits_the_budget_the_readme_gives(rig, server):
     assert "fota: [download] delta from base" in result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.running_slot_bytes()[:len(BIG_NEW)] == BIG_NEW
+
+
+# --- the plan of a delta document (lib/fotaplan.py), in MicroPython ----------------------------
+
+PLAN = """
+import json
+from fotaplan import plan, base, DocError
+out = []
+for doc, running in json.loads(%r):
+    try:
+        p = base(plan(doc, 2, 0, 1, 0x180000), running)
+        out.append([p.codec, p.args, p.url, p.xsize, p.size])
+    except DocError as e:
+        out.append(str(e))
+print(json.dumps(out))
+"""
+DOC = {"operation": "fota", "bc_idx": -1, "bc_crc": "0" * 32, "bc_size": 300_000,
+       "bc_url": "https://h/p.hs", "bc_enc": "delta", "bc_base": "AB" * 32, "bc_zsize": 20_000}
+
+
+def test_plan_of_a_delta_document():
+    ab, cd = "ab" * 32, "cd" * 32
+    full = dict(DOC, bc_full="https://h/new.bin")
+    cases = [  # (document, the running image's SHA-256, plan or reason)
+        (DOC, ab, ["delta", {"base": ab, "full": None}, "https://h/p.hs", 20_000, 300_000]),
+        (full, ab, ["delta", {"base": ab, "full": "https://h/new.bin"}, "https://h/p.hs", 20_000,
+                    300_000]),
+        (full, cd, [None, None, "https://h/new.bin", 300_000, 300_000]),
+        (DOC, cd, "the patch is for base image %s; this device runs %s" % (ab, cd)),
+        (DOC, None, "the patch is for base image %s; this device runs an image without a SHA-256"
+         % ab),
+        (dict(DOC, bc_base=None), ab, "bc_base must be the base image's SHA-256 as 64 hex digits"),
+        (dict(DOC, bc_base=7), ab, "bc_base must be"),
+        (dict(DOC, bc_base="ab" * 31), ab, "bc_base must be"),
+        (dict(DOC, bc_base="xy" * 32), ab, "bc_base must be"),
+        (dict(DOC, bc_zsize=None), ab, "bc_zsize missing"),
+        (dict(DOC, bc_zsize=True), ab, "bc_zsize must be an integer"),
+        (dict(DOC, bc_zsize=0), ab, "bc_zsize 0 does not fit the 1572864-byte slot"),
+        (dict(DOC, bc_zsize=0x180001), ab, "bc_zsize 1572865 does not fit"),
+        (dict(DOC, bc_full="http://h/new.bin"), cd, "bc_full must be an https URL"),
+        (dict(DOC, bc_full="${aws:iot:s3-presigned-url:https://h/x}"), cd,
+         "bc_full is an unresolved placeholder"),
+        (dict(DOC, bc_full=5), cd, "bc_full missing"),
+    ]
+    docs = [[{k: v for k, v in doc.items() if v is not None}, running] for doc, running, _ in cases]
+    out = run_json(PLAN % json.dumps(docs))
+    for (doc, running, want), got in zip(cases, out):
+        if isinstance(want, str):
+            assert isinstance(got, str) and want in got, (doc, got)
+        else:
+            assert got == want, (doc, got)
