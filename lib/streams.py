@@ -66,10 +66,11 @@ class StreamFile:
         raise StreamError("file %d is not in the stream" % self.file_id)
 
     def open(self, start):
-        # A reader from byte `start` (a multiple of BLOCK), in the shape of https.Response.
+        # A reader from byte `start`, in the shape of https.Response (a start inside a block,
+        # where a compressed file's piece begins, skips the block's first bytes).
         if self.size is None:
             self.describe()
-        return _Reader(self, start // BLOCK)
+        return _Reader(self, start)
 
     def request(self, block, count):
         fields = (("f", self.file_id), ("l", BLOCK), ("o", block), ("n", count))
@@ -147,12 +148,13 @@ class StreamFile:
 
 
 class _Reader:
-    def __init__(self, sf, block):
+    def __init__(self, sf, start):
         self.sf = sf
-        self.next = block  # the next block to take
-        self.asked = block  # blocks below this one have been requested
+        self.next = start // BLOCK  # the next block to take
+        self.asked = self.next  # blocks below this one have been requested
         self.data = None  # the block being read (a view into its message)
         self.pos = 0
+        self.skip = start % BLOCK  # bytes of the first block before start
         self.total = sf.size
         self.last = (sf.size + BLOCK - 1) // BLOCK  # number of blocks
 
@@ -162,7 +164,8 @@ class _Reader:
             if self.next >= self.last:
                 return 0
             self.data = self._take()
-            self.pos = 0
+            self.pos = self.skip
+            self.skip = 0
         n = min(len(buf), len(self.data) - self.pos)
         buf[:n] = self.data[self.pos:self.pos + n]
         self.pos += n

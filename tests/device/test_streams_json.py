@@ -155,3 +155,18 @@ def test_json_blocks_are_decoded_from_the_message(rig):
     got, per_block = run_json(f"STREAM_ID = {stream!r}\n" + code, cwd=r.fs, env=env)
     assert got == len(data)
     assert per_block < 3 * 4096, per_block
+
+
+def test_a_reader_may_start_inside_a_block(thing):
+    out = device(thing, """
+sf = StreamFile(conn, "STREAM", 0)
+r = sf.open(5000)
+h = hashlib.sha256(); buf = bytearray(1000); n = 0
+while True:
+    k = r.readinto(buf)
+    if not k:
+        break
+    h.update(buf[:k]); n += k
+print(json.dumps([n, binascii.hexlify(h.digest()).decode()]))
+""")
+    assert out == [len(DATA) - 5000, hashlib.sha256(DATA[5000:]).hexdigest()]
