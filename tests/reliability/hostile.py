@@ -52,6 +52,13 @@ FOTA_RANGE = {
                "https://127.0.0.1:99999/fw.bin"],
     "bc_sig": ["", "!!!not base64!!!"],
 }
+# a compressed image (bc_enc deflate): its fields on top of a valid fota document
+DEFLATE_FIELDS = {"bc_enc": ("str", "null"), "bc_wbits": ("int",), "bc_zsize": ("int",)}
+DEFLATE_RANGE = {
+    "bc_enc": ["", "DEFLATE", "deflate ", "gzip", "zlib", "lzma", "none"],
+    "bc_wbits": [0, -1, 8, 13, 15, 16, 2**31, 2**63],
+    "bc_zsize": [0, -1, SLOT + 1, 2**32, 2**63],
+}
 AWS_FIELDS = {"size": ("int",), "fwversion": ("str",), "location": ("object",)}
 AWS_RANGE = {"size": [0, -1, SLOT + 1, 2**63]}
 LOCATION_BAD = [
@@ -115,6 +122,10 @@ def documents(url: str, md5: str, size: int) -> list[tuple[str, Any, str]]:
         doc["operation"] = op
         out.append((f"operation={op!r}", doc, "REJECTED"))
     out.append(("fota: no fields", {"operation": "fota"}, "FAILED"))
+    deflated = dict(fota, bc_enc="deflate", bc_wbits=12, bc_zsize=size // 2)
+    # bc_enc missing or null is the image itself: still FAILED (the URL leads nowhere)
+    for name, doc in _variants(deflated, DEFLATE_FIELDS, DEFLATE_RANGE):
+        out.append(("fota deflate: " + name, doc, "FAILED"))
     out.append(("fota: every field null", {k: (None if k != "operation" else "fota") for k in fota}, "FAILED"))
 
     aws = _aws_fota(url, size)
