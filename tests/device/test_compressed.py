@@ -259,3 +259,15 @@ def test_plan_of_a_compressed_document():
 def test_bad_compressed_field_is_refused(change, reason):
     doc = {k: v for k, v in {**DOC, **change}.items() if v is not None}
     assert plan_of(doc).startswith(reason)
+
+
+def test_signed_compressed_image(rig, server):
+    # bc_sig signs the image, not the compressed file: the device checks it over what it wrote.
+    from tests.device.test_signed import sig, signed_rig
+
+    r = signed_rig(rig)
+    job = publish(r, server.url("/fw/fw.z"), bc_sig=sig(NEW))
+    result = r.run()
+    assert "signature ok" in result.console, result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
