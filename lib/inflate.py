@@ -67,8 +67,8 @@ class Inflater:
         self.xsize = xsize
         self.wbits = wbits
         self.starts = {0: 0}  # piece -> its offset in the transferred file
-        if isinstance(state, list) and len(state) == 2:
-            self.starts[state[0]] = state[1]
+        if isinstance(state, list) and len(state) == 2 and all(isinstance(x, int) for x in state):
+            self.starts[state[0]] = state[1]  # else the download starts over, from piece 0
         self.one = bytearray(1)
         self.ahead = bytearray(256)
         self.src = self.d = None
