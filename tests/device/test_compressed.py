@@ -271,3 +271,26 @@ def test_signed_compressed_image(rig, server):
     assert "signature ok" in result.console, result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1"
+
+
+def test_bomb_under_main_then_a_good_compressed_update(rig, server, tmp_path):
+    # The project's own main.py: a decompression bomb ends FAILED while the loop goes on, and
+    # the next (good) compressed job is taken by the same running board.
+    from fotatools.backend import TERMINAL_STATES
+    from tests.reliability.board import MAIN, Running
+
+    r = rig(app=MAIN)
+    running = r.running_slot_bytes()
+    bomb = list(BAD).index("bomb in a piece")
+    bad = publish(r, server.url(f"/fw/bad{bomb}.z"), bc_zsize=len(BAD["bomb in a piece"][0]))
+    with Running(r, tmp_path / "ops.log") as board:
+        assert board.until(lambda: r.execution(bad).status in TERMINAL_STATES, timeout=120)
+        assert board.dev.running  # the loop is alive
+        assert r.running_slot_bytes() == running
+        good = publish(r, server.url("/fw/fw.z"))
+        board.until(lambda: r.execution(good).status in TERMINAL_STATES, timeout=120)
+        board.stop()
+    ex = r.execution(bad)
+    assert ex.status == "FAILED" and "piece 1 inflates past its 65536 bytes" in ex.status_details["reason"]
+    assert r.execution(good).status == "SUCCEEDED", r.execution(good)
+    assert r.version() == "1.0.1"
