@@ -11,10 +11,10 @@
 #   check     job document -> plan (fotaplan.plan)          FAILED "bad fota data: ..."
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
 #   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
-#             MQTT closed, HTTPS stream (or an MQTT stream  3 tries; slot header erased if
-#             for afr_ota jobs), through the plan's codec   a sector was written, else the
-#             (fota._image: inflated for bc_enc deflate)    slot is left as it was
-#             -> the other slot, sector by sector, retried
+#             MQTT closed, HTTPS stream (or an MQTT stream  3 tries (bad compressed data
+#             for afr_ota jobs), through the plan's codec   at once); slot header erased if
+#             (fota._image: inflated for bc_enc deflate)    a sector was written, else the
+#             -> the other slot, sector by sector, retried  slot is left as it was
 #             from the last good sector
 #             on a broken connection, and after a power
 #             cut from the last 64 KB the record says is
