@@ -294,3 +294,41 @@ def test_bomb_under_main_then_a_good_compressed_update(rig, server, tmp_path):
     assert ex.status == "FAILED" and "piece 1 inflates past its 65536 bytes" in ex.status_details["reason"]
     assert r.execution(good).status == "SUCCEEDED", r.execution(good)
     assert r.version() == "1.0.1"
+
+
+def test_inflater_opens_at_every_sector(tmp_path):
+    # lib/inflate.py alone in MicroPython, the compressed file on disk as its transport: from
+    # every sector of the image, with the piece's place recorded (after a power cut) or not
+    # (from piece 0, dropping what comes before), the next sector is the image's.
+    import json
+
+    from tests.device.mpy import run_json
+
+    (tmp_path / "fw.z").write_bytes(PACKED)
+    sectors = range(0, len(NEW), 4096)
+    out = run_json(f"""
+import json, hashlib, binascii, os
+from inflate import Inflater
+class File:
+    def __init__(self, start):
+        self.f = open("fw.z", "rb"); self.f.seek(start); self.total = os.stat("fw.z")[6]
+    def readinto(self, b):
+        return self.f.readinto(b)
+    def close(self):
+        self.f.close()
+size, xsize = {len(NEW)}, {len(PACKED)}
+offsets = {json.dumps(OFFSETS)}
+buf = bytearray(4096)
+out = []
+for start in {json.dumps(list(sectors))}:
+    for state in (None, [start // 65536, offsets[start // 65536]]):
+        r = Inflater(File, size, xsize, 12, state).open(start)
+        n = 0
+        while n < min(4096, size - start):
+            n += r.readinto(memoryview(buf)[n:min(4096, size - start)])
+        r.close()
+        out.append(binascii.hexlify(hashlib.md5(buf[:n]).digest()).decode())
+print(json.dumps(out))
+""", cwd=tmp_path, timeout=300)
+    want = [hashlib.md5(NEW[s:s + 4096]).hexdigest() for s in sectors for _ in (0, 1)]
+    assert out == want
