@@ -11,8 +11,8 @@ each way of sending the new image:
   stream at windows 2**9..2**15;
 - delta: what `fota build --from` makes (fotatools.delta.make_patch): a detools sequential
   patch (bsdiff) with heatshrink (its default window and lookahead, detools' defaults 2**8 and
-  2**7, as `detools create_patch -c heatshrink` makes for esp_delta_ota), and with crle and
-  none; lzma (which devices do not apply) for reference;
+  2**7, as `detools create_patch -c heatshrink` makes for esp_delta_ota) or crle, whichever is
+  smaller (`shipped`: what is sent); none, and lzma (which devices do not apply), for reference;
 
 bytes on the air / image size over
 - HTTPS: the response body, and the body in TLS 1.2 AES-GCM records (16 KB of plaintext each,
@@ -380,12 +380,14 @@ def measure_pair(label: str, old: bytes, new: bytes, repeat: int, inflate: bool)
 
     comp = deflate_pieces(new)
     hs = patch(old, new, "heatshrink")
-    sends = {"full": new, "compressed": comp, "delta": hs}
+    cr = patch(old, new, "crle")
+    shipped = "heatshrink" if len(hs) <= len(cr) else "crle"  # fota build --from's default
+    sends = {"full": new, "compressed": comp, "delta": hs if shipped == "heatshrink" else cr}
     out: dict[str, Any] = {"image_bytes": size, "old_bytes": len(old)}
     out["compressed_windows"] = {f"2^{w}": r(len(raw_deflate(new, w))) for w in range(9, 16)}
     out[f"compressed_pieces_2^{DEVICE_WBITS}"] = r(len(comp))
-    out["delta"] = {"heatshrink": r(len(hs))}
-    for c in ("crle", "none", "lzma"):
+    out["delta"] = {"shipped": shipped, "heatshrink": r(len(hs)), "crle": r(len(cr))}
+    for c in ("none", "lzma"):
         out["delta"][c] = r(len(patch(old, new, c)))
     air: dict[str, Any] = {}
     board: dict[str, Any] = {}

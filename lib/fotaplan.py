@@ -137,8 +137,8 @@ def _codec(doc, p, slot_size):
         full = None if full is None else _url(full, "bc_full")
         p.codec, p.args, p.xsize = enc, {"base": sha.lower(), "full": full}, xsize
         return
-    raise DocError("bc_enc %s is not supported (deflate)" % (enc if isinstance(enc, str) else
-                                                            json.dumps(enc)))
+    enc = enc if isinstance(enc, str) else json.dumps(enc)
+    raise DocError("bc_enc %s is not supported (deflate, delta)" % enc)
 
 
 def base(p, running_sha):

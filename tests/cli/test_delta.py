@@ -16,21 +16,21 @@ import detools
 import pytest
 
 from fotatools import cli
-from fotatools.delta import base_sha256, load_delta, patch_header
+from fotatools.delta import base_sha256, load_delta, make_patch, patch_header
 from fotatools.release import ImageError
 from tests.cli.conftest import unique
 from tests.cli.images import app_image, raw_app_image
 from tests.cli.test_cli_local import Device, local  # noqa: F401 (the fixture)
-from tests.deltaimages import evolve
+from tests.deltaimages import assemble, evolve, segments
 
 OLD = app_image("2.0.0", size=300_000)
 NEW = evolve(OLD, "2.0.1")
 REL = "micropython-2.0.1"
 
 
-def build(tmp_path: Path, *args: str) -> tuple[int, dict]:
+def build(tmp_path: Path, *args: str, new: bytes = NEW) -> tuple[int, dict]:
     (tmp_path / "old.bin").write_bytes(OLD)
-    (tmp_path / "new.bin").write_bytes(NEW)
+    (tmp_path / "new.bin").write_bytes(new)
     code = cli.main(["build", str(tmp_path / "new.bin"), "--from", str(tmp_path / "old.bin"),
                      "--out", str(tmp_path / "rel"), "--json", *args])
     return code, json.loads((tmp_path / "rel" / f"{REL}.json").read_text())
@@ -50,7 +50,7 @@ def esptool_validation_hash(path: Path) -> str:
 
 
 def test_build_from_writes_a_patch_that_makes_the_image(tmp_path):
-    code, manifest = build(tmp_path)
+    code, manifest = build(tmp_path, "--delta-compression", "heatshrink")
     assert code == 0
     d = manifest["delta"]
     patch = (tmp_path / "rel" / d["file"]).read_bytes()
@@ -64,6 +64,30 @@ def test_build_from_writes_a_patch_that_makes_the_image(tmp_path):
     assert len(patch) < len(NEW) // 10
     assert (manifest["size"], manifest["md5"]) == (len(NEW), hashlib.md5(NEW).hexdigest())
     assert load_delta(tmp_path / "rel" / f"{REL}.json", manifest) == tmp_path / "rel" / d["file"]
+
+
+def with_new_code(image: bytes) -> bytes:
+    # A build that adds 74 KB of repetitive new content: heatshrink compresses the patch's
+    # extra data, crle (runs only) does not.
+    segs = segments(image)
+    addr, data = segs[-1]
+    segs[-1] = (addr, data[:1000] + b"def handler(msg): return msg.upper()\n" * 2000 + data[1000:])
+    return assemble(image[:24], segs)
+
+
+@pytest.mark.parametrize("new,winner", [(NEW, "crle"), (with_new_code(NEW), "heatshrink")],
+                         ids=["small edits", "new code"])
+def test_build_from_keeps_the_smaller_of_heatshrink_and_crle(tmp_path, new, winner):
+    # The default: crle when little changed (its runs of zero differences beat heatshrink's
+    # longest match), heatshrink when new content came in.
+    code, manifest = build(tmp_path, new=new)
+    assert code == 0
+    d = manifest["delta"]
+    patch = (tmp_path / "rel" / d["file"]).read_bytes()
+    sizes = {c: len(make_patch(OLD, new, c)) for c in ("heatshrink", "crle")}
+    assert min(sizes, key=sizes.get) == winner == d["compression"] == patch_header(patch)[0]
+    assert len(patch) == sizes[winner] == d["size"]
+    assert apply(OLD, patch) == new
 
 
 @pytest.mark.parametrize("compression", ["crle", "none"])

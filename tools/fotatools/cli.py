@@ -661,8 +661,9 @@ def build_parser() -> Parser:
     p.add_argument("--from", dest="base", metavar="OLD.bin",
                    help="also write a delta patch (detools, sequential) from this older app "
                         "image, which publish sends to the devices that run it")
-    p.add_argument("--delta-compression", choices=("heatshrink", "crle", "none"),
-                   default="heatshrink", help="compression inside the patch (default heatshrink)")
+    p.add_argument("--delta-compression", choices=("smallest", "heatshrink", "crle", "none"),
+                   default="smallest", help="compression inside the patch (default: heatshrink "
+                   "or crle, whichever makes the smaller patch)")
 
     p = sub("publish", "upload a release and create the FOTA job", cmd_publish)
     p.add_argument("release", metavar="RELEASE", help="a manifest (.json) or an app image")

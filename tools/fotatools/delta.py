@@ -1,7 +1,7 @@
 """Delta releases: a detools sequential patch from an older app image to a release's image.
 
 `fota build NEW.bin --from OLD.bin` checks both images with esptool's parser, makes the patch
-with detools (bsdiff, heatshrink by default) and writes `<project>-<version>.patch` next to the
+with detools (bsdiff; heatshrink or crle inside, whichever is smaller, by default) and writes `<project>-<version>.patch` next to the
 release, with a "delta" entry in the manifest: file, base_sha256 (the SHA-256 appended to the
 base image, what `esptool image-info` calls its validation hash and what the device reads from
 its running slot), base_version, size, md5, compression and, for heatshrink, window_sz2 and
@@ -25,6 +25,8 @@ from esptool.bin_image import ESP32FirmwareImage
 from .release import ImageError, _Reader, inspect_image, read_file
 
 COMPRESSIONS = ("heatshrink", "crle", "none")  # what the device applies (lib/delta.py)
+SMALLEST = "smallest"  # heatshrink and crle both made, the smaller kept: heatshrink wins on
+#                        releases apart, crle on small changes (long runs of zero differences)
 DEVICE_MAX_WINDOW = 12  # lib/delta.py MAX_WINDOW: the largest heatshrink window devices take
 DEFAULT_WINDOW, DEFAULT_LOOKAHEAD = 8, 7  # detools' defaults (esp_delta_ota's too)
 _COMPRESSION_IDS = {"none": 0, "crle": 2, "heatshrink": 4}
@@ -83,7 +85,7 @@ def patch_header(patch: bytes) -> tuple[str, int, int | None]:
     return compression, size, window
 
 
-def add_delta(manifest_path: Path, base: Path, compression: str = "heatshrink",
+def add_delta(manifest_path: Path, base: Path, compression: str = SMALLEST,
               window: int = DEFAULT_WINDOW, lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any]:
     """Make the patch from `base` to the release of `manifest_path`, write it next to it and
     record it in the manifest; -> the "delta" entry."""
@@ -93,7 +95,11 @@ def add_delta(manifest_path: Path, base: Path, compression: str = "heatshrink",
     sha = base_sha256(old)
     if sha == base_sha256(new):
         raise ImageError("the base image is the release image itself")
-    patch = make_patch(old, new, compression, window, lookahead)
+    if compression == SMALLEST:
+        patch, compression = min(((make_patch(old, new, c, window, lookahead), c)
+                                  for c in ("heatshrink", "crle")), key=lambda pc: len(pc[0]))
+    else:
+        patch = make_patch(old, new, compression, window, lookahead)
     name = Path(manifest["file"]).stem + ".patch"
     (manifest_path.parent / name).write_bytes(patch)
     info: dict[str, Any] = {"file": name, "base_sha256": sha,
