@@ -59,6 +59,13 @@ DEFLATE_RANGE = {
     "bc_wbits": [0, -1, 8, 13, 15, 16, 2**31, 2**63],
     "bc_zsize": [0, -1, SLOT + 1, 2**32, 2**63],
 }
+# a delta update (bc_enc delta): a patch for a base image, the whole image as bc_full
+DELTA_FIELDS = {"bc_base": ("str",), "bc_zsize": ("int",), "bc_full": ("str", "null")}
+DELTA_RANGE = {
+    "bc_base": ["", "0" * 63, "0" * 65, "g" * 64, "0x" + "0" * 62, " " * 64],
+    "bc_zsize": [0, -1, SLOT + 1, 2**32, 2**63],
+    "bc_full": ["", "http://h/fw.bin", "https://", "ftp://x/y"],
+}
 AWS_FIELDS = {"size": ("int",), "fwversion": ("str",), "location": ("object",)}
 AWS_RANGE = {"size": [0, -1, SLOT + 1, 2**63]}
 LOCATION_BAD = [
@@ -101,7 +108,8 @@ def _variants(base: dict[str, Any], fields: dict[str, tuple[str, ...]],
         for value in ranges.get(field, []):
             doc = dict(base)
             doc[field] = value
-            out.append((f"{field}={value!r}"[:60], doc))
+            name = f"{field}={value!r}"
+            out.append((name if len(name) <= 60 else f"{name[:48]}... ({len(str(value))} chars)", doc))
         if "str" in ok_types:
             doc = dict(base)
             doc[field] = "9" * BIG if field != "bc_url" else base[field] + "?" + "a" * BIG
@@ -126,6 +134,10 @@ def documents(url: str, md5: str, size: int) -> list[tuple[str, Any, str]]:
     # bc_enc missing or null is the image itself: still FAILED (the URL leads nowhere)
     for name, doc in _variants(deflated, DEFLATE_FIELDS, DEFLATE_RANGE):
         out.append(("fota deflate: " + name, doc, "FAILED"))
+    delta = dict(fota, bc_enc="delta", bc_base="ab" * 32, bc_zsize=size // 4, bc_full=url)
+    # bc_full missing or null: the patch alone, for another base than the running one
+    for name, doc in _variants(delta, DELTA_FIELDS, DELTA_RANGE, optional=("bc_full",)):
+        out.append(("fota delta: " + name, doc, "FAILED"))
     out.append(("fota: every field null", {k: (None if k != "operation" else "fota") for k in fota}, "FAILED"))
 
     aws = _aws_fota(url, size)
