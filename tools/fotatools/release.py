@@ -1,14 +1,22 @@
-"""Releases: check an ESP32 app image and describe it in a manifest.
+"""Releases: check a file to publish and describe it in a manifest.
 
-`fota build FIRMWARE.bin` reads the image with esptool's own parser, checks everything the
-ESP-IDF bootloader and `esp_ota_set_boot_partition` check (magic, chip, segments, checksum,
-appended SHA-256) and that it is an application (an `esp_app_desc_t` at image offset 32), then
-writes `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) into a folder.
+Three kinds of file, told apart by their first bytes:
+- `esp32-app`: an ESP32 app image. `fota build FIRMWARE.bin` reads it with esptool's own parser,
+  checks everything the ESP-IDF bootloader and `esp_ota_set_boot_partition` check (magic, chip,
+  segments, checksum, appended SHA-256) and that it is an application (an `esp_app_desc_t` at
+  image offset 32);
+- `mcuboot`: an MCUboot image (header magic 0x96f3b83d), as imgtool signs it for a secondary
+  MCU. imgtool's own reader checks the TLV area and the SHA-256 it holds; the version is the
+  header's ih_ver, written "major.minor.revision+build";
+- `file`: anything else (a data or configuration file); its version is given with --version.
+Then `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) go into a folder.
 
-Manifest fields: format, file, version, project, size, md5, sha256, chip, idf_ver,
-secure_version, app_date (compile date and time from the descriptor), elf_sha256, built_at
-(UTC, when the release was made) and, when the image is signed, signature
-({"algorithm": "ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}).
+Manifest fields: format, kind, file, version, project, size, md5, sha256, built_at (UTC, when
+the release was made) and, when the file is signed, signature ({"algorithm":
+"ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}). An app image adds chip, idf_ver,
+secure_version, app_date (compile date and time from the descriptor), elf_sha256; an MCUboot
+image adds mcuboot ({"header_size", "image_size", "hash": the SHA-256 TLV in hex}).
+A manifest without a kind (made by an older fota) is an app image.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ CHIP_IDS = {"esp32": 0, "esp32s2": 2, "esp32c3": 5, "esp32s3": 9, "esp32c2": 12,
             "esp32c6": 13, "esp32h2": 16, "esp32p4": 18}
 MAX_VERSION_LEN = 31  # esp_app_desc_t.version is char[32], NUL-terminated
 SIGNATURE_ALGORITHM = "ecdsa-p256-sha256"
+KIND_APP, KIND_MCUBOOT, KIND_FILE = "esp32-app", "mcuboot", "file"
+KINDS = (KIND_APP, KIND_MCUBOOT, KIND_FILE)
+MCUBOOT_MAGIC = 0x96F3B83D
 
 
 class ImageError(ValueError):
@@ -158,6 +169,91 @@ class _Reader:
         return self._pos
 
 
+@dataclass
+class McubootImage:
+    """What a release needs to know about an MCUboot image."""
+
+    version: str  # ih_ver as "major.minor.revision+build"
+    header_size: int
+    image_size: int
+    hash: str  # the SHA-256 TLV, hex
+
+
+def kind_of(data: bytes) -> str:
+    """esp32-app, mcuboot or file, from the first bytes."""
+    if data[:1] == bytes([IMAGE_MAGIC]):
+        return KIND_APP
+    if len(data) >= 4 and struct.unpack_from("<I", data)[0] == MCUBOOT_MAGIC:
+        return KIND_MCUBOOT
+    return KIND_FILE
+
+
+def inspect_mcuboot(path: Path) -> McubootImage:
+    """Check an MCUboot image with imgtool's reader (magic, TLV area, the SHA-256 TLV against the
+    header and body) and read its version. ImageError with a one-line reason otherwise."""
+    from imgtool.image import IMAGE_HEADER_SIZE, Image, VerifyResult
+
+    data = read_file(path, "MCUboot image")
+    if len(data) < IMAGE_HEADER_SIZE:
+        raise ImageError(f"{path}: too short for an MCUboot image ({len(data)} bytes)")
+    try:
+        result, version, digest, _ = Image.verify(str(path), None)
+    except (struct.error, ValueError, IndexError):
+        result, version, digest = None, None, None
+    header_size, _, image_size = struct.unpack_from("<HHI", data, 8)
+    if result is None or result == VerifyResult.INVALID_TLV_INFO_MAGIC:
+        raise ImageError(f"{path}: truncated or malformed MCUboot image (no TLV area after the "
+                         f"{header_size}-byte header and {image_size}-byte body)")
+    if result == VerifyResult.INVALID_HASH:
+        raise ImageError(f"{path}: bad MCUboot image: the SHA-256 TLV does not match the header "
+                         "and body")
+    if result != VerifyResult.OK or version is None or digest is None:
+        raise ImageError(f"{path}: bad MCUboot image ({result.name}; no SHA-256 TLV?)")
+    major, minor, revision, build = version
+    return McubootImage(version=f"{major}.{minor}.{revision}+{build}", header_size=header_size,
+                        image_size=image_size, hash=bytes(digest).hex())
+
+
+def describe_file(path: Path, version: str | None = None, chip: str = "esp32",
+                  data: bytes | None = None, hash_version: bool = False) -> dict[str, Any]:
+    """The manifest fields of any file to publish (no signature, no built_at): its kind, version
+    (from the app descriptor, the MCUboot header, or `version` for a plain file; with
+    `hash_version` a plain file without one is versioned by the start of its SHA-256) and
+    hashes."""
+    data = read_file(path) if data is None else data
+    kind = kind_of(data)
+    if kind == KIND_APP:
+        app = inspect_image(data, chip)
+        info = asdict(app)
+        del info["segments"]
+        info = {"kind": kind, **info,
+                "version": check_version(version if version is not None else app.version)}
+        if version is not None and version != app.version:
+            info["app_version"] = app.version
+        return info
+    common = {"size": len(data), "md5": hashlib.md5(data).hexdigest(),
+              "sha256": hashlib.sha256(data).hexdigest()}
+    project = safe_name(path.name.split(".", 1)[0])
+    if kind == KIND_MCUBOOT:
+        img = inspect_mcuboot(path)
+        if version is not None and version != img.version:
+            raise ImageError(f"{path} is an MCUboot image of version {img.version} (its header's "
+                             f"ih_ver); --version {version} would not match what the device "
+                             "reports: sign it again with imgtool --version")
+        return {"kind": kind, "version": img.version, "project": project, **common,
+                "mcuboot": {"header_size": img.header_size, "image_size": img.image_size,
+                            "hash": img.hash}}
+    if not data:
+        raise ImageError(f"{path}: empty file")
+    if version is None and hash_version:
+        version = common["sha256"][:12]
+    if version is None:
+        raise ImageError(f"{path}: not an ESP32 image (magic 0x{data[0]:02x}) nor an MCUboot "
+                         "image; a plain file has no version of its own: give it one with "
+                         "--version")
+    return {"kind": kind, "version": check_version(version), "project": project, **common}
+
+
 def safe_name(text: str) -> str:
     """A file-name-safe form of a version or project name."""
     name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")
@@ -211,7 +307,8 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
     now = now or dt.datetime.now(dt.timezone.utc)
     info = asdict(app)
     del info["segments"]
-    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "file": file_name, **info}
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "kind": KIND_APP, "file": file_name,
+                                **info}
     manifest["version"] = check_version(version) if version else check_version(app.version)
     if version and version != app.version:
         manifest["app_version"] = app.version
@@ -223,17 +320,23 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
 
 def build_release(image_path: Path, out_dir: Path | None = None, version: str | None = None,
                   sign_key: Path | None = None, chip: str = "esp32") -> tuple[Path, dict[str, Any]]:
-    """Check the image and write `<project>-<version>.bin` + `.json` into out_dir
+    """Check the file and write `<project>-<version>.bin` + `.json` into out_dir
     (default `build/<project>-<version>`); return the manifest path and the manifest."""
     data = read_file(image_path)
-    app = inspect_image(data, chip)
-    ver = check_version(version if version is not None else app.version)
+    info = describe_file(image_path, version, chip, data)
     signature = sign_image(data, read_file(sign_key, "signing key")) if sign_key else None
-    base = f"{safe_name(app.project)}-{safe_name(ver)}"
+    base = f"{safe_name(str(info['project']))}-{safe_name(str(info['version']))}"
     out = out_dir if out_dir is not None else Path("build") / base
     out.mkdir(parents=True, exist_ok=True)
-    image_out = out / f"{base}.bin"
-    manifest = make_manifest(app, image_out.name, version, signature)
+    suffix = image_path.suffix if info["kind"] == KIND_FILE and image_path.suffix else ".bin"
+    image_out = out / f"{base}{suffix}"
+    if image_out.name == f"{base}.json":  # a plain JSON file: not to be taken for the manifest
+        image_out = out / f"{base}.data.json"
+    now = dt.datetime.now(dt.timezone.utc)
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "file": image_out.name, **info,
+                                "built_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if signature:
+        manifest["signature"] = signature
     if image_out.resolve() != image_path.resolve():
         shutil.copyfile(image_path, image_out)
     manifest_path = out / f"{base}.json"
@@ -260,29 +363,51 @@ class Release:
     manifest: dict[str, Any]
 
 
-def load_release(path: Path, chip: str = "esp32") -> Release:
-    """Open a release from its manifest (.json) or straight from an app image.
+def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND_APP,)) -> Release:
+    """Open a release from its manifest (.json) or straight from a file, of one of `kinds`.
 
-    With a manifest, the image next to it must still match the manifest's size and hashes.
+    With a manifest, the file next to it must still match the manifest's size and hashes.
     """
+    manifest: Any = None
     if path.suffix.lower() == ".json":
         try:
             manifest = json.loads(read_file(path, "manifest"))
         except json.JSONDecodeError as e:
-            raise ImageError(f"{path} is not a JSON manifest ({e.msg})") from None
+            if KIND_FILE not in kinds:
+                raise ImageError(f"{path} is not a JSON manifest ({e.msg})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-            raise ImageError(f"{path} is not a fota release manifest")
+            if KIND_FILE not in kinds:
+                raise ImageError(f"{path} is not a fota release manifest")
+            manifest = None  # a JSON file to publish as it is
+    if manifest is not None:
         for key in ("file", "version", "project", "size", "md5", "sha256"):
             if key not in manifest:
                 raise ImageError(f"manifest {path} lacks {key!r}")
+        kind = str(manifest.get("kind", KIND_APP))
+        if kind not in KINDS:
+            raise ImageError(f"manifest {path}: unknown kind {kind!r}")
+        _check_kind(path, kind, kinds)
         image = path.parent / str(manifest["file"])
-        data = read_file(image, "release image")
-        app = inspect_image(data, str(manifest.get("chip", chip)))
-        if (app.size, app.md5, app.sha256) != (manifest["size"], manifest["md5"],
-                                               manifest["sha256"]):
+        data = read_file(image, "release file")
+        info = describe_file(image, str(manifest["version"]) if kind == KIND_FILE else None,
+                             str(manifest.get("chip", chip)), data)
+        if info["kind"] != kind:
+            raise ImageError(f"{image} is not the {kind} its manifest says (it reads as "
+                             f"{info['kind']})")
+        if (info["size"], info["md5"], info["sha256"]) != (manifest["size"], manifest["md5"],
+                                                           manifest["sha256"]):
             raise ImageError(f"{image} does not match its manifest (size or hash differ)")
         check_version(str(manifest["version"]))
         return Release(image, manifest)
     data = read_file(path, "firmware image")
-    app = inspect_image(data, chip)
-    return Release(path, make_manifest(app, path.name))
+    kind = kind_of(data)
+    if kinds == (KIND_APP,):  # an app image is expected: say why this one is not
+        return Release(path, make_manifest(inspect_image(data, chip), path.name))
+    _check_kind(path, kind, kinds)
+    info = describe_file(path, None, chip, data, hash_version=True)
+    return Release(path, {"format": MANIFEST_FORMAT, "file": path.name, **info})
+
+
+def _check_kind(path: Path, kind: str, kinds: tuple[str, ...]) -> None:
+    if kind not in kinds:
+        raise ImageError(f"{path} holds a {kind} file; here it must be: {', '.join(kinds)}")
