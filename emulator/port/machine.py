@@ -206,3 +206,265 @@ class RTC:
         if len(data) > 2048:
             raise ValueError("buffer too long")
         _emu.rtc_memory(data)
+
+
+# ---- UART
+
+# default pins (ports/esp32/machine_uart.h for the ESP32): UART0 is the REPL
+_UART_PINS = {0: (1, 3), 1: (10, 9), 2: (17, 16)}
+_UART_NUM = 3
+_uart_ports = {}  # id -> the open endpoint and what has been read from it
+
+
+def _uart_wires():
+    """id -> (host folder, name) of the pseudo-terminal $ESP32_UART<id> names. The folder is
+    taken now, at import, while host paths still resolve (the launcher then mounts the
+    board's filesystem at /); the port is opened through it when the UART is set up."""
+    import os
+
+    wires = {}
+    for uart_id in (1, 2):
+        path = os.getenv("ESP32_UART%d" % uart_id)
+        if path:
+            folder, name = path.rsplit("/", 1)
+            wires[uart_id] = (os.VfsPosix(folder or "/"), "/" + name)
+    return wires
+
+
+_UART_WIRES = _uart_wires()
+
+
+def _pin_id(pin):
+    if pin is None or isinstance(pin, int):
+        return pin
+    return int(str(pin)[4:-1])  # Pin(n)
+
+
+class _UartPort:
+    """One UART's wire: the pseudo-terminal named by $ESP32_UART<id> (the secondary MCU's
+    serial port; see emulator/secondary), or nothing (bytes written are lost, reads time
+    out), and the bytes received but not yet read."""
+
+    def __init__(self, uart_id):
+        self.file = None
+        self.rx = bytearray()
+        wire = _UART_WIRES.get(uart_id)
+        if wire:
+            import termios
+
+            self.file = wire[0].open(wire[1], "r+b")
+            fd = self.file.fileno()
+            termios.setraw(fd)
+            attrs = termios.tcgetattr(fd)
+            attrs[6][5] = 0  # VTIME
+            attrs[6][6] = 0  # VMIN: a read returns what is there, at once
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+            while self.pull(1 << 30):  # a UART starts empty: what came before is lost
+                self.rx = bytearray()
+
+    def pull(self, limit):
+        """Move what has arrived (up to `limit` bytes buffered) into rx; True if any came."""
+        if self.file is None or len(self.rx) >= limit:
+            return False
+        buf = bytearray(min(4096, limit - len(self.rx)))
+        n = self.file.readinto(buf) or 0
+        self.rx += buf[:n]
+        return n > 0
+
+    def wait(self, ms):
+        """Wait up to ms for bytes to arrive; True if some are there."""
+        if self.file is None:
+            if ms > 0:
+                time.sleep_ms(ms)
+            return False
+        import select
+
+        poller = select.poll()
+        poller.register(self.file.fileno(), select.POLLIN)
+        return bool(poller.poll(ms))
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class UART:
+    """machine.UART as ports/esp32/machine_uart.c has it: UART(id, baudrate, bits, parity,
+    stop, *, tx, rx, rts, cts, txbuf, rxbuf, timeout, timeout_char, invert, flow); ids 0-2
+    (0 is the REPL); read/readinto wait up to `timeout` ms for the first byte and
+    `timeout_char` ms for the rest, and return None when nothing came; write returns the
+    count; any(); flush(); txdone(); sendbreak(); init(); deinit(). The wire is a
+    pseudo-terminal (ESP32_UART<id> names it); the line's speed is not modelled. No irq()."""
+
+    # ESP-IDF's uart_signal_inv_t, uart_hw_flowcontrol_t and 1 << uart_event_type_t
+    INV_TX = 0x20
+    INV_RX = 0x4
+    INV_RTS = 0x40
+    INV_CTS = 0x8
+    RTS = 1
+    CTS = 2
+    IRQ_RX = 1
+    IRQ_RXIDLE = 0x1000
+    IRQ_BREAK = 2
+    _settings = {}  # id -> settings: one UART object per id on the board
+
+    def __init__(self, id, *args, **kw):
+        if not isinstance(id, int) or not 0 <= id < _UART_NUM:
+            raise ValueError("UART(%s) does not exist" % id)
+        self._id = id
+        self.init(*args, **kw)
+
+    def init(self, baudrate=0, bits=0, parity=None, stop=0, *, tx=None, rx=None, rts=None,
+             cts=None, txbuf=-1, rxbuf=-1, timeout=-1, timeout_char=-1, invert=-1, flow=-1):
+        s = UART._settings.get(self._id)
+        if s is None or self._id not in _uart_ports:
+            # freshly initialised: the driver's defaults (mp_machine_uart_init_helper)
+            tx0, rx0 = _UART_PINS[self._id]
+            s = {"baudrate": 115200, "bits": 8, "parity": None, "stop": 1, "tx": tx0, "rx": rx0,
+                 "rts": -1, "cts": -1, "txbuf": 256, "rxbuf": 256, "timeout": 0,
+                 "timeout_char": 0, "invert": 0, "flow": 0}
+            UART._settings[self._id] = s
+            _uart_ports[self._id] = _UartPort(self._id)
+        if (txbuf >= 0 or rxbuf >= 0) and self._id == 0:
+            raise ValueError("REPL UART buffer size is fixed")
+        if txbuf >= 0:
+            s["txbuf"] = txbuf
+        if rxbuf >= 0:
+            s["rxbuf"] = rxbuf
+        if baudrate > 0:
+            s["baudrate"] = baudrate
+        for name, pin in (("tx", tx), ("rx", rx), ("rts", rts), ("cts", cts)):
+            if pin is not None:
+                s[name] = _pin_id(pin)
+        if bits:
+            if bits not in (5, 6, 7, 8):
+                raise ValueError("invalid data bits")
+            s["bits"] = bits
+        if parity is not None:
+            if parity not in (0, 1):
+                raise ValueError("invalid parity")
+            s["parity"] = parity
+        if stop:
+            if stop not in (1, 2):
+                raise ValueError("invalid stop bits")
+            s["stop"] = stop
+        if timeout != -1:
+            s["timeout"] = timeout
+        if timeout_char != -1:
+            s["timeout_char"] = timeout_char
+        if invert != -1:
+            if invert & ~(UART.INV_TX | UART.INV_RX | UART.INV_RTS | UART.INV_CTS):
+                raise ValueError("invalid inversion mask")
+            s["invert"] = invert
+        if flow != -1:
+            if flow & ~(UART.RTS | UART.CTS):
+                raise ValueError("invalid flow control mask")
+            s["flow"] = flow
+
+    def deinit(self):
+        port = _uart_ports.pop(self._id, None)
+        if port is not None:
+            port.close()
+
+    def _port(self):
+        port = _uart_ports.get(self._id)
+        if port is None:
+            raise OSError(22)  # deinit'ed: the ESP-IDF driver is gone (ESP_ERR_INVALID_STATE)
+        return port
+
+    def any(self):
+        port = self._port()
+        port.pull(self._settings_of("rxbuf"))
+        return len(port.rx)
+
+    def _settings_of(self, name):
+        return UART._settings[self._id][name]
+
+    def _read1(self, size):
+        """mp_machine_uart_read: wait up to timeout for a first byte, then up to
+        timeout_char for the rest of `size`; None (EAGAIN) if nothing came."""
+        port = self._port()
+        if size <= 0:
+            return b""
+        limit = max(size, self._settings_of("rxbuf"))
+        port.pull(limit)
+        if not port.rx:
+            if not port.wait(self._settings_of("timeout")):
+                return None
+            port.pull(limit)
+            if not port.rx:
+                return None
+        wait = self._settings_of("timeout_char")
+        deadline = time.ticks_add(time.ticks_ms(), wait)
+        while len(port.rx) < size:
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0 or not port.wait(left):
+                break
+            port.pull(limit)
+        data = bytes(port.rx[:size])
+        port.rx = port.rx[size:]
+        return data
+
+    def read(self, nbytes=None):
+        if nbytes is not None:
+            return self._read1(nbytes)
+        out = b""
+        while True:  # mp_stream_readall: until a read finds nothing
+            chunk = self._read1(256)
+            if chunk is None:
+                return out if out else None
+            out += chunk
+
+    def readinto(self, buf, nbytes=None):
+        n = len(buf) if nbytes is None else min(nbytes, len(buf))
+        data = self._read1(n)
+        if data is None:
+            return None
+        buf[:len(data)] = data
+        return len(data)
+
+    def readline(self):
+        out = b""
+        while True:
+            c = self._read1(1)
+            if c is None:
+                return out if out else None
+            out += c
+            if c == b"\n":
+                return out
+
+    def write(self, buf):
+        port = self._port()
+        if isinstance(buf, str):
+            buf = buf.encode()
+        if self._id == 0:
+            import sys
+
+            sys.stdout.write(bytes(buf).decode("utf-8", "replace"))
+            return len(buf)
+        if port.file is None:
+            return len(buf)  # nothing on the wire
+        data = memoryview(buf)
+        done = 0
+        while done < len(data):
+            n = port.file.write(data[done:])
+            done += n or 0
+        return done
+
+    def flush(self):
+        self._port()  # the pseudo-terminal takes every byte at once: nothing left to send
+
+    def txdone(self):
+        self._port()
+        return True
+
+    def sendbreak(self):
+        self._port()
+
+    def __repr__(self):
+        s = UART._settings[self._id]
+        return ("UART(%d, baudrate=%d, bits=%d, parity=%s, stop=%d, tx=%d, rx=%d, rts=%d, cts=%d, "
+                "txbuf=%d, rxbuf=%d, timeout=%d, timeout_char=%d, irq=0)"
+                % (self._id, s["baudrate"], s["bits"], s["parity"], s["stop"], s["tx"], s["rx"],
+                   s["rts"], s["cts"], s["txbuf"], s["rxbuf"], s["timeout"], s["timeout_char"]))

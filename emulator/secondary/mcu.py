@@ -1,0 +1,385 @@
+"""The secondary MCU: MCUboot with two slots, and an application whose SMP server answers the
+OS group (echo, reset, MCUmgr parameters) and the image-management group (state read/write,
+upload, erase) as Zephyr's MCUmgr does.
+
+Everything the MCU keeps over a reset or a restart of its process is in its state folder:
+`primary.bin` and `secondary.bin` (the slots, 0xFF when erased), `mcu.json` (the image
+trailers of both slots as MCUboot keeps them: magic, image_ok, copy_done; the boot count and
+the last boot), `config.json` (slot size, key, buffer size, chosen when the folder was made).
+The upload in progress is RAM: a reset loses it, as in Zephyr's img_mgmt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cbor2
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from emulator.secondary import mcuimage as mi
+from emulator.secondary.mcuimage import Refused
+
+GROUP_OS = 0
+GROUP_IMAGE = 1
+OS_ECHO, OS_RESET, OS_PARAMS = 0, 5, 6
+IMG_STATE, IMG_UPLOAD, IMG_ERASE, IMG_SLOT_INFO = 0, 1, 5, 6
+OP_READ, OP_READ_RSP, OP_WRITE, OP_WRITE_RSP = 0, 1, 2, 3
+
+# MCUmgr's general error codes (enum mcumgr_err_t)
+MGMT_ERR_EUNKNOWN = 1
+MGMT_ERR_EINVAL = 3
+MGMT_ERR_ENOENT = 5
+MGMT_ERR_EBADSTATE = 6
+MGMT_ERR_ENOTSUP = 8
+MGMT_ERR_EACCESSDENIED = 11
+
+HEADER = struct.Struct(">BBHHBB")
+SLOTS = ("primary", "secondary")
+TRAILER_SIZE = 0x1000  # the slot's last sector holds the image trailer
+DEFAULT_SLOT_SIZE = 0x40000
+DEFAULT_BUF_SIZE = 1024
+BUF_COUNT = 4
+
+BLANK_TRAILER = {"magic": False, "image_ok": False, "copy_done": False}
+
+
+class Reset(Exception):
+    """The MCU resets now (a fault, or after answering os reset)."""
+
+
+@dataclass
+class Upload:
+    """img_mgmt's upload state (RAM): where the next chunk goes, the image length and the
+    SHA-256 the client gave for the whole upload."""
+
+    size: int
+    sha: bytes | None
+    off: int = 0
+
+
+@dataclass
+class Faults:
+    """Faults on demand, read from `faults.json` in the state folder before each packet.
+
+    silent: the MCU reads but never answers. corrupt: corrupt the CRC of the next N answers
+    (-1: every one). reset_at: reset when an upload reaches this byte of the image (the bytes
+    before it are in flash, the upload state is lost; fires once). refuse: refuse every
+    completed upload with this reason (the application's upload check says no)."""
+
+    silent: bool = False
+    corrupt: int = 0
+    reset_at: int | None = None
+    refuse: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> "Faults":
+        try:
+            data = json.loads(path.read_text() or "{}")
+        except (OSError, ValueError):
+            data = {}
+        return cls(**{k: data[k] for k in ("silent", "corrupt", "reset_at", "refuse") if k in data})
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__))
+        os.replace(tmp, path)
+
+
+@dataclass
+class MCU:
+    state: Path
+    slot_size: int = DEFAULT_SLOT_SIZE
+    key: ec.EllipticCurvePublicKey | None = None
+    buf_size: int = DEFAULT_BUF_SIZE
+    log: Callable[[str], None] = print
+    trailers: dict[str, dict[str, bool]] = field(default_factory=dict)
+    boots: int = 0
+    upload: Upload | None = None
+    running: mi.ImageInfo | None = None
+
+    # ---- persistent state
+    def slot_path(self, slot: str) -> Path:
+        return self.state / f"{slot}.bin"
+
+    def read_slot(self, slot: str) -> bytes:
+        return self.slot_path(slot).read_bytes()
+
+    def erase_slot(self, slot: str) -> None:
+        self.slot_path(slot).write_bytes(b"\xff" * self.slot_size)
+        self.trailers[slot] = dict(BLANK_TRAILER)
+
+    def write_slot(self, slot: str, offset: int, data: bytes) -> None:
+        with open(self.slot_path(slot), "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+
+    def load(self) -> None:
+        try:
+            saved = json.loads((self.state / "mcu.json").read_text())
+        except (OSError, ValueError):
+            saved = {}
+        self.trailers = {s: dict(BLANK_TRAILER, **saved.get("trailers", {}).get(s, {})) for s in SLOTS}
+        self.boots = saved.get("boots", 0)
+        for slot in SLOTS:
+            if not self.slot_path(slot).exists():
+                self.erase_slot(slot)
+
+    def save(self, **extra: Any) -> None:
+        data = {"trailers": self.trailers, "boots": self.boots}
+        data.update(extra)
+        tmp = self.state / "mcu.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.state / "mcu.json")
+
+    def image(self, slot: str) -> mi.ImageInfo | None:
+        """The valid image in a slot (header and hash), or None."""
+        try:
+            return mi.parse(self.read_slot(slot))[0]
+        except Refused:
+            return None
+
+    # ---- MCUboot
+    def swap_type(self) -> str:
+        """MCUboot's choice from the trailers (docs/design.md, "Swap states"): the secondary
+        slot's magic set -> test (image_ok unset) or perm (image_ok set); else the primary's
+        magic and copy_done set with image_ok unset -> revert (a test image that was not
+        confirmed); else none."""
+        sec, pri = self.trailers["secondary"], self.trailers["primary"]
+        if sec["magic"]:
+            return "perm" if sec["image_ok"] else "test"
+        if pri["magic"] and pri["copy_done"] and not pri["image_ok"]:
+            return "revert"
+        return "none"
+
+    def _swap_slots(self) -> None:
+        primary, secondary = self.read_slot("primary"), self.read_slot("secondary")
+        self.slot_path("primary").write_bytes(secondary)
+        self.slot_path("secondary").write_bytes(primary)
+
+    def boot(self, cause: str) -> None:
+        """A reset: MCUboot's step, then the application starts (and confirms itself if its
+        image says so)."""
+        self.upload = None
+        self.boots += 1
+        swap = self.swap_type()
+        action = "none"
+        if swap in ("test", "perm"):
+            try:
+                mi.validate(self.read_slot("secondary"), self.slot_size, TRAILER_SIZE, self.key)
+            except Refused as e:
+                # boot_validate_slot: an invalid image in the secondary slot is erased
+                self.log(f"mcuboot: secondary slot invalid ({e.reason}): erased")
+                self.erase_slot("secondary")
+                action = "erased-invalid"
+            else:
+                self._swap_slots()
+                self.trailers["primary"] = {"magic": True, "copy_done": True, "image_ok": swap == "perm"}
+                self.trailers["secondary"] = dict(BLANK_TRAILER)
+                action = swap
+        elif swap == "revert":
+            self._swap_slots()
+            # after a revert the image back in the primary slot is marked ok for good
+            self.trailers["primary"] = {"magic": True, "copy_done": True, "image_ok": True}
+            self.trailers["secondary"] = dict(BLANK_TRAILER)
+            action = "revert"
+        self.running = self.image("primary")
+        version = self.running.version_str if self.running else None
+        if self.running and self.running.self_confirms:
+            self.confirm_running()
+        self.log(f"mcuboot: boot {self.boots} ({cause}): swap {action}, running {version}")
+        self.save(last_boot={"cause": cause, "swap": action, "version": version,
+                             "time": time.time()})
+
+    def confirm_running(self) -> None:
+        """boot_write_img_confirmed(): set image_ok in the primary slot's trailer."""
+        pri = self.trailers["primary"]
+        if pri["magic"] and not pri["image_ok"]:
+            pri["image_ok"] = True
+            self.log("app: running image confirmed")
+
+    # ---- SMP
+    def handle(self, message: bytes, faults: Faults) -> tuple[bytes | None, bool]:
+        """The answer to one SMP message (None: no answer) and whether the MCU resets after
+        sending it. Raises Reset when the MCU resets before answering."""
+        if len(message) < HEADER.size:
+            return None, False
+        verop, flags, length, group, seq, cmd = HEADER.unpack_from(message)
+        version, op = (verop >> 3) & 3, verop & 7
+        try:
+            body = cbor2.loads(message[HEADER.size:HEADER.size + length]) if length else {}
+        except Exception:
+            body = None
+        if not isinstance(body, dict):
+            answer: dict[str, Any] = {"rc": MGMT_ERR_EINVAL}
+        else:
+            answer = self.dispatch(group, cmd, op, body, faults)
+        reset_after = bool(answer.pop("_reset", False))
+        if "_group_rc" in answer:
+            rc = answer.pop("_group_rc")
+            reason = answer.pop("_rsn", "")
+            answer = {"err": {"group": group, "rc": rc}} if version >= 1 else {"rc": rc, "rsn": reason}
+        data = cbor2.dumps(answer)
+        return HEADER.pack((version << 3) | (op + 1), 0, len(data), group, seq, cmd) + data, reset_after
+
+    def dispatch(self, group: int, cmd: int, op: int, body: dict, faults: Faults) -> dict[str, Any]:
+        if group == GROUP_OS:
+            if cmd == OS_ECHO and op == OP_WRITE:
+                return {"r": str(body.get("d", ""))}
+            if cmd == OS_RESET and op == OP_WRITE:
+                return {"_reset": True}  # answered, then the MCU resets
+            if cmd == OS_PARAMS and op == OP_READ:
+                return {"buf_size": self.buf_size, "buf_count": BUF_COUNT}
+        elif group == GROUP_IMAGE:
+            if cmd == IMG_STATE:
+                return self.state_read() if op == OP_READ else self.state_write(body)
+            if cmd == IMG_UPLOAD and op == OP_WRITE:
+                return self.upload_chunk(body, faults)
+            if cmd == IMG_ERASE and op == OP_WRITE:
+                return self.erase(body)
+            if cmd == IMG_SLOT_INFO and op == OP_READ:
+                return {"images": [{"image": 0, "slots": [{"slot": 0, "size": self.slot_size},
+                                                          {"slot": 1, "size": self.slot_size}],
+                                    "max_image_size": self.slot_size - TRAILER_SIZE}]}
+        return {"rc": MGMT_ERR_ENOTSUP}
+
+    @staticmethod
+    def refused(rc: int, reason: str) -> dict[str, Any]:
+        return {"_group_rc": rc, "_rsn": reason}
+
+    def state_read(self) -> dict[str, Any]:
+        """Zephyr's img_mgmt state read: the valid images of both slots with their flags
+        (img_mgmt_state_flags)."""
+        swap = self.swap_type()
+        images = []
+        for number, slot in enumerate(SLOTS):
+            info = self.image(slot)
+            if info is None:
+                continue
+            entry: dict[str, Any] = {"slot": number, "version": info.version_str, "hash": info.hash}
+            if info.bootable:
+                entry["bootable"] = True
+            if number == 0:
+                entry["active"] = True
+                if swap != "revert":  # a test image that runs unconfirmed is not
+                    entry["confirmed"] = True
+            else:
+                if swap in ("test", "perm"):
+                    entry["pending"] = True
+                if swap == "perm":
+                    entry["permanent"] = True
+                if swap == "revert":
+                    entry["confirmed"] = True
+            images.append(entry)
+        return {"images": images, "splitStatus": 0}
+
+    def state_write(self, body: dict) -> dict[str, Any]:
+        """Set the secondary image for test (confirm false) or for good (confirm true), or
+        confirm the running image (confirm true, no hash or the running image's hash)."""
+        confirm = bool(body.get("confirm", False))
+        want = body.get("hash")
+        primary, secondary = self.image("primary"), self.image("secondary")
+        if want is None or (primary is not None and want == primary.hash):
+            if not confirm:
+                return self.refused(mi.IMG_ERR_IMAGE_SETTING_TEST_TO_ACTIVE_DENIED,
+                                    "the running image cannot be set for test")
+            self.confirm_running()
+        elif secondary is not None and want == secondary.hash:
+            if self.swap_type() == "revert":
+                return {"rc": MGMT_ERR_EBADSTATE, "rsn": "confirm the running test image first"}
+            try:
+                mi.validate(self.read_slot("secondary"), self.slot_size, TRAILER_SIZE, self.key)
+            except Refused as e:
+                return self.refused(e.rc, e.reason)
+            self.trailers["secondary"] = {"magic": True, "image_ok": confirm, "copy_done": False}
+            self.log(f"img: {secondary.version_str} set {'permanent' if confirm else 'for test'}")
+        else:
+            return self.refused(mi.IMG_ERR_HASH_NOT_FOUND, "no image with that hash")
+        self.save()
+        return self.state_read()
+
+    def erase(self, body: dict) -> dict[str, Any]:
+        slot = body.get("slot", 1)
+        if slot != 1:
+            return {"rc": MGMT_ERR_EINVAL, "rsn": "only the secondary slot can be erased"}
+        if self.swap_type() in ("test", "perm"):
+            return {"rc": MGMT_ERR_EBADSTATE, "rsn": "the secondary image is pending"}
+        self.erase_slot("secondary")
+        self.upload = None
+        self.save()
+        self.log("img: secondary slot erased")
+        return {}
+
+    def upload_chunk(self, body: dict, faults: Faults) -> dict[str, Any]:
+        """One upload request, as Zephyr's img_mgmt_upload: off 0 starts an upload (or
+        resumes the one in progress with the same sha and len); a chunk at the offset held
+        is written; any other offset is answered with the offset held."""
+        off, data = body.get("off"), body.get("data", b"")
+        if not isinstance(off, int) or not isinstance(data, bytes):
+            return {"rc": MGMT_ERR_EINVAL}
+        if body.get("image", 0) != 0:
+            return self.refused(mi.IMG_ERR_INVALID_SLOT, "one image only")
+        if off == 0:
+            size, sha = body.get("len"), body.get("sha")
+            if not isinstance(size, int):
+                return {"rc": MGMT_ERR_EINVAL, "rsn": "len missing"}
+            up = self.upload
+            if up is not None and sha is not None and up.sha == sha and up.size == size and up.off > 0:
+                return {"off": up.off}  # the same upload goes on where it was
+            if self.swap_type() in ("test", "perm"):
+                return self.refused(mi.IMG_ERR_NO_FREE_SLOT, "the secondary image is pending")
+            if size > self.slot_size:
+                return self.refused(mi.IMG_ERR_INVALID_IMAGE_TOO_LARGE, "larger than the slot")
+            try:
+                fields = mi.read_header(data)
+            except Refused as e:
+                return self.refused(e.rc, e.reason)
+            if body.get("upgrade") and self.running is not None:
+                new = fields[6:10]
+                if tuple(new[:3]) <= self.running.version[:3]:
+                    return self.refused(mi.IMG_ERR_CURRENT_VERSION_IS_NEWER, "not newer")
+            self.erase_slot("secondary")
+            self.save()
+            self.upload = Upload(size, sha if isinstance(sha, bytes) else None)
+            self.log(f"img: upload of {size} bytes started")
+        up = self.upload
+        if up is None or off != up.off:
+            return {"off": up.off if up else 0}
+        if off + len(data) > up.size:
+            return self.refused(mi.IMG_ERR_INVALID_IMAGE_DATA_OVERRUN, "data past len")
+        if faults.reset_at is not None and off <= faults.reset_at < off + len(data):
+            self.write_slot("secondary", off, data[:faults.reset_at - off])
+            self.log(f"fault: reset at upload byte {faults.reset_at}")
+            raise Reset("reset at upload byte %d" % faults.reset_at)
+        self.write_slot("secondary", off, data)
+        up.off += len(data)
+        if up.off < up.size:
+            return {"off": up.off}
+        return self.finish_upload(up, faults)
+
+    def finish_upload(self, up: Upload, faults: Faults) -> dict[str, Any]:
+        self.upload = None
+        image = self.read_slot("secondary")[:up.size]
+        match = None if up.sha is None else hashlib.sha256(image).digest() == up.sha
+        try:
+            if faults.refuse:
+                raise Refused(mi.IMG_ERR_UNKNOWN, faults.refuse)
+            info = mi.validate(self.read_slot("secondary"), self.slot_size, TRAILER_SIZE, self.key)
+            if match is False:
+                raise Refused(mi.IMG_ERR_INVALID_HASH, "data does not match the upload's sha")
+        except Refused as e:
+            self.log(f"img: upload refused: {e.reason}")
+            self.erase_slot("secondary")
+            self.save()
+            return self.refused(e.rc, e.reason)
+        self.log(f"img: upload complete, {info.version_str}")
+        answer: dict[str, Any] = {"off": up.off}
+        if match is not None:
+            answer["match"] = match
+        return answer

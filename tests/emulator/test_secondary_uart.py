@@ -1,0 +1,54 @@
+"""The emulated board's machine.UART talking to the simulated secondary MCU."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.device import Device
+from emulator.flash import create_flash
+from emulator.secondary import Secondary
+from emulator.secondary.serial import encode_packet
+from tests.emulator.emuhelpers import EMIT, records
+
+import cbor2
+
+
+def echo_packet(text: str, seq: int = 7) -> bytes:
+    body = cbor2.dumps({"d": text})
+    header = bytes([(1 << 3) | 2, 0, 0, len(body), 0, 0, seq, 0])  # v2 write, group 0, echo
+    return encode_packet(header + body)
+
+
+@pytest.fixture
+def mcu(tmp_path):
+    with Secondary(tmp_path / "mcu") as mcu:
+        yield mcu
+
+
+def test_board_uart_talks_smp_to_the_secondary(tmp_path, v1_image, mcu):
+    flash = create_flash(tmp_path / "flash.bin", v1_image)
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text(EMIT + f"""
+from machine import UART, Pin
+import time
+u = UART(1, 115200, tx=Pin(17), rx=Pin(16), timeout=2000, timeout_char=100)
+emit(repr(u))
+emit(u.read(5))                  # nothing sent yet: None after the timeout
+u.write({echo_packet("ping")!r})
+line = u.readline()
+emit(line[:2] == b"\\x06\\x09" and line[-1:] == b"\\n")
+u.write({echo_packet("pong", 8)!r})
+time.sleep_ms(300)
+n = u.any()
+emit(n > 10)
+data = u.read()
+emit(len(data) == n)
+emit(UART(1).read(1))
+u.deinit()
+""")
+    result = Device(flash, fs, echo=None, uarts={1: mcu.port}).run(timeout=60)
+    out = records(result)
+    assert result.exit_reason == "main-returned", result.console
+    assert out[0].startswith("UART(1, baudrate=115200, bits=8, parity=None, stop=1, tx=17, rx=16")
+    assert out[1:] == [None, True, True, True, None]
