@@ -120,6 +120,7 @@ class AwsBackend:
         self.bucket = bucket
         self.role_arn = role_arn
         self._endpoint_url = endpoint_url
+        self._signer: Any = None  # AWS Signer client, made when first needed
         self.progress = progress
         cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10,
                      read_timeout=30)
@@ -319,10 +320,11 @@ class AwsBackend:
         Active. Returns GetSigningProfile's answer."""
         from botocore.exceptions import ClientError
 
-        signer = self._session.client("signer", endpoint_url=self._endpoint_url)
+        if self._signer is None:
+            self._signer = self._session.client("signer", endpoint_url=self._endpoint_url)
         with self._call(f"AWS Signer profile {name}"):
             try:
-                profile = signer.get_signing_profile(profileName=name)
+                profile = self._signer.get_signing_profile(profileName=name)
             except ClientError as e:
                 if self._code(e) == "ResourceNotFoundException":
                     raise BackendError(f"no AWS Signer profile {name} (create one with `aws "
