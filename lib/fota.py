@@ -33,13 +33,14 @@
 # A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
 
 import gc
+import hashlib
 import json
 import os
 
 import machine
 import otaslot
 from esp32 import Partition
-from fotaplan import DocError, kind, plan
+from fotaplan import DocError, files, kind, plan
 from https import Broken, HTTPError, get
 from jobs import JobsError
 
@@ -51,6 +52,9 @@ watchdog = None  # set to a machine.WDT to have it fed during long steps
 https_ca = None  # CA (DER) for downloads; None: the config's CA
 signer = None  # P-256 public key (DER) every image must be signed with; None: the config's
 #                "signer" file, if any. With a signer, older or equal versions are refused too.
+targets = {}  # file id (1..255) -> the application's target for it (lib/targets.py)
+on_progress = None  # on_progress(file_id, done, size): how far each file of a job has got
+FILE_PROGRESS_EVERY = 16384  # record how far a target's upload got, to resume after a power cut
 
 
 class FotaError(Exception):
@@ -244,6 +248,7 @@ def _download(w, source, progress=None):
                     if w.written >= mark:
                         log("download", "%d%% %d/%d bytes" % (w.written * 100 // w.size, w.written, w.size))
                         mark += step
+                        _progress(0, w.written, w.size)
                     done = w.sector * otaslot.SECTOR
                     if progress and done - saved >= PROGRESS_EVERY:
                         progress(done)
@@ -369,9 +374,24 @@ def _run(jobs, job, disconnect_mqtt):
         _after_trial(job, rec)
         return False
     try:
-        p = _plan(job.document)
+        fs = files(job.document)
+        p = _plan(job.document) if not fs or [f for f in fs if f.id == 0] else None
     except DocError as e:
         return _fail(job, "check", "bad fota data: %s" % e)
+    fs = [f for f in fs if f.id]
+    for f in fs:
+        if f.id not in targets:
+            _finish(job, "REJECTED", "check", {"reason": "file %d: no target for this file id" % f.id})
+            return False
+    done = {}
+    if fs:
+        done = _run_files(jobs, job, fs, rec)
+        if done is None:
+            return False  # the job has ended
+        if p is None:  # no firmware for this processor: no reset
+            _finish(job, "SUCCEEDED", "confirm", done)
+            return False
+        rec = None  # now this processor's firmware, with a record of its own
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
         _invalidate(rec["slot"])  # power cuts mid-download: part of the image may be there
@@ -387,7 +407,7 @@ def _run(jobs, job, disconnect_mqtt):
         return False
     run = otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
-           "old": old, "md5": p.md5, "done": start}
+           "old": old, "md5": p.md5, "done": start, "files": done}
     _save(rec)
 
     def progress(done):
@@ -420,6 +440,134 @@ def _run(jobs, job, disconnect_mqtt):
     return True
 
 
+# --- files for the application's targets ------------------------------------------------
+
+def _run_files(jobs, job, fs, rec):
+    # The job's files for the targets, one after the other, before this processor's own
+    # firmware: each is written, checked, activated and its new version read back and
+    # confirmed. -> {"file_<id>": version} when all are done; None when the job has ended.
+    if not rec or rec.get("step") != "files":
+        rec = {"job": job.id, "step": "files", "slot": -1, "tries": 0, "files": {}}
+    rec["tries"] += 1
+    if rec["tries"] > MAX_TRIES:
+        return _fail(job, "download", "interrupted %d times" % MAX_TRIES) or None
+    key = _signer()
+    if key is None:
+        return _fail(job, "check", "afr_ota images are code-signed: this device has no signer key") or None
+    try:
+        job.update("IN_PROGRESS", {"step": "files", "from_version": version()})
+    except Exception as e:
+        log("start", "job not started: %s" % e)
+        return None
+    _save(rec)
+    for f in fs:
+        name = "file_%d" % f.id
+        if name in rec["files"]:
+            continue  # done before a power cut
+        try:
+            rec["files"][name] = _one_file(jobs, f, targets[f.id], key, rec)
+        except FotaError as e:
+            _reconnect(jobs)
+            return _fail(job, e.step, "file %d: %s" % (f.id, e.reason)) or None
+        rec.pop("file", None)
+        _save(rec)
+    return rec["files"]
+
+
+def _one_file(jobs, f, t, key, rec):
+    # One file into its target: create, write, close, signature, activate, state, confirm.
+    # -> the version the target reports; FotaError(step, reason) on any failure.
+    cur = rec.get("file")
+    if not cur or cur["id"] != f.id:
+        cur = rec["file"] = {"id": f.id, "step": "download", "done": 0}
+    if cur["step"] == "download":
+        sha = None
+        try:
+            start = t.create(f, cur["done"])
+            log("download", "file %d, %d bytes%s" % (f.id, f.size, " from byte %d" % start if start else ""))
+            sha = _write_file(t, f, _source(f, None, jobs.conn), cur, rec)
+            new = t.close()
+            import ecdsa
+
+            if not ecdsa.verify(key, sha, ecdsa.signature(f.sig)):
+                raise FotaError("verify", "signature does not verify")
+        except Exception as e:
+            try:
+                t.abort()
+            except Exception as e2:
+                log("download", "file %d: abort failed: %s" % (f.id, _why(e2)))
+            if isinstance(e, FotaError):
+                raise
+            raise FotaError("verify" if sha else "download", _why(e))
+        log("verify", "file %d: %d bytes, signature ok, version %s" % (f.id, f.size, new))
+        cur["step"], cur["version"] = "activate", new
+        _save(rec)
+    try:
+        t.activate(f, cur["version"])  # after a power cut: what is left of it
+    except Exception as e:
+        raise FotaError("activate", _why(e))
+    log("activate", "file %d: version %s activated" % (f.id, cur["version"]))
+    try:
+        now, trial = t.state(f)
+        if now != cur["version"]:
+            raise FotaError("activate", "reverted to %s after its test boot" % now)
+        if trial:
+            t.confirm(f)
+            log("confirm", "file %d: version %s confirmed" % (f.id, now))
+    except FotaError:
+        raise
+    except Exception as e:
+        raise FotaError("confirm", _why(e))
+    return now
+
+
+def _write_file(t, f, source, cur, rec):
+    # The whole file from its start through SHA-256 into the target (which skips what it
+    # already holds) -> the digest; a broken connection starts it over, MAX_TRIES times.
+    buf = bytearray(512)
+    mv = memoryview(buf)
+    tries = 0
+    while True:
+        try:
+            r = source(0)
+            try:
+                if r.total != f.size:
+                    raise HTTPError("server has %d bytes, document says %d" % (r.total, f.size))
+                sha = hashlib.sha256()
+                pos = saved = 0
+                mark = f.size // CHUNK_LOG
+                while pos < f.size:
+                    n = r.readinto(buf)
+                    if not n:
+                        raise Broken("file ends at byte %d" % pos)
+                    sha.update(mv[:n])
+                    held = t.write(pos, mv[:n])
+                    pos += n
+                    if held - saved >= FILE_PROGRESS_EVERY:
+                        cur["done"] = saved = held
+                        _save(rec)
+                    if pos >= mark:
+                        _progress(f.id, pos, f.size)
+                        mark += f.size // CHUNK_LOG or 1
+                    _feed()
+                return sha.digest()
+            finally:
+                r.close()
+        except (OSError, Broken) as e:
+            tries += 1
+            if tries >= MAX_TRIES:
+                raise
+            log("download", "file %d: connection lost (%s), retrying" % (f.id, _why(e)))
+
+
+def _progress(fid, done, size):
+    if on_progress:
+        try:
+            on_progress(fid, done, size)
+        except Exception as e:  # the application's callback never stops an update
+            log("download", "on_progress failed: %s" % _why(e))
+
+
 def _after_trial(job, rec):
     run = otaslot.slot_index(otaslot.running())
     if run == rec["slot"]:
@@ -428,7 +576,9 @@ def _after_trial(job, rec):
             rec["step"] = "done"
             _save(rec)
             log("confirm", "firmware %s confirmed" % version())
-        _finish(job, "SUCCEEDED", "confirm", {"version": version(), "from_version": rec["old"]})
+        details = {"version": version(), "from_version": rec["old"]}
+        details.update(rec.get("files") or {})
+        _finish(job, "SUCCEEDED", "confirm", details)
         return
     state = otaslot.ota_state(otaslot.slots()[rec["slot"]]) if rec["slot"] >= 0 else None
     if rec.get("reason"):
