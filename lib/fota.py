@@ -8,7 +8,18 @@
 #   jobs      a job that is not a firmware update goes to   REJECTED "unsupported operation:
 #             job_cbk; one it does not take is ended, so    <op>" (or "job document is not
 #             that it never holds up the jobs behind it     a JSON object")
-#   check     job document -> plan (fotaplan.plan)          FAILED "bad fota data: ..."
+#   check     job document -> plan (fotaplan.plan, files)   FAILED "bad fota data: ..."; a
+#                                                           file id with no target: REJECTED
+#                                                           "file N: no target for this file id"
+#   files     afr_ota files N > 0, one after the other,     FAILED "file N: <reason>" (step
+#             before this processor's own (file 0), each    download, verify, activate or
+#             to the target registered as targets[N]:       confirm); the target drops what
+#             create, the stream -> SHA-256 -> write,       it staged (abort); this ESP32 is
+#             close (the target's checks, its version),     not touched. Done files are kept
+#             signature, activate (a secondary MCU: test    in the record: a power cut goes
+#             boot), state (the new version must run),      on with the next one, an upload
+#             confirm; SUCCEEDED here if there is no        at the offset the MCU reports
+#             file 0, with each file's version
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
 #   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
 #             MQTT closed, HTTPS stream (or an MQTT stream  3 tries; slot header erased if
