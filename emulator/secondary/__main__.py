@@ -67,9 +67,8 @@ class Runner:
             _write(self.fd, (BANNER % running).encode())
 
     def reset(self) -> None:
-        _drain(self.fd)
+        _drain(self.fd)  # what came while it was resetting is lost; it listens once booted
         self.boot("reset")
-        _drain(self.fd)
 
     def serve(self) -> None:
         self.boot("power-on")

@@ -1,0 +1,382 @@
+"""The simulated secondary MCU driven by a third-party SMP client (PyPI smpclient, serial
+transport) with images signed by MCUboot's imgtool: upload, test, reset, confirm, revert,
+refusals and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smp import packet as smppacket
+from smp.exceptions import SMPBadCRC
+from smpclient import SMPClient
+from smpclient.exceptions import SMPUploadError
+from smpclient.generics import error, success
+from smpclient.requests.image_management import (ImageErase, ImageStatesRead, ImageStatesWrite,
+                                                 ImageUploadWrite)
+from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead, ResetWrite
+from smpclient.transport.serial import SMPSerialTransport
+
+from emulator.secondary import Secondary
+from emulator.secondary import mcuimage as mi
+from emulator.secondary.serial import MAX_LINE, Receiver, crc16, encode_packet
+
+IMGTOOL = str(Path(sys.executable).parent / "imgtool")
+SLOT = 0x40000
+
+
+def imgtool(*args: str) -> None:
+    subprocess.run([IMGTOOL, *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("keys")
+    out = {}
+    for name in ("good", "other"):
+        out[name] = folder / f"{name}.pem"
+        imgtool("keygen", "-k", str(out[name]), "-t", "ecdsa-p256")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sign(tmp_path_factory, keys):
+    """sign(version, key=..., size=..., self_confirm=...) -> an imgtool-signed image."""
+    folder = tmp_path_factory.mktemp("images")
+
+    def make(version: str, *, key: str = "good", size: int = 20_000, self_confirm: bool = False,
+             slot_size: int = SLOT) -> bytes:
+        body = hashlib.sha256(version.encode()).digest() * (size // 32)
+        if self_confirm:
+            body += mi.SELF_CONFIRM
+        name = f"{version}-{key}-{size}-{self_confirm}"
+        src, dst = folder / f"{name}.in", folder / f"{name}.bin"
+        src.write_bytes(body)
+        imgtool("sign", "--key", str(keys[key]), "--version", version, "--header-size", "0x200",
+                "--align", "4", "--slot-size", hex(slot_size), "--pad-header", str(src), str(dst))
+        return dst.read_bytes()
+    return make
+
+
+def image_hash(image: bytes) -> bytes:
+    """What the SHA-256 TLV holds: the hash of header and body (imgtool adds no protected TLVs
+    here)."""
+    hdr_size, = struct.unpack_from("<H", image, 8)
+    img_size, = struct.unpack_from("<I", image, 12)
+    return hashlib.sha256(image[:hdr_size + img_size]).digest()
+
+
+class SMP:
+    """smpclient over its serial transport (pyserial on the MCU's pseudo-terminal), driven
+    from synchronous tests."""
+
+    def __init__(self, mcu: Secondary, timeout: float = 3.0):
+        self.mcu = mcu
+        self.loop = asyncio.new_event_loop()
+        self.client = SMPClient(SMPSerialTransport(), mcu.port, timeout_s=timeout)
+        self.run(self.client.connect())
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def request(self, req: Any, timeout: float | None = None) -> Any:
+        return self.run(self.client.request(req, timeout_s=timeout))
+
+    def upload(self, image: bytes) -> list[int]:
+        async def go() -> list[int]:
+            return [off async for off in self.client.upload(image, subsequent_timeout_s=1.0)]
+        return self.run(go())
+
+    def images(self) -> dict[int, dict[str, Any]]:
+        rsp = self.request(ImageStatesRead())
+        assert success(rsp), rsp
+        return {i.slot: {k: v for k, v in i.model_dump().items() if v is not None}
+                for i in rsp.images}
+
+    def set_state(self, hash: bytes | None, confirm: bool) -> Any:
+        return self.request(ImageStatesWrite(hash=hash, confirm=confirm))
+
+    def reset(self) -> dict[str, Any]:
+        """os reset; returns once the MCU has booted again (its last boot)."""
+        boots = self.mcu.status()["boots"]
+        assert success(self.request(ResetWrite()))
+        deadline = time.monotonic() + 10
+        while self.mcu.status()["boots"] == boots:
+            assert time.monotonic() < deadline, "no reboot"
+            time.sleep(0.02)
+        return self.mcu.status()["last_boot"]
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.run(self.client.disconnect())
+            self.loop.close()
+
+
+@pytest.fixture
+def mcu(tmp_path, keys):
+    with Secondary(tmp_path / "mcu", key=keys["good"]) as mcu:
+        yield mcu
+
+
+@pytest.fixture
+def smp(mcu):
+    client = SMP(mcu)
+    yield client
+    client.close()
+
+
+def flags(entry: dict[str, Any]) -> set[str]:
+    return {k for k in ("pending", "confirmed", "active", "permanent") if entry.get(k)}
+
+
+# ---- the update cycle
+
+def test_upload_test_reset_confirm(smp, mcu, sign):
+    assert smp.images()[0]["version"] == "0.1.0"  # the factory image
+    params = smp.request(MCUMgrParametersRead())
+    assert (params.buf_size, params.buf_count) == (1024, 4)
+    image = sign("1.2.3")
+    offsets = smp.upload(image)
+    assert offsets[-1] == len(image) and len(offsets) > 10  # many chunks of at most 1 KB
+    state = smp.images()
+    assert state[1]["version"] == "1.2.3" and state[1]["hash"] == image_hash(image)
+    assert flags(state[1]) == set() and flags(state[0]) == {"active", "confirmed"}
+
+    state = smp.set_state(image_hash(image), confirm=False)
+    assert success(state)
+    assert flags(smp.images()[1]) == {"pending"}
+
+    boot = smp.reset()
+    assert (boot["swap"], boot["version"]) == ("test", "1.2.3")
+    state = smp.images()
+    assert state[0]["version"] == "1.2.3" and flags(state[0]) == {"active"}  # runs unconfirmed
+    assert state[1]["version"] == "0.1.0" and flags(state[1]) == {"confirmed"}  # would return
+
+    assert success(smp.set_state(None, confirm=True))
+    assert flags(smp.images()[0]) == {"active", "confirmed"}
+    boot = smp.reset()
+    assert (boot["swap"], boot["version"]) == ("none", "1.2.3")
+    assert mcu.slot("primary")[:len(image)] == image
+
+
+def test_unconfirmed_test_image_is_reverted(smp, sign):
+    image = sign("1.3.0")
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=False))
+    assert smp.reset()["version"] == "1.3.0"
+    boot = smp.reset()  # not confirmed: MCUboot swaps back
+    assert (boot["swap"], boot["version"]) == ("revert", "0.1.0")
+    state = smp.images()
+    assert state[0]["version"] == "0.1.0" and flags(state[0]) == {"active", "confirmed"}
+    assert state[1]["version"] == "1.3.0" and flags(state[1]) == set()
+    assert smp.reset()["version"] == "0.1.0"  # and stays
+
+
+def test_self_confirming_application_stays(smp, sign):
+    image = sign("1.4.0", self_confirm=True)
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=False))
+    assert smp.reset()["version"] == "1.4.0"
+    assert flags(smp.images()[0]) == {"active", "confirmed"}
+    assert smp.reset()["version"] == "1.4.0"
+
+
+def test_permanent_request_swaps_for_good(smp, sign):
+    image = sign("2.0.0")
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=True))
+    assert flags(smp.images()[1]) == {"pending", "permanent"}
+    boot = smp.reset()
+    assert (boot["swap"], boot["version"]) == ("perm", "2.0.0")
+    assert flags(smp.images()[0]) == {"active", "confirmed"}
+    assert smp.reset()["version"] == "2.0.0"
+
+
+def test_pending_image_survives_a_power_cycle(smp, mcu, sign):
+    image = sign("1.5.0")
+    smp.upload(image)
+    smp.set_state(image_hash(image), confirm=False)
+    smp.close()
+    mcu.power_cycle()
+    assert mcu.status()["last_boot"]["version"] == "1.5.0"
+    mcu.power_cycle()
+    assert mcu.status()["last_boot"]["swap"] == "revert"
+
+
+# ---- refused images: an SMP error, never booted
+
+REFUSALS = {
+    "other key": (dict(key="other"), mi.IMG_ERR_INVALID_TLV),
+    "too large for the slot": (dict(size=SLOT - 0x800, slot_size=2 * SLOT), mi.IMG_ERR_INVALID_IMAGE_TOO_LARGE),
+    "corrupted body": (dict(), mi.IMG_ERR_INVALID_HASH),
+    "upload check fault": (dict(), mi.IMG_ERR_UNKNOWN),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refused_image(smp, mcu, sign, case):
+    kw, rc = REFUSALS[case]
+    image = sign("3.0.0", **kw)
+    if case == "corrupted body":
+        image = image[:0x300] + bytes([image[0x300] ^ 1]) + image[0x301:]
+    if case == "upload check fault":
+        mcu.faults(refuse="policy says no")
+    with pytest.raises(SMPUploadError) as e:
+        smp.upload(image)
+    assert e.value.args[0].err.rc == rc
+    assert 1 not in smp.images()
+    rsp = smp.set_state(image_hash(image), confirm=False)
+    assert error(rsp) and rsp.err.rc == mi.IMG_ERR_HASH_NOT_FOUND
+    assert smp.reset()["version"] == "0.1.0"
+
+
+def test_upload_larger_than_the_slot_is_refused_at_once(smp, sign):
+    image = sign("3.1.0", size=SLOT + 0x1000, slot_size=4 * SLOT)
+    with pytest.raises(SMPUploadError) as e:
+        smp.upload(image)
+    assert e.value.args[0].err.rc == mi.IMG_ERR_INVALID_IMAGE_TOO_LARGE
+
+
+def test_unsigned_image_refused_by_a_keyed_mcu_and_taken_by_an_open_one(tmp_path, smp):
+    image = mi.make_image(b"unsigned" * 100, (1, 0, 0, 0))
+    with pytest.raises(SMPUploadError):
+        smp.upload(image)
+    with Secondary(tmp_path / "open") as open_mcu:
+        client = SMP(open_mcu)
+        client.upload(image)
+        assert client.images()[1]["version"] == "1.0.0"
+        client.close()
+
+
+# ---- upload sessions (Zephyr img_mgmt)
+
+def chunk(data: bytes, off: int, n: int, **first: Any) -> Any:
+    return ImageUploadWrite(off=off, data=data[off:off + n], **first)
+
+
+def test_upload_offsets_resume_and_restart(smp, sign):
+    image = sign("1.6.0")
+    sha = hashlib.sha256(image).digest()
+    first = dict(len=len(image), sha=sha, image=0)
+    assert smp.request(chunk(image, 0, 512, **first)).off == 512
+    assert smp.request(chunk(image, 512, 512)).off == 1024
+    assert smp.request(chunk(image, 4096, 512)).off == 1024  # a wrong offset: the one held
+    assert smp.request(chunk(image, 0, 512, **first)).off == 1024  # same sha: goes on
+    other = dict(len=len(image), sha=b"\x00" * 32, image=0)
+    assert smp.request(chunk(image, 0, 300, **other)).off == 300  # another upload: over
+    rsp = smp.request(ImageErase(slot=1))
+    assert success(rsp)
+    assert smp.request(chunk(image, 300, 300)).off == 0  # nothing held after the erase
+    smp.upload(image)
+    assert smp.images()[1]["version"] == "1.6.0"
+
+
+def test_erase_of_a_pending_image_is_refused(smp, sign):
+    image = sign("1.7.0")
+    smp.upload(image)
+    smp.set_state(image_hash(image), confirm=False)
+    rsp = smp.request(ImageErase(slot=1))
+    assert error(rsp) and rsp.rc == 6  # MGMT_ERR_EBADSTATE
+
+
+def test_upload_while_an_image_is_pending_is_refused(smp, sign):
+    image = sign("1.8.0")
+    smp.upload(image)
+    smp.set_state(image_hash(image), confirm=False)
+    with pytest.raises(SMPUploadError) as e:
+        smp.upload(sign("1.9.0"))
+    assert e.value.args[0].err.rc == mi.IMG_ERR_NO_FREE_SLOT
+
+
+# ---- faults
+
+def test_silence(smp, mcu):
+    mcu.faults(silent=True)
+    with pytest.raises(TimeoutError):
+        smp.request(EchoWrite(d="anyone?"), timeout=0.5)
+    mcu.clear_faults()
+    assert smp.request(EchoWrite(d="back")).r == "back"
+
+
+def test_corrupted_frames(smp, mcu):
+    mcu.faults(corrupt=1)
+    with pytest.raises(SMPBadCRC):
+        smp.request(EchoWrite(d="one"))
+    assert smp.request(EchoWrite(d="two")).r == "two"  # only the next answer was hit
+
+
+def test_reset_at_upload_byte(smp, mcu, sign):
+    """The MCU resets mid-upload: what reached flash stays, the upload state (RAM) is gone,
+    so the next chunk is answered with offset 0 and the upload starts over."""
+    image = sign("1.10.0")
+    boots = mcu.status()["boots"]
+    mcu.faults(reset_at=5000)
+    with pytest.raises(TimeoutError):
+        smp.upload(image)
+    assert mcu.status()["boots"] == boots + 1 and mcu.status()["last_boot"]["cause"] == "reset"
+    assert mcu.slot("secondary")[:5000] == image[:5000]
+    assert mcu.slot("secondary")[5000:5010] != image[5000:5010]
+    assert smp.request(chunk(image, 5000, 500)).off == 0
+    offsets = smp.upload(image)  # fires once
+    assert offsets[-1] == len(image) and smp.images()[1]["version"] == "1.10.0"
+
+
+# ---- the serial framing
+
+def test_framing_matches_a_third_party_codec():
+    message = bytes(range(256)) * 3
+    ours = encode_packet(message)
+    assert all(len(line) + 1 <= MAX_LINE for line in ours.split(b"\n")[:-1])
+    decoder = smppacket.decode()
+    next(decoder)
+    with pytest.raises(StopIteration) as done:
+        for line in ours.split(b"\n")[:-1]:
+            decoder.send(line + b"\n")
+    assert done.value.value == message
+    theirs = b"".join(smppacket.encode(message, line_length=127))
+    assert Receiver(buf_size=2048).feed(b"console text\r\n" + theirs) == [message]
+    assert crc16(b"123456789") == 0x31C3  # CRC-16/XMODEM check value
+
+
+@pytest.mark.parametrize("damage", ["bad crc", "long line", "not base64", "over buf_size"])
+def test_receiver_drops_bad_packets(damage):
+    message = b"\x01" * 200
+    wire = b"".join(smppacket.encode(message, line_length=127))
+    receiver = Receiver(buf_size=1024)
+    if damage == "bad crc":
+        wire = encode_packet(message, bad_crc=True)
+    elif damage == "long line":
+        wire = b"".join(smppacket.encode(message, line_length=160))
+    elif damage == "not base64":
+        wire = wire[:10] + b"*" + wire[11:]
+    else:
+        receiver = Receiver(buf_size=200)
+    assert receiver.feed(wire) == [] and receiver.dropped == 1
+    assert Receiver().feed(b"".join(smppacket.encode(message))) == [message]
+
+
+def test_cli_serves_on_a_pty(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "emulator.secondary", "--state", str(tmp_path),
+                             "--link", str(tmp_path / "tty"), "--no-banner"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        port = proc.stdout.readline().strip()
+        assert os.path.realpath(tmp_path / "tty") == port
+        loop = asyncio.new_event_loop()
+        client = SMPClient(SMPSerialTransport(), str(tmp_path / "tty"))
+        loop.run_until_complete(client.connect())
+        assert loop.run_until_complete(client.request(EchoWrite(d="cli"))).r == "cli"
+        loop.run_until_complete(client.disconnect())
+        loop.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
