@@ -174,9 +174,11 @@ class MCU:
             try:
                 mi.validate(self.read_slot("secondary"), self.slot_size, TRAILER_SIZE, self.key)
             except Refused as e:
-                # boot_validate_slot: an invalid image in the secondary slot is erased
+                # an invalid image in the secondary slot is erased and the primary's image_ok
+                # written, so that no further swap is tried (design.md, "Image Swapping")
                 self.log(f"mcuboot: secondary slot invalid ({e.reason}): erased")
                 self.erase_slot("secondary")
+                self.trailers["primary"]["image_ok"] = True
                 action = "erased-invalid"
             else:
                 self._swap_slots()
@@ -185,7 +187,7 @@ class MCU:
                 action = swap
         elif swap == "revert":
             self._swap_slots()
-            # after a revert the image back in the primary slot is marked ok for good
+            # a revert writes copy_done and image_ok to the primary slot: no second revert
             self.trailers["primary"] = {"magic": True, "copy_done": True, "image_ok": True}
             self.trailers["secondary"] = dict(BLANK_TRAILER)
             action = "revert"
