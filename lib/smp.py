@@ -37,10 +37,14 @@ ERRORS = ("ok", "unknown", "no memory", "invalid argument", "timeout", "no such 
           "bad state", "message too large", "not supported", "corrupt", "busy",
           "access denied", "protocol too old", "protocol too new")
 # image management's own codes (IMG_MGMT_ERR_*) that an update can meet
-IMAGE_ERRORS = {3: "no image", 9: "no free slot", 14: "invalid slot", 20: "invalid offset",
+IMAGE_ERRORS = {1: "unknown", 3: "no image", 4: "no TLVs", 5: "invalid TLV", 8: "hash not found",
+                9: "no free slot", 14: "invalid slot", 20: "invalid offset",
                 21: "invalid length", 22: "invalid image header", 23: "bad image header magic",
                 24: "invalid hash", 27: "current version is newer", 28: "image already pending",
-                30: "image too large for its slot", 31: "image data overrun"}
+                30: "image too large for its slot", 31: "image data overrun",
+                33: "the running image cannot be set for test"}
+NAMES = {(GROUP_OS, 5): "reset", (GROUP_OS, 6): "MCUmgr parameters", (GROUP_IMAGE, 0): "image state",
+         (GROUP_IMAGE, 1): "image upload", (GROUP_IMAGE, 5): "image erase"}
 
 _CRC = (0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7,
         0x8108, 0x9129, 0xA14A, 0xB16B, 0xC18C, 0xD1AD, 0xE1CE, 0xF1EF)
@@ -107,7 +111,7 @@ class Smp:
     # --- one request and its answer ---------------------------------------------------------
 
     def request(self, op, group, cmd, fields, tries=TRIES):
-        what = "group %d command %d" % (group, cmd)
+        what = NAMES.get((group, cmd)) or "group %d command %d" % (group, cmd)
         for _ in range(tries):
             self.seq = (self.seq + 1) & 0xFF
             self._send(op, group, cmd, fields)
@@ -231,13 +235,15 @@ class Smp:
 def _check(answer, what):
     # An answer carrying an error -> SmpError naming it.
     err = answer.get("err")
+    why = answer.get("rsn")  # a server's reason, where it gives one
+    why = " - %s" % why if isinstance(why, str) and why else ""
     if isinstance(err, dict):
         rc, group = err.get("rc"), err.get("group")
         if rc:
             name = IMAGE_ERRORS.get(rc, "error") if group == GROUP_IMAGE else "error"
-            raise SmpError("%s refused: group %s rc %s (%s)" % (what, group, rc, name))
+            raise SmpError("%s refused: group %s rc %s (%s)%s" % (what, group, rc, name, why))
     rc = answer.get("rc")
     if isinstance(rc, int) and rc:
         name = ERRORS[rc] if 0 <= rc < len(ERRORS) else "error"
-        raise SmpError("%s refused: rc %d (%s)" % (what, rc, name))
+        raise SmpError("%s refused: rc %d (%s)%s" % (what, rc, name, why))
     return answer

@@ -56,7 +56,10 @@ class FileTarget:
         self.where(f)
         self.size = f.size
         self.n = 0
-        self.f = open(self.path + ".new", "wb")
+        try:
+            self.f = open(self.path + ".new", "wb")
+        except OSError as e:
+            raise TargetError("cannot write %s.new: %s" % (self.path, e))
         return 0  # a staged file is written again from its start
 
     def write(self, pos, data):
@@ -232,8 +235,8 @@ class SmpTarget:
 
     def state(self, f):
         for im in self.smp.images():
-            if im.get("active") or (im.get("slot") == 0 and "active" not in im):
-                return im.get("version"), not im.get("confirmed", True)
+            if im.get("active"):  # flags that are false are left out, as Zephyr does
+                return im.get("version"), not im.get("confirmed")
         raise TargetError("the MCU lists no running image")
 
     def confirm(self, f):

@@ -1,0 +1,173 @@
+"""A secondary MCU (the simulated MCUboot MCU on the board's UART 1) updated by afr_ota jobs:
+the image goes over SMP, is tested, its version read back and only then confirmed; a job of
+the secondary alone needs no reset of the ESP32, one with file 0 too updates the secondary
+first. Every fault of the MCU or of the image ends the job FAILED naming the file and the
+reason, with nothing of the ESP32 touched and the loop alive."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from emulator.secondary import Secondary
+from emulator.secondary.mcuimage import make_image, parse
+from tests.device.rig import ONCE, firmware
+from tests.device.test_file_targets import file_version, multi_job
+from tests.device.test_signed import signed_rig
+
+MCU_KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def mcu_image(version=(1, 1, 0, 0), size=20_000, key=MCU_KEY, extra=b"") -> bytes:
+    body = (bytes(range(256)) * (size // 256 + 1))[:size] + extra
+    return make_image(body, version, key=key)
+
+
+APP = ONCE.replace("import fota\n", """import fota, targets, machine
+fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024), timeout_ms=1000,
+                                    boot_ms=5000)
+fota.targets[2] = targets.FileTarget("data/fpga.bit")
+fota.on_progress = lambda fid, done, size: print("app: file %d %d/%d" % (fid, done, size))
+""")
+
+
+@pytest.fixture()
+def mcu(tmp_path):
+    with Secondary(tmp_path / "mcu", key=pem(MCU_KEY), primary=mcu_image((1, 0, 0, 0))) as m:
+        yield m
+
+
+def board(rig, mcu, app=APP):
+    r = signed_rig(rig)
+    (r.fs / "main.py").write_text(app)
+    r.run_mcu = lambda **kw: r.run(uarts={1: mcu.port}, **kw)
+    return r
+
+
+def running(mcu) -> tuple[str | None, dict]:
+    """The version in the MCU's primary slot and that slot's trailer."""
+    return parse(mcu.slot("primary"))[0].version_str, mcu.status()["trailers"]["primary"]
+
+
+def test_a_secondary_alone_is_tested_read_back_and_confirmed(rig, mcu, tmp_path):
+    # the image made and signed with MCUboot's imgtool
+    raw, signed, key = tmp_path / "app.bin", tmp_path / "app.signed.bin", tmp_path / "mcu.pem"
+    raw.write_bytes(bytes(range(256)) * 80)
+    key.write_bytes(pem(MCU_KEY))
+    subprocess.run([str(Path(sys.executable).parent / "imgtool"), "sign", "-k", str(key), "--version", "1.2.0",
+                    "--header-size", "0x200", "--slot-size", "0x40000", "--pad-header", str(raw), str(signed)],
+                   check=True, capture_output=True)
+    r = board(rig, mcu)
+    before = r.running_slot_bytes()
+    job = multi_job(r, [(1, signed.read_bytes(), "mcu.signed.bin")])
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console + mcu.log()
+    assert ex.status_details == {"step": "confirm", "file_1": "1.2.0"}
+    assert running(mcu) == ("1.2.0", {"magic": True, "copy_done": True, "image_ok": True})
+    assert "fota: [confirm] file 1: version 1.2.0 confirmed" in result.console
+    assert result.boot_count == 1 and r.running_slot_bytes() == before  # no ESP32 reset
+    assert r.file("fota.json") is None
+
+
+def test_firmware_secondary_and_file_in_one_job(rig, mcu):
+    r = board(rig, mcu)
+    r.put_file("data/fpga.bit", b"old")
+    data = b"bitstream" * 1000
+    job = multi_job(r, [(0, firmware("1.0.1", size=100_000), "fw.bin"), (1, mcu_image(), "mcu.bin"),
+                        (2, data, "fpga.bit")])
+    result = r.run_mcu()
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console + mcu.log()
+    assert ex.status_details == {"step": "confirm", "version": "1.0.1", "from_version": "1.0.0",
+                                 "file_1": "1.1.0", "file_2": file_version(data)}
+    assert r.version() == "1.0.1" and running(mcu)[0] == "1.1.0" and r.file("data/fpga.bit") == data
+    # the secondary's test boot and confirmation come before the ESP32's trial boot
+    assert result.console.index("[confirm] file 1") < result.console.index("[boot] slot")
+
+
+def test_an_upload_cut_by_a_reset_of_the_esp32_resumes_where_the_mcu_is(rig, mcu):
+    # The application resets the board in the middle of the upload (once); the MCU keeps its
+    # upload; the next boot asks it where it stands and sends only the rest.
+    app = APP.replace("fota.on_progress = ", """import os
+def cut(fid, done, size):
+    if fid == 1 and done > size // 2 and "cut" not in os.listdir():
+        open("cut", "w").close()
+        print("app: reset at", done)
+        machine.reset()
+fota.on_progress = cut
+_unused = """)
+    r = board(rig, mcu, app)
+    image = mcu_image(size=100_000)
+    job = multi_job(r, [(1, image, "mcu.bin")])
+    result = r.run_mcu(max_boots=3)
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console + mcu.log()
+    assert result.boot_count == 2
+    log = mcu.log()
+    assert log.count("upload of %d bytes started" % len(image)) == 1, log
+    assert "bytes from byte " in result.console.split("app: reset at")[1], result.console
+    assert mcu.slot("primary")[:len(image)] == image
+
+
+FAULTS = [
+    ("silent", dict(silent=True), "download", "file 1: no answer to image state in 1000 ms"),
+    ("garbage", dict(corrupt=-1), "download", "file 1: garbled answer to image state: bad CRC"),
+    ("reset mid-upload", dict(reset_at=9000), "download",
+     "file 1: the MCU went back to byte 0 of the upload (did it reset?)"),
+    ("refused upload", dict(refuse="no room for the radio calibration"), "download",
+     "file 1: image upload refused: group 1 rc 1 (unknown)"),
+]
+
+
+@pytest.mark.parametrize("name,faults,step,reason", FAULTS, ids=[f[0] for f in FAULTS])
+def test_a_faulty_mcu_fails_the_job(rig, mcu, name, faults, step, reason):
+    r = board(rig, mcu)
+    before = r.running_slot_bytes()
+    mcu.faults(**faults)
+    job = multi_job(r, [(1, mcu_image(), "mcu.bin")])
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
+        ("FAILED", step, reason), result.console + mcu.log()
+    assert "app: done 1.0.0" in result.console  # the flow returned: the loop goes on
+    assert result.boot_count == 1 and r.running_slot_bytes() == before
+    mcu.clear_faults()
+    assert running(mcu)[0] == "1.0.0"
+
+
+BAD_IMAGES = [
+    ("signed by another key", lambda: mcu_image(key=OTHER_KEY), {}, "download",
+     "file 1: image upload refused: group 1 rc 5 (invalid TLV)"),
+    ("larger than the slot", lambda: mcu_image(size=70_000), dict(slot_size=0x10000), "download",
+     "file 1: image upload refused: group 1 rc 30 (image too large for its slot)"),
+    ("not newer", lambda: mcu_image((1, 0, 0, 0)), {}, "verify",
+     "file 1: version 1.0.0 is not newer than the MCU's 1.0.0"),
+    ("not an MCUboot image", lambda: b"\x00" * 4000, {}, "download",
+     "file 1: image upload refused: group 1 rc 23 (bad image header magic)"),
+]
+
+
+@pytest.mark.parametrize("name,image,mcu_kw,step,reason", BAD_IMAGES, ids=[b[0] for b in BAD_IMAGES])
+def test_an_image_the_mcu_refuses_fails_the_job(rig, tmp_path, name, image, mcu_kw, step, reason):
+    with Secondary(tmp_path / "mcu", key=pem(MCU_KEY), primary=mcu_image((1, 0, 0, 0)), **mcu_kw) as m:
+        r = board(rig, m)
+        before = r.running_slot_bytes()
+        job = multi_job(r, [(1, image(), "mcu.bin")])
+        result = r.run_mcu(max_boots=2)
+        ex = r.execution(job)
+        assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
+            ("FAILED", step, reason), result.console + m.log()
+        assert result.boot_count == 1 and r.running_slot_bytes() == before
+        assert running(m) == ("1.0.0", {"magic": False, "copy_done": False, "image_ok": False})
