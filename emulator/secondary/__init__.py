@@ -29,6 +29,16 @@ from emulator.secondary.mcu import Faults
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _die_with_parent() -> None:
+    """In the MCU's process: end with the process that started it (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Secondary:
     """The simulated MCU process. `key`: PEM file (or bytes) of the ECDSA P-256 key images
     must be signed with (none: signatures are not checked); `primary`: factory image for slot
@@ -77,7 +87,7 @@ class Secondary:
         with open(self.state / "mcu.log", "ab") as log:
             self._proc = subprocess.Popen(self._args(), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=log,
-                                          pass_fds=(self._master,))
+                                          pass_fds=(self._master,), preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while self.status().get("boots", 0) <= before:
             if self._proc.poll() is not None:

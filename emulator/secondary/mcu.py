@@ -50,6 +50,20 @@ BUF_COUNT = 4
 BLANK_TRAILER = {"magic": False, "image_ok": False, "copy_done": False}
 
 
+def v1_rc(img_err: int) -> int:
+    """An image-management error as an SMP version 1 client gets it: Zephyr's
+    img_mgmt_translate_error_code (CONFIG_MCUMGR_SMP_SUPPORT_ORIGINAL_PROTOCOL)."""
+    if img_err in (mi.IMG_ERR_NO_IMAGE, mi.IMG_ERR_NO_TLVS):
+        return MGMT_ERR_ENOENT
+    if img_err in (mi.IMG_ERR_NO_FREE_SLOT, mi.IMG_ERR_CURRENT_VERSION_IS_NEWER,
+                   mi.IMG_ERR_IMAGE_ALREADY_PENDING):
+        return MGMT_ERR_EBADSTATE
+    if img_err in (mi.IMG_ERR_INVALID_SLOT, mi.IMG_ERR_INVALID_OFFSET, mi.IMG_ERR_INVALID_LENGTH,
+                   mi.IMG_ERR_INVALID_IMAGE_HEADER, mi.IMG_ERR_INVALID_HASH):
+        return MGMT_ERR_EINVAL
+    return MGMT_ERR_EUNKNOWN
+
+
 class Reset(Exception):
     """The MCU resets now (a fault, or after answering os reset)."""
 
@@ -226,7 +240,10 @@ class MCU:
         if "_group_rc" in answer:
             rc = answer.pop("_group_rc")
             reason = answer.pop("_rsn", "")
-            answer = {"err": {"group": group, "rc": rc}} if version >= 1 else {"rc": rc, "rsn": reason}
+            if version >= 1:
+                answer = {"err": {"group": group, "rc": rc}}
+            else:
+                answer = {"rc": v1_rc(rc), "rsn": reason}
         data = cbor2.dumps(answer)
         return HEADER.pack((version << 3) | (op + 1), 0, len(data), group, seq, cmd) + data, reset_after
 
@@ -331,11 +348,15 @@ class MCU:
             size, sha = body.get("len"), body.get("sha")
             if not isinstance(size, int):
                 return {"rc": MGMT_ERR_EINVAL, "rsn": "len missing"}
+            if len(data) < mi.HEADER.size:
+                return {"rc": MGMT_ERR_EINVAL, "rsn": "the first chunk must hold the image header"}
             up = self.upload
-            if up is not None and sha is not None and up.sha == sha and up.size == size and up.off > 0:
+            if up is not None and sha and up.sha == sha:
                 return {"off": up.off}  # the same upload goes on where it was
-            if self.swap_type() in ("test", "perm"):
-                return self.refused(mi.IMG_ERR_NO_FREE_SLOT, "the secondary image is pending")
+            if self.swap_type() != "none":
+                # img_mgmt_get_unused_slot_area_id: the secondary slot is in use while its
+                # image is pending, or confirmed (the image to go back to after a test)
+                return self.refused(mi.IMG_ERR_NO_FREE_SLOT, "the secondary slot is in use")
             if size > self.slot_size:
                 return self.refused(mi.IMG_ERR_INVALID_IMAGE_TOO_LARGE, "larger than the slot")
             try:
@@ -354,6 +375,7 @@ class MCU:
         if up is None or off != up.off:
             return {"off": up.off if up else 0}
         if off + len(data) > up.size:
+            self.upload = None
             return self.refused(mi.IMG_ERR_INVALID_IMAGE_DATA_OVERRUN, "data past len")
         if faults.reset_at is not None and off <= faults.reset_at < off + len(data):
             self.write_slot("secondary", off, data[:faults.reset_at - off])

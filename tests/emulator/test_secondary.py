@@ -287,13 +287,20 @@ def test_erase_of_a_pending_image_is_refused(smp, sign):
     assert error(rsp) and rsp.rc == 6  # MGMT_ERR_EBADSTATE
 
 
-def test_upload_while_an_image_is_pending_is_refused(smp, sign):
+def test_upload_while_the_secondary_slot_is_in_use_is_refused(smp, sign):
     image = sign("1.8.0")
     smp.upload(image)
     smp.set_state(image_hash(image), confirm=False)
-    with pytest.raises(SMPUploadError) as e:
+    with pytest.raises(SMPUploadError) as e:  # pending
         smp.upload(sign("1.9.0"))
     assert e.value.args[0].err.rc == mi.IMG_ERR_NO_FREE_SLOT
+    smp.reset()
+    with pytest.raises(SMPUploadError) as e:  # holds the image to go back to
+        smp.upload(sign("1.9.0"))
+    assert e.value.args[0].err.rc == mi.IMG_ERR_NO_FREE_SLOT
+    smp.set_state(None, confirm=True)
+    smp.upload(sign("1.9.0"))
+    assert smp.images()[1]["version"] == "1.9.0"
 
 
 # ---- faults
@@ -380,3 +387,44 @@ def test_cli_serves_on_a_pty(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_invalid_secondary_image_is_erased_at_boot(smp, mcu, sign):
+    """MCUboot validates the secondary image before it swaps: flash damaged after the upload
+    is caught at the reset, the slot erased, the old image kept and marked ok."""
+    image = sign("1.11.0")
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=False))
+    slot = mcu.state / "secondary.bin"
+    data = bytearray(slot.read_bytes())
+    data[0x400] ^= 0xFF
+    slot.write_bytes(bytes(data))
+    boot = smp.reset()
+    assert (boot["swap"], boot["version"]) == ("erased-invalid", "0.1.0")
+    assert 1 not in smp.images() and mcu.status()["trailers"]["primary"]["image_ok"]
+    assert mcu.slot("secondary") == b"\xff" * SLOT
+
+
+def test_upgrade_only_upload_refuses_an_older_version(smp, sign):
+    older = sign("0.0.9")
+    with pytest.raises(SMPUploadError) as e:
+        smp.run(_drain(smp.client.upload(older, upgrade=True)))
+    assert e.value.args[0].err.rc == mi.IMG_ERR_CURRENT_VERSION_IS_NEWER
+    smp.run(_drain(smp.client.upload(sign("0.2.0"), upgrade=True)))
+    assert smp.images()[1]["version"] == "0.2.0"
+
+
+async def _drain(offsets: Any) -> None:
+    async for _ in offsets:
+        pass
+
+
+def test_unsupported_command_and_smp_v1_errors(smp):
+    from smp.header import Version
+    from smpclient.requests.os_management import TaskStatisticsRead
+
+    rsp = smp.request(TaskStatisticsRead())
+    assert error(rsp) and rsp.rc == 8  # MGMT_ERR_ENOTSUP
+    rsp = smp.request(ImageStatesWrite(hash=b"\x01" * 32, confirm=False, version=Version.V1))
+    # version 1 gets the general code (img_mgmt_translate_error_code: hash not found -> unknown)
+    assert error(rsp) and rsp.rc == 1 and rsp.header.version == Version.V1
