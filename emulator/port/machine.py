@@ -368,13 +368,15 @@ class UART:
             port.close()
 
     def _port(self):
-        port = _uart_ports.get(self._id)
-        if port is None:
-            raise OSError(22)  # deinit'ed: the ESP-IDF driver is gone (ESP_ERR_INVALID_STATE)
-        return port
+        """The wire, or None after deinit(): the ESP-IDF driver is deleted, so
+        uart_read_bytes / uart_write_bytes return -1 (read and write give None) and
+        uart_get_buffered_data_len / uart_wait_tx_done return ESP_FAIL."""
+        return _uart_ports.get(self._id)
 
     def any(self):
         port = self._port()
+        if port is None:
+            raise OSError(1, "ESP_FAIL")
         port.pull(self._settings_of("rxbuf"))
         return len(port.rx)
 
@@ -387,6 +389,8 @@ class UART:
         port = self._port()
         if size <= 0:
             return b""
+        if port is None:
+            return None
         limit = max(size, self._settings_of("rxbuf"))
         port.pull(limit)
         if not port.rx:
@@ -436,6 +440,8 @@ class UART:
 
     def write(self, buf):
         port = self._port()
+        if port is None:
+            return None
         if isinstance(buf, str):
             buf = buf.encode()
         if self._id == 0:
@@ -453,14 +459,16 @@ class UART:
         return done
 
     def flush(self):
-        self._port()  # the pseudo-terminal takes every byte at once: nothing left to send
+        # the pseudo-terminal takes every byte at once: nothing is left to send
+        if self._port() is None:
+            raise OSError(110)  # ETIMEDOUT: uart_wait_tx_done failed
 
     def txdone(self):
-        self._port()
-        return True
+        return self._port() is not None
 
     def sendbreak(self):
-        self._port()
+        if self._port() is None:
+            raise OSError(1, "ESP_FAIL")
 
     def __repr__(self):
         s = UART._settings[self._id]

@@ -52,3 +52,29 @@ u.deinit()
     assert result.exit_reason == "main-returned", result.console
     assert out[0].startswith("UART(1, baudrate=115200, bits=8, parity=None, stop=1, tx=17, rx=16")
     assert out[1:] == [None, True, True, True, None]
+
+
+def test_uart_api_without_a_wire(board):
+    """UART ids, argument checks and an unconnected UART2 (no ESP32_UART2): writes are
+    counted, reads time out with None, as on a board with nothing on the pins."""
+    result = board.run(EMIT + """
+from machine import UART
+emit(err(UART, 3))
+emit(err(UART, 2, bits=9))
+emit(err(UART, 2, stop=3))
+u = UART(2, 9600, timeout=50)
+emit(u.write(b"hello"))
+emit([u.read(4), u.read(), u.readline(), u.readinto(bytearray(4)), u.any(), u.txdone()])
+u.init(timeout_char=5)
+emit(repr(UART(2)))
+u.deinit()
+emit([u.read(1), u.write(b"x"), u.txdone(), err(u.any), err(u.flush)])
+""")
+    out = records(result)
+    assert out[:3] == [["ValueError", "UART(3) does not exist"], ["ValueError", "invalid data bits"],
+                       ["ValueError", "invalid stop bits"]]
+    assert out[3:5] == [5, [None, None, None, None, 0, True]]
+    assert out[5].startswith("UART(2, baudrate=9600, bits=8, parity=None, stop=1, tx=17, rx=16, "
+                             "rts=-1, cts=-1, txbuf=256, rxbuf=256, timeout=50, timeout_char=5")
+    # after deinit() the driver is gone: reads and writes give None (EAGAIN), any() ESP_FAIL
+    assert out[6] == [None, None, False, ["OSError", 1, "ESP_FAIL"], ["OSError", 110]]
