@@ -200,6 +200,8 @@ class MCU:
                 self.trailers["secondary"] = dict(BLANK_TRAILER)
                 action = swap
         elif swap == "revert":
+            # (MCUboot validates the image it goes back to as well; here it ran before, and a
+            # factory image is not signed, so it is taken as it is)
             self._swap_slots()
             # a revert writes copy_done and image_ok to the primary slot: no second revert
             self.trailers["primary"] = {"magic": True, "copy_done": True, "image_ok": True}
@@ -256,8 +258,10 @@ class MCU:
             if cmd == OS_PARAMS and op == OP_READ:
                 return {"buf_size": self.buf_size, "buf_count": BUF_COUNT}
         elif group == GROUP_IMAGE:
-            if cmd == IMG_STATE:
-                return self.state_read() if op == OP_READ else self.state_write(body)
+            if cmd == IMG_STATE and op == OP_READ:
+                return self.state_read()
+            if cmd == IMG_STATE and op == OP_WRITE:
+                return self.state_write(body)
             if cmd == IMG_UPLOAD and op == OP_WRITE:
                 return self.upload_chunk(body, faults)
             if cmd == IMG_ERASE and op == OP_WRITE:
