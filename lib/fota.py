@@ -64,7 +64,8 @@ https_ca = None  # CA (DER) for downloads; None: the config's CA
 signer = None  # P-256 public key (DER) every image must be signed with; None: the config's
 #                "signer" file, if any. With a signer, older or equal versions are refused too.
 targets = {}  # file id (1..255) -> the application's target for it (lib/targets.py)
-on_progress = None  # on_progress(file_id, done, size): how far each file of a job has got
+on_progress = None  # on_progress(file_id, step, done, size): each file of a job, as it goes
+#                     (steps download, activate: on trial, done: confirmed)
 FILE_PROGRESS_EVERY = 16384  # record how far a target's upload got, to resume after a power cut
 
 
@@ -259,7 +260,7 @@ def _download(w, source, progress=None):
                     if w.written >= mark:
                         log("download", "%d%% %d/%d bytes" % (w.written * 100 // w.size, w.written, w.size))
                         mark += step
-                        _progress(0, w.written, w.size)
+                        _progress(0, "download", w.written, w.size)
                     done = w.sector * otaslot.SECTOR
                     if progress and done - saved >= PROGRESS_EVERY:
                         progress(done)
@@ -513,13 +514,17 @@ def _one_file(jobs, f, t, key, rec):
         log("verify", "file %d: %d bytes, signature ok, version %s" % (f.id, f.size, new))
         cur["step"], cur["version"] = "activate", new
         _save(rec)
+    if cur["step"] == "activate":  # again after a power cut: it finishes what is left
+        try:
+            t.activate(f, cur["version"])
+        except Exception as e:
+            raise FotaError("activate", _why(e))
+        cur["step"] = "trial"
+        _save(rec)
+        log("activate", "file %d: version %s activated" % (f.id, cur["version"]))
+        _progress(f.id, "activate", f.size, f.size)
     try:
-        t.activate(f, cur["version"])  # after a power cut: what is left of it
-    except Exception as e:
-        raise FotaError("activate", _why(e))
-    log("activate", "file %d: version %s activated" % (f.id, cur["version"]))
-    try:
-        now, trial = t.state(f)
+        now, trial = t.state(f)  # a secondary: once it is back from its reset
         if now != cur["version"]:
             raise FotaError("activate", "reverted to %s after its test boot" % now)
         if trial:
@@ -529,6 +534,7 @@ def _one_file(jobs, f, t, key, rec):
         raise
     except Exception as e:
         raise FotaError("confirm", _why(e))
+    _progress(f.id, "done", f.size, f.size)
     return now
 
 
@@ -558,7 +564,7 @@ def _write_file(t, f, source, cur, rec):
                         cur["done"] = saved = held
                         _save(rec)
                     if pos >= mark:
-                        _progress(f.id, pos, f.size)
+                        _progress(f.id, "download", pos, f.size)
                         mark += f.size // CHUNK_LOG or 1
                     _feed()
                 return sha.digest()
@@ -571,10 +577,10 @@ def _write_file(t, f, source, cur, rec):
             log("download", "file %d: connection lost (%s), retrying" % (f.id, _why(e)))
 
 
-def _progress(fid, done, size):
+def _progress(fid, step, done, size):
     if on_progress:
         try:
-            on_progress(fid, done, size)
+            on_progress(fid, step, done, size)
         except Exception as e:  # the application's callback never stops an update
             log("download", "on_progress failed: %s" % _why(e))
 

@@ -13,9 +13,9 @@
 #                      holds are passed too: it skips them) -> bytes it holds for sure
 #   close()            all bytes written: the target's own checks -> the new version
 #   abort()            the update failed before activate: nothing half-made is left in use
-#   activate(f, v)     put version v of file f in use (a secondary boots it once, on trial);
-#                      done again after a power cut, it finishes what is left to do
-#   state(f)           -> (version in use, True while on trial)
+#   activate(f, v)     put version v of file f in use (a secondary: set it for one test
+#                      boot and reset); done again after a power cut, it finishes what is left
+#   state(f)           -> (version in use, True while on trial); a secondary once it is back
 #   confirm(f)         make the version on trial permanent
 #
 # fota.py checks each file's signature (SHA-256 over every byte written) between close()
@@ -120,6 +120,7 @@ MCUBOOT_MAGIC = 0x96F3B83D
 HEADER = 32  # struct image_header
 CHUNK = 256  # upload bytes per request when the MCU does not say its buffer size
 OVERHEAD = 64  # SMP header and the CBOR around the data of an upload request
+RESET_MS = 1000  # from the answer to a reset request to the reset itself, at most
 BOOT_MS = 20000  # how long the MCU may take to reset, swap and answer again
 
 
@@ -139,13 +140,15 @@ class SmpTarget:
     # its secondary slot (image upload, resumed at the offset the MCU reports), is marked
     # for one test boot (image state write), the MCU resets and MCUboot swaps it in; the
     # version it then runs is read back and only then confirmed.
-    def __init__(self, uart, timeout_ms=smp.TIMEOUT_MS, boot_ms=BOOT_MS):
+    def __init__(self, uart, timeout_ms=smp.TIMEOUT_MS, boot_ms=BOOT_MS, reset_ms=RESET_MS):
         self.smp = smp.Smp(uart, timeout_ms)
         self.boot_ms = boot_ms
+        self.reset_ms = reset_ms
         self.buf = None
+        self.off = self.size = 0
 
     def create(self, f, resume=0):
-        self.old = self.state(f)[0]  # also: the MCU answers
+        self.old = self._running()[0]  # also: the MCU answers
         n = self.smp.params()
         chunk = min(n, smp.MTU) - OVERHEAD if n and n > 2 * OVERHEAD else CHUNK
         self.buf = bytearray(chunk)
@@ -216,24 +219,34 @@ class SmpTarget:
         raise TargetError("the MCU does not list image %s in its secondary slot" % version)
 
     def abort(self):
+        # A whole image refused here (signature, version) is erased from the secondary slot;
+        # best effort: MCUboot never boots it unless it is set for test.
         self.buf = None
+        if self.off == self.size:
+            try:
+                self.smp.erase()
+            except smp.SmpError as e:
+                print("targets: secondary slot not erased: %s" % e)
 
     def activate(self, f, version):
-        if self.state(f)[0] == version:
+        # Set the new image for one test boot and reset the MCU (MCUboot swaps it in).
+        if self._running()[0] == version:
             return  # it runs the new image already (this board was reset on the way)
         self.smp.test(self._slot1(version))
         self.smp.reset()
-        deadline = time.ticks_add(time.ticks_ms(), self.boot_ms)
-        while True:  # it resets, MCUboot swaps the slots, the new image starts
-            time.sleep_ms(200)
-            try:
-                self.smp.images()
-                return
-            except smp.SmpError as e:
-                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise TargetError("the MCU did not come back after its reset: %s" % e)
+        time.sleep_ms(self.reset_ms)  # it answers first, then resets (Zephyr: 250 ms later)
 
     def state(self, f):
+        # Once the MCU is back from its reset (boot_ms at most).
+        deadline = time.ticks_add(time.ticks_ms(), self.boot_ms)
+        while True:
+            try:
+                return self._running()
+            except smp.SmpError as e:
+                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    raise TargetError("the MCU does not answer after its reset: %s" % e)
+
+    def _running(self):
         for im in self.smp.images():
             if im.get("active"):  # flags that are false are left out, as Zephyr does
                 return im.get("version"), not im.get("confirmed")

@@ -20,7 +20,7 @@ OLD = b"the old bitstream\n"
 APP = ONCE.replace("import fota\n", """import fota, targets
 fota.targets[2] = targets.FileTarget("data/fpga.bit")
 fota.targets[5] = targets.FileTarget(folder="data")
-fota.on_progress = lambda fid, done, size: print("app: file %d %d/%d" % (fid, done, size))
+fota.on_progress = lambda fid, step, done, size: print("app: file %d %s %d/%d" % (fid, step, done, size))
 """)
 
 
@@ -61,7 +61,8 @@ def test_a_file_is_written_into_place_and_its_version_reported(rig):
     assert ex.status_details == {"step": "confirm", "file_2": file_version(CONFIG)}
     assert r.file("data/fpga.bit") == CONFIG and r.file("data/fpga.bit.new") is None
     assert result.boot_count == 1 and r.running_slot_bytes() == before
-    assert "app: file 2 %d/%d" % (len(CONFIG), len(CONFIG)) in result.console
+    assert "app: file 2 download %d/%d" % (len(CONFIG), len(CONFIG)) in result.console
+    assert "app: file 2 done %d/%d" % (len(CONFIG), len(CONFIG)) in result.console
     assert r.file("fota.json") is None
 
 

@@ -18,7 +18,7 @@ from emulator.secondary import Secondary
 from emulator.secondary.mcuimage import make_image, parse
 from tests.device.rig import ONCE, firmware
 from tests.device.test_file_targets import file_version, multi_job
-from tests.device.test_signed import signed_rig
+from tests.device.test_signed import OTHER, sig, signed_rig
 
 MCU_KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -38,7 +38,7 @@ APP = ONCE.replace("import fota\n", """import fota, targets, machine
 fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024), timeout_ms=1000,
                                     boot_ms=5000)
 fota.targets[2] = targets.FileTarget("data/fpga.bit")
-fota.on_progress = lambda fid, done, size: print("app: file %d %d/%d" % (fid, done, size))
+fota.on_progress = lambda fid, step, done, size: print("app: file %d %s %d/%d" % (fid, step, done, size))
 """)
 
 
@@ -101,7 +101,7 @@ def test_an_upload_cut_by_a_reset_of_the_esp32_resumes_where_the_mcu_is(rig, mcu
     # The application resets the board in the middle of the upload (once); the MCU keeps its
     # upload; the next boot asks it where it stands and sends only the rest.
     app = APP.replace("fota.on_progress = ", """import os
-def cut(fid, done, size):
+def cut(fid, step, done, size):
     if fid == 1 and done > size // 2 and "cut" not in os.listdir():
         open("cut", "w").close()
         print("app: reset at", done)
@@ -171,3 +171,44 @@ def test_an_image_the_mcu_refuses_fails_the_job(rig, tmp_path, name, image, mcu_
             ("FAILED", step, reason), result.console + m.log()
         assert result.boot_count == 1 and r.running_slot_bytes() == before
         assert running(m) == ("1.0.0", {"magic": False, "copy_done": False, "image_ok": False})
+        assert set(m.slot("secondary")) == {0xFF}  # refused by the MCU, or erased by the ESP32
+
+
+def test_an_image_not_signed_by_the_fleets_signer_is_never_tested(rig, mcu):
+    # The ESP32 checks the file's signature after the upload: a bad one is erased from the
+    # secondary slot and never set for test.
+    r = board(rig, mcu)
+    job = multi_job(r, [(1, mcu_image(), "mcu.bin")], lambda d: sig(d, OTHER))
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    assert (ex.status, ex.status_details.get("reason")) == ("FAILED", "file 1: signature does not verify"), \
+        result.console + mcu.log()
+    assert running(mcu) == ("1.0.0", {"magic": False, "copy_done": False, "image_ok": False})
+    assert set(mcu.slot("secondary")) == {0xFF} and "img: secondary slot erased" in mcu.log()
+
+
+def test_a_secondary_that_reverts_after_its_test_boot_fails_the_job(rig, mcu):
+    # The ESP32 resets once its secondary is on trial (before it reads the version back); the
+    # secondary is power-cycled meanwhile, so MCUboot reverts the unconfirmed image; the
+    # ESP32's next boot reads back the old version.
+    app = APP.replace("fota.on_progress = ", """import os
+def cut(fid, step, done, size):
+    if step == "activate" and "cut" not in os.listdir():
+        open("cut", "w").close()
+        machine.reset()
+fota.on_progress = cut
+_unused = """)
+    r = board(rig, mcu, app)
+    before = r.running_slot_bytes()
+    job = multi_job(r, [(1, mcu_image(), "mcu.bin")])
+    first = r.run_mcu(max_boots=1)
+    assert "file 1: version 1.1.0 activated" in first.console, first.console + mcu.log()
+    assert running(mcu)[0] == "1.1.0"  # on trial
+    mcu.power_cycle()
+    assert running(mcu) == ("1.0.0", {"magic": True, "copy_done": True, "image_ok": True})  # reverted
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
+        ("FAILED", "activate", "file 1: reverted to 1.0.0 after its test boot"), result.console + mcu.log()
+    assert result.boot_count == 1 and r.running_slot_bytes() == before
+    assert "app: done 1.0.0" in result.console and r.file("fota.json") is None
