@@ -273,3 +273,35 @@ def test_model_refuses_what_aws_would(backend, files):
                                       certificate_pem=cert.read_bytes(), certfile="c", poll=0)
         with pytest.raises(Exception, match="otaUpdateId"):
             backend.iot.create_ota_update(targets=["arn:t"], files=[], roleArn=ROLE_ARN)
+
+
+def test_status_takes_an_ota_update_id(backend):
+    """`fota status ID` on AWS: a job of that id (moto's), else the job of the OTA update of that
+    id (GetOTAUpdate, which moto lacks: the Stubber)."""
+    thing = unique("dev")
+    backend.iot.create_thing(thingName=thing)
+    job_id = unique("job")
+    backend.create_job(job_id, [backend.thing_arn(thing)], {"afr_ota": {}}, Rollout())
+    assert backend.resolve_job(job_id) == job_id
+    not_found = ("describe_job", "ResourceNotFoundException", "no job")
+    with Stubber(backend.iot) as stub:
+        stub.add_client_error(*not_found, 404, expected_params={"jobId": "rel-3"})
+        stub.add_response("get_ota_update", ota_info("rel-3", "CREATE_COMPLETE",
+                                                     awsIotJobId="AFR_OTA-rel-3"),
+                          {"otaUpdateId": "rel-3"})
+        assert backend.resolve_job("rel-3") == "AFR_OTA-rel-3"
+        stub.add_client_error(*not_found, 404)
+        stub.add_response("get_ota_update", ota_info("rel-4", "CREATE_IN_PROGRESS"),
+                          {"otaUpdateId": "rel-4"})
+        with pytest.raises(BackendError, match="CREATE_IN_PROGRESS: AWS has not made its job"):
+            backend.resolve_job("rel-4")
+        stub.add_client_error(*not_found, 404)
+        stub.add_response("get_ota_update", ota_info("rel-5", "CREATE_FAILED", errorInfo={
+            "code": "InvalidRequest", "message": "signature does not verify"}),
+            {"otaUpdateId": "rel-5"})
+        with pytest.raises(BackendError, match="CREATE_FAILED: InvalidRequest: signature"):
+            backend.resolve_job("rel-5")
+        stub.add_client_error(*not_found, 404)
+        stub.add_client_error("get_ota_update", "ResourceNotFoundException", "none", 404)
+        with pytest.raises(BackendError, match="no such job, nor an OTA update"):
+            backend.resolve_job("rel-6")

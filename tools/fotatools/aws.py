@@ -424,6 +424,32 @@ class AwsBackend:
                 raise BackendError(f"OTA update {ota_id} still {status} after {wait:.0f} s")
             time.sleep(poll)
 
+    def resolve_job(self, name: str) -> str:
+        """The job to follow for `name`: the job of that id, or else the job AWS made for the
+        OTA update of that id (`AFR_OTA-<id>`). BackendError if neither exists, or if the OTA
+        update has no job (yet, or because its creation failed: AWS's reason)."""
+        from botocore.exceptions import ClientError
+
+        with self._call(f"job {name}"):
+            try:
+                self.iot.describe_job(jobId=name)
+                return name
+            except ClientError as e:
+                if self._code(e) != "ResourceNotFoundException":
+                    raise
+        try:
+            info = self.describe_ota_update(name)
+        except BackendError:
+            raise BackendError(f"job {name}: no such job, nor an OTA update of that id") from None
+        status = info.get("otaUpdateStatus")
+        if status == "CREATE_FAILED":
+            err = info.get("errorInfo") or {}
+            raise BackendError(f"OTA update {name}: CREATE_FAILED: {err.get('code', '')}: "
+                               f"{err.get('message', '')}".rstrip(": "))
+        if not info.get("awsIotJobId"):
+            raise BackendError(f"OTA update {name} is {status}: AWS has not made its job yet")
+        return str(info["awsIotJobId"])
+
     def describe_ota_update(self, ota_id: str) -> dict[str, Any]:
         """GetOTAUpdate's otaUpdateInfo."""
         with self._call(f"OTA update {ota_id}"):

@@ -530,9 +530,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(f"bad --timeout {args.timeout}: seconds, more than 0")
     check_interval(args.interval)
     backend = make_backend(args)
+    job_id = args.job
+    if backend.name == "aws":  # an OTA update's id stands for the job AWS made for it
+        job_id = backend.resolve_job(job_id)  # type: ignore[attr-defined]
     if args.watch:
-        return watch(backend, args.job, args.timeout, args.interval, args.json)
-    _, _, report = snapshot(backend, args.job)
+        return watch(backend, job_id, args.timeout, args.interval, args.json)
+    _, _, report = snapshot(backend, job_id)
     if args.json:
         emit_json(report)
     else:
@@ -757,7 +760,7 @@ def build_parser() -> Parser:
 
     p = sub("status", "show a job's executions; exit 0 all succeeded, 1 failed, 3 in progress",
             cmd_status)
-    p.add_argument("job", help="job id")
+    p.add_argument("job", help="job id (on AWS also an OTA update id: its AFR_OTA- job)")
     p.add_argument("--watch", action="store_true", help="follow until every device is done")
     p.add_argument("--timeout", type=float, metavar="SEC", help="stop watching after SEC")
     p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
