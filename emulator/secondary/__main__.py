@@ -17,6 +17,8 @@ import time
 import tty
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from emulator.secondary import mcuimage as mi
 from emulator.secondary.mcu import DEFAULT_BUF_SIZE, DEFAULT_SLOT_SIZE, MCU, Faults, Reset
 from emulator.secondary.serial import Receiver, encode_packet
@@ -188,8 +190,10 @@ def load_config(state: Path, args: argparse.Namespace) -> dict:
         config["slot_size"] = args.slot_size
     if args.buf_size:
         config["buf_size"] = args.buf_size
-    if args.key:
-        config["key"] = Path(args.key).read_text()
+    if args.key:  # the MCU keeps the public key only, as MCUboot builds it in
+        public = mi.load_public_key(Path(args.key).read_bytes())
+        config["key"] = public.public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     path.write_text(json.dumps(config, indent=1))
     return config
 
