@@ -123,3 +123,34 @@ def test_publish_files_refusals_on_the_stand_in(local, tmp_path):  # noqa: F811
     assert r.code == 2 and "signing key not found" in r.err, r.err
     r = fota("publish", "--file", f"0={cfg}", "--thing", thing, "--sign", tmp_path / "k.pem")
     assert r.code == 2 and "file id 0 is the ESP32's own app image" in r.err, r.err
+
+
+def test_publish_files_over_https(local, tmp_path):  # noqa: F811
+    """--protocol https: no stream; each file's pre-signed URL placeholder is replaced by the
+    service with a URL the device downloads the file from."""
+    fota, _ = local
+    home = Path(fota.env["FOTA_HOME"])
+    key, private = signing_key(tmp_path)
+    thing = unique("dev")
+    assert fota("provision", thing, "--signer", key).code == 0
+    sec = mcuboot_image(tmp_path, "2.0.1")
+    cfg = tmp_path / "fpga.bit"
+    cfg.write_bytes(bytes(range(256)) * 40)
+    job_id = unique("ota")
+    r = fota("publish", "--file", f"1={sec}", "--file", f"3={cfg}:/sd/fpga.bit", "--sign", key,
+             "--protocol", "https", "--thing", thing, "--job-id", job_id, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["stream_id"] is None
+    dev = StreamDevice(home, thing)
+    try:
+        ota = dev.take_job()["jobDocument"]["afr_ota"]
+        assert ota["protocols"] == ["HTTP"] and "streamname" not in ota
+        for e, path in zip(ota["files"], (sec, cfg)):
+            assert e["update_data_url"].startswith("https://") and "${" not in e["update_data_url"]
+            assert e["auth_scheme"] == "aws.s3.presigned"
+            data = dev.download(e["update_data_url"])
+            assert data == path.read_bytes()
+            private.public_key().verify(base64.b64decode(e["sig-sha256-ecdsa"]), data,
+                                        ec.ECDSA(hashes.SHA256()))
+    finally:
+        dev.close()

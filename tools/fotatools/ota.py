@@ -130,7 +130,8 @@ def check_certificate(cert_pem: bytes, key_pem: bytes | None) -> None:
 
 def document(files: list[OtaFile], protocol: str, stream_id: str,
              certfile: str = DEFAULT_CERTFILE) -> dict[str, Any]:
-    """The afr_ota document for the files (uploaded and signed) over MQTT or HTTP."""
+    """The afr_ota document for the files (uploaded and signed) over MQTT, or over HTTP
+    (protocol "https" or "http")."""
     entries = []
     for f in files:
         if f.signature is None:
@@ -138,7 +139,7 @@ def document(files: list[OtaFile], protocol: str, stream_id: str,
         entry: dict[str, Any] = {"fileid": f.file_id, "filepath": f.filepath,
                                  "filesize": f.size, "certfile": certfile,
                                  "sig-sha256-ecdsa": f.signature, "fileType": 0}
-        if protocol == "http":
+        if protocol != "mqtt":  # "https" (the CLI's name) or "http"
             entry["update_data_url"] = "${aws:iot:s3-presigned-url:" + f.url + "}"
             entry["auth_scheme"] = "aws.s3.presigned"
         entries.append(entry)
