@@ -92,7 +92,8 @@ class SMP:
 
     def upload(self, image: bytes) -> list[int]:
         async def go() -> list[int]:
-            return [off async for off in self.client.upload(image, subsequent_timeout_s=1.0)]
+            return [off async for off in self.client.upload(image, first_timeout_s=1.0,
+                                                            subsequent_timeout_s=1.0)]
         return self.run(go())
 
     def images(self) -> dict[int, dict[str, Any]]:
@@ -428,3 +429,23 @@ def test_unsupported_command_and_smp_v1_errors(smp):
     rsp = smp.request(ImageStatesWrite(hash=b"\x01" * 32, confirm=False, version=Version.V1))
     # version 1 gets the general code (img_mgmt_translate_error_code: hash not found -> unknown)
     assert error(rsp) and rsp.rc == 1 and rsp.header.version == Version.V1
+
+
+@pytest.mark.parametrize("where", ["first byte", "in the header", "after the header", "middle",
+                                   "last byte"])
+def test_reset_anywhere_in_an_upload_never_boots_a_partial_image(smp, mcu, sign, where):
+    """A sweep over where the MCU resets during an upload: the partial image is never set
+    for test nor booted, and the upload done again from the start completes."""
+    image = sign("1.12.0")
+    at = {"first byte": 0, "in the header": 16, "after the header": 0x200,
+          "middle": len(image) // 2, "last byte": len(image) - 1}[where]
+    mcu.faults(reset_at=at)
+    with pytest.raises(TimeoutError):
+        smp.upload(image)
+    assert mcu.status()["last_boot"]["cause"] == "reset"
+    rsp = smp.set_state(image_hash(image), confirm=False)
+    assert error(rsp)  # not found, or refused when validated
+    assert smp.reset()["version"] == "0.1.0"
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=False))
+    assert smp.reset()["version"] == "1.12.0"
