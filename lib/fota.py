@@ -570,9 +570,9 @@ def _write_file(t, f, source, cur, rec):
                 return sha.digest()
             finally:
                 r.close()
-        except (OSError, Broken) as e:
+        except (Broken, OSError) as e:
             tries += 1
-            if tries >= MAX_TRIES:
+            if tries == MAX_TRIES:
                 raise
             log("download", "file %d: connection lost (%s), retrying" % (f.id, _why(e)))
 

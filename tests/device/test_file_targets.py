@@ -35,18 +35,20 @@ def board(rig, version="1.0.0"):
     return r
 
 
-def multi_job(r, files: list[tuple[int, bytes, str]], signature=sig) -> str:
-    """An afr_ota job over one MQTT stream holding `files` (file id, bytes, filepath)."""
+def multi_job(r, files: list[tuple], signature=sig) -> str:
+    """An afr_ota job over one MQTT stream holding `files` (file id, bytes, filepath[, fields
+    of the document's entry that differ])."""
     stream = f"AFR_OTA-{uuid.uuid4().hex[:8]}"
     entries, keys = [], []
-    for fid, data, path in files:
+    for fid, data, path, *change in files:
         p = r.folder / f"file{fid}-{uuid.uuid4().hex[:4]}.bin"
         p.write_bytes(data)
         key = f"fw/{r.thing}-{p.name}"
         r.cloud.upload(p, key)
         keys.append((fid, key))
         entries.append({"fileid": fid, "filepath": path, "filesize": len(data),
-                        "certfile": "certs/signer.der", "sig-sha256-ecdsa": signature(data), "fileType": 0})
+                        "certfile": "certs/signer.der", "sig-sha256-ecdsa": signature(data), "fileType": 0,
+                        **(change[0] if change else {})})
     r.cloud.create_stream(stream, keys, "several files")
     return publish_doc(r, {"afr_ota": {"protocols": ["MQTT"], "streamname": stream, "files": entries}})
 
@@ -94,6 +96,10 @@ BAD = [
      "file 2: signature does not verify"),
     ("a good file, then a bad one", [(5, b"y" * 300, "a.txt"), (2, CONFIG, "fpga.bit")],
      lambda d: sig(d if d != CONFIG else b"z"), "FAILED", "verify", "file 2: signature does not verify"),
+    ("filepath naming no file", [(5, CONFIG, "/www/")], sig, "FAILED", "download",
+     "file 5: filepath '/www/' names no file"),
+    ("filesize not the stream's", [(2, CONFIG, "fpga.bit", {"filesize": len(CONFIG) - 1})], sig, "FAILED",
+     "download", "file 2: server has %d bytes, document says %d" % (len(CONFIG), len(CONFIG) - 1)),
     ("no target next to firmware", [(0, firmware("1.0.1", size=100_000), "fw.bin"), (9, CONFIG, "x")],
      sig, "REJECTED", "check", "file 9: no target for this file id"),
 ]
@@ -113,3 +119,23 @@ def test_refused(rig, name, files, signature, status, step, reason):
     assert r.file("data/fpga.bit") == OLD and r.file("data/fpga.bit.new") is None
     assert result.boot_count == 1 and r.running_slot_bytes() == before
     assert Flash(r.flash).boot_slot() == "ota_0" and r.file("fota.json") is None
+
+
+def test_a_short_file_is_not_put_in_place(tmp_path):
+    # The target's own size check, for an application that feeds it directly.
+    from tests.device.mpy import run_json
+
+    out = run_json("""
+import json, os, targets
+class F:
+    id, size, path = 2, 100, None
+t = targets.FileTarget("f.bin")
+t.create(F)
+t.write(0, b"x" * 99)
+try:
+    t.close()
+except targets.TargetError as e:
+    t.abort()
+    print(json.dumps([str(e), os.listdir()]))
+""", cwd=tmp_path)
+    assert out == ["99 bytes written, the file has 100", []]
