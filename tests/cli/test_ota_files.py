@@ -84,6 +84,9 @@ def test_build_mcuboot_image_takes_the_header_version(tmp_path, capsys):
     assert Path(m["manifest"]).name == "secondary-1.2.3+4.json"
     rel = load_release(Path(m["manifest"]), kinds=("mcuboot",))
     assert rel.image.read_bytes() == data
+    for single in (Path(m["manifest"]), img):  # not a single RELEASE: that is the ESP32's app
+        with pytest.raises(ImageError, match="holds a mcuboot file, not esp32-app"):
+            load_release(single)
     # the version is the header's: another one is refused
     assert cli.main(["build", str(img), "--version", "1.2.4", "--out",
                      str(tmp_path / "o2")]) == 2
@@ -124,7 +127,7 @@ def test_build_plain_file_needs_a_version(tmp_path, capsys):
     assert m["sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
     assert load_release(Path(m["manifest"]), kinds=("file",)).manifest["version"] == "7"
     # a plain-file manifest is not an app release
-    with pytest.raises(ImageError, match="holds a file file; here it must be: esp32-app"):
+    with pytest.raises(ImageError, match="holds a file file, not esp32-app .* --file ID=PATH"):
         load_release(Path(m["manifest"]))
 
 

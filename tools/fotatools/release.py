@@ -402,6 +402,8 @@ def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND
     data = read_file(path, "firmware image")
     kind = kind_of(data)
     if kinds == (KIND_APP,):  # an app image is expected: say why this one is not
+        if kind == KIND_MCUBOOT:
+            _check_kind(path, kind, kinds)
         return Release(path, make_manifest(inspect_image(data, chip), path.name))
     _check_kind(path, kind, kinds)
     info = describe_file(path, None, chip, data, hash_version=True)
@@ -409,5 +411,9 @@ def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND
 
 
 def _check_kind(path: Path, kind: str, kinds: tuple[str, ...]) -> None:
-    if kind not in kinds:
-        raise ImageError(f"{path} holds a {kind} file; here it must be: {', '.join(kinds)}")
+    if kind in kinds:
+        return
+    hint = ""
+    if kinds == (KIND_APP,):
+        hint = " (a single RELEASE is the ESP32's app image; publish other files with --file ID=PATH)"
+    raise ImageError(f"{path} holds a {kind} file, not {' or '.join(kinds)}{hint}")
