@@ -243,13 +243,19 @@ def _pin_id(pin):
 class _UartPort:
     """One UART's wire: the pseudo-terminal named by $ESP32_UART<id> (the secondary MCU's
     serial port; see emulator/secondary), or nothing (bytes written are lost, reads time
-    out), and the bytes received but not yet read."""
+    out), and the driver's receive buffer: `rxbuf` bytes allocated once, as
+    uart_driver_install does (on a board outside MicroPython's heap), holding what was
+    received and not read yet (buf[head:tail]). Bytes beyond it wait in the pseudo-terminal."""
 
-    def __init__(self, uart_id):
+    def __init__(self, uart_id, rxbuf):
         self.file = None
-        self.rx = bytearray()
+        self.poller = None
+        self.buf = bytearray(max(rxbuf, 1))
+        self.mv = memoryview(self.buf)
+        self.head = self.tail = 0
         wire = _UART_WIRES.get(uart_id)
         if wire:
+            import select
             import termios
 
             self.file = wire[0].open(wire[1], "r+b")
@@ -259,17 +265,36 @@ class _UartPort:
             attrs[6][5] = 0  # VTIME
             attrs[6][6] = 0  # VMIN: a read returns what is there, at once
             termios.tcsetattr(fd, termios.TCSANOW, attrs)
-            while self.pull(1 << 30):  # a UART starts empty: what came before is lost
-                self.rx = bytearray()
+            self.poller = select.poll()
+            self.poller.register(fd, select.POLLIN)
+            while self.pull():  # a UART starts empty: what came before it was set up is lost
+                self.head = self.tail = 0
 
-    def pull(self, limit):
-        """Move what has arrived (up to `limit` bytes buffered) into rx; True if any came."""
-        if self.file is None or len(self.rx) >= limit:
+    def held(self):
+        return self.tail - self.head
+
+    def pull(self):
+        """Move what has arrived into the buffer while there is room; True if any came."""
+        if self.file is None:
             return False
-        buf = bytearray(min(4096, limit - len(self.rx)))
-        n = self.file.readinto(buf) or 0
-        self.rx += buf[:n]
+        if self.tail == len(self.buf) and self.head:
+            n = self.held()
+            self.mv[0:n] = self.mv[self.head:self.tail]
+            self.head, self.tail = 0, n
+        if self.tail == len(self.buf):
+            return False
+        n = self.file.readinto(self.mv[self.tail:]) or 0
+        self.tail += n
         return n > 0
+
+    def take(self, dst, size):
+        """Copy up to size held bytes into the memoryview dst; the count."""
+        n = min(size, self.held())
+        dst[0:n] = self.mv[self.head:self.head + n]
+        self.head += n
+        if self.head == self.tail:
+            self.head = self.tail = 0
+        return n
 
     def wait(self, ms):
         """Wait up to ms for bytes to arrive; True if some are there."""
@@ -277,11 +302,7 @@ class _UartPort:
             if ms > 0:
                 time.sleep_ms(ms)
             return False
-        import select
-
-        poller = select.poll()
-        poller.register(self.file.fileno(), select.POLLIN)
-        return bool(poller.poll(ms))
+        return bool(self.poller.poll(ms))
 
     def close(self):
         if self.file is not None:
@@ -318,20 +339,26 @@ class UART:
     def init(self, baudrate=0, bits=0, parity=None, stop=0, *, tx=None, rx=None, rts=None,
              cts=None, txbuf=-1, rxbuf=-1, timeout=-1, timeout_char=-1, invert=-1, flow=-1):
         s = UART._settings.get(self._id)
-        if s is None or self._id not in _uart_ports:
+        fresh = s is None or self._id not in _uart_ports
+        if fresh:
             # freshly initialised: the driver's defaults (mp_machine_uart_init_helper)
             tx0, rx0 = _UART_PINS[self._id]
             s = {"baudrate": 115200, "bits": 8, "parity": None, "stop": 1, "tx": tx0, "rx": rx0,
                  "rts": -1, "cts": -1, "txbuf": 256, "rxbuf": 256, "timeout": 0,
                  "timeout_char": 0, "invert": 0, "flow": 0}
             UART._settings[self._id] = s
-            _uart_ports[self._id] = _UartPort(self._id)
-        if (txbuf >= 0 or rxbuf >= 0) and self._id == 0:
+        resize = (txbuf >= 0 and txbuf != s["txbuf"]) or (rxbuf >= 0 and rxbuf != s["rxbuf"])
+        if resize and self._id == 0:
             raise ValueError("REPL UART buffer size is fixed")
         if txbuf >= 0:
             s["txbuf"] = txbuf
         if rxbuf >= 0:
             s["rxbuf"] = rxbuf
+        if fresh or resize:  # the driver is (re)installed with its buffers: what it held is lost
+            old = _uart_ports.pop(self._id, None)
+            if old is not None:
+                old.close()
+            _uart_ports[self._id] = _UartPort(self._id, s["rxbuf"])
         if baudrate > 0:
             s["baudrate"] = baudrate
         for name, pin in (("tx", tx), ("rx", rx), ("rts", rts), ("cts", cts)):
@@ -377,38 +404,45 @@ class UART:
         port = self._port()
         if port is None:
             raise OSError(1, "ESP_FAIL")
-        port.pull(self._settings_of("rxbuf"))
-        return len(port.rx)
+        port.pull()
+        return port.held()
 
     def _settings_of(self, name):
         return UART._settings[self._id][name]
 
-    def _read1(self, size):
+    def _read_into(self, dst, size):
         """mp_machine_uart_read: wait up to timeout for a first byte, then up to
         timeout_char for the rest of `size`; None (EAGAIN) if nothing came."""
         port = self._port()
-        if size <= 0:
-            return b""
         if port is None:
             return None
-        limit = max(size, self._settings_of("rxbuf"))
-        port.pull(limit)
-        if not port.rx:
+        port.pull()
+        if not port.held():
             if not port.wait(self._settings_of("timeout")):
                 return None
-            port.pull(limit)
-            if not port.rx:
+            port.pull()
+            if not port.held():
                 return None
-        wait = self._settings_of("timeout_char")
-        deadline = time.ticks_add(time.ticks_ms(), wait)
-        while len(port.rx) < size:
+        got = port.take(dst, size)
+        deadline = time.ticks_add(time.ticks_ms(), self._settings_of("timeout_char"))
+        while got < size:
+            port.pull()
+            if port.held():
+                got += port.take(dst[got:], size - got)
+                continue
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0 or not port.wait(left):
                 break
-            port.pull(limit)
-        data = bytes(port.rx[:size])
-        port.rx = port.rx[size:]
-        return data
+        return got
+
+    def _read1(self, size):
+        if size <= 0:
+            return b""
+        buf = bytearray(size)
+        n = self._read_into(memoryview(buf), size)
+        if n is None:
+            return None
+        return bytes(buf) if n == size else bytes(buf[:n])
 
     def read(self, nbytes=None):
         if nbytes is not None:
@@ -422,11 +456,9 @@ class UART:
 
     def readinto(self, buf, nbytes=None):
         n = len(buf) if nbytes is None else min(nbytes, len(buf))
-        data = self._read1(n)
-        if data is None:
-            return None
-        buf[:len(data)] = data
-        return len(data)
+        if n <= 0:
+            return 0
+        return self._read_into(memoryview(buf), n)
 
     def readline(self):
         out = b""
