@@ -358,6 +358,9 @@ class UART:
             old = _uart_ports.pop(self._id, None)
             if old is not None:
                 old.close()
+            # uart_driver_install: both buffers larger than the 128-byte FIFO (tx may be 0)
+            if s["rxbuf"] <= 128 or 0 < s["txbuf"] <= 128:
+                raise OSError(1, "ESP_FAIL")
             _uart_ports[self._id] = _UartPort(self._id, s["rxbuf"])
         if baudrate > 0:
             s["baudrate"] = baudrate

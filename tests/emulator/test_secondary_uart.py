@@ -62,6 +62,7 @@ from machine import UART
 emit(err(UART, 3))
 emit(err(UART, 2, bits=9))
 emit(err(UART, 2, stop=3))
+emit(err(UART, 2, rxbuf=128))
 u = UART(2, 9600, timeout=50)
 emit(u.write(b"hello"))
 emit([u.read(4), u.read(), u.readline(), u.readinto(bytearray(4)), u.any(), u.txdone()])
@@ -73,6 +74,7 @@ emit([u.read(1), u.write(b"x"), u.txdone(), err(u.any), err(u.flush)])
     out = records(result)
     assert out[:3] == [["ValueError", "UART(3) does not exist"], ["ValueError", "invalid data bits"],
                        ["ValueError", "invalid stop bits"]]
+    assert out.pop(3) == ["OSError", 1, "ESP_FAIL"]  # rxbuf not over the 128-byte FIFO
     assert out[3:5] == [5, [None, None, None, None, 0, True]]
     assert out[5].startswith("UART(2, baudrate=9600, bits=8, parity=None, stop=1, tx=17, rx=16, "
                              "rts=-1, cts=-1, txbuf=256, rxbuf=256, timeout=50, timeout_char=5")
