@@ -212,3 +212,29 @@ _unused = """)
         ("FAILED", "activate", "file 1: reverted to 1.0.0 after its test boot"), result.console + mcu.log()
     assert result.boot_count == 1 and r.running_slot_bytes() == before
     assert "app: done 1.0.0" in result.console and r.file("fota.json") is None
+
+
+def test_main_py_with_an_apptargets_module(rig, mcu):
+    # The project's own main.py: the application's apptargets module registers the secondary.
+    import time
+
+    from emulator.device import Device
+    from tests.device.rig import ROOT
+    from tests.device.test_main import wait_for
+
+    r = signed_rig(rig)
+    (r.fs / "main.py").write_text((ROOT / "main.py").read_text())
+    (r.fs / "lib" / "apptargets.py").write_text(
+        "import fota, machine, targets\n"
+        "fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024))\n")
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None, uarts={1: mcu.port})
+    dev.start(timeout=120)
+    try:
+        wait_for(lambda: "app: firmware 1.0.0" in dev.console, what="the device to start", dev=dev)
+        time.sleep(1.0)
+        job = multi_job(r, [(1, mcu_image(), "mcu.bin")])
+        wait_for(lambda: r.execution(job).status == "SUCCEEDED", timeout=90, what="SUCCEEDED", dev=dev)
+    finally:
+        dev.stop()
+    assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
+    assert "app: error" not in dev.console and "apptargets failed" not in dev.console
