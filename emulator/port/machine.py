@@ -240,6 +240,13 @@ def _pin_id(pin):
     return int(str(pin)[4:-1])  # Pin(n)
 
 
+# Linux termios speed codes (bits/termios-baud.h)
+_TERMIOS_SPEEDS = {1200: 0o11, 2400: 0o13, 4800: 0o14, 9600: 0o15, 19200: 0o16, 38400: 0o17,
+                   57600: 0o10001, 115200: 0o10002, 230400: 0o10003, 460800: 0o10004,
+                   500000: 0o10005, 576000: 0o10006, 921600: 0o10007, 1000000: 0o10010,
+                   1152000: 0o10011, 1500000: 0o10012, 2000000: 0o10013}
+
+
 class _UartPort:
     """One UART's wire: the pseudo-terminal named by $ESP32_UART<id> (the secondary MCU's
     serial port; see emulator/secondary), or nothing (bytes written are lost, reads time
@@ -269,6 +276,19 @@ class _UartPort:
             self.poller.register(fd, select.POLLIN)
             while self.pull():  # a UART starts empty: what came before it was set up is lost
                 self.head = self.tail = 0
+
+    def configure(self, baudrate):
+        """Put the line speed on the pseudo-terminal, where the device at the other end sees
+        it: a device at another speed receives garbage, as on a real wire. (Linux ptys refuse
+        parity and force 8 bits, so the frame format is not carried.)"""
+        if self.file is None:
+            return
+        import termios
+
+        fd = self.file.fileno()
+        attrs = termios.tcgetattr(fd)
+        attrs[4] = attrs[5] = _TERMIOS_SPEEDS.get(baudrate, 1)  # not in the table: B50
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
     def held(self):
         return self.tail - self.head
@@ -310,6 +330,9 @@ class _UartPort:
             self.file = None
 
 
+_UNSET = object()
+
+
 class UART:
     """machine.UART as ports/esp32/machine_uart.c has it: UART(id, baudrate, bits, parity,
     stop, *, tx, rx, rts, cts, txbuf, rxbuf, timeout, timeout_char, invert, flow); ids 0-2
@@ -336,7 +359,7 @@ class UART:
         self._id = id
         self.init(*args, **kw)
 
-    def init(self, baudrate=0, bits=0, parity=None, stop=0, *, tx=None, rx=None, rts=None,
+    def init(self, baudrate=0, bits=0, parity=_UNSET, stop=0, *, tx=None, rx=None, rts=None,
              cts=None, txbuf=-1, rxbuf=-1, timeout=-1, timeout_char=-1, invert=-1, flow=-1):
         s = UART._settings.get(self._id)
         fresh = s is None or self._id not in _uart_ports
@@ -371,10 +394,8 @@ class UART:
             if bits not in (5, 6, 7, 8):
                 raise ValueError("invalid data bits")
             s["bits"] = bits
-        if parity is not None:
-            if parity not in (0, 1):
-                raise ValueError("invalid parity")
-            s["parity"] = parity
+        if parity is not _UNSET:  # None: no parity; 0 even, 1 odd (the lowest bit counts)
+            s["parity"] = None if parity is None else parity & 1
         if stop:
             if stop not in (1, 2):
                 raise ValueError("invalid stop bits")
@@ -391,6 +412,7 @@ class UART:
             if flow & ~(UART.RTS | UART.CTS):
                 raise ValueError("invalid flow control mask")
             s["flow"] = flow
+        _uart_ports[self._id].configure(s["baudrate"])
 
     def deinit(self):
         port = _uart_ports.pop(self._id, None)

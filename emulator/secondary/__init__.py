@@ -24,6 +24,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from emulator.secondary.__main__ import DEFAULT_BAUDRATE, set_line
 from emulator.secondary.mcu import Faults
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ class Secondary:
 
     def __init__(self, state: str | os.PathLike, *, primary: str | os.PathLike | bytes | None = None,
                  key: str | os.PathLike | bytes | None = None, slot_size: int | None = None,
-                 buf_size: int | None = None, banner: bool = True):
+                 buf_size: int | None = None, banner: bool = True, baudrate: int | None = None):
         self.state = Path(state)
         self.state.mkdir(parents=True, exist_ok=True)
         self.primary = primary
@@ -54,8 +55,10 @@ class Secondary:
         self.slot_size = slot_size
         self.buf_size = buf_size
         self.banner = banner
+        self.baudrate = baudrate
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
+        set_line(self._slave, baudrate or DEFAULT_BAUDRATE)  # until the other end sets its own
         self.port = os.ttyname(self._slave)
         (self.state / "port").write_text(self.port + "\n")
         self._proc: subprocess.Popen | None = None
@@ -74,6 +77,8 @@ class Secondary:
             args += ["--slot-size", str(self.slot_size)]
         if self.buf_size:
             args += ["--buf-size", str(self.buf_size)]
+        if self.baudrate:
+            args += ["--baudrate", str(self.baudrate)]
         if not self.banner:
             args.append("--no-banner")
         return args

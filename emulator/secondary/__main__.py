@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import sys
+import termios
 import time
 import tty
 from pathlib import Path
@@ -23,6 +24,7 @@ from emulator.secondary import mcuimage as mi
 from emulator.secondary.mcu import DEFAULT_BUF_SIZE, DEFAULT_SLOT_SIZE, MCU, Faults, Reset
 from emulator.secondary.serial import Receiver, encode_packet
 
+DEFAULT_BAUDRATE = 115200
 RESET_DELAY_S = 0.05  # os reset: Zephyr answers, then resets after a short delay
 BANNER = "*** Booting secondary app %s ***\r\n"
 
@@ -52,11 +54,21 @@ def _drain(fd: int) -> None:
             return
 
 
+def set_line(fd: int, baudrate: int) -> None:
+    """Put the MCU's UART speed on the pseudo-terminal (raw, 8 bits: a pty takes no parity)."""
+    attrs = termios.tcgetattr(fd)
+    attrs[4] = attrs[5] = getattr(termios, f"B{baudrate}")
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
 class Runner:
-    def __init__(self, mcu: MCU, fd: int, banner: bool):
+    def __init__(self, mcu: MCU, fd: int, banner: bool, baudrate: int = DEFAULT_BAUDRATE):
         self.mcu = mcu
         self.fd = fd
         self.banner = banner
+        self.speed = getattr(termios, f"B{baudrate}")
+        self.baudrate = baudrate
+        self.garbled = False
         self.faults_path = mcu.state / "faults.json"
         self.receiver = Receiver(mcu.buf_size)
         self.stop = False
@@ -82,9 +94,21 @@ class Runner:
             except OSError:
                 time.sleep(0.05)  # no one holds the other end
                 continue
+            if not self.line_matches():
+                continue  # sent at another speed or format: garbage, never a packet
             for message in self.receiver.feed(data):
                 if self.answer(message):
                     break  # the MCU reset: the rest of what arrived is lost
+
+    def line_matches(self) -> bool:
+        """Whether the other end's UART runs at this one's speed, as the pseudo-terminal's
+        settings say. Logged when it changes."""
+        ok = termios.tcgetattr(self.fd)[4] == self.speed
+        if ok == self.garbled:
+            self.garbled = not ok
+            self.mcu.log(f"line: {'garbage: the other end is not at' if not ok else 'back at'} "
+                         f"{self.baudrate} baud")
+        return ok
 
     def answer(self, message: bytes) -> bool:
         """Handle one message; True if the MCU reset."""
@@ -126,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "(public or private, as imgtool keygen writes it)")
     ap.add_argument("--slot-size", type=parse_size, help=f"bytes per slot (default {DEFAULT_SLOT_SIZE:#x})")
     ap.add_argument("--buf-size", type=int, help=f"SMP reassembly buffer (default {DEFAULT_BUF_SIZE})")
+    ap.add_argument("--baudrate", type=int, help=f"the MCU's UART speed, 8N1 (default {DEFAULT_BAUDRATE})")
     ap.add_argument("--no-banner", action="store_true", help="print no boot line on the UART")
     ap.add_argument("--link", help="also make a symlink to the serial port here")
     ap.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # pty master given by a launcher
@@ -160,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         fd, slave = os.openpty()
         tty.setraw(slave)
+        set_line(slave, config["baudrate"])
         port = os.ttyname(slave)
         (state / "port").write_text(port + "\n")
     os.set_blocking(fd, False)
@@ -167,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         link = Path(args.link)
         link.unlink(missing_ok=True)
         link.symlink_to(port)
-    runner = Runner(mcu, fd, not args.no_banner)
+    runner = Runner(mcu, fd, not args.no_banner, config["baudrate"])
 
     def stop(*_: object) -> None:
         runner.stop = True
@@ -185,7 +211,14 @@ def load_config(state: Path, args: argparse.Namespace) -> dict:
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError):
-        config = {"slot_size": DEFAULT_SLOT_SIZE, "buf_size": DEFAULT_BUF_SIZE, "key": None}
+        config = {}
+    config.setdefault("slot_size", DEFAULT_SLOT_SIZE)
+    config.setdefault("buf_size", DEFAULT_BUF_SIZE)
+    config.setdefault("baudrate", DEFAULT_BAUDRATE)
+    config.setdefault("key", None)
+    if args.baudrate:
+        getattr(termios, f"B{args.baudrate}")  # a speed the line can be set to
+        config["baudrate"] = args.baudrate
     if args.slot_size:
         config["slot_size"] = args.slot_size
     if args.buf_size:

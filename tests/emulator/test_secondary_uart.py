@@ -80,3 +80,27 @@ emit([u.read(1), u.write(b"x"), u.txdone(), err(u.any), err(u.flush)])
                              "rts=-1, cts=-1, txbuf=256, rxbuf=256, timeout=50, timeout_char=5")
     # after deinit() the driver is gone: reads and writes give None (EAGAIN), any() ESP_FAIL
     assert out[6] == [None, None, False, ["OSError", 1, "ESP_FAIL"], ["OSError", 110]]
+
+
+def test_a_board_uart_at_another_speed_gets_no_answer(tmp_path, v1_image, mcu):
+    """The MCU listens at 115200 baud: the board's UART at 9600 or 74880 sends garbage it
+    never answers; at 115200 the same kind of packet is answered."""
+    flash = create_flash(tmp_path / "flash.bin", v1_image)
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text(EMIT + f"""
+from machine import UART
+u = UART(1, 9600, tx=17, rx=16, timeout=500)
+u.write({echo_packet("slow")!r})
+emit(u.readline())
+u.init(74880)
+u.write({echo_packet("odd rate")!r})
+emit(u.readline())
+u.init(115200)
+u.write({echo_packet("right")!r})
+emit(u.readline() is not None)
+""")
+    result = Device(flash, fs, echo=None, uarts={1: mcu.port}).run(timeout=60)
+    assert records(result) == [None, None, True], result.console
+    assert "line: garbage: the other end is not at 115200 baud" in mcu.log()
+    assert "line: back at 115200 baud" in mcu.log()
