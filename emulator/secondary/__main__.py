@@ -113,8 +113,8 @@ class Runner:
     def answer(self, message: bytes) -> bool:
         """Handle one message; True if the MCU reset."""
         faults = Faults.load(self.faults_path)
-        if faults.silent:
-            self.mcu.log("fault: silent, no answer")
+        if faults.silent or self.mcu.dead:
+            self.mcu.log("fault: silent, no answer" if faults.silent else "app: dead, no answer")
             return False
         try:
             reply, reset_after = self.mcu.handle(message, faults)

@@ -117,6 +117,7 @@ class MCU:
     boots: int = 0
     upload: Upload | None = None
     running: mi.ImageInfo | None = None
+    dead: bool = False  # the application crashes at every start: nothing answers
 
     # ---- persistent state
     def slot_path(self, slot: str) -> Path:
@@ -209,9 +210,20 @@ class MCU:
             action = "revert"
         self.running = self.image("primary")
         version = self.running.version_str if self.running else None
+        self.log(f"mcuboot: boot {self.boots} ({cause}): swap {action}, running {version}")
+        self.dead = False
+        if self.running and self.running.crashes:
+            self.save(last_boot={"cause": cause, "swap": action, "version": version,
+                                 "time": time.time(), "crashed": True})
+            if self.swap_type() == "revert":
+                self.log("app: crashed as it started: the MCU resets")
+                self.boot("crash")  # MCUboot goes back to the image before
+                return
+            self.log("app: crashed as it started, and it is confirmed: nothing to go back to")
+            self.dead = True
+            return
         if self.running and self.running.self_confirms:
             self.confirm_running()
-        self.log(f"mcuboot: boot {self.boots} ({cause}): swap {action}, running {version}")
         self.save(last_boot={"cause": cause, "swap": action, "version": version,
                              "time": time.time()})
 

@@ -39,6 +39,9 @@ IMAGE_F_NON_BOOTABLE = 0x10
 # a marker in the body: the application on the MCU confirms itself when it boots, as a
 # Zephyr application calling boot_write_img_confirmed() after its self-test
 SELF_CONFIRM = b"mcusim:self-confirm"
+# a marker in the body: the application crashes as it starts (a fault, the MCU resets at once),
+# before it could confirm itself
+CRASH = b"mcusim:crash"
 
 # image-management group (1) error codes (Zephyr's enum img_mgmt_err_code_t)
 IMG_ERR_UNKNOWN = 1
@@ -94,6 +97,10 @@ class ImageInfo:
     @property
     def self_confirms(self) -> bool:
         return SELF_CONFIRM in self.body
+
+    @property
+    def crashes(self) -> bool:
+        return CRASH in self.body
 
 
 def read_header(data: bytes) -> tuple:

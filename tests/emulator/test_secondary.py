@@ -53,11 +53,13 @@ def sign(tmp_path_factory, keys):
     folder = tmp_path_factory.mktemp("images")
 
     def make(version: str, *, key: str = "good", size: int = 20_000, self_confirm: bool = False,
-             slot_size: int = SLOT) -> bytes:
+             crash: bool = False, slot_size: int = SLOT) -> bytes:
         body = hashlib.sha256(version.encode()).digest() * (size // 32)
         if self_confirm:
             body += mi.SELF_CONFIRM
-        name = f"{version}-{key}-{size}-{self_confirm}"
+        if crash:
+            body += mi.CRASH
+        name = f"{version}-{key}-{size}-{self_confirm}-{crash}"
         src, dst = folder / f"{name}.in", folder / f"{name}.bin"
         src.write_bytes(body)
         imgtool("sign", "--key", str(keys[key]), "--version", version, "--header-size", "0x200",
@@ -449,3 +451,27 @@ def test_reset_anywhere_in_an_upload_never_boots_a_partial_image(smp, mcu, sign,
     smp.upload(image)
     assert success(smp.set_state(image_hash(image), confirm=False))
     assert smp.reset()["version"] == "1.12.0"
+
+
+def test_a_test_image_that_crashes_is_reverted_at_once(smp, mcu, sign):
+    """An application that faults as it starts: the MCU resets, MCUboot goes back to the
+    image before, which answers; the same image made permanent leaves nothing that answers."""
+    image = sign("1.13.0", crash=True)
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=False))
+    boot = smp.reset()
+    assert (boot["cause"], boot["swap"], boot["version"]) == ("crash", "revert", "0.1.0")
+    assert "app: crashed as it started: the MCU resets" in mcu.log()
+    state = smp.images()
+    assert state[0]["version"] == "0.1.0" and state[1]["version"] == "1.13.0"
+    smp.request(ImageErase(slot=1))
+    smp.upload(image)
+    assert success(smp.set_state(image_hash(image), confirm=True))
+    boots = mcu.status()["boots"]
+    smp.request(ResetWrite())
+    deadline = time.monotonic() + 10
+    while mcu.status()["boots"] == boots:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with pytest.raises(TimeoutError):
+        smp.request(EchoWrite(d="anyone?"), timeout=0.5)
