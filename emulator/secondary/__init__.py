@@ -109,9 +109,15 @@ class Secondary:
     def stop(self) -> None:
         """Power it off (the process ends; flash and trailers stay in the state folder)."""
         if self._proc is not None:
+            # between two packets, never inside MCUboot's swap (whose own power-fail safety is
+            # not modelled here)
             if self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait()
+                self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
             self._proc = None
 
     def power_cycle(self) -> None:
