@@ -235,6 +235,8 @@ def test_cli_publish_files_on_aws(moto, aws_env, tmp_path, monkeypatch, capsys):
     # AWS Signer instead: --sign is left out, the profile must be there (moto's) and Active
     assert cli.main(base + ["--signing-profile", "p", "--sign", str(key)]) == 2
     assert "leave out --sign" in capsys.readouterr().err
+    assert cli.main(base + ["--signing-profile", "p", "--signing-cert", str(cert)]) == 2
+    assert "leave out --sign and --signing-cert" in capsys.readouterr().err
     profile = unique("fota").replace("-", "_")
     b._session.client("signer", endpoint_url=moto.url).put_signing_profile(
         profileName=profile, platformId="AmazonFreeRTOS-Default",

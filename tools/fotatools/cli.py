@@ -391,8 +391,9 @@ def publish_files(args: argparse.Namespace, things: list[str], groups: list[str]
         if backend.name != "aws":
             raise UsageError("--signing-profile (AWS Signer) needs --backend aws; on the stand-in "
                              "sign with --sign KEY.pem")
-        if args.sign:
-            raise UsageError("--signing-profile lets AWS Signer sign: leave out --sign")
+        if args.sign or args.signing_cert:
+            raise UsageError("--signing-profile lets AWS Signer sign with the profile's "
+                             "certificate: leave out --sign and --signing-cert")
     else:
         ota.sign_files(files, key_pem)
         if backend.name == "aws" and cert_pem is None:
