@@ -93,6 +93,32 @@ def test_build_mcuboot_image_takes_the_header_version(tmp_path, capsys):
     assert "ih_ver" in capsys.readouterr().err
 
 
+def test_build_checks_the_mcuboot_signature_with_a_key(tmp_path, capsys):
+    img = mcuboot_image(tmp_path, "1.0.0+2")  # signed with tmp_path/mcuboot.pem
+    pub = tmp_path / "mcuboot.pub.pem"
+    subprocess.run([IMGTOOL, "getpub", "-k", str(tmp_path / "mcuboot.pem"), "-e", "pem"],
+                   check=True, stdout=pub.open("wb"))
+    for key in (tmp_path / "mcuboot.pem", pub):
+        assert cli.main(["build", str(img), "--mcuboot-key", str(key), "--out",
+                         str(tmp_path / "ok"), "--json"]) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["version"] == "1.0.0+2"
+    other = tmp_path / "other.pem"
+    subprocess.run([IMGTOOL, "keygen", "-k", str(other), "-t", "ecdsa-p256"], check=True)
+    assert cli.main(["build", str(img), "--mcuboot-key", str(other), "--out",
+                     str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "not signed with the MCUboot key" in err and "would refuse it" in err
+    (tmp_path / "junk.pem").write_text("junk")
+    assert cli.main(["build", str(img), "--mcuboot-key", str(tmp_path / "junk.pem"),
+                     "--out", str(tmp_path / "no")]) == 2
+    assert "not an MCUboot key imgtool takes" in capsys.readouterr().err
+    app = tmp_path / "fw.bin"
+    app.write_bytes(app_image("1.0.0"))
+    assert cli.main(["build", str(app), "--mcuboot-key", str(other), "--out",
+                     str(tmp_path / "no")]) == 2
+    assert "--mcuboot-key goes with one" in capsys.readouterr().err
+
+
 def _flip(data: bytes, at: int) -> bytes:
     b = bytearray(data)
     b[at] ^= 0xFF

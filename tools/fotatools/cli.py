@@ -221,7 +221,8 @@ def cmd_group(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     path, manifest = build_release(Path(args.firmware), out, args.version,
-                                   Path(args.sign) if args.sign else None, args.chip)
+                                   Path(args.sign) if args.sign else None, args.chip,
+                                   Path(args.mcuboot_key) if args.mcuboot_key else None)
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
@@ -713,6 +714,9 @@ def build_parser() -> Parser:
     p.add_argument("--sign", metavar="KEY.pem",
                    help="sign with an EC P-256 key (ECDSA over SHA-256 of the image)")
     p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
+    p.add_argument("--mcuboot-key", metavar="KEY.pem",
+                   help="an MCUboot image: check its signature with this key (public or "
+                        "private, as `imgtool sign -k` takes), as the secondary's MCUboot will")
 
     p = sub("publish", "upload a release (or several files) and create the FOTA job",
             cmd_publish)

@@ -188,22 +188,37 @@ def kind_of(data: bytes) -> str:
     return KIND_FILE
 
 
-def inspect_mcuboot(path: Path) -> McubootImage:
+def inspect_mcuboot(path: Path, key_path: Path | None = None) -> McubootImage:
     """Check an MCUboot image with imgtool's reader (magic, TLV area, the SHA-256 TLV against the
-    header and body) and read its version. ImageError with a one-line reason otherwise."""
+    header and body; with `key_path`, the signature TLV against that key, as the secondary's
+    MCUboot will) and read its version. ImageError with a one-line reason otherwise."""
+    from imgtool import keys
     from imgtool.image import IMAGE_HEADER_SIZE, Image, VerifyResult
 
     data = read_file(path, "MCUboot image")
     if len(data) < IMAGE_HEADER_SIZE:
         raise ImageError(f"{path}: too short for an MCUboot image ({len(data)} bytes)")
+    key = None
+    if key_path is not None:
+        read_file(key_path, "MCUboot key")
+        try:
+            key = keys.load(str(key_path))
+        except Exception as e:  # imgtool raises bare Exceptions for unsupported keys
+            raise ImageError(f"{key_path}: not an MCUboot key imgtool takes "
+                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        if key is None:
+            raise ImageError(f"{key_path}: an encrypted key; give the public key instead")
     try:
-        result, version, digest, _ = Image.verify(str(path), None)
+        result, version, digest, _ = Image.verify(str(path), key)
     except (struct.error, ValueError, IndexError):
         result, version, digest = None, None, None
     header_size, _, image_size = struct.unpack_from("<HHI", data, 8)
     if result is None or result == VerifyResult.INVALID_TLV_INFO_MAGIC:
         raise ImageError(f"{path}: truncated or malformed MCUboot image (no TLV area after the "
                          f"{header_size}-byte header and {image_size}-byte body)")
+    if result in (VerifyResult.INVALID_SIGNATURE, VerifyResult.KEY_MISMATCH):
+        raise ImageError(f"{path}: not signed with the MCUboot key {key_path} ({result.name}): "
+                         "the secondary's MCUboot would refuse it")
     if result == VerifyResult.INVALID_HASH:
         raise ImageError(f"{path}: bad MCUboot image: the SHA-256 TLV does not match the header "
                          "and body")
@@ -215,13 +230,16 @@ def inspect_mcuboot(path: Path) -> McubootImage:
 
 
 def describe_file(path: Path, version: str | None = None, chip: str = "esp32",
-                  data: bytes | None = None, hash_version: bool = False) -> dict[str, Any]:
+                  data: bytes | None = None, hash_version: bool = False,
+                  mcuboot_key: Path | None = None) -> dict[str, Any]:
     """The manifest fields of any file to publish (no signature, no built_at): its kind, version
     (from the app descriptor, the MCUboot header, or `version` for a plain file; with
     `hash_version` a plain file without one is versioned by the start of its SHA-256) and
     hashes."""
     data = read_file(path) if data is None else data
     kind = kind_of(data)
+    if mcuboot_key is not None and kind != KIND_MCUBOOT:
+        raise ImageError(f"{path} is not an MCUboot image: --mcuboot-key goes with one")
     if kind == KIND_APP:
         app = inspect_image(data, chip)
         info = asdict(app)
@@ -235,7 +253,7 @@ def describe_file(path: Path, version: str | None = None, chip: str = "esp32",
               "sha256": hashlib.sha256(data).hexdigest()}
     project = safe_name(path.name.split(".", 1)[0])
     if kind == KIND_MCUBOOT:
-        img = inspect_mcuboot(path)
+        img = inspect_mcuboot(path, mcuboot_key)
         if version is not None and version != img.version:
             raise ImageError(f"{path} is an MCUboot image of version {img.version} (its header's "
                              f"ih_ver); --version {version} would not match what the device "
@@ -319,11 +337,12 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
 
 
 def build_release(image_path: Path, out_dir: Path | None = None, version: str | None = None,
-                  sign_key: Path | None = None, chip: str = "esp32") -> tuple[Path, dict[str, Any]]:
+                  sign_key: Path | None = None, chip: str = "esp32",
+                  mcuboot_key: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """Check the file and write `<project>-<version>.bin` + `.json` into out_dir
     (default `build/<project>-<version>`); return the manifest path and the manifest."""
     data = read_file(image_path)
-    info = describe_file(image_path, version, chip, data)
+    info = describe_file(image_path, version, chip, data, mcuboot_key=mcuboot_key)
     signature = sign_image(data, read_file(sign_key, "signing key")) if sign_key else None
     base = f"{safe_name(str(info['project']))}-{safe_name(str(info['version']))}"
     out = out_dir if out_dir is not None else Path("build") / base
