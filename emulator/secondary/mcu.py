@@ -213,14 +213,14 @@ class MCU:
         self.log(f"mcuboot: boot {self.boots} ({cause}): swap {action}, running {version}")
         self.dead = False
         if self.running and self.running.crashes:
-            self.save(last_boot={"cause": cause, "swap": action, "version": version,
-                                 "time": time.time(), "crashed": True})
             if self.swap_type() == "revert":
                 self.log("app: crashed as it started: the MCU resets")
-                self.boot("crash")  # MCUboot goes back to the image before
+                self.boot("crash")  # MCUboot goes back to the image before (saves the state)
                 return
             self.log("app: crashed as it started, and it is confirmed: nothing to go back to")
             self.dead = True
+            self.save(last_boot={"cause": cause, "swap": action, "version": version,
+                                 "time": time.time(), "crashed": True})
             return
         if self.running and self.running.self_confirms:
             self.confirm_running()
