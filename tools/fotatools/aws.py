@@ -406,23 +406,32 @@ class AwsBackend:
     def wait_ota_update(self, ota_id: str, poll: float = 2.0, wait: float = 300.0) -> str:
         """Wait until AWS has made the OTA update's job; its id. BackendError on CREATE_FAILED
         (with AWS's reason) or after `wait` seconds."""
+        from tqdm import tqdm
+
         deadline = time.monotonic() + wait
-        while True:
-            info = self.describe_ota_update(ota_id)
-            status = info.get("otaUpdateStatus")
-            if status == "CREATE_COMPLETE":
-                if not info.get("awsIotJobId"):
-                    raise BackendError(f"OTA update {ota_id} is CREATE_COMPLETE without a job")
-                return str(info["awsIotJobId"])
-            if status == "CREATE_FAILED":
-                err = info.get("errorInfo") or {}
-                raise BackendError(f"OTA update {ota_id}: CREATE_FAILED: "
-                                   f"{err.get('code', '')}: {err.get('message', '')}".rstrip(": "))
-            if status not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-                raise BackendError(f"OTA update {ota_id} is {status}")
-            if time.monotonic() >= deadline:
-                raise BackendError(f"OTA update {ota_id} still {status} after {wait:.0f} s")
-            time.sleep(poll)
+        # AWS signs, makes the stream and the job: often tens of seconds; shown on a terminal
+        bar = tqdm(desc=f"OTA update {ota_id}", bar_format="{desc}: {postfix} ({elapsed})",
+                   disable=None if self.progress else True, leave=False)
+        try:
+            while True:
+                info = self.describe_ota_update(ota_id)
+                status = info.get("otaUpdateStatus")
+                bar.set_postfix_str(str(status))
+                if status == "CREATE_COMPLETE":
+                    if not info.get("awsIotJobId"):
+                        raise BackendError(f"OTA update {ota_id} is CREATE_COMPLETE without a job")
+                    return str(info["awsIotJobId"])
+                if status == "CREATE_FAILED":
+                    err = info.get("errorInfo") or {}
+                    raise BackendError(f"OTA update {ota_id}: CREATE_FAILED: {err.get('code', '')}: "
+                                       f"{err.get('message', '')}".rstrip(": "))
+                if status not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+                    raise BackendError(f"OTA update {ota_id} is {status}")
+                if time.monotonic() >= deadline:
+                    raise BackendError(f"OTA update {ota_id} still {status} after {wait:.0f} s")
+                time.sleep(poll)
+        finally:
+            bar.close()
 
     def resolve_job(self, name: str) -> str:
         """The job to follow for `name`: the job of that id, or else the job AWS made for the
