@@ -45,8 +45,8 @@ class Secondary:
     must be signed with (none: signatures are not checked); `primary`: factory image for slot
     0 (default: a small unsigned image, version 0.1.0)."""
 
-    def __init__(self, state: str | os.PathLike, *, primary: str | os.PathLike | bytes | None = None,
-                 key: str | os.PathLike | bytes | None = None, slot_size: int | None = None,
+    def __init__(self, state: str | os.PathLike[str], *, primary: str | os.PathLike[str] | bytes | None = None,
+                 key: str | os.PathLike[str] | bytes | None = None, slot_size: int | None = None,
                  buf_size: int | None = None, banner: bool = True, baudrate: int | None = None):
         self.state = Path(state)
         self.state.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ class Secondary:
         set_line(self._slave, baudrate or DEFAULT_BAUDRATE)  # until the other end sets its own
         self.port = os.ttyname(self._slave)
         (self.state / "port").write_text(self.port + "\n")
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def _args(self) -> list[str]:
         args = [sys.executable, "-m", "emulator.secondary", "--state", str(self.state),
@@ -159,7 +159,8 @@ class Secondary:
     def status(self) -> dict[str, Any]:
         """mcu.json: the trailers, the boot count and the last boot (cause, swap, version)."""
         try:
-            return json.loads((self.state / "mcu.json").read_text())
+            status: dict[str, Any] = json.loads((self.state / "mcu.json").read_text())
+            return status
         except (OSError, ValueError):
             return {}
 

@@ -17,6 +17,7 @@ import termios
 import time
 import tty
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -103,7 +104,7 @@ class Runner:
     def line_matches(self) -> bool:
         """Whether the other end's UART runs at this one's speed, as the pseudo-terminal's
         settings say. Logged when it changes."""
-        ok = termios.tcgetattr(self.fd)[4] == self.speed
+        ok: bool = termios.tcgetattr(self.fd)[4] == self.speed
         if ok == self.garbled:
             self.garbled = not ok
             self.mcu.log(f"line: {'garbage: the other end is not at' if not ok else 'back at'} "
@@ -205,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def load_config(state: Path, args: argparse.Namespace) -> dict:
+def load_config(state: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The MCU's build settings: chosen when its state folder is made, kept after."""
     path = state / "config.json"
     try:
-        config = json.loads(path.read_text())
+        config: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         config = {}
     config.setdefault("slot_size", DEFAULT_SLOT_SIZE)

@@ -261,7 +261,7 @@ class MCU:
         data = cbor2.dumps(answer)
         return HEADER.pack((version << 3) | (op + 1), 0, len(data), group, seq, cmd) + data, reset_after
 
-    def dispatch(self, group: int, cmd: int, op: int, body: dict, faults: Faults) -> dict[str, Any]:
+    def dispatch(self, group: int, cmd: int, op: int, body: dict[str, Any], faults: Faults) -> dict[str, Any]:
         if group == GROUP_OS:
             if cmd == OS_ECHO and op == OP_WRITE:
                 return {"r": str(body.get("d", ""))}
@@ -314,7 +314,7 @@ class MCU:
             images.append(entry)
         return {"images": images, "splitStatus": 0}
 
-    def state_write(self, body: dict) -> dict[str, Any]:
+    def state_write(self, body: dict[str, Any]) -> dict[str, Any]:
         """Set the secondary image for test (confirm false) or for good (confirm true), or
         confirm the running image (confirm true, no hash or the running image's hash)."""
         confirm = bool(body.get("confirm", False))
@@ -339,7 +339,7 @@ class MCU:
         self.save()
         return self.state_read()
 
-    def erase(self, body: dict) -> dict[str, Any]:
+    def erase(self, body: dict[str, Any]) -> dict[str, Any]:
         slot = body.get("slot", 1)
         if slot != 1:
             return {"rc": MGMT_ERR_EINVAL, "rsn": "only the secondary slot can be erased"}
@@ -351,7 +351,7 @@ class MCU:
         self.log("img: secondary slot erased")
         return {}
 
-    def upload_chunk(self, body: dict, faults: Faults) -> dict[str, Any]:
+    def upload_chunk(self, body: dict[str, Any], faults: Faults) -> dict[str, Any]:
         """One upload request, as Zephyr's img_mgmt_upload: off 0 starts an upload (or
         resumes the one in progress with the same sha and len); a chunk at the offset held
         is written; any other offset is answered with the offset held."""

@@ -103,7 +103,7 @@ class ImageInfo:
         return CRASH in self.body
 
 
-def read_header(data: bytes) -> tuple:
+def read_header(data: bytes) -> tuple[int, ...]:
     """The header fields; Refused if there is no valid one."""
     if len(data) < HEADER.size:
         raise Refused(IMG_ERR_INVALID_IMAGE_HEADER, "shorter than an image header")
