@@ -395,8 +395,8 @@ def _run(jobs, job, disconnect_mqtt):
         if f.id not in targets:
             _finish(job, "REJECTED", "check", {"reason": "file %d: no target for this file id" % f.id})
             return False
-    done = {}
-    if fs:
+    done = rec.get("files") or {} if rec else {}
+    if fs and not (rec and rec["step"] == "download"):  # not once this processor's has begun
         done = _run_files(jobs, job, fs, rec)
         if done is None:
             return False  # the job has ended
@@ -404,6 +404,7 @@ def _run(jobs, job, disconnect_mqtt):
             _finish(job, "SUCCEEDED", "confirm", done)
             return False
         rec = None  # now this processor's firmware, with a record of its own
+        gc.collect()
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
         _invalidate(rec["slot"])  # power cuts mid-download: part of the image may be there
@@ -476,9 +477,12 @@ def _run_files(jobs, job, fs, rec):
         name = "file_%d" % f.id
         if name in rec["files"]:
             continue  # done before a power cut
+        gc.collect()  # each file's buffers and stream blocks into a heap in one piece
         try:
             rec["files"][name] = _one_file(jobs, f, targets[f.id], key, rec)
         except FotaError as e:
+            if e.step == "download":
+                jobs.conn.close()  # a stream read cut short (no memory) may leave half a message
             _reconnect(jobs)
             return _fail(job, e.step, "file %d: %s" % (f.id, e.reason)) or None
         rec.pop("file", None)

@@ -238,3 +238,45 @@ def test_main_py_with_an_apptargets_module(rig, mcu):
         dev.stop()
     assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
     assert "app: error" not in dev.console and "apptargets failed" not in dev.console
+
+
+def test_a_job_of_three_files_fits_the_heap_budget_the_readme_gives(rig, mcu):
+    # Firmware, secondary and file in one job, with the library in flash (ROMFS) and no more
+    # heap than the README gives: the whole cycle's budget and what the secondary adds.
+    import re
+
+    from tests.device import romlib
+    from tests.device.rig import ROOT
+    from tests.device.test_heap import readme_budget_kb
+
+    row = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+               if ln.startswith("| heap for a job of three files"))
+    extra_kb = int(re.search(r"budget plus (\d+) KB", row).group(1))
+    r = signed_rig(rig)
+    image_kb = -(-romlib.install(r.fs, APP + "print('app: library', fota.__file__)\n") // 1024) + 1
+    r.put_file("data/fpga.bit", b"old")
+    data = b"bitstream" * 3000
+    job = multi_job(r, [(0, firmware("1.0.1", size=1_500_000), "fw.bin"), (1, mcu_image(size=60_000), "mcu.bin"),
+                        (2, data, "fpga.bit")])
+    result = r.run(heapsize=f"{readme_budget_kb() + extra_kb + image_kb}k", uarts={1: mcu.port})
+    assert "app: library /rom/fota.mpy" in result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1" and running(mcu)[0] == "1.1.0" and r.file("data/fpga.bit") == data
+
+
+def test_a_reset_during_the_firmware_download_does_not_update_the_secondary_again(rig, mcu):
+    app = APP.replace("fota.on_progress = ", """import os
+def cut(fid, step, done, size):
+    if fid == 0 and done > size // 2 and "cut" not in os.listdir():
+        open("cut", "w").close()
+        machine.reset()
+fota.on_progress = cut
+_unused = """)
+    r = board(rig, mcu, app)
+    job = multi_job(r, [(0, firmware("1.0.1", size=300_000), "fw.bin"), (1, mcu_image(), "mcu.bin")])
+    result = r.run_mcu(max_boots=4)
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console + mcu.log()
+    assert ex.status_details["file_1"] == "1.1.0" and r.version() == "1.0.1"
+    assert mcu.log().count("upload of") == 1 and result.boot_count == 3
+    assert "resuming at byte" in result.console
