@@ -47,7 +47,8 @@ class Secondary:
 
     def __init__(self, state: str | os.PathLike[str], *, primary: str | os.PathLike[str] | bytes | None = None,
                  key: str | os.PathLike[str] | bytes | None = None, slot_size: int | None = None,
-                 buf_size: int | None = None, banner: bool = True, baudrate: int | None = None):
+                 buf_size: int | None = None, banner: bool = True, baudrate: int | None = None,
+                 erase_ms: float | None = None):
         self.state = Path(state)
         self.state.mkdir(parents=True, exist_ok=True)
         self.primary = primary
@@ -56,6 +57,7 @@ class Secondary:
         self.buf_size = buf_size
         self.banner = banner
         self.baudrate = baudrate
+        self.erase_ms = erase_ms
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         set_line(self._slave, baudrate or DEFAULT_BAUDRATE)  # until the other end sets its own
@@ -79,6 +81,8 @@ class Secondary:
             args += ["--buf-size", str(self.buf_size)]
         if self.baudrate:
             args += ["--baudrate", str(self.baudrate)]
+        if self.erase_ms is not None:
+            args += ["--erase-ms", str(self.erase_ms)]
         if not self.banner:
             args.append("--no-banner")
         return args

@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slot-size", type=parse_size, help=f"bytes per slot (default {DEFAULT_SLOT_SIZE:#x})")
     ap.add_argument("--buf-size", type=int, help=f"SMP reassembly buffer (default {DEFAULT_BUF_SIZE})")
     ap.add_argument("--baudrate", type=int, help=f"the MCU's UART speed, 8N1 (default {DEFAULT_BAUDRATE})")
+    ap.add_argument("--erase-ms", type=float, help="time to erase one 4 KB sector of the MCU's flash "
+                                                   "(default 0: at once)")
     ap.add_argument("--no-banner", action="store_true", help="print no boot line on the UART")
     ap.add_argument("--link", help="also make a symlink to the serial port here")
     ap.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # pty master given by a launcher
@@ -169,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[mcu] {text}", file=sys.stderr, flush=True)
 
     key = mi.load_public_key(config["key"].encode()) if config.get("key") else None
-    mcu = MCU(state, config["slot_size"], key, config["buf_size"], log)
+    mcu = MCU(state, config["slot_size"], key, config["buf_size"], log, config["erase_ms"])
     mcu.load()
     if mcu.image("primary") is None:
         factory = Path(args.primary).read_bytes() if args.primary else mi.make_image(
             b"secondary factory application\n", (0, 1, 0, 0))
-        mcu.erase_slot("primary")
+        mcu.erase_slot("primary", 0)
         mcu.write_slot("primary", 0, factory)
         mcu.save()
     if args.silent or args.corrupt or args.reset_at is not None or args.refuse:
@@ -217,6 +219,9 @@ def load_config(state: Path, args: argparse.Namespace) -> dict[str, Any]:
     config.setdefault("buf_size", DEFAULT_BUF_SIZE)
     config.setdefault("baudrate", DEFAULT_BAUDRATE)
     config.setdefault("key", None)
+    config.setdefault("erase_ms", 0.0)
+    if args.erase_ms is not None:
+        config["erase_ms"] = args.erase_ms
     if args.baudrate:
         getattr(termios, f"B{args.baudrate}")  # a speed the line can be set to
         config["baudrate"] = args.baudrate

@@ -42,7 +42,8 @@ MGMT_ERR_EACCESSDENIED = 11
 
 HEADER = struct.Struct(">BBHHBB")
 SLOTS = ("primary", "secondary")
-TRAILER_SIZE = 0x1000  # the slot's last sector holds the image trailer
+SECTOR = 0x1000
+TRAILER_SIZE = SECTOR  # the slot's last sector holds the image trailer
 DEFAULT_SLOT_SIZE = 0x40000
 DEFAULT_BUF_SIZE = 1024
 BUF_COUNT = 4
@@ -113,6 +114,7 @@ class MCU:
     key: ec.EllipticCurvePublicKey | None = None
     buf_size: int = DEFAULT_BUF_SIZE
     log: Callable[[str], None] = print
+    erase_ms: float = 0.0  # modelled time to erase one 4 KB sector (0: at once)
     trailers: dict[str, dict[str, bool]] = field(default_factory=dict)
     boots: int = 0
     upload: Upload | None = None
@@ -126,9 +128,17 @@ class MCU:
     def read_slot(self, slot: str) -> bytes:
         return self.slot_path(slot).read_bytes()
 
-    def erase_slot(self, slot: str) -> None:
+    def erase_slot(self, slot: str, size: int | None = None) -> None:
+        """Erase a slot (its sectors up to `size` bytes take the modelled erase time; the
+        rest of the slot is taken as blank already)."""
+        self.busy(size if size is not None else self.slot_size)
         self.slot_path(slot).write_bytes(b"\xff" * self.slot_size)
         self.trailers[slot] = dict(BLANK_TRAILER)
+
+    def busy(self, erased: int) -> None:
+        """The MCU is busy erasing `erased` bytes of flash (nothing answers meanwhile)."""
+        if self.erase_ms > 0 and erased > 0:
+            time.sleep(-(-erased // SECTOR) * self.erase_ms / 1000)
 
     def write_slot(self, slot: str, offset: int, data: bytes) -> None:
         with open(self.slot_path(slot), "r+b") as f:
@@ -144,7 +154,7 @@ class MCU:
         self.boots = saved.get("boots", 0)
         for slot in SLOTS:
             if not self.slot_path(slot).exists():
-                self.erase_slot(slot)
+                self.erase_slot(slot, 0)  # blank from the factory
 
     def save(self, **extra: Any) -> None:
         data = {"trailers": self.trailers, "boots": self.boots}
@@ -175,6 +185,11 @@ class MCU:
 
     def _swap_slots(self) -> None:
         primary, secondary = self.read_slot("primary"), self.read_slot("secondary")
+        # a swap using scratch erases each used sector three times (scratch, secondary,
+        # primary; design.md, "Image Swapping")
+        used = max((info.total for info in (self.image("primary"), self.image("secondary"))
+                    if info is not None), default=0)
+        self.busy(3 * used)
         self.slot_path("primary").write_bytes(secondary)
         self.slot_path("secondary").write_bytes(primary)
 
@@ -383,7 +398,7 @@ class MCU:
                 new = fields[6:10]
                 if tuple(new[:3]) <= self.running.version[:3]:
                     return self.refused(mi.IMG_ERR_CURRENT_VERSION_IS_NEWER, "not newer")
-            self.erase_slot("secondary")
+            self.erase_slot("secondary", size)  # img_mgmt erases the `len` bytes at the start
             self.save()
             self.upload = Upload(size, sha if isinstance(sha, bytes) else None)
             self.log(f"img: upload of {size} bytes started")

@@ -475,3 +475,20 @@ def test_a_test_image_that_crashes_is_reverted_at_once(smp, mcu, sign):
         time.sleep(0.02)
     with pytest.raises(TimeoutError):
         smp.request(EchoWrite(d="anyone?"), timeout=0.5)
+
+
+def test_erase_time_holds_back_the_first_answer(tmp_path, sign):
+    """With a modelled erase time the first upload request (img_mgmt erases `len` bytes
+    before it answers) outlasts a client's short timeout, as smpclient's first_timeout_s
+    warns; with room for it the upload goes through."""
+    image = sign("1.14.0")  # 5 sectors of 4 KB: 1.5 s to erase at 300 ms each
+    with Secondary(tmp_path / "slow", erase_ms=300) as slow:
+        client = SMP(slow)
+        with pytest.raises(TimeoutError):
+            client.run(_drain(client.client.upload(image, first_timeout_s=0.3)))
+        client.close()
+        slow.power_cycle()  # forget the upload that was going on
+        client = SMP(slow)
+        client.run(_drain(client.client.upload(image, first_timeout_s=10)))
+        assert client.images()[1]["version"] == "1.14.0"
+        client.close()
