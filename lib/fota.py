@@ -433,7 +433,7 @@ def _run(jobs, job, disconnect_mqtt):
     except FotaError as e:
         progress(0)  # what is in the slot is no good: a retry starts over
         _reconnect(jobs)
-        return _fail(job, e.step, e.reason)
+        return _fail(job, e.step, _mine(rec, e.reason))
     rec["step"] = "test"
     _save(rec)
     try:
@@ -443,7 +443,7 @@ def _run(jobs, job, disconnect_mqtt):
         _save(rec)
         _invalidate(p.slot)
         _reconnect(jobs)
-        return _fail(job, "boot", "image does not verify (%s)" % _why(e))
+        return _fail(job, "boot", _mine(rec, "image does not verify (%s)" % _why(e)))
     log("boot", "slot %d set for one trial boot" % p.slot)
     try:
         _reconnect(jobs)
@@ -610,7 +610,12 @@ def _after_trial(job, rec):
         why = "rolled back: running %s, not %s" % (version(), rec.get("new"))
     else:
         why = "rolled back: the trial boot did not happen"
-    _fail(job, "rollback", why)
+    _fail(job, "rollback", _mine(rec, why))
+
+
+def _mine(rec, reason):
+    # A failure of this processor's firmware in a job of several files names its file id.
+    return "file 0: " + reason if rec.get("files") else reason
 
 
 def _record_from(job):

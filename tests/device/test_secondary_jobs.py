@@ -280,3 +280,19 @@ _unused = """)
     assert ex.status_details["file_1"] == "1.1.0" and r.version() == "1.0.1"
     assert mcu.log().count("upload of") == 1 and result.boot_count == 3
     assert "resuming at byte" in result.console
+
+
+def test_a_bad_firmware_after_the_secondary_names_file_0(rig, mcu):
+    # The files come first: the secondary is updated, then this processor's image is refused.
+    # The job names file 0; the secondary keeps its new (confirmed) version.
+    r = board(rig, mcu)
+    new = firmware("1.0.1", size=100_000)
+    job = multi_job(r, [(0, new, "fw.bin"), (1, mcu_image(), "mcu.bin")],
+                    lambda d: sig(d, OTHER) if d == new else sig(d))
+    before = r.running_slot_bytes()
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
+        ("FAILED", "verify", "file 0: signature does not verify"), result.console
+    assert result.boot_count == 1 and r.running_slot_bytes() == before
+    assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
