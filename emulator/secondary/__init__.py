@@ -48,7 +48,7 @@ class Secondary:
     def __init__(self, state: str | os.PathLike[str], *, primary: str | os.PathLike[str] | bytes | None = None,
                  key: str | os.PathLike[str] | bytes | None = None, slot_size: int | None = None,
                  buf_size: int | None = None, banner: bool = True, baudrate: int | None = None,
-                 erase_ms: float | None = None):
+                 erase_ms: float | None = None, watchdog_ms: int | None = None):
         self.state = Path(state)
         self.state.mkdir(parents=True, exist_ok=True)
         self.primary = primary
@@ -58,6 +58,7 @@ class Secondary:
         self.banner = banner
         self.baudrate = baudrate
         self.erase_ms = erase_ms
+        self.watchdog_ms = watchdog_ms
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         set_line(self._slave, baudrate or DEFAULT_BAUDRATE)  # until the other end sets its own
@@ -83,6 +84,8 @@ class Secondary:
             args += ["--baudrate", str(self.baudrate)]
         if self.erase_ms is not None:
             args += ["--erase-ms", str(self.erase_ms)]
+        if self.watchdog_ms:
+            args += ["--watchdog-ms", str(self.watchdog_ms)]
         if not self.banner:
             args.append("--no-banner")
         return args

@@ -26,6 +26,7 @@ from emulator.secondary.mcu import DEFAULT_BUF_SIZE, DEFAULT_SLOT_SIZE, MCU, Fau
 from emulator.secondary.serial import Receiver, encode_packet
 
 DEFAULT_BAUDRATE = 115200
+DEFAULT_WATCHDOG_MS = 2000
 RESET_DELAY_S = 0.05  # os reset: Zephyr answers, then resets after a short delay
 BANNER = "*** Booting secondary app %s ***\r\n"
 
@@ -63,8 +64,11 @@ def set_line(fd: int, baudrate: int) -> None:
 
 
 class Runner:
-    def __init__(self, mcu: MCU, fd: int, banner: bool, baudrate: int = DEFAULT_BAUDRATE):
+    def __init__(self, mcu: MCU, fd: int, banner: bool, baudrate: int = DEFAULT_BAUDRATE,
+                 watchdog_ms: int = DEFAULT_WATCHDOG_MS):
         self.mcu = mcu
+        self.watchdog_ms = watchdog_ms
+        self.booted_at = time.monotonic()
         self.fd = fd
         self.banner = banner
         self.speed = getattr(termios, f"B{baudrate}")
@@ -81,14 +85,20 @@ class Runner:
             running = self.mcu.running.version_str if self.mcu.running else "none"
             _write(self.fd, (BANNER % running).encode())
 
-    def reset(self) -> None:
+    def reset(self, cause: str = "reset") -> None:
         _drain(self.fd)  # what came while it was resetting is lost; it listens once booted
-        self.boot("reset")
+        self.boot(cause)
+        self.booted_at = time.monotonic()
 
     def serve(self) -> None:
         self.boot("power-on")
+        self.booted_at = time.monotonic()
         while not self.stop:
-            if not select.select([self.fd], [], [], 0.2)[0]:
+            if self.mcu.hung and time.monotonic() - self.booted_at > self.watchdog_ms / 1000:
+                self.mcu.log("app: watchdog reset")
+                self.reset("watchdog")
+                continue
+            if not select.select([self.fd], [], [], 0.05 if self.mcu.hung else 0.2)[0]:
                 continue
             try:
                 data = os.read(self.fd, 4096)
@@ -114,8 +124,8 @@ class Runner:
     def answer(self, message: bytes) -> bool:
         """Handle one message; True if the MCU reset."""
         faults = Faults.load(self.faults_path)
-        if faults.silent or self.mcu.dead:
-            self.mcu.log("fault: silent, no answer" if faults.silent else "app: dead, no answer")
+        if faults.silent or self.mcu.dead or self.mcu.hung:
+            self.mcu.log("fault: silent, no answer" if faults.silent else "app: not running, no answer")
             return False
         try:
             reply, reset_after = self.mcu.handle(message, faults)
@@ -154,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baudrate", type=int, help=f"the MCU's UART speed, 8N1 (default {DEFAULT_BAUDRATE})")
     ap.add_argument("--erase-ms", type=float, help="time to erase one 4 KB sector of the MCU's flash "
                                                    "(default 0: at once)")
+    ap.add_argument("--watchdog-ms", type=int, help="the application's watchdog period: a hung "
+                                                    f"application is reset after it (default {DEFAULT_WATCHDOG_MS})")
     ap.add_argument("--no-banner", action="store_true", help="print no boot line on the UART")
     ap.add_argument("--link", help="also make a symlink to the serial port here")
     ap.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # pty master given by a launcher
@@ -196,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         link = Path(args.link)
         link.unlink(missing_ok=True)
         link.symlink_to(port)
-    runner = Runner(mcu, fd, not args.no_banner, config["baudrate"])
+    runner = Runner(mcu, fd, not args.no_banner, config["baudrate"], config["watchdog_ms"])
 
     def stop(*_: object) -> None:
         runner.stop = True
@@ -220,6 +232,9 @@ def load_config(state: Path, args: argparse.Namespace) -> dict[str, Any]:
     config.setdefault("baudrate", DEFAULT_BAUDRATE)
     config.setdefault("key", None)
     config.setdefault("erase_ms", 0.0)
+    config.setdefault("watchdog_ms", DEFAULT_WATCHDOG_MS)
+    if args.watchdog_ms:
+        config["watchdog_ms"] = args.watchdog_ms
     if args.erase_ms is not None:
         config["erase_ms"] = args.erase_ms
     if args.baudrate:

@@ -120,6 +120,7 @@ class MCU:
     upload: Upload | None = None
     running: mi.ImageInfo | None = None
     dead: bool = False  # the application crashes at every start: nothing answers
+    hung: bool = False  # the application hangs: nothing answers until the watchdog resets it
 
     # ---- persistent state
     def slot_path(self, slot: str) -> Path:
@@ -237,7 +238,10 @@ class MCU:
             self.save(last_boot={"cause": cause, "swap": action, "version": version,
                                  "time": time.time(), "crashed": True})
             return
-        if self.running and self.running.self_confirms:
+        self.hung = bool(self.running and self.running.hangs)
+        if self.hung:
+            self.log("app: hangs as it starts; its watchdog will reset the MCU")
+        elif self.running and self.running.self_confirms:
             self.confirm_running()
         self.save(last_boot={"cause": cause, "swap": action, "version": version,
                              "time": time.time()})

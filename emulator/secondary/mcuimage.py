@@ -42,6 +42,9 @@ SELF_CONFIRM = b"mcusim:self-confirm"
 # a marker in the body: the application crashes as it starts (a fault, the MCU resets at once),
 # before it could confirm itself
 CRASH = b"mcusim:crash"
+# a marker in the body: the application hangs as it starts (answers nothing, confirms nothing)
+# until the MCU's watchdog resets it
+HANG = b"mcusim:hang"
 
 # image-management group (1) error codes (Zephyr's enum img_mgmt_err_code_t)
 IMG_ERR_UNKNOWN = 1
@@ -101,6 +104,10 @@ class ImageInfo:
     @property
     def crashes(self) -> bool:
         return CRASH in self.body
+
+    @property
+    def hangs(self) -> bool:
+        return HANG in self.body
 
 
 def read_header(data: bytes) -> tuple[int, ...]:

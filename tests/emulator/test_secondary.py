@@ -53,13 +53,15 @@ def sign(tmp_path_factory, keys):
     folder = tmp_path_factory.mktemp("images")
 
     def make(version: str, *, key: str = "good", size: int = 20_000, self_confirm: bool = False,
-             crash: bool = False, slot_size: int = SLOT) -> bytes:
+             crash: bool = False, hang: bool = False, slot_size: int = SLOT) -> bytes:
         body = hashlib.sha256(version.encode()).digest() * (size // 32)
         if self_confirm:
             body += mi.SELF_CONFIRM
         if crash:
             body += mi.CRASH
-        name = f"{version}-{key}-{size}-{self_confirm}-{crash}"
+        if hang:
+            body += mi.HANG
+        name = f"{version}-{key}-{size}-{self_confirm}-{crash}-{hang}"
         src, dst = folder / f"{name}.in", folder / f"{name}.bin"
         src.write_bytes(body)
         imgtool("sign", "--key", str(keys[key]), "--version", version, "--header-size", "0x200",
@@ -492,3 +494,24 @@ def test_erase_time_holds_back_the_first_answer(tmp_path, sign):
         client.run(_drain(client.client.upload(image, first_timeout_s=10)))
         assert client.images()[1]["version"] == "1.14.0"
         client.close()
+
+
+def test_a_test_image_that_hangs_is_reset_by_its_watchdog_and_reverted(tmp_path, keys, sign):
+    """An application that hangs as it starts answers nothing; the MCU's watchdog resets it
+    and MCUboot goes back to the image before, which answers again."""
+    image = sign("1.15.0", hang=True)
+    with Secondary(tmp_path / "mcu", key=keys["good"], watchdog_ms=500) as mcu:
+        smp = SMP(mcu)
+        smp.upload(image)
+        assert success(smp.set_state(image_hash(image), confirm=False))
+        assert smp.reset()["version"] == "1.15.0"
+        with pytest.raises(TimeoutError):
+            smp.request(EchoWrite(d="hello?"), timeout=0.2)
+        deadline = time.monotonic() + 10
+        while mcu.status()["last_boot"]["cause"] != "watchdog":
+            assert time.monotonic() < deadline, mcu.log()
+            time.sleep(0.05)
+        assert mcu.status()["last_boot"]["swap"] == "revert"
+        state = smp.images()
+        assert state[0]["version"] == "0.1.0" and flags(state[0]) == {"active", "confirmed"}
+        smp.close()
