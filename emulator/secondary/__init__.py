@@ -10,6 +10,9 @@ process. See emulator/README.md ("The secondary MCU").
 
 The launcher holds the pseudo-terminal, so the port stays the same over `power_cycle()`
 (the process is restarted: RAM lost, MCUboot runs) as the wire to a real MCU would.
+Images (`mcuimage.make_image`, or `imgtool sign`) whose body holds `mcusim:self-confirm`
+confirm themselves at boot, `mcusim:crash` crash as they start, `mcusim:hang` hang until the
+watchdog resets the MCU; any other image waits for an SMP confirm.
 """
 
 from __future__ import annotations
