@@ -487,6 +487,12 @@ def _run_files(jobs, job, fs, rec):
             return _fail(job, e.step, "file %d: %s" % (f.id, e.reason)) or None
         rec.pop("file", None)
         _save(rec)
+        details = {"step": "files", "from_version": version()}
+        details.update(rec["files"])
+        try:
+            job.update("IN_PROGRESS", details)  # how far the job got, for whoever watches it
+        except Exception as e:
+            log("files", "could not report file %d: %s" % (f.id, e))
     return rec["files"]
 
 

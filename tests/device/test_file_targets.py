@@ -139,3 +139,22 @@ except targets.TargetError as e:
     print(json.dumps([str(e), os.listdir()]))
 """, cwd=tmp_path)
     assert out == ["99 bytes written, the file has 100", []]
+
+
+def test_each_file_done_is_reported_while_the_job_goes_on(rig):
+    # Once the last file is through, the device asks the Jobs service what its job says: the
+    # first file is reported there already.
+    r = board(rig)
+    app = APP.replace("fota.on_progress = ", """def progress(fid, step, done, size):
+    if fid == 2 and step == "download" and done == size:
+        mine = jobs.list()[0][0]
+        mine.describe()
+        print("app: the job says", sorted(mine.status_details.items()))
+fota.on_progress = progress
+_unused = """)
+    (r.fs / "main.py").write_text(app)
+    job = multi_job(r, [(5, b"y" * 300, "a.txt"), (2, CONFIG, "fpga.bit")])
+    result = r.run(max_boots=2)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert "app: the job says [('file_5', '%s'), ('from_version', '1.0.0'), ('step', 'files')]" % \
+        file_version(b"y" * 300) in result.console, result.console
