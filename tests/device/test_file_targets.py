@@ -158,3 +158,24 @@ _unused = """)
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert "app: the job says [('file_5', '%s'), ('from_version', '1.0.0'), ('step', 'files')]" % \
         file_version(b"y" * 300) in result.console, result.console
+
+
+def test_files_over_https(rig):
+    # protocols ["HTTP"]: each file from its own (pre-signed) update_data_url.
+    r = board(rig)
+    entries = []
+    for fid, data, path in [(2, CONFIG, "fpga.bit"), (5, b"z" * 5000, "z.txt")]:
+        p = r.folder / f"http{fid}.bin"
+        p.write_bytes(data)
+        url = r.cloud.upload(p, f"fw/{r.thing}-{p.name}")
+        entries.append({"fileid": fid, "filepath": path, "filesize": len(data), "certfile": "c",
+                        "update_data_url": "${aws:iot:s3-presigned-url:%s}" % url,
+                        "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": sig(data)})
+    job = publish_doc(r, {"afr_ota": {"protocols": ["HTTP"], "files": entries}})
+    result = r.run(max_boots=2)
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console
+    assert ex.status_details == {"step": "confirm", "file_2": file_version(CONFIG),
+                                 "file_5": file_version(b"z" * 5000)}
+    assert r.file("data/fpga.bit") == CONFIG and r.file("data/z.txt") == b"z" * 5000
+    assert "fota: [download] over HTTPS from" in result.console
