@@ -296,3 +296,30 @@ def test_a_bad_firmware_after_the_secondary_names_file_0(rig, mcu):
         ("FAILED", "verify", "file 0: signature does not verify"), result.console
     assert result.boot_count == 1 and r.running_slot_bytes() == before
     assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
+
+
+def test_fota_publish_of_several_files_end_to_end(rig, mcu, cloud, tmp_path):
+    # The host tool signs the files, makes the stream and the job; the device carries it out.
+    from tests.device.test_signed import KEY, pem as key_pem
+
+    _, home = cloud
+    r = board(rig, mcu)
+    r.put_file("data/fpga.bit", b"old")
+    key = tmp_path / "signer.pem"
+    key.write_bytes(key_pem(KEY))
+    image = tmp_path / "mcu.signed.bin"
+    image.write_bytes(mcu_image((1, 3, 0, 0)))
+    bit = tmp_path / "fpga.bit"
+    bit.write_bytes(b"bits" * 3000)
+    fota = [str(Path(sys.executable).parent / "fota"), "--home", str(home)]
+    out = subprocess.run(fota + ["publish", "--file", f"1={image}", "--file", f"2={bit}:fpga.bit",
+                                 "--sign", str(key), "--thing", r.thing, "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    import json
+
+    published = json.loads(out)
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(published["job_id"])
+    assert ex.status == "SUCCEEDED", result.console + mcu.log()
+    assert ex.status_details == {"step": "confirm", "file_1": "1.3.0", "file_2": file_version(b"bits" * 3000)}
+    assert running(mcu)[0] == "1.3.0" and r.file("data/fpga.bit") == b"bits" * 3000
