@@ -340,6 +340,10 @@ MUTATIONS: list[Mutation] = [
     m("SMP error answer taken as success", "lib/smp.py",
       "        if rc:\n            name = IMAGE_ERRORS", "        if False:\n            name = IMAGE_ERRORS",
       SECONDARY + "::test_an_image_the_mcu_refuses_fails_the_job", SECONDARY + "::test_a_faulty_mcu_fails_the_job"),
+    m("SMP request not asked again", "lib/smp.py",
+      "def request(self, op, group, cmd, fields, tries=TRIES):",
+      "def request(self, op, group, cmd, fields, tries=1):",
+      SECONDARY + "::test_garbled_answers_now_and_then_are_asked_again"),
     m("CBOR bytes after the message taken", "lib/cbor.py",
       "if i != len(mv):", "if False:", D + "test_smp_codec.py::test_garbage_is_one_error"),
     # --- SlotWriter's own refusals -----------------------------------------------------------

@@ -323,3 +323,12 @@ def test_fota_publish_of_several_files_end_to_end(rig, mcu, cloud, tmp_path):
     assert ex.status == "SUCCEEDED", result.console + mcu.log()
     assert ex.status_details == {"step": "confirm", "file_1": "1.3.0", "file_2": file_version(b"bits" * 3000)}
     assert running(mcu)[0] == "1.3.0" and r.file("data/fpga.bit") == b"bits" * 3000
+
+
+def test_garbled_answers_now_and_then_are_asked_again(rig, mcu):
+    r = board(rig, mcu)
+    mcu.faults(corrupt=2)  # the next two answers go out with a bad CRC
+    job = multi_job(r, [(1, mcu_image(), "mcu.bin")])
+    result = r.run_mcu(max_boots=2)
+    assert r.execution(job).status == "SUCCEEDED", result.console + mcu.log()
+    assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
