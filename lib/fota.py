@@ -18,8 +18,9 @@
 #             close (the target's checks, its version),     not touched. Done files are kept
 #             signature, activate (a secondary MCU: test    in the record: a power cut goes
 #             boot), state (the new version must run),      on with the next one, an upload
-#             confirm; SUCCEEDED here if there is no        at the offset the MCU reports
-#             file 0, with each file's version
+#             confirm; IN_PROGRESS {file_N: version}        at the offset the MCU reports,
+#             after each; SUCCEEDED here if there is no     a secondary on trial is read
+#             file 0, with each file's version              back, not tested again
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
 #   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
 #             MQTT closed, HTTPS stream (or an MQTT stream  3 tries; slot header erased if
