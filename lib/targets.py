@@ -159,6 +159,7 @@ class SmpTarget:
         self.fill = 0  # bytes in buf, for offset self.off
         self.size = f.size
         self.head = bytearray(HEADER)
+        self.new = None  # the image's version, from its header
         self.off = 0  # the next byte the MCU wants
         if resume:  # an upload cut short: ask the MCU where it stands (no data)
             try:
@@ -186,7 +187,15 @@ class SmpTarget:
                 self._send()
         return self.off
 
+    def _admit(self):
+        # Once the header is in, before a byte is sent: an MCUboot image, newer than the MCU's.
+        if self.new is None:
+            self.new = mcuboot_version(self.head)
+            if _vkey(self.new) <= _vkey(self.old or "0"):
+                raise TargetError("version %s is not newer than the MCU's %s" % (self.new, self.old))
+
     def _send(self):
+        self._admit()
         sent = self.off
         off = self.smp.upload(sent, memoryview(self.buf)[:self.fill], self.size)
         if off == sent:
@@ -209,9 +218,7 @@ class SmpTarget:
         if self.off != self.size:
             raise TargetError("the MCU has %d of %d bytes" % (self.off, self.size))
         self.buf = None
-        self.new = mcuboot_version(self.head)
-        if _vkey(self.new) <= _vkey(self.old or "0"):
-            raise TargetError("version %s is not newer than the MCU's %s" % (self.new, self.old))
+        self._admit()
         self._slot1(self.new)
         return self.new
 

@@ -152,10 +152,12 @@ BAD_IMAGES = [
      "file 1: image upload refused: group 1 rc 5 (invalid TLV)"),
     ("larger than the slot", lambda: mcu_image(size=70_000), dict(slot_size=0x10000), "download",
      "file 1: image upload refused: group 1 rc 30 (image too large for its slot)"),
-    ("not newer", lambda: mcu_image((1, 0, 0, 0)), {}, "verify",
+    ("not newer", lambda: mcu_image((1, 0, 0, 0)), {}, "download",
      "file 1: version 1.0.0 is not newer than the MCU's 1.0.0"),
     ("not an MCUboot image", lambda: b"\x00" * 4000, {}, "download",
-     "file 1: image upload refused: group 1 rc 23 (bad image header magic)"),
+     "file 1: not an MCUboot image (header magic 00000000)"),
+    ("not an MCUboot image past the header check here", lambda: b"\x3d\xb8\xf3\x96" + b"\x00" * 16 + b"\x02" + b"\x00" * 4000,
+     {}, "download", "file 1: image upload refused: group 1 rc 22 (invalid image header)"),
 ]
 
 
