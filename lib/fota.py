@@ -11,14 +11,14 @@
 #   check     job document -> plan (fotaplan.plan, files)   FAILED "bad fota data: ..."; a
 #                                                           file id with no target: REJECTED
 #                                                           "file N: no target for this file id"
-#   files     afr_ota files N > 0, one after the other,     FAILED "file N: <reason>" (step
-#             before this processor's own (file 0), each    download, verify, activate or
-#             to the target registered as targets[N]:       confirm); the target drops what
-#             create, the stream -> SHA-256 -> write,       it staged (abort); this ESP32 is
-#             close (the target's checks, its version),     not touched. Done files are kept
-#             signature, activate (a secondary MCU: test    in the record: a power cut goes
-#             boot), state (the new version must run),      on with the next one, an upload
-#             confirm; IN_PROGRESS {file_N: version}        at the offset the MCU reports,
+#   files     afr_ota files N > 0 (lib/fotafiles.py), one   FAILED "file N: <reason>" (step
+#             after the other, before this processor's      download, verify, activate or
+#             own (file 0), each to the target registered   confirm); the target drops what
+#             as targets[N]: create, the stream -> SHA-256  it staged (abort); this ESP32 is
+#             -> write, close (the target's checks, its     not touched. Done files are kept
+#             version), signature, activate (a secondary    in the record: a power cut goes
+#             MCU: test boot), state (the new version must  on with the next one, an upload
+#             run), confirm; IN_PROGRESS {file_N: version}  at the offset the MCU reports,
 #             after each; SUCCEEDED here if there is no     a secondary on trial is read
 #             file 0, with each file's version              back, not tested again
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
@@ -45,7 +45,6 @@
 # A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
 
 import gc
-import hashlib
 import json
 import os
 
@@ -398,7 +397,9 @@ def _run(jobs, job, disconnect_mqtt):
             return False
     done = rec.get("files") or {} if rec else {}
     if fs and not (rec and rec["step"] == "download"):  # not once this processor's has begun
-        done = _run_files(jobs, job, fs, rec)
+        import fotafiles  # the files step, in its own module: only such jobs load it
+
+        done = fotafiles.run(jobs, job, fs, rec)
         if done is None:
             return False  # the job has ended
         if p is None:  # no firmware for this processor: no reset
@@ -452,140 +453,6 @@ def _run(jobs, job, disconnect_mqtt):
     except Exception as e:  # the new firmware reports the outcome
         log("test", "could not report testing: %s" % e)
     return True
-
-
-# --- files for the application's targets ------------------------------------------------
-
-def _run_files(jobs, job, fs, rec):
-    # The job's files for the targets, one after the other, before this processor's own
-    # firmware: each is written, checked, activated and its new version read back and
-    # confirmed. -> {"file_<id>": version} when all are done; None when the job has ended.
-    if not rec or rec.get("step") != "files":
-        rec = {"job": job.id, "step": "files", "slot": -1, "tries": 0, "files": {}}
-    rec["tries"] += 1
-    if rec["tries"] > MAX_TRIES:
-        return _fail(job, "download", "interrupted %d times" % MAX_TRIES) or None
-    key = _signer()
-    if key is None:
-        return _fail(job, "check", "afr_ota images are code-signed: this device has no signer key") or None
-    try:
-        job.update("IN_PROGRESS", {"step": "files", "from_version": version()})
-    except Exception as e:
-        log("start", "job not started: %s" % e)
-        return None
-    _save(rec)
-    for f in fs:
-        name = "file_%d" % f.id
-        if name in rec["files"]:
-            continue  # done before a power cut
-        gc.collect()  # each file's buffers and stream blocks into a heap in one piece
-        try:
-            rec["files"][name] = _one_file(jobs, f, targets[f.id], key, rec)
-        except FotaError as e:
-            if e.step == "download":
-                jobs.conn.close()  # a stream read cut short (no memory) may leave half a message
-            _reconnect(jobs)
-            return _fail(job, e.step, "file %d: %s" % (f.id, e.reason)) or None
-        rec.pop("file", None)
-        _save(rec)
-        details = {"step": "files", "from_version": version()}
-        details.update(rec["files"])
-        try:
-            job.update("IN_PROGRESS", details)  # how far the job got, for whoever watches it
-        except Exception as e:
-            log("files", "could not report file %d: %s" % (f.id, e))
-    return rec["files"]
-
-
-def _one_file(jobs, f, t, key, rec):
-    # One file into its target: create, write, close, signature, activate, state, confirm.
-    # -> the version the target reports; FotaError(step, reason) on any failure.
-    cur = rec.get("file")
-    if not cur or cur["id"] != f.id:
-        cur = rec["file"] = {"id": f.id, "step": "download", "done": 0}
-    if cur["step"] == "download":
-        sha = None
-        try:
-            start = t.create(f, cur["done"])
-            log("download", "file %d, %d bytes%s" % (f.id, f.size, " from byte %d" % start if start else ""))
-            sha = _write_file(t, f, _source(f, None, jobs.conn), cur, rec)
-            new = t.close()
-            import ecdsa
-
-            if not ecdsa.verify(key, sha, ecdsa.signature(f.sig)):
-                raise FotaError("verify", "signature does not verify")
-        except Exception as e:
-            try:
-                t.abort()
-            except Exception as e2:
-                log("download", "file %d: abort failed: %s" % (f.id, _why(e2)))
-            if isinstance(e, FotaError):
-                raise
-            raise FotaError("verify" if sha else "download", _why(e))
-        log("verify", "file %d: %d bytes, signature ok, version %s" % (f.id, f.size, new))
-        cur["step"], cur["version"] = "activate", new
-        _save(rec)
-    if cur["step"] == "activate":  # again after a power cut: it finishes what is left
-        try:
-            t.activate(f, cur["version"])
-        except Exception as e:
-            raise FotaError("activate", _why(e))
-        cur["step"] = "trial"
-        _save(rec)
-        log("activate", "file %d: version %s activated" % (f.id, cur["version"]))
-        _progress(f.id, "activate", f.size, f.size)
-    try:
-        now, trial = t.state(f)  # a secondary: once it is back from its reset
-        if now != cur["version"]:
-            raise FotaError("activate", "reverted to %s after its test boot" % now)
-        if trial:
-            t.confirm(f)
-            log("confirm", "file %d: version %s confirmed" % (f.id, now))
-    except FotaError:
-        raise
-    except Exception as e:
-        raise FotaError("confirm", _why(e))
-    _progress(f.id, "done", f.size, f.size)
-    return now
-
-
-def _write_file(t, f, source, cur, rec):
-    # The whole file from its start through SHA-256 into the target (which skips what it
-    # already holds) -> the digest; a broken connection starts it over, MAX_TRIES times.
-    buf = bytearray(512)
-    mv = memoryview(buf)
-    tries = 0
-    while True:
-        try:
-            r = source(0)
-            try:
-                if r.total != f.size:
-                    raise HTTPError("server has %d bytes, document says %d" % (r.total, f.size))
-                sha = hashlib.sha256()
-                pos = saved = 0
-                mark = f.size // CHUNK_LOG
-                while pos < f.size:
-                    n = r.readinto(buf)
-                    if not n:
-                        raise Broken("file ends at byte %d" % pos)
-                    sha.update(mv[:n])
-                    held = t.write(pos, mv[:n])
-                    pos += n
-                    if held - saved >= FILE_PROGRESS_EVERY:
-                        cur["done"] = saved = held
-                        _save(rec)
-                    if pos >= mark:
-                        _progress(f.id, "download", pos, f.size)
-                        mark += f.size // CHUNK_LOG or 1
-                    _feed()
-                return sha.digest()
-            finally:
-                r.close()
-        except (Broken, OSError) as e:
-            tries += 1
-            if tries == MAX_TRIES:
-                raise
-            log("download", "file %d: connection lost (%s), retrying" % (f.id, _why(e)))
 
 
 def _progress(fid, step, done, size):
