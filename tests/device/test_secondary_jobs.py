@@ -334,3 +334,19 @@ def test_garbled_answers_now_and_then_are_asked_again(rig, mcu):
     result = r.run_mcu(max_boots=2)
     assert r.execution(job).status == "SUCCEEDED", result.console + mcu.log()
     assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
+
+
+@pytest.mark.parametrize("marker", [b"mcusim:crash", b"mcusim:hang"], ids=["crashes", "hangs"])
+def test_a_new_image_that_crashes_or_hangs_on_its_test_boot_is_reverted(rig, mcu, marker):
+    # It crashes as it starts (or hangs until its watchdog resets it): MCUboot swaps the old
+    # image back at that reset; the ESP32 reads back the old version and confirms nothing.
+    r = board(rig, mcu)
+    before = r.running_slot_bytes()
+    job = multi_job(r, [(1, mcu_image(extra=marker), "mcu.bin")])
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
+        ("FAILED", "activate", "file 1: reverted to 1.0.0 after its test boot"), result.console + mcu.log()
+    assert running(mcu) == ("1.0.0", {"magic": True, "copy_done": True, "image_ok": True})
+    assert result.boot_count == 1 and r.running_slot_bytes() == before
+    assert "app: done 1.0.0" in result.console
