@@ -26,6 +26,18 @@ def app_jobs():
     return job_cbk
 
 
+def app_targets():
+    # What the files of a job other than this firmware (file ids above 0) are: an apptargets
+    # module (yours, frozen or in /lib) fills fota.targets when it is imported, e.g.
+    #     fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024))
+    # Without one, such a job ends REJECTED ("file N: no target for this file id").
+    try:
+        import apptargets  # noqa: F401
+    except Exception as e:  # one of yours that fails is reported, and the loop goes on
+        if not (isinstance(e, ImportError) and "apptargets" in str(e)):
+            print("app: apptargets failed: %r" % e)
+
+
 def trial(jobs):
     # First boot of a new firmware: prove it works before confirming it.
     import selftest
@@ -45,6 +57,7 @@ def main():
     conn = Connection(cfg)
     jobs = None
     cbk = app_jobs()
+    app_targets()
     pause, fails, n = 1, 0, 0
     trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)
     while True:

@@ -183,7 +183,8 @@ class Device:
                  heapsize: str | int = "100k", state_dir: str | os.PathLike | None = None,
                  wdt_grace: float = 2.0, strict: bool = False, wdt_model: bool = True,
                  micropython: str | None = None, env: dict[str, str] | None = None,
-                 echo: TextIO | None = sys.stdout, unique_id: str | None = None):
+                 echo: TextIO | None = sys.stdout, unique_id: str | None = None,
+                 uarts: dict[int, str | os.PathLike] | None = None):
         self.flash = Path(flash).resolve()
         self.fs = Path(fs).resolve() if fs is not None else None
         if not self.flash.is_file():
@@ -201,6 +202,10 @@ class Device:
         self.wdt_model = wdt_model
         self.micropython = micropython or find_micropython()
         self.extra_env = dict(env or {})
+        # machine.UART(n) talks to the serial port (pseudo-terminal) given for n, e.g. the
+        # simulated secondary MCU's (emulator.secondary.Secondary(...).port)
+        for n, port in (uarts or {}).items():
+            self.extra_env[f"ESP32_UART{n}"] = str(port)
         self.echo = echo
         self.unique_id = unique_id
         self.libfaketime = find_libfaketime()

@@ -8,7 +8,19 @@
 #   jobs      a job that is not a firmware update goes to   REJECTED "unsupported operation:
 #             job_cbk; one it does not take is ended, so    <op>" (or "job document is not
 #             that it never holds up the jobs behind it     a JSON object")
-#   check     job document -> plan (fotaplan.plan)          FAILED "bad fota data: ..."
+#   check     job document -> plan (fotaplan.plan, files)   FAILED "bad fota data: ..."; a
+#                                                           file id with no target: REJECTED
+#                                                           "file N: no target for this file id"
+#   files     afr_ota files N > 0 (lib/fotafiles.py), one   FAILED "file N: <reason>" (step
+#             after the other, before this processor's      download, verify, activate or
+#             own (file 0), each to the target registered   confirm); the target drops what
+#             as targets[N]: create, the stream -> SHA-256  it staged (abort); this ESP32 is
+#             -> write, close (the target's checks, its     not touched. Done files are kept
+#             version), signature, activate (a secondary    in the record: a power cut goes
+#             MCU: test boot), state (the new version must  on with the next one, an upload
+#             run), confirm; IN_PROGRESS {file_N: version}  at the offset the MCU reports,
+#             after each; SUCCEEDED here if there is no     a secondary on trial is read
+#             file 0, with each file's version              back, not tested again
 #   start     job IN_PROGRESS {step: download}              stop (job cancelled or taken)
 #   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
 #             MQTT closed, HTTPS stream (or an MQTT stream  3 tries (bad compressed data
@@ -41,7 +53,7 @@ import os
 import machine
 import otaslot
 from esp32 import Partition
-from fotaplan import DocError, base, kind, plan
+from fotaplan import DocError, base, files, kind, plan
 from https import Broken, HTTPError, get
 from jobs import JobsError
 
@@ -53,6 +65,10 @@ watchdog = None  # set to a machine.WDT to have it fed during long steps
 https_ca = None  # CA (DER) for downloads; None: the config's CA
 signer = None  # P-256 public key (DER) every image must be signed with; None: the config's
 #                "signer" file, if any. With a signer, older or equal versions are refused too.
+targets = {}  # file id (1..255) -> the application's target for it (lib/targets.py)
+on_progress = None  # on_progress(file_id, step, done, size): each file of a job, as it goes
+#                     (steps download, activate: on trial, done: confirmed)
+FILE_PROGRESS_EVERY = 16384  # record how far a target's upload got, to resume after a power cut
 
 
 class FotaError(Exception):
@@ -279,6 +295,7 @@ def _download(w, image, progress=None):
                     if w.written >= mark:
                         log("download", "%d%% %d/%d bytes" % (w.written * 100 // w.size, w.written, w.size))
                         mark += step
+                        _progress(0, "download", w.written, w.size)
                     done = w.sector * otaslot.SECTOR
                     if progress and done - saved >= PROGRESS_EVERY:
                         progress(done, image.state(done))
@@ -404,9 +421,27 @@ def _run(jobs, job, disconnect_mqtt):
         _after_trial(job, rec)
         return False
     try:
-        p = _plan(job.document)
+        fs = files(job.document)
+        p = _plan(job.document) if not fs or [f for f in fs if f.id == 0] else None
     except DocError as e:
         return _fail(job, "check", "bad fota data: %s" % e)
+    fs = [f for f in fs if f.id]
+    for f in fs:
+        if f.id not in targets:
+            _finish(job, "REJECTED", "check", {"reason": "file %d: no target for this file id" % f.id})
+            return False
+    done = rec.get("files") or {} if rec else {}
+    if fs and not (rec and rec["step"] == "download"):  # not once this processor's has begun
+        import fotafiles  # the files step, in its own module: only such jobs load it
+
+        done = fotafiles.run(jobs, job, fs, rec)
+        if done is None:
+            return False  # the job has ended
+        if p is None:  # no firmware for this processor: no reset
+            _finish(job, "SUCCEEDED", "confirm", done)
+            return False
+        rec = None  # now this processor's firmware, with a record of its own
+        gc.collect()
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
         _invalidate(rec["slot"])  # power cuts mid-download: part of the image may be there
@@ -423,7 +458,7 @@ def _run(jobs, job, disconnect_mqtt):
         return False
     run = otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
-           "old": old, "md5": p.md5, "done": start, "codec": state}
+           "old": old, "md5": p.md5, "done": start, "codec": state, "files": done}
     _save(rec)
 
     def progress(done, state=None):
@@ -437,7 +472,7 @@ def _run(jobs, job, disconnect_mqtt):
     except FotaError as e:
         progress(0)  # what is in the slot is no good: a retry starts over
         _reconnect(jobs)
-        return _fail(job, e.step, e.reason)
+        return _fail(job, e.step, _mine(rec, e.reason))
     rec["step"] = "test"
     _save(rec)
     try:
@@ -447,7 +482,7 @@ def _run(jobs, job, disconnect_mqtt):
         _save(rec)
         _invalidate(p.slot)
         _reconnect(jobs)
-        return _fail(job, "boot", "image does not verify (%s)" % _why(e))
+        return _fail(job, "boot", _mine(rec, "image does not verify (%s)" % _why(e)))
     log("boot", "slot %d set for one trial boot" % p.slot)
     try:
         _reconnect(jobs)
@@ -455,6 +490,14 @@ def _run(jobs, job, disconnect_mqtt):
     except Exception as e:  # the new firmware reports the outcome
         log("test", "could not report testing: %s" % e)
     return True
+
+
+def _progress(fid, step, done, size):
+    if on_progress:
+        try:
+            on_progress(fid, step, done, size)
+        except Exception as e:  # the application's callback never stops an update
+            log("download", "on_progress failed: %s" % _why(e))
 
 
 def _after_trial(job, rec):
@@ -465,7 +508,9 @@ def _after_trial(job, rec):
             rec["step"] = "done"
             _save(rec)
             log("confirm", "firmware %s confirmed" % version())
-        _finish(job, "SUCCEEDED", "confirm", {"version": version(), "from_version": rec["old"]})
+        details = {"version": version(), "from_version": rec["old"]}
+        details.update(rec.get("files") or {})
+        _finish(job, "SUCCEEDED", "confirm", details)
         return
     state = otaslot.ota_state(otaslot.slots()[rec["slot"]]) if rec["slot"] >= 0 else None
     if rec.get("reason"):
@@ -476,7 +521,12 @@ def _after_trial(job, rec):
         why = "rolled back: running %s, not %s" % (version(), rec.get("new"))
     else:
         why = "rolled back: the trial boot did not happen"
-    _fail(job, "rollback", why)
+    _fail(job, "rollback", _mine(rec, why))
+
+
+def _mine(rec, reason):
+    # A failure of this processor's firmware in a job of several files names its file id.
+    return "file 0: " + reason if rec.get("files") else reason
 
 
 def _record_from(job):

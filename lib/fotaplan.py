@@ -29,14 +29,15 @@
 #    "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw.bin"}}
 # It has no hash: the image's own SHA-256 (checked by set_boot) and header stand for it.
 #
-# A FreeRTOS OTA ("afr_ota") document is carried out when it has one file, for the main
-# processor (fileid 0), with its code-signing signature:
+# A FreeRTOS OTA ("afr_ota") document, as AWS IoT's OTA Update Manager makes it, lists files
+# by file id, each with its code-signing signature: fileid 0 is this processor's firmware,
+# the others go to the targets the application registered (fota.targets):
 #   {"afr_ota": {"protocols": ["MQTT", "HTTP"], "streamname": "...", "files": [{
 #     "fileid": 0, "filesize": 181124, "update_data_url": "https://...",
 #     "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": "<base64 DER>", ...}]}}
 # The first protocol of the list that the document can serve is used: MQTT (the file of the
 # stream `streamname`, over AWS IoT MQTT-based file delivery) or HTTP (`update_data_url`).
-# Files for other processors are refused for now.
+# files(doc) checks and lists them all; plan(doc) is file 0's slot.
 
 import binascii
 import json
@@ -86,7 +87,7 @@ def plan(doc, nslots, running, next_slot, slot_size):
     if k == "aws_fota":
         return _aws_fota(doc, running, next_slot, slot_size)
     if k == "afr_ota":
-        return _afr_ota(doc["afr_ota"], next_slot, slot_size)
+        return _afr_ota(doc, next_slot, slot_size)
     idx = _int(doc, "bc_idx")
     if idx == -1:
         idx = next_slot
@@ -164,32 +165,73 @@ def _b64(text, key):
     return raw
 
 
-def _afr_ota(ota, next_slot, slot_size):
+def files(doc):
+    # The files of an afr_ota document -> [OtaFile], in the document's order; [] for other
+    # documents. Each file is checked: a unique fileid 0..255, a size, a signature, and a
+    # way to get it (the first protocol of the list that the document can serve).
+    if kind(doc) != "afr_ota":
+        return []
+    ota = doc["afr_ota"]
     if not isinstance(ota, dict):
         raise DocError("afr_ota must be an object")
-    files = ota.get("files")
-    if not isinstance(files, list) or not files or not isinstance(files[0], dict):
+    fs = ota.get("files")
+    if not isinstance(fs, list) or not fs or [f for f in fs if not isinstance(f, dict)]:
         raise DocError("afr_ota.files missing")
-    f = files[0]
-    if len(files) > 1 or f.get("fileid", 0) != 0:
-        raise DocError("afr_ota: only one file, for this processor (fileid 0), is supported")
-    size = _int(f, "filesize")
-    if not 0 < size <= slot_size:
-        raise DocError("filesize %d does not fit the %d-byte slot" % (size, slot_size))
-    sig = _b64(f.get("sig-sha256-ecdsa"), "sig-sha256-ecdsa")
     protocols = ota.get("protocols")
     if not isinstance(protocols, list):
         raise DocError("afr_ota.protocols missing")
-    for proto in protocols:
-        if proto == "MQTT":
-            stream = ota.get("streamname")
-            if not isinstance(stream, str) or not stream or "/" in stream or "+" in stream or "#" in stream:
-                raise DocError("afr_ota.streamname missing or not a stream id")
-            return Plan(next_slot, size, None, None, None, sig, "afr_ota", (stream, 0))
-        if proto == "HTTP":
-            url = _url(f.get("update_data_url"), "update_data_url")
-            return Plan(next_slot, size, None, url, None, sig, "afr_ota")
-    raise DocError("afr_ota: none of the protocols %s is supported (MQTT, HTTP)" % protocols)
+    out = []
+    for f in fs:
+        fid = f.get("fileid", 0)
+        if not isinstance(fid, int) or isinstance(fid, bool) or not 0 <= fid <= 255:
+            raise DocError("fileid must be an integer 0..255")
+        if [o for o in out if o.id == fid]:
+            raise DocError("file %d is listed twice" % fid)
+        out.append(_afr_file(ota, f, fid, protocols))
+    return out
+
+
+class OtaFile:
+    def __init__(self, fid, size, sig, path, stream, url):
+        self.id = fid  # 0: this processor's firmware; others: the application's targets
+        self.size = size
+        self.sig = sig  # DER signature bytes (ECDSA P-256 over SHA-256 of the file)
+        self.path = path  # the document's filepath, or None
+        self.stream = stream  # (stream id, file id) over MQTT, or None
+        self.url = url  # https URL, or None
+
+
+def _afr_file(ota, f, fid, protocols):
+    try:
+        size = _int(f, "filesize")
+        if size <= 0:
+            raise DocError("filesize %d is not a size" % size)
+        sig = _b64(f.get("sig-sha256-ecdsa"), "sig-sha256-ecdsa")
+        path = f.get("filepath")
+        if path is not None and (not isinstance(path, str) or not path):
+            raise DocError("filepath must be a string")
+        for proto in protocols:
+            if proto == "MQTT":
+                stream = ota.get("streamname")
+                if not isinstance(stream, str) or not stream or "/" in stream or "+" in stream or "#" in stream:
+                    raise DocError("afr_ota.streamname missing or not a stream id")
+                return OtaFile(fid, size, sig, path, (stream, fid), None)
+            if proto == "HTTP":
+                return OtaFile(fid, size, sig, path, None, _url(f.get("update_data_url"), "update_data_url"))
+        raise DocError("afr_ota: none of the protocols %s is supported (MQTT, HTTP)" % protocols)
+    except DocError as e:
+        raise DocError("file %d: %s" % (fid, e))
+
+
+def _afr_ota(doc, next_slot, slot_size):
+    # The plan of file 0, this processor's firmware; the other files are the targets' (files()).
+    mine = [f for f in files(doc) if f.id == 0]
+    if not mine:
+        raise DocError("afr_ota: no file for this processor (fileid 0)")
+    f = mine[0]
+    if f.size > slot_size:
+        raise DocError("filesize %d does not fit the %d-byte slot" % (f.size, slot_size))
+    return Plan(next_slot, f.size, None, f.url, None, f.sig, "afr_ota", f.stream)
 
 
 def _aws_fota(doc, running, next_slot, slot_size):

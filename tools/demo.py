@@ -1,10 +1,16 @@
 """The whole update cycle on one machine: `make demo`.
 
-Starts the local AWS IoT stand-in, provisions a thing, boots an emulated ESP32 on firmware
-1.0.0 running the project's boot.py and main.py, then publishes with the `fota` command:
-1.0.1, which the device downloads, boots and confirms (job SUCCEEDED), and 1.0.2, whose
-self-test fails, so the bootloader rolls it back to 1.0.1 (job FAILED with the reason).
-Exits 0 only if both outcomes were observed. Everything it starts, it stops.
+Starts the local AWS IoT stand-in, provisions a thing (its signer: a code-signing certificate),
+boots an emulated ESP32 on firmware 1.0.0 running the project's boot.py and main.py, then
+publishes signed releases with the `fota` command: 1.0.1, which the device downloads, boots and
+confirms (job SUCCEEDED), and 1.0.2, whose self-test fails, so the bootloader rolls it back to
+1.0.1 (job FAILED with the reason). Then a secondary MCU (simulated MCUboot with an SMP server)
+on the ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU
+test-boots it and the ESP32 confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0,
+whose application hangs at start (the simulation falls silent until a watchdog reset), so
+MCUboot reverts it (FAILED with the reason). The secondary act is skipped, with the reason,
+when a piece it needs is missing. Exits 0 only if every
+outcome was observed. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -88,11 +94,50 @@ class Console:
         sys.stdout.flush()
 
 
-def device_folder(work: Path, home: Path) -> Path:
+def signer(work: Path) -> tuple[Path, Path]:
+    """The fleet's code-signing key and its certificate (self-signed here; on AWS, the one
+    imported into ACM for code signing)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "demo code signing")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_path, cert_path = work / "signer.key.pem", work / "signer.crt.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+# What the demo board's application adds to boot.py when it has a secondary MCU: its target,
+# on UART1 (README, "Wiring a real secondary MCU"). boot.py and main.py share the interpreter,
+# so main.py's fota is the module registered here.
+SECONDARY_BOOT = """
+# The secondary MCU on UART1 (TX GPIO17, RX GPIO16) takes the files of id 1
+import fota, machine, targets
+fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16))
+"""
+
+
+def device_folder(work: Path, home: Path, cert: Path, secondary: bool) -> Path:
     """boot.py, main.py, lib/ (with umqtt) and the provisioned config and credentials."""
     fs = work / "fs"
-    fota(home, "provision", THING, "--out", _rel(fs))
+    fota(home, "provision", THING, "--out", _rel(fs), "--signer", _rel(cert))
     shutil.copy(ROOT / "boot.py", fs / "boot.py")
+    if secondary:
+        with open(fs / "boot.py", "a") as f:
+            f.write(SECONDARY_BOOT)
     shutil.copy(ROOT / "main.py", fs / "main.py")
     shutil.copytree(ROOT / "lib", fs / "lib")
     shutil.copytree(ROOT / ".deps" / "umqtt", fs / "lib" / "umqtt")
@@ -131,16 +176,124 @@ def wait_console(dev: Device, text: str, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def publish(home: Path, work: Path, version: str, payload: dict[str, str] | None) -> str:
+def publish(home: Path, work: Path, version: str, payload: dict[str, str] | None,
+            key: Path) -> str:
     image = work / f"micropython-{version}.bin"
     image.write_bytes(build_app_image(version, payload=payload, size=IMAGE_SIZE))
-    fota(home, "build", _rel(image), "--out", _rel(work / f"release-{version}"))
+    fota(home, "build", _rel(image), "--out", _rel(work / f"release-{version}"), "--sign", _rel(key))
     manifest = _rel(next((work / f"release-{version}").glob("*.json")))
     print(f"$ fota publish {manifest} --thing {THING}", flush=True)
     p = fota(home, "publish", manifest, "--thing", THING, "--json", quiet=True)
     job = json.loads(p.stdout)["job_id"]
     print(f"  job {job}", flush=True)
     return job
+
+
+# -- the secondary MCU act ------------------------------------------------------------------
+IMGTOOL = str(Path(sys.executable).parent / "imgtool")
+SECONDARY_BODY = 24_000
+WATCHDOG_S = 0.5  # the secondary application's watchdog period
+
+
+def secondary_missing() -> str | None:
+    """What the secondary act needs and this tree does not have, or None."""
+    try:
+        from emulator.secondary import Secondary  # noqa: F401
+    except ImportError:
+        return "the simulated secondary MCU (emulator/secondary)"
+    if "class SmpTarget" not in (ROOT / "lib" / "targets.py").read_text() \
+            if (ROOT / "lib" / "targets.py").exists() else True:
+        return "the device's secondary-MCU target (lib/targets.py SmpTarget)"
+    if not Path(IMGTOOL).exists():
+        return "MCUboot's imgtool (pip install imgtool)"
+    return None
+
+
+def hang_on_test_boot(mcu: Any, version: str, timeout: float) -> threading.Thread:
+    """Play a secondary application that hangs at start: once the MCU has been reset into
+    `version` on trial, it answers nothing (the simulation's `silent` fault, set as the reset
+    is requested), and WATCHDOG_S later its watchdog resets it (a power cycle). MCUboot then
+    finds the test image unconfirmed and reverts it."""
+    start = len(mcu.log())
+    armed = f"img: {version} set for test"
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        stage = 0
+        while time.monotonic() < deadline:
+            log = mcu.log()[start:]
+            if stage == 0 and armed in log and "os: reset requested" in log[log.index(armed):]:
+                mcu.faults(silent=True)
+                stage = 1
+            if stage == 1 and f"running {version}" in log:
+                print(f"  mcu   | {version} started on trial and hangs: no SMP answers; its "
+                      "watchdog resets it", flush=True)
+                time.sleep(WATCHDOG_S)
+                mcu.stop()
+                mcu.clear_faults()
+                mcu.start()
+                print(f"  mcu   | {mcu.log().rstrip().splitlines()[-1].removeprefix('[mcu] ')}",
+                      flush=True)
+                return
+            time.sleep(0.01)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def mcu_version(mcu: Any) -> str | None:
+    """The version in the secondary MCU's primary slot (the image it boots)."""
+    from emulator.secondary import mcuimage
+
+    try:
+        return mcuimage.parse(mcu.slot("primary"))[0].version_str
+    except mcuimage.Refused:
+        return None
+
+
+def mcu_state(mcu: Any) -> str:
+    status = mcu.status()
+    ok = (status.get("trailers") or {}).get("primary", {}).get("image_ok")
+    return (f"primary slot: {mcu_version(mcu)}, {'confirmed' if ok else 'not confirmed'}; "
+            f"{status.get('boots')} boots")
+
+
+def mcuboot_image(work: Path, version: str, mcu_key: Path) -> Path:
+    """The secondary's application, signed for MCUboot by imgtool."""
+    import random
+
+    folder = work / f"secondary-{version}"
+    folder.mkdir()
+    body = folder / "secondary.bin"
+    rnd = random.Random(version)
+    body.write_bytes(f"secondary app {version}\n".encode()
+                     + bytes(rnd.getrandbits(8) for _ in range(SECONDARY_BODY)))
+    out = folder / "secondary.signed.bin"
+    subprocess.run([IMGTOOL, "sign", "-k", str(mcu_key), "--header-size", "0x200",
+                    "--pad-header", "--align", "4", "--version", version,
+                    "--slot-size", "0x40000", str(body), str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+def publish_secondary(home: Path, work: Path, version: str, mcu_key: Path, key: Path) -> str:
+    image = mcuboot_image(work, version, mcu_key)
+    p = fota(home, "build", _rel(image), "--out", _rel(work / f"secondary-release-{version}"),
+             "--json", quiet=True)
+    manifest = json.loads(p.stdout)
+    print(f"$ fota build {_rel(image)}\n  {manifest['kind']} image, version {manifest['version']} "
+          f"(from its header), {manifest['size']} bytes", flush=True)
+    args = ["publish", "--file", f"1={_rel(Path(manifest['manifest']))}", "--sign", _rel(key),
+            "--thing", THING]
+    print("$ fota " + " ".join(args), flush=True)
+    p = fota(home, *args, "--json", quiet=True)
+    out = json.loads(p.stdout)
+    doc = out["document"]["afr_ota"]
+    print(f"  job {out['job_id']}: afr_ota over stream {doc['streamname']}, files "
+          + ", ".join(f"{f['fileid']}={f['filepath']} ({f['filesize']} bytes)" for f in doc["files"]),
+          flush=True)
+    return str(out["job_id"])
 
 
 def _rel(path: Path) -> str:
@@ -161,45 +314,86 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     outcomes: dict[str, str] = {}
     dev: Device | None = None
+    mcu: Any = None
+    missing = secondary_missing()
     try:
         say("Starting the local AWS IoT stand-in (mosquitto with TLS and per-thing ACLs, jobs service, object store)")
         fota(home, "cloud", "start")
-        say(f"Provisioning thing {THING} and its device folder")
-        fs = device_folder(work, home)
+        say(f"Provisioning thing {THING} and its device folder; its signer is a code-signing certificate")
+        key, cert = signer(work)
+        fs = device_folder(work, home, cert, missing is None)
+        uarts: dict[int, str] = {}
+        mcu_key = work / "mcu-key.pem"
+        if missing is None:
+            from emulator.secondary import Secondary
+
+            say("Powering a secondary MCU (MCUboot, SMP server) on the ESP32's UART1; it runs 0.1.0")
+            subprocess.run([IMGTOOL, "keygen", "-k", str(mcu_key), "-t", "ecdsa-p256"], check=True)
+            mcu = Secondary(work / "mcu", key=mcu_key).start()
+            uarts = {1: mcu.port}
         say("Flashing firmware 1.0.0 into ota_0 of an emulated ESP32 and booting it")
         flash = work / "flash.bin"
         create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE))
-        dev = Device(flash, fs, heapsize="256k", echo=Console())  # type: ignore[arg-type]
+        dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts)  # type: ignore[arg-type]
         dev.start()
         wait_console(dev, "app: firmware 1.0.0", 30)
 
         say("Publishing firmware 1.0.1")
-        job = publish(home, work, "1.0.1", None)
+        job = publish(home, work, "1.0.1", None, key)
         ex = follow(home, job, dev, args.timeout)
         wait_console(dev, "app: firmware 1.0.1", 30)
         outcomes["1.0.1"] = f"{ex['status']} {ex.get('status_details', {})}"
         fota(home, "status", job, check=False)
 
         say("Publishing firmware 1.0.2, whose self-test fails")
-        job = publish(home, work, "1.0.2", {"selftest.py": BROKEN_SELFTEST})
+        job = publish(home, work, "1.0.2", {"selftest.py": BROKEN_SELFTEST}, key)
         ex = follow(home, job, dev, args.timeout)
         outcomes["1.0.2"] = f"{ex['status']} {ex.get('status_details', {})}"
         fota(home, "status", job, check=False)
         time.sleep(1.0)
         running = Flash(flash).app_desc(Flash(flash).boot_slot())["version"]
+
+        mcu_running = None
+        if missing is not None:
+            say(f"Skipping the secondary MCU act: this tree lacks {missing}")
+        else:
+            say("Publishing MCUboot image 1.1.0 for the secondary MCU (file id 1)")
+            job = publish_secondary(home, work, "1.1.0", mcu_key, key)
+            ex = follow(home, job, dev, args.timeout)
+            outcomes["secondary 1.1.0"] = f"{ex['status']} {ex.get('status_details', {})}"
+            print(f"  mcu   | {mcu_state(mcu)}", flush=True)
+
+            say("Publishing secondary image 1.2.0, whose application hangs at start: "
+                "MCUboot reverts it")
+            hang = hang_on_test_boot(mcu, "1.2.0", args.timeout)
+            job = publish_secondary(home, work, "1.2.0", mcu_key, key)
+            ex = follow(home, job, dev, args.timeout)
+            hang.join(timeout=10)
+            outcomes["secondary 1.2.0"] = f"{ex['status']} {ex.get('status_details', {})}"
+            print(f"  mcu   | {mcu_state(mcu)}", flush=True)
+            mcu_running = mcu_version(mcu)
     finally:
         if dev is not None:
             dev.stop()
+        if mcu is not None:
+            mcu.close()
         if home.exists():
             fota(home, "cloud", "stop", check=False, quiet=True)
 
     ok = outcomes.get("1.0.1", "").startswith("SUCCEEDED") and \
         outcomes.get("1.0.2", "").startswith("FAILED") and running == "1.0.1"
+    if missing is None:
+        ok = ok and outcomes.get("secondary 1.1.0", "").startswith("SUCCEEDED") and \
+            outcomes.get("secondary 1.2.0", "").startswith("FAILED") and mcu_running == "1.1.0"
     say("Summary")
-    print(f"  1.0.1: {outcomes.get('1.0.1')}")
-    print(f"  1.0.2: {outcomes.get('1.0.2')}")
+    for name, outcome in outcomes.items():
+        print(f"  {name}: {outcome}")
     print(f"  the device runs {running}, from {Flash(flash).boot_slot()}")
-    print("  demo passed: an update succeeded and a bad one was rolled back" if ok else "  demo FAILED")
+    if missing is None:
+        print(f"  the secondary MCU runs {mcu_running}")
+    else:
+        print(f"  secondary MCU act skipped: this tree lacks {missing}")
+    print("  demo passed: updates succeeded and bad ones were rolled back" if ok else "  demo FAILED")
     return 0 if ok else 1
 
 

@@ -148,9 +148,13 @@ AFR_BAD = [
     (_afr({"protocols": ["FTP"]}), "none of the protocols"),
     (_afr({"protocols": ["MQTT"], "streamname": "a/b"}), "afr_ota.streamname missing or not a stream id"),
     (_afr({"protocols": "HTTP"}), "afr_ota.protocols missing"),
-    (_afr(file_change={"fileid": 1}), "only one file, for this processor"),
-    (_afr({"files": [AFR["afr_ota"]["files"][0]] * 2}), "only one file"),
-    (_afr(file_change={"filesize": None}), "filesize missing"),
+    (_afr(file_change={"fileid": 1}), "no file for this processor (fileid 0)"),
+    (_afr({"files": [AFR["afr_ota"]["files"][0]] * 2}), "file 0 is listed twice"),
+    (_afr(file_change={"fileid": 256}), "fileid must be an integer 0..255"),
+    (_afr(file_change={"fileid": "1"}), "fileid must be an integer 0..255"),
+    (_afr(file_change={"filesize": None}), "file 0: filesize missing"),
+    (_afr(file_change={"filesize": 0}), "file 0: filesize 0 is not a size"),
+    (_afr(file_change={"filepath": 7}), "file 0: filepath must be a string"),
     (_afr(file_change={"filesize": SLOT + 1}), "does not fit"),
     (_afr(file_change={"update_data_url": "http://x/y"}), "update_data_url must be an https URL"),
     (_afr(file_change={"sig-sha256-ecdsa": None}), "sig-sha256-ecdsa must be a base64 signature"),
@@ -161,3 +165,40 @@ AFR_BAD = [
 @pytest.mark.parametrize("doc,reason", AFR_BAD, ids=[r for _, r in AFR_BAD])
 def test_bad_afr_ota_document_is_refused(doc, reason):
     assert reason in plan(doc).get("error", ""), plan(doc)
+
+
+def files(doc):
+    code = f"""
+import json
+from fotaplan import files, DocError
+try:
+    print(json.dumps([[f.id, f.size, f.path, f.stream, f.url, len(f.sig)] for f in files(json.loads({json.dumps(json.dumps(doc))}))]))
+except DocError as e:
+    print(json.dumps(str(e)))
+"""
+    return run_json(code)
+
+
+def test_a_job_of_several_files_lists_each_with_its_stream_file():
+    f0 = dict(AFR["afr_ota"]["files"][0])
+    f1 = dict(f0, fileid=1, filepath="mcu.signed.bin", filesize=24576)
+    f2 = dict(f0, fileid=2, filepath="/sd/config.bin", filesize=310)
+    doc = {"afr_ota": dict(AFR["afr_ota"], protocols=["MQTT"], files=[f0, f1, f2])}
+    assert files(doc) == [[0, 181124, "/fw.bin", ["AFR_OTA-1", 0], None, 4],
+                          [1, 24576, "mcu.signed.bin", ["AFR_OTA-1", 1], None, 4],
+                          [2, 310, "/sd/config.bin", ["AFR_OTA-1", 2], None, 4]]
+    assert plan(doc, running=1, next_slot=0)["ok"] == [0, 181124, None, None, None]  # file 0's slot
+
+
+def test_a_job_without_file_0_has_no_plan_for_this_processor_but_lists_its_files():
+    f1 = dict(AFR["afr_ota"]["files"][0], fileid=1)
+    doc = {"afr_ota": dict(AFR["afr_ota"], files=[f1])}
+    assert files(doc)[0][:2] == [1, 181124]
+    assert plan(doc)["error"] == "afr_ota: no file for this processor (fileid 0)"
+
+
+def test_a_bad_field_of_a_file_names_the_file():
+    f0 = AFR["afr_ota"]["files"][0]
+    doc = {"afr_ota": dict(AFR["afr_ota"], files=[f0, dict(f0, fileid=3, **{"sig-sha256-ecdsa": None})])}
+    assert files(doc) == "file 3: sig-sha256-ecdsa must be a base64 signature"
+    assert files({"operation": "fota"}) == []

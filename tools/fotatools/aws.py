@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .backend import (BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
+from .ota import OtaFile, signature_bytes
 
 DEVICE_POLICY = "fota-device"
 MQTT_PORT = 8883
@@ -117,6 +119,8 @@ class AwsBackend:
 
         self.bucket = bucket
         self.role_arn = role_arn
+        self._endpoint_url = endpoint_url
+        self._signer: Any = None  # AWS Signer client, made when first needed
         self.progress = progress
         cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10,
                      read_timeout=30)
@@ -309,6 +313,156 @@ class AwsBackend:
             args["description"] = description
         with self._call(f"create stream {stream_id}"):
             return int(self.iot.create_stream(**args)["streamVersion"])
+
+    # -- OTA Update Manager ------------------------------------------------------------------
+    def check_signing_profile(self, name: str) -> dict[str, Any]:
+        """An AWS Signer profile that AWS IoT may sign OTA files with: it must exist and be
+        Active. Returns GetSigningProfile's answer."""
+        from botocore.exceptions import ClientError
+
+        if self._signer is None:
+            self._signer = self._session.client("signer", endpoint_url=self._endpoint_url)
+        with self._call(f"AWS Signer profile {name}"):
+            try:
+                profile = self._signer.get_signing_profile(profileName=name)
+            except ClientError as e:
+                if self._code(e) == "ResourceNotFoundException":
+                    raise BackendError(f"no AWS Signer profile {name} (create one with `aws "
+                                       "signer put-signing-profile --platform-id "
+                                       "AmazonFreeRTOS-Default ...`)") from None
+                raise
+        if profile.get("status") not in (None, "Active"):
+            raise BackendError(f"AWS Signer profile {name} is {profile.get('status')}, not Active")
+        return profile
+
+    def create_ota_update(self, ota_id: str, targets: list[str], files: list[OtaFile],
+                          protocol: str, rollout: Rollout, certificate_pem: bytes | None = None,
+                          certfile: str = "", signing_profile: str | None = None,
+                          poll: float = 2.0, wait: float = 300.0) -> str:
+        """Several files as one OTA update of AWS's OTA Update Manager (CreateOTAUpdate), which
+        creates the AWS IoT job `AFR_OTA-<ota_id>` with the afr_ota document; returns the job id
+        once AWS has made it (GetOTAUpdate: CREATE_COMPLETE).
+
+        Code signing is either custom (each file's own signature, `certificate_pem` as the
+        certificate chain named `certfile` on the device) or AWS Signer (`signing_profile`: AWS
+        signs the uploaded file and writes the signed copy under `signed/<ota_id>/` in the
+        bucket). Over MQTT with custom signing the files come from a stream made here (id =
+        ota_id, the same file ids); otherwise from their S3 objects."""
+        if not self.role_arn:
+            raise BackendError("no role for OTA updates: use --role-arn or set "
+                               "FOTA_PRESIGN_ROLE_ARN (AWS IoT uses it to read the bucket, make "
+                               "the stream and the job)")
+        bucket = self._ensure_bucket()
+        use_stream = protocol == "mqtt" and signing_profile is None
+        if use_stream:
+            self.create_stream(ota_id, [(f.file_id, f.key) for f in files],
+                               f"OTA update {ota_id}")
+        entries = []
+        for f in files:
+            entry: dict[str, Any] = {"fileName": f.filepath, "fileType": 0,
+                                     "fileVersion": f.version,
+                                     "attributes": {"kind": f.kind, "sha256": f.manifest["sha256"]}}
+            if use_stream:
+                entry["fileLocation"] = {"stream": {"streamId": ota_id, "fileId": f.file_id}}
+            else:
+                entry["fileLocation"] = {"s3Location": {"bucket": bucket, "key": f.key}}
+            if signing_profile is not None:
+                entry["codeSigning"] = {"startSigningJobParameter": {
+                    "signingProfileName": signing_profile,
+                    "destination": {"s3Destination": {"bucket": bucket,
+                                                      "prefix": f"signed/{ota_id}/"}}}}
+            else:
+                if certificate_pem is None:
+                    raise BackendError("custom code signing needs the code-signing certificate "
+                                       "(--signing-cert CERT.pem)")
+                entry["codeSigning"] = {"customCodeSigning": {
+                    "signature": {"inlineDocument": signature_bytes(f)},
+                    "certificateChain": {"certificateName": certfile,
+                                         "inlineDocument": certificate_pem.decode()},
+                    "hashAlgorithm": "SHA256", "signatureAlgorithm": "ECDSA"}}
+            entries.append(entry)
+        args: dict[str, Any] = {
+            "otaUpdateId": ota_id, "targets": targets, "targetSelection": "SNAPSHOT",
+            "protocols": ["MQTT"] if protocol == "mqtt" else ["HTTP"],
+            "files": entries, "roleArn": self.role_arn,
+            "description": f"{len(files)} files: " + ", ".join(
+                f"{f.file_id}={f.filepath} {f.version}" for f in files)[:2000],
+        }
+        if protocol != "mqtt":
+            args["awsJobPresignedUrlConfig"] = {"expiresInSec": rollout.presigned_expires_sec}
+        if rollout.maximum_per_minute:
+            args["awsJobExecutionsRolloutConfig"] = {"maximumPerMinute": rollout.maximum_per_minute}
+        if rollout.abort_failure_percent is not None:
+            args["awsJobAbortConfig"] = {"abortCriteriaList": [{
+                "failureType": "ALL", "action": "CANCEL",
+                "thresholdPercentage": float(rollout.abort_failure_percent),
+                "minNumberOfExecutedThings": rollout.abort_min_executed}]}
+        if rollout.step_timeout_minutes:
+            args["awsJobTimeoutConfig"] = {"inProgressTimeoutInMinutes": rollout.step_timeout_minutes}
+        with self._call(f"create OTA update {ota_id}"):
+            self.iot.create_ota_update(**args)
+        return self.wait_ota_update(ota_id, poll, wait)
+
+    def wait_ota_update(self, ota_id: str, poll: float = 2.0, wait: float = 300.0) -> str:
+        """Wait until AWS has made the OTA update's job; its id. BackendError on CREATE_FAILED
+        (with AWS's reason) or after `wait` seconds."""
+        from tqdm import tqdm
+
+        deadline = time.monotonic() + wait
+        # AWS signs, makes the stream and the job: often tens of seconds; shown on a terminal
+        bar = tqdm(desc=f"OTA update {ota_id}", bar_format="{desc}: {postfix} ({elapsed})",
+                   disable=None if self.progress else True, leave=False)
+        try:
+            while True:
+                info = self.describe_ota_update(ota_id)
+                status = info.get("otaUpdateStatus")
+                bar.set_postfix_str(str(status))
+                if status == "CREATE_COMPLETE":
+                    if not info.get("awsIotJobId"):
+                        raise BackendError(f"OTA update {ota_id} is CREATE_COMPLETE without a job")
+                    return str(info["awsIotJobId"])
+                if status == "CREATE_FAILED":
+                    err = info.get("errorInfo") or {}
+                    raise BackendError(f"OTA update {ota_id}: CREATE_FAILED: {err.get('code', '')}: "
+                                       f"{err.get('message', '')}".rstrip(": "))
+                if status not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+                    raise BackendError(f"OTA update {ota_id} is {status}")
+                if time.monotonic() >= deadline:
+                    raise BackendError(f"OTA update {ota_id} still {status} after {wait:.0f} s")
+                time.sleep(poll)
+        finally:
+            bar.close()
+
+    def resolve_job(self, name: str) -> str:
+        """The job to follow for `name`: the job of that id, or else the job AWS made for the
+        OTA update of that id (`AFR_OTA-<id>`). BackendError if neither exists, or if the OTA
+        update has no job (yet, or because its creation failed: AWS's reason)."""
+        from botocore.exceptions import ClientError
+
+        with self._call(f"job {name}"):
+            try:
+                self.iot.describe_job(jobId=name)
+                return name
+            except ClientError as e:
+                if self._code(e) != "ResourceNotFoundException":
+                    raise
+        try:
+            info = self.describe_ota_update(name)
+        except BackendError:
+            raise BackendError(f"job {name}: no such job, nor an OTA update of that id") from None
+        status = info.get("otaUpdateStatus")
+        if status == "CREATE_FAILED":
+            err = info.get("errorInfo") or {}
+            raise BackendError(f"OTA update {name}: CREATE_FAILED: {err.get('code', '')}: "
+                               f"{err.get('message', '')}".rstrip(": "))
+        if not info.get("awsIotJobId"):
+            raise BackendError(f"OTA update {name} is {status}: AWS has not made its job yet")
+        return str(info["awsIotJobId"])
+
+    def describe_ota_update(self, ota_id: str) -> dict[str, Any]:
+        """GetOTAUpdate's otaUpdateInfo."""
+        with self._call(f"OTA update {ota_id}"):
+            return dict(self.iot.get_ota_update(otaUpdateId=ota_id)["otaUpdateInfo"])
 
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
                    rollout: Rollout) -> JobInfo:

@@ -21,8 +21,9 @@ from typing import Any, NoReturn
 from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
-from .release import (DEFAULT_WBITS, MAX_WBITS, MIN_WBITS, PIECE, ImageError, build_release,
-                      load_release, read_file, safe_name)
+from .ota import DEFAULT_CERTFILE
+from .release import (DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
+                      build_release, kind_of, load_release, read_file, safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
@@ -164,7 +165,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     signer = None
     if args.signer:
         try:
-            signer = signer_der(read_file(Path(args.signer), "signer key"))
+            signer = signer_der(read_file(Path(args.signer), "signer key or certificate"))
         except ValueError as e:
             raise UsageError(f"{args.signer}: {e}") from None
     out = Path(args.out) if args.out else host_dir(home, thing) / "device"
@@ -227,19 +228,23 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.compress and not MIN_WBITS <= window <= MAX_WBITS:
         raise UsageError(f"bad --window {window}: {MIN_WBITS}..{MAX_WBITS} bits "
                          f"(the device takes at most {DEFAULT_WBITS})")
-    if args.base:  # a bad base is refused before anything is written
+    if args.base:  # a bad base, or a new file that is no app image, before anything is written
         base_sha256(read_file(Path(args.base), "base image"))
+        if kind_of(read_file(Path(args.firmware))) != KIND_APP:
+            raise UsageError("--from makes a patch between two ESP32 app images")
     path, manifest = build_release(Path(args.firmware), out, args.version,
                                    Path(args.sign) if args.sign else None, args.chip,
-                                   window if args.compress else None)
+                                   window if args.compress else None,
+                                   Path(args.mcuboot_key) if args.mcuboot_key else None)
     if args.base:  # fota build NEW.bin --from OLD.bin: a delta patch next to the release
         manifest["delta"] = add_delta(path, Path(args.base), args.delta_compression)
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
+    kind = manifest.get("kind", "esp32-app")
+    what = f"idf {manifest['idf_ver']}" if kind == "esp32-app" else f"{kind}"
     print(f"{manifest['project']} {manifest['version']}: {manifest['size']} bytes, "
-          f"md5 {manifest['md5']}, idf {manifest['idf_ver']}"
-          + (", signed" if "signature" in manifest else ""))
+          f"md5 {manifest['md5']}, {what}" + (", signed" if "signature" in manifest else ""))
     z = manifest.get("compressed")
     if z:
         size = manifest["size"]
@@ -347,6 +352,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
         check_interval(args.interval)
         if args.watch_timeout is not None and args.watch_timeout <= 0:
             raise UsageError(f"bad --watch-timeout {args.watch_timeout}: seconds, more than 0")
+    if args.file:
+        if args.release:
+            raise UsageError("give either RELEASE or --file ID=PATH..., not both")
+        if args.slot != -1:
+            raise UsageError("--slot goes with a single RELEASE (afr_ota documents have no slot)")
+        return publish_files(args, things, groups, rollout)
+    if not args.release:
+        raise UsageError("give the RELEASE to publish, or --file ID=PATH[:TARGET]...")
+    for opt in ("sign", "signing_cert", "signing_profile", "certfile"):
+        if getattr(args, opt):
+            raise UsageError(f"--{opt.replace('_', '-')} goes with --file")
+    args.protocol = args.protocol or "https"
     release = load_release(Path(args.release))
     manifest = release.manifest
     if args.protocol == "mqtt":
@@ -358,14 +375,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     job_id = args.job_id or default_job_id(str(manifest["version"]))
     backend = make_backend(args)
     if backend.name == "aws":
-        if not getattr(backend, "bucket", None):
-            raise UsageError("no S3 bucket: use --bucket or set FOTA_BUCKET")
-        role = getattr(backend, "role_arn", None)
-        if not role:
-            raise UsageError("no role for pre-signed URLs: use --role-arn or set "
-                             "FOTA_PRESIGN_ROLE_ARN")
-        if not ROLE_ARN_RE.match(role):
-            raise UsageError(f"bad role ARN {role!r}: arn:aws:iam::<account>:role/<name>")
+        check_aws_settings(backend)
     targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
     # a compressed release travels compressed over HTTPS; afr_ota documents have no such field
     packed = release.compressed if args.protocol == "https" and not args.no_compress else None
@@ -402,6 +412,100 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"job {job.job_id}: {manifest['project']} {manifest['version']}", flush=True)
     return watch(backend, job.job_id, args.watch_timeout, args.interval, args.json)
+
+
+def publish_files(args: argparse.Namespace, things: list[str], groups: list[str],
+                  rollout: Rollout) -> int:
+    """`publish --file ID=PATH[:TARGET]...`: every file signed, uploaded, and one afr_ota job
+    (on the stand-in: a stream with the same file ids and the job; on AWS: CreateOTAUpdate)."""
+    from . import ota
+    from .release import read_file as read
+
+    protocol = args.protocol or "mqtt"
+    certfile = args.certfile or ota.DEFAULT_CERTFILE
+    if not certfile.isprintable() or len(certfile) > ota.MAX_FILEPATH:
+        raise UsageError(f"bad --certfile {certfile!r}")
+    files = ota.load_files(args.file)
+    key_pem = read(Path(args.sign), "signing key") if args.sign else None
+    cert_pem = read(Path(args.signing_cert), "code-signing certificate") \
+        if args.signing_cert else None
+    if cert_pem is not None:
+        try:
+            ota.check_certificate(cert_pem, key_pem)
+        except ImageError as e:
+            raise UsageError(f"{args.signing_cert}: {e}") from None
+    backend = make_backend(args)
+    if args.signing_profile:
+        if backend.name != "aws":
+            raise UsageError("--signing-profile (AWS Signer) needs --backend aws; on the stand-in "
+                             "sign with --sign KEY.pem")
+        if args.sign or args.signing_cert:
+            raise UsageError("--signing-profile lets AWS Signer sign with the profile's "
+                             "certificate: leave out --sign and --signing-cert")
+    else:
+        ota.sign_files(files, key_pem)
+        if backend.name == "aws" and cert_pem is None:
+            raise UsageError("on AWS, files signed here go with their certificate: "
+                             "--signing-cert CERT.pem (or let AWS Signer sign: "
+                             "--signing-profile NAME)")
+    ota_id = args.job_id or default_job_id("files-" + "-".join(str(f.file_id) for f in files))
+    if backend.name == "aws" and len(ota_id) > 56:
+        raise UsageError(f"bad --job-id {ota_id!r}: AWS names the job AFR_OTA-<id>, so the id "
+                         "is at most 56 characters")
+    if backend.name == "aws":
+        check_aws_settings(backend)
+        if args.signing_profile:
+            backend.check_signing_profile(args.signing_profile)  # type: ignore[attr-defined]
+    targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
+    for f in files:
+        f.key = "/".join(["firmware", safe_name(str(f.manifest["project"])),
+                          safe_name(f.version), f.path.name])
+        f.url = backend.upload(f.path, f.key)
+    if backend.name == "aws":
+        job_id = backend.create_ota_update(  # type: ignore[attr-defined]
+            ota_id, targets, files, protocol, rollout, certificate_pem=cert_pem,
+            certfile=certfile, signing_profile=args.signing_profile)
+        document: dict[str, Any] | None = None
+    else:
+        job_id = ota_id
+        if protocol == "mqtt":
+            backend.create_stream(ota_id, [(f.file_id, f.key) for f in files],
+                                  f"OTA update {ota_id}")
+        document = ota.document(files, protocol, ota_id, certfile)
+        backend.create_job(job_id, targets, document, rollout)
+    summary = [{"fileid": f.file_id, "filepath": f.filepath, "kind": f.kind,
+                "version": f.version, "size": f.size, "sha256": f.manifest["sha256"],
+                "url": f.url} for f in files]
+    if not args.watch:
+        if args.json:
+            out: dict[str, Any] = {"job_id": job_id, "targets": targets, "files": summary}
+            if backend.name == "aws":
+                out["ota_update_id"] = ota_id
+            else:
+                out["stream_id"] = ota_id if protocol == "mqtt" else None
+                out["document"] = document
+            emit_json(out)
+        else:
+            print(f"job {job_id}: {len(files)} files -> "
+                  f"{', '.join(things + [f'group {g}' for g in groups])}")
+            for f in files:
+                print(f"  file {f.file_id}: {f.filepath} ({f.kind} {f.version}, {f.size} bytes)")
+            print(f"follow it: fota status {job_id} --watch")
+        return EXIT_OK
+    if not args.json:
+        print(f"job {job_id}: {len(files)} files", flush=True)
+    return watch(backend, job_id, args.watch_timeout, args.interval, args.json)
+
+
+def check_aws_settings(backend: Backend) -> None:
+    if not getattr(backend, "bucket", None):
+        raise UsageError("no S3 bucket: use --bucket or set FOTA_BUCKET")
+    role = getattr(backend, "role_arn", None)
+    if not role:
+        raise UsageError("no role for pre-signed URLs: use --role-arn or set "
+                         "FOTA_PRESIGN_ROLE_ARN")
+    if not ROLE_ARN_RE.match(role):
+        raise UsageError(f"bad role ARN {role!r}: arn:aws:iam::<account>:role/<name>")
 
 
 # -- status / watch ---------------------------------------------------------------------------
@@ -475,9 +579,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(f"bad --timeout {args.timeout}: seconds, more than 0")
     check_interval(args.interval)
     backend = make_backend(args)
+    job_id = args.job
+    if backend.name == "aws":  # an OTA update's id stands for the job AWS made for it
+        job_id = backend.resolve_job(job_id)  # type: ignore[attr-defined]
     if args.watch:
-        return watch(backend, args.job, args.timeout, args.interval, args.json)
-    _, _, report = snapshot(backend, args.job)
+        return watch(backend, job_id, args.timeout, args.interval, args.json)
+    _, _, report = snapshot(backend, job_id)
     if args.json:
         emit_json(report)
     else:
@@ -634,18 +741,22 @@ def build_parser() -> Parser:
                    help="provision again: a new certificate, overwriting the folder; the "
                         "thing's other certificates are made INACTIVE and detached")
     p.add_argument("--signer", metavar="KEY.pem",
-                   help="EC P-256 key (public, or the private one `build --sign` uses): the device "
-                        "will accept only images signed with it, and only newer versions")
+                   help="EC P-256 key (public, or the private one `build --sign` uses) or a "
+                        "code-signing certificate (PEM) holding one: the device will accept only "
+                        "images signed with it, and only newer versions")
 
     p = sub("group", "create a thing group or add things to one", cmd_group)
     p.add_argument("action", choices=("create", "add"))
     p.add_argument("group", help="thing group name")
     p.add_argument("things", nargs="*", metavar="THING", help="things to add")
 
-    p = sub("build", "check an ESP32 app image and write a release (image + manifest)",
-            cmd_build)
-    p.add_argument("firmware", metavar="FIRMWARE.bin", help="the app image (not a full image)")
-    p.add_argument("--version", help="release version (default: from the app descriptor)")
+    p = sub("build", "check an ESP32 app image, an MCUboot image or a plain file and write a "
+                     "release (file + manifest)", cmd_build)
+    p.add_argument("firmware", metavar="FILE",
+                   help="an ESP32 app image (not a full image), an MCUboot image (imgtool "
+                        "sign), or any other file (then --version is needed)")
+    p.add_argument("--version", help="release version (default: from the app descriptor or the "
+                                     "MCUboot header, whose version it must equal)")
     p.add_argument("--out", metavar="DIR", help="output folder (default build/PROJECT-VERSION)")
     p.add_argument("--sign", metavar="KEY.pem",
                    help="sign with an EC P-256 key (ECDSA over SHA-256 of the image)")
@@ -664,19 +775,40 @@ def build_parser() -> Parser:
     p.add_argument("--delta-compression", choices=("smallest", "heatshrink", "crle", "none"),
                    default="smallest", help="compression inside the patch (default: heatshrink "
                    "or crle, whichever makes the smaller patch)")
+    p.add_argument("--mcuboot-key", metavar="KEY.pem",
+                   help="an MCUboot image: check its signature with this key (public or "
+                        "private, as `imgtool sign -k` takes), as the secondary's MCUboot will")
 
-    p = sub("publish", "upload a release and create the FOTA job", cmd_publish)
-    p.add_argument("release", metavar="RELEASE", help="a manifest (.json) or an app image")
+    p = sub("publish", "upload a release (or several files) and create the FOTA job",
+            cmd_publish)
+    p.add_argument("release", metavar="RELEASE", nargs="?",
+                   help="a manifest (.json) or an app image (or, instead, --file ...)")
+    p.add_argument("--file", action="append", metavar="ID=PATH[:TARGET]",
+                   help="a file of a multi-file afr_ota job (repeatable): file id 0..255 (0 = "
+                        "the ESP32 app image), a manifest or a file (app image, MCUboot image, "
+                        "any file), and the path the device stores it under (default its name)")
+    p.add_argument("--sign", metavar="KEY.pem",
+                   help="with --file: sign every file with this EC P-256 key")
+    p.add_argument("--certfile", metavar="PATH",
+                   help=f"with --file: the document's certfile, where the device keeps the "
+                        f"signer (default {DEFAULT_CERTFILE})")
+    p.add_argument("--signing-cert", metavar="CERT.pem",
+                   help="with --file on AWS: the code-signing certificate of the --sign key "
+                        "(CreateOTAUpdate's customCodeSigning certificate chain)")
+    p.add_argument("--signing-profile", metavar="NAME",
+                   help="with --file on AWS: let AWS Signer sign each file with this signing "
+                        "profile (platform AmazonFreeRTOS-Default) instead of --sign")
     p.add_argument("--thing", action="extend", nargs="+", metavar="T", help="target things")
     p.add_argument("--group", action="extend", nargs="+", metavar="G", help="target groups")
     p.add_argument("--slot", type=int, default=-1,
                    help="OTA slot to write (bc_idx): -1 = the device's next update slot "
                         "(default), or 0/1")
-    p.add_argument("--protocol", choices=("https", "mqtt"), default="https",
+    p.add_argument("--protocol", choices=("https", "mqtt"),
                    help="https: a Zerynth-style document, the image from a pre-signed URL "
-                        "(default); mqtt: a FreeRTOS OTA (afr_ota) document, the image over an "
-                        "AWS IoT stream on the device's MQTT connection (HTTPS as fallback; "
-                        "needs a signed release)")
+                        "(default for RELEASE); mqtt: a FreeRTOS OTA (afr_ota) document, the "
+                        "image over an AWS IoT stream on the device's MQTT connection (HTTPS as "
+                        "fallback; needs a signed release). With --file: mqtt (default) or "
+                        "https, the files' transport in the afr_ota document")
     p.add_argument("--no-compress", action="store_true",
                    help="send the image itself even if the release has a compressed one")
     p.add_argument("--no-delta", action="store_true",
@@ -701,7 +833,7 @@ def build_parser() -> Parser:
 
     p = sub("status", "show a job's executions; exit 0 all succeeded, 1 failed, 3 in progress",
             cmd_status)
-    p.add_argument("job", help="job id")
+    p.add_argument("job", help="job id (on AWS also an OTA update id: its AFR_OTA- job)")
     p.add_argument("--watch", action="store_true", help="follow until every device is done")
     p.add_argument("--timeout", type=float, metavar="SEC", help="stop watching after SEC")
     p.add_argument("--interval", type=float, default=2.0, metavar="SEC",

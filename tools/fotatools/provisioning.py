@@ -7,6 +7,7 @@ Layout of the folder (copied as is to the root of the board's filesystem):
     certs/device.key.der its private key
     certs/ca.der         the CA that signs the broker's certificate
     certs/signer.der     (with --signer) the public key every firmware image must be signed with
+                         (from a key or a code-signing certificate)
 
 The device's mbedTLS takes DER only, so the PEM that the control plane hands out is converted
 here. PEM copies (certificate, private key, CA) stay on the host in `<home>/things/<thing>/`.
@@ -59,19 +60,28 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 
 def signer_der(pem: bytes) -> bytes:
-    """The P-256 public key of a PEM public or private key, as DER SubjectPublicKeyInfo (what the
-    device's lib/ecdsa.py reads). ValueError with a one-line reason otherwise."""
+    """The P-256 public key of a PEM code-signing certificate (as AWS code signing hands out),
+    public key or private key, as DER SubjectPublicKeyInfo (what the device's lib/ecdsa.py
+    reads). ValueError with a one-line reason otherwise."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    try:
-        key: Any = serialization.load_pem_public_key(pem)
-    except ValueError:
+    key: Any
+    if b"-----BEGIN CERTIFICATE-----" in pem:
         try:
-            key = serialization.load_pem_private_key(pem, password=None).public_key()
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"not a PEM key: {str(e).splitlines()[0]}") from None
+            key = x509.load_pem_x509_certificate(pem).public_key()
+        except ValueError as e:
+            raise ValueError(f"not a PEM certificate: {str(e).splitlines()[0]}") from None
+    else:
+        try:
+            key = serialization.load_pem_public_key(pem)
+        except ValueError:
+            try:
+                key = serialization.load_pem_private_key(pem, password=None).public_key()
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"not a PEM key or certificate: {str(e).splitlines()[0]}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("the signer key must be an EC P-256 (prime256v1) key")
+        raise ValueError("the signer key must be an EC P-256 (prime256v1) key (of a key or "
+                         "certificate)")
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

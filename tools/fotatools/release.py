@@ -1,21 +1,29 @@
-"""Releases: check an ESP32 app image and describe it in a manifest.
+"""Releases: check a file to publish and describe it in a manifest.
 
-`fota build FIRMWARE.bin` reads the image with esptool's own parser, checks everything the
-ESP-IDF bootloader and `esp_ota_set_boot_partition` check (magic, chip, segments, checksum,
-appended SHA-256) and that it is an application (an `esp_app_desc_t` at image offset 32), then
-writes `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) into a folder.
+Three kinds of file, told apart by their first bytes:
+- `esp32-app`: an ESP32 app image. `fota build FIRMWARE.bin` reads it with esptool's own parser,
+  checks everything the ESP-IDF bootloader and `esp_ota_set_boot_partition` check (magic, chip,
+  segments, checksum, appended SHA-256) and that it is an application (an `esp_app_desc_t` at
+  image offset 32);
+- `mcuboot`: an MCUboot image (header magic 0x96f3b83d), as imgtool signs it for a secondary
+  MCU. imgtool's own reader checks the TLV area and the SHA-256 it holds; the version is the
+  header's ih_ver, written "major.minor.revision+build";
+- `file`: anything else (a data or configuration file); its version is given with --version.
+Then `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) go into a folder.
 
-Manifest fields: format, file, version, project, size, md5, sha256, chip, idf_ver,
-secure_version, app_date (compile date and time from the descriptor), elf_sha256, built_at
-(UTC, when the release was made) and, when the image is signed, signature
-({"algorithm": "ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}).
+Manifest fields: format, kind, file, version, project, size, md5, sha256, built_at (UTC, when
+the release was made) and, when the file is signed, signature ({"algorithm":
+"ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}). An app image adds chip, idf_ver,
+secure_version, app_date (compile date and time from the descriptor), elf_sha256; an MCUboot
+image adds mcuboot ({"header_size", "image_size", "hash": the SHA-256 TLV in hex}).
+A manifest without a kind (made by an older fota) is an app image.
 
-`fota build --compress [--window BITS]` also writes `<project>-<version>.deflate`: the image cut
-into 64 KB pieces, each compressed as its own zlib stream with a window of 2**BITS bytes (the
-RAM the device's inflater allocates for it; the device takes at most 2**12). Pieces let a
-device resume a broken download at a piece instead of starting over. The manifest's
-"compressed" says: file, encoding ("deflate"), wbits, piece, size, md5, and one_stream_size
-(the same image as one zlib stream, what the pieces cost).
+`fota build --compress [--window BITS]` also writes `<project>-<version>.deflate` (app images
+only): the image cut into 64 KB pieces, each compressed as its own zlib stream with a window of
+2**BITS bytes (the RAM the device's inflater allocates for it; the device takes at most 2**12).
+Pieces let a device resume a broken download at a piece instead of starting over. The
+manifest's "compressed" says: file, encoding ("deflate"), wbits, piece, size, md5, and
+one_stream_size (the same image as one zlib stream, what the pieces cost).
 """
 
 from __future__ import annotations
@@ -47,6 +55,9 @@ SIGNATURE_ALGORITHM = "ecdsa-p256-sha256"
 PIECE = 65536  # image bytes per independently compressed piece (lib/inflate.py: PIECE)
 DEFAULT_WBITS = 12  # 4 KB window: the largest a device takes (lib/fotaplan.py: MAX_WBITS)
 MIN_WBITS, MAX_WBITS = 9, 15  # what zlib makes
+KIND_APP, KIND_MCUBOOT, KIND_FILE = "esp32-app", "mcuboot", "file"
+KINDS = (KIND_APP, KIND_MCUBOOT, KIND_FILE)
+MCUBOOT_MAGIC = 0x96F3B83D
 
 
 class ImageError(ValueError):
@@ -169,6 +180,109 @@ class _Reader:
         return self._pos
 
 
+@dataclass
+class McubootImage:
+    """What a release needs to know about an MCUboot image."""
+
+    version: str  # ih_ver as "major.minor.revision+build"
+    header_size: int
+    image_size: int
+    hash: str  # the SHA-256 TLV, hex
+
+
+def kind_of(data: bytes) -> str:
+    """esp32-app, mcuboot or file, from the first bytes."""
+    if data[:1] == bytes([IMAGE_MAGIC]):
+        return KIND_APP
+    if len(data) >= 4 and struct.unpack_from("<I", data)[0] == MCUBOOT_MAGIC:
+        return KIND_MCUBOOT
+    return KIND_FILE
+
+
+def inspect_mcuboot(path: Path, key_path: Path | None = None) -> McubootImage:
+    """Check an MCUboot image with imgtool's reader (magic, TLV area, the SHA-256 TLV against the
+    header and body; with `key_path`, the signature TLV against that key, as the secondary's
+    MCUboot will) and read its version. ImageError with a one-line reason otherwise."""
+    from imgtool import keys
+    from imgtool.image import IMAGE_HEADER_SIZE, Image, VerifyResult
+
+    data = read_file(path, "MCUboot image")
+    if len(data) < IMAGE_HEADER_SIZE:
+        raise ImageError(f"{path}: too short for an MCUboot image ({len(data)} bytes)")
+    key = None
+    if key_path is not None:
+        read_file(key_path, "MCUboot key")
+        try:
+            key = keys.load(str(key_path))
+        except Exception as e:  # imgtool raises bare Exceptions for unsupported keys
+            raise ImageError(f"{key_path}: not an MCUboot key imgtool takes "
+                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        if key is None:
+            raise ImageError(f"{key_path}: an encrypted key; give the public key instead")
+    try:
+        result, version, digest, _ = Image.verify(str(path), key)
+    except (struct.error, ValueError, IndexError):
+        result, version, digest = None, None, None
+    header_size, _, image_size = struct.unpack_from("<HHI", data, 8)
+    if result is None or result == VerifyResult.INVALID_TLV_INFO_MAGIC:
+        raise ImageError(f"{path}: truncated or malformed MCUboot image (no TLV area after the "
+                         f"{header_size}-byte header and {image_size}-byte body)")
+    if result in (VerifyResult.INVALID_SIGNATURE, VerifyResult.KEY_MISMATCH):
+        raise ImageError(f"{path}: not signed with the MCUboot key {key_path} ({result.name}): "
+                         "the secondary's MCUboot would refuse it")
+    if result == VerifyResult.INVALID_HASH:
+        raise ImageError(f"{path}: bad MCUboot image: the SHA-256 TLV does not match the header "
+                         "and body")
+    if result != VerifyResult.OK or version is None or digest is None:
+        raise ImageError(f"{path}: bad MCUboot image ({result.name}; no SHA-256 TLV?)")
+    major, minor, revision, build = version
+    return McubootImage(version=f"{major}.{minor}.{revision}+{build}", header_size=header_size,
+                        image_size=image_size, hash=bytes(digest).hex())
+
+
+def describe_file(path: Path, version: str | None = None, chip: str = "esp32",
+                  data: bytes | None = None, hash_version: bool = False,
+                  mcuboot_key: Path | None = None) -> dict[str, Any]:
+    """The manifest fields of any file to publish (no signature, no built_at): its kind, version
+    (from the app descriptor, the MCUboot header, or `version` for a plain file; with
+    `hash_version` a plain file without one is versioned by the start of its SHA-256) and
+    hashes."""
+    data = read_file(path) if data is None else data
+    kind = kind_of(data)
+    if mcuboot_key is not None and kind != KIND_MCUBOOT:
+        raise ImageError(f"{path} is not an MCUboot image: --mcuboot-key goes with one")
+    if kind == KIND_APP:
+        app = inspect_image(data, chip)
+        info = asdict(app)
+        del info["segments"]
+        info = {"kind": kind, **info,
+                "version": check_version(version if version is not None else app.version)}
+        if version is not None and version != app.version:
+            info["app_version"] = app.version
+        return info
+    common = {"size": len(data), "md5": hashlib.md5(data).hexdigest(),
+              "sha256": hashlib.sha256(data).hexdigest()}
+    project = safe_name(path.name.split(".", 1)[0])
+    if kind == KIND_MCUBOOT:
+        img = inspect_mcuboot(path, mcuboot_key)
+        if version is not None and version != img.version:
+            raise ImageError(f"{path} is an MCUboot image of version {img.version} (its header's "
+                             f"ih_ver); --version {version} would not match what the device "
+                             "reports: sign it again with imgtool --version")
+        return {"kind": kind, "version": img.version, "project": project, **common,
+                "mcuboot": {"header_size": img.header_size, "image_size": img.image_size,
+                            "hash": img.hash}}
+    if not data:
+        raise ImageError(f"{path}: empty file")
+    if version is None and hash_version:
+        version = common["sha256"][:12]
+    if version is None:
+        raise ImageError(f"{path}: not an ESP32 image (magic 0x{data[0]:02x}) nor an MCUboot "
+                         "image; a plain file has no version of its own: give it one with "
+                         "--version")
+    return {"kind": kind, "version": check_version(version), "project": project, **common}
+
+
 def safe_name(text: str) -> str:
     """A file-name-safe form of a version or project name."""
     name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")
@@ -263,7 +377,8 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
     now = now or dt.datetime.now(dt.timezone.utc)
     info = asdict(app)
     del info["segments"]
-    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "file": file_name, **info}
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "kind": KIND_APP, "file": file_name,
+                                **info}
     manifest["version"] = check_version(version) if version else check_version(app.version)
     if version and version != app.version:
         manifest["app_version"] = app.version
@@ -275,19 +390,28 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
 
 def build_release(image_path: Path, out_dir: Path | None = None, version: str | None = None,
                   sign_key: Path | None = None, chip: str = "esp32",
-                  compress: int | None = None) -> tuple[Path, dict[str, Any]]:
-    """Check the image and write `<project>-<version>.bin` + `.json` into out_dir
-    (default `build/<project>-<version>`), and with `compress` (window bits) the compressed
-    `.deflate`; return the manifest path and the manifest."""
+                  compress: int | None = None,
+                  mcuboot_key: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Check the file and write `<project>-<version>.bin` + `.json` into out_dir
+    (default `build/<project>-<version>`), and with `compress` (window bits; app images only)
+    the compressed `.deflate`; return the manifest path and the manifest."""
     data = read_file(image_path)
-    app = inspect_image(data, chip)
-    ver = check_version(version if version is not None else app.version)
+    info = describe_file(image_path, version, chip, data, mcuboot_key=mcuboot_key)
+    if compress is not None and info["kind"] != KIND_APP:  # before anything is written
+        raise ImageError(f"--compress is for ESP32 app images; {image_path} is a {info['kind']} file")
     signature = sign_image(data, read_file(sign_key, "signing key")) if sign_key else None
-    base = f"{safe_name(app.project)}-{safe_name(ver)}"
+    base = f"{safe_name(str(info['project']))}-{safe_name(str(info['version']))}"
     out = out_dir if out_dir is not None else Path("build") / base
     out.mkdir(parents=True, exist_ok=True)
-    image_out = out / f"{base}.bin"
-    manifest = make_manifest(app, image_out.name, version, signature)
+    suffix = image_path.suffix if info["kind"] == KIND_FILE and image_path.suffix else ".bin"
+    image_out = out / f"{base}{suffix}"
+    if image_out.name == f"{base}.json":  # a plain JSON file: not to be taken for the manifest
+        image_out = out / f"{base}.data.json"
+    now = dt.datetime.now(dt.timezone.utc)
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "file": image_out.name, **info,
+                                "built_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if signature:
+        manifest["signature"] = signature
     if image_out.resolve() != image_path.resolve():
         shutil.copyfile(image_path, image_out)
     if compress is not None:
@@ -319,32 +443,60 @@ class Release:
     compressed: Path | None = None  # the .deflate file, when the release has one
 
 
-def load_release(path: Path, chip: str = "esp32") -> Release:
-    """Open a release from its manifest (.json) or straight from an app image.
+def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND_APP,)) -> Release:
+    """Open a release from its manifest (.json) or straight from a file, of one of `kinds`.
 
-    With a manifest, the image next to it must still match the manifest's size and hashes.
+    With a manifest, the file next to it must still match the manifest's size and hashes.
     """
+    manifest: Any = None
     if path.suffix.lower() == ".json":
         try:
             manifest = json.loads(read_file(path, "manifest"))
         except json.JSONDecodeError as e:
-            raise ImageError(f"{path} is not a JSON manifest ({e.msg})") from None
+            if KIND_FILE not in kinds:
+                raise ImageError(f"{path} is not a JSON manifest ({e.msg})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-            raise ImageError(f"{path} is not a fota release manifest")
+            if KIND_FILE not in kinds:
+                raise ImageError(f"{path} is not a fota release manifest")
+            manifest = None  # a JSON file to publish as it is
+    if manifest is not None:
         for key in ("file", "version", "project", "size", "md5", "sha256"):
             if key not in manifest:
                 raise ImageError(f"manifest {path} lacks {key!r}")
+        kind = str(manifest.get("kind", KIND_APP))
+        if kind not in KINDS:
+            raise ImageError(f"manifest {path}: unknown kind {kind!r}")
+        _check_kind(path, kind, kinds)
         image = path.parent / str(manifest["file"])
-        data = read_file(image, "release image")
-        app = inspect_image(data, str(manifest.get("chip", chip)))
-        if (app.size, app.md5, app.sha256) != (manifest["size"], manifest["md5"],
-                                               manifest["sha256"]):
+        data = read_file(image, "release file")
+        info = describe_file(image, str(manifest["version"]) if kind == KIND_FILE else None,
+                             str(manifest.get("chip", chip)), data)
+        if info["kind"] != kind:
+            raise ImageError(f"{image} is not the {kind} its manifest says (it reads as "
+                             f"{info['kind']})")
+        if (info["size"], info["md5"], info["sha256"]) != (manifest["size"], manifest["md5"],
+                                                           manifest["sha256"]):
             raise ImageError(f"{image} does not match its manifest (size or hash differ)")
         check_version(str(manifest["version"]))
         return Release(image, manifest, _load_compressed(path, manifest, data))
     data = read_file(path, "firmware image")
-    app = inspect_image(data, chip)
-    return Release(path, make_manifest(app, path.name))
+    kind = kind_of(data)
+    if kinds == (KIND_APP,):  # an app image is expected: say why this one is not
+        if kind == KIND_MCUBOOT:
+            _check_kind(path, kind, kinds)
+        return Release(path, make_manifest(inspect_image(data, chip), path.name))
+    _check_kind(path, kind, kinds)
+    info = describe_file(path, None, chip, data, hash_version=True)
+    return Release(path, {"format": MANIFEST_FORMAT, "file": path.name, **info})
+
+
+def _check_kind(path: Path, kind: str, kinds: tuple[str, ...]) -> None:
+    if kind in kinds:
+        return
+    hint = ""
+    if kinds == (KIND_APP,):
+        hint = " (a single RELEASE is the ESP32's app image; publish other files with --file ID=PATH)"
+    raise ImageError(f"{path} holds a {kind} file, not {' or '.join(kinds)}{hint}")
 
 
 def _load_compressed(path: Path, manifest: dict[str, Any], data: bytes) -> Path | None:

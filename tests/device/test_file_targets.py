@@ -1,0 +1,181 @@
+"""Jobs of several files (afr_ota, as AWS IoT's OTA Update Manager makes them) on a board with
+file targets: each file's signature is checked, each goes to the target registered for its
+file id, a file is staged and renamed into place, and the job reports every file's version;
+a file id with no target, a bad signature or a short file end the job with the file's id and
+the reason, and nothing of the ESP32 is touched."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from emulator.flash import Flash
+from tests.device.rig import ONCE, firmware
+from tests.device.test_signed import publish_doc, sig, signed_rig
+
+CONFIG = b"fpga bitstream " * 700  # 10.5 KB: three stream blocks
+OLD = b"the old bitstream\n"
+
+# ONCE, with the application's targets registered and its progress callback printing
+APP = ONCE.replace("import fota\n", """import fota, targets
+fota.targets[2] = targets.FileTarget("data/fpga.bit")
+fota.targets[5] = targets.FileTarget(folder="data")
+fota.on_progress = lambda fid, step, done, size: print("app: file %d %s %d/%d" % (fid, step, done, size))
+""")
+
+
+def file_version(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def board(rig, version="1.0.0"):
+    r = signed_rig(rig, version)
+    (r.fs / "main.py").write_text(APP)
+    r.put_file("data/fpga.bit", OLD)
+    return r
+
+
+def multi_job(r, files: list[tuple], signature=sig) -> str:
+    """An afr_ota job over one MQTT stream holding `files` (file id, bytes, filepath[, fields
+    of the document's entry that differ])."""
+    stream = f"AFR_OTA-{uuid.uuid4().hex[:8]}"
+    entries, keys = [], []
+    for fid, data, path, *change in files:
+        p = r.folder / f"file{fid}-{uuid.uuid4().hex[:4]}.bin"
+        p.write_bytes(data)
+        key = f"fw/{r.thing}-{p.name}"
+        r.cloud.upload(p, key)
+        keys.append((fid, key))
+        entries.append({"fileid": fid, "filepath": path, "filesize": len(data),
+                        "certfile": "certs/signer.der", "sig-sha256-ecdsa": signature(data), "fileType": 0,
+                        **(change[0] if change else {})})
+    r.cloud.create_stream(stream, keys, "several files")
+    return publish_doc(r, {"afr_ota": {"protocols": ["MQTT"], "streamname": stream, "files": entries}})
+
+
+def test_a_file_is_written_into_place_and_its_version_reported(rig):
+    r = board(rig)
+    before = r.running_slot_bytes()
+    job = multi_job(r, [(2, CONFIG, "fpga.bit")])
+    result = r.run(max_boots=2)
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console
+    assert ex.status_details == {"step": "confirm", "file_2": file_version(CONFIG)}
+    assert r.file("data/fpga.bit") == CONFIG and r.file("data/fpga.bit.new") is None
+    assert result.boot_count == 1 and r.running_slot_bytes() == before
+    assert "app: file 2 download %d/%d" % (len(CONFIG), len(CONFIG)) in result.console
+    assert "app: file 2 done %d/%d" % (len(CONFIG), len(CONFIG)) in result.console
+    assert r.file("fota.json") is None
+
+
+def test_the_documents_filepath_within_a_folder(rig):
+    r = board(rig)
+    job = multi_job(r, [(5, b"x" * 5000, "/anything/www/index.html")])
+    result = r.run(max_boots=2)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.file("data/index.html") == b"x" * 5000
+
+
+def test_this_boards_firmware_and_a_file_in_one_job(rig):
+    r = board(rig)
+    new = firmware("1.0.1", size=100_000)
+    job = multi_job(r, [(0, new, "micropython.bin"), (2, CONFIG, "fpga.bit")])
+    result = r.run()
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console
+    assert ex.status_details == {"step": "confirm", "version": "1.0.1", "from_version": "1.0.0",
+                                 "file_2": file_version(CONFIG)}
+    assert r.version() == "1.0.1" and r.file("data/fpga.bit") == CONFIG
+    # the file first, then the firmware and its trial boot
+    assert result.console.index("file 2: version") < result.console.index("[boot] slot")
+
+
+BAD = [
+    ("no target", [(3, CONFIG, "x.bin")], sig, "REJECTED", "check", "file 3: no target for this file id"),
+    ("bad signature", [(2, CONFIG, "fpga.bit")], lambda d: sig(d + b"x"), "FAILED", "verify",
+     "file 2: signature does not verify"),
+    ("a good file, then a bad one", [(5, b"y" * 300, "a.txt"), (2, CONFIG, "fpga.bit")],
+     lambda d: sig(d if d != CONFIG else b"z"), "FAILED", "verify", "file 2: signature does not verify"),
+    ("filepath naming no file", [(5, CONFIG, "/www/")], sig, "FAILED", "download",
+     "file 5: filepath '/www/' names no file"),
+    ("filesize not the stream's", [(2, CONFIG, "fpga.bit", {"filesize": len(CONFIG) - 1})], sig, "FAILED",
+     "download", "file 2: server has %d bytes, document says %d" % (len(CONFIG), len(CONFIG) - 1)),
+    ("no target next to firmware", [(0, firmware("1.0.1", size=100_000), "fw.bin"), (9, CONFIG, "x")],
+     sig, "REJECTED", "check", "file 9: no target for this file id"),
+]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("name,files,signature,status,step,reason", BAD, ids=[b[0] for b in BAD])
+def test_refused(rig, name, files, signature, status, step, reason):
+    r = board(rig)
+    before = r.running_slot_bytes()
+    job = multi_job(r, files, signature)
+    result = r.run(max_boots=2)
+    ex = r.execution(job)
+    assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == (status, step, reason), result.console
+    assert r.file("data/fpga.bit") == OLD and r.file("data/fpga.bit.new") is None
+    assert result.boot_count == 1 and r.running_slot_bytes() == before
+    assert Flash(r.flash).boot_slot() == "ota_0" and r.file("fota.json") is None
+
+
+def test_a_short_file_is_not_put_in_place(tmp_path):
+    # The target's own size check, for an application that feeds it directly.
+    from tests.device.mpy import run_json
+
+    out = run_json("""
+import json, os, targets
+class F:
+    id, size, path = 2, 100, None
+t = targets.FileTarget("f.bin")
+t.create(F)
+t.write(0, b"x" * 99)
+try:
+    t.close()
+except targets.TargetError as e:
+    t.abort()
+    print(json.dumps([str(e), os.listdir()]))
+""", cwd=tmp_path)
+    assert out == ["99 bytes written, the file has 100", []]
+
+
+def test_each_file_done_is_reported_while_the_job_goes_on(rig):
+    # Once the last file is through, the device asks the Jobs service what its job says: the
+    # first file is reported there already.
+    r = board(rig)
+    app = APP.replace("fota.on_progress = ", """def progress(fid, step, done, size):
+    if fid == 2 and step == "download" and done == size:
+        mine = jobs.list()[0][0]
+        mine.describe()
+        print("app: the job says", sorted(mine.status_details.items()))
+fota.on_progress = progress
+_unused = """)
+    (r.fs / "main.py").write_text(app)
+    job = multi_job(r, [(5, b"y" * 300, "a.txt"), (2, CONFIG, "fpga.bit")])
+    result = r.run(max_boots=2)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert "app: the job says [('file_5', '%s'), ('from_version', '1.0.0'), ('step', 'files')]" % \
+        file_version(b"y" * 300) in result.console, result.console
+
+
+def test_files_over_https(rig):
+    # protocols ["HTTP"]: each file from its own (pre-signed) update_data_url.
+    r = board(rig)
+    entries = []
+    for fid, data, path in [(2, CONFIG, "fpga.bit"), (5, b"z" * 5000, "z.txt")]:
+        p = r.folder / f"http{fid}.bin"
+        p.write_bytes(data)
+        url = r.cloud.upload(p, f"fw/{r.thing}-{p.name}")
+        entries.append({"fileid": fid, "filepath": path, "filesize": len(data), "certfile": "c",
+                        "update_data_url": "${aws:iot:s3-presigned-url:%s}" % url,
+                        "auth_scheme": "aws.s3.presigned", "sig-sha256-ecdsa": sig(data)})
+    job = publish_doc(r, {"afr_ota": {"protocols": ["HTTP"], "files": entries}})
+    result = r.run(max_boots=2)
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console
+    assert ex.status_details == {"step": "confirm", "file_2": file_version(CONFIG),
+                                 "file_5": file_version(b"z" * 5000)}
+    assert r.file("data/fpga.bit") == CONFIG and r.file("data/z.txt") == b"z" * 5000
+    assert "fota: [download] over HTTPS from" in result.console
