@@ -43,6 +43,11 @@ SUBTYPE_DATA_NVS = 0x02
 SUBTYPE_DATA_FAT = 0x81
 SUBTYPE_DATA_SPIFFS = 0x82
 SUBTYPE_DATA_LITTLEFS = 0x83
+# ROMFS: MicroPython's ESP32 port finds it by label (esp32_partition.c, mp_vfs_rom_ioctl:
+# esp_partition_find(DATA, ANY, "romfs")); its CSV gives it subtype 0x8f
+# (ports/esp32/partitions-4MiB-romfs.csv)
+SUBTYPE_DATA_ROMFS = 0x8F
+ROMFS_LABEL = "romfs"
 FLAG_ENCRYPTED = 0x1
 
 

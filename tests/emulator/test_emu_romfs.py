@@ -1,0 +1,157 @@
+"""ROMFS on the emulated board: the FOTA_ESP32 table's "romfs" partition, vfs.rom_ioctl as
+ports/esp32/esp32_partition.c has it, the /rom mount at boot, writing a slot through the
+Partition and mounting it in place; and the stock table, which has none of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.emulator.emuhelpers import EMIT, Board, records, run_cli
+from emulator import flashfmt as ff
+from emulator.flash import ROMFS_OFFSET, ROMFS_SIZE, Flash, create_flash, romfs_slot_span
+from fotatools.appimage import build_romfs
+
+
+def _app(folder: Path, name: str, text: str) -> bytes:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "app.py").write_text(f"NAME = {name!r}\n{text}")
+    return build_romfs(folder)
+
+
+@pytest.fixture
+def romfs_board(tmp_path, v1_image) -> tuple[Board, bytes, bytes]:
+    a = _app(tmp_path / "a", "A", "")
+    b = _app(tmp_path / "b", "B", "def twice(x):\n    return 2 * x\n")
+    flash = tmp_path / "flash.bin"
+    create_flash(flash, v1_image, romfs=True, romfs_slots={0: a})
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (tmp_path / "b.romfs").write_bytes(b)
+    return Board(flash, fs, tmp_path / "state"), a, b
+
+
+def test_table_and_slots(tmp_path, v1_image):
+    create_flash(tmp_path / "f.bin", v1_image, romfs=True)
+    parts = {p.label: p for p in Flash(tmp_path / "f.bin").partitions()}
+    rom = parts["romfs"]
+    assert (rom.type, rom.subtype, rom.offset, rom.size) == (
+        ff.TYPE_DATA, ff.SUBTYPE_DATA_ROMFS, ROMFS_OFFSET, ROMFS_SIZE)
+    assert parts["vfs"].offset == ROMFS_OFFSET + ROMFS_SIZE
+    assert parts["vfs"].offset + parts["vfs"].size == 4 * 1024 * 1024
+    assert romfs_slot_span(1) == (ROMFS_OFFSET + ROMFS_SIZE // 2, ROMFS_SIZE // 2)
+    with pytest.raises(ValueError):
+        romfs_slot_span(2)
+
+
+def test_boot_mounts_slot0_and_rom_ioctl(romfs_board):
+    board, a, _ = romfs_board
+    r = records(board.run(EMIT + """
+import sys, vfs, os, esp32
+emit(sys.path)
+import app
+emit(app.NAME)
+emit(os.listdir("/rom"))
+seg = vfs.rom_ioctl(2, 0)
+emit([vfs.rom_ioctl(1), seg.info(), vfs.rom_ioctl(2, 1).info() == seg.info(),
+      vfs.rom_ioctl(3, 0, 100), vfs.rom_ioctl(4, 0, 0, b"x"), vfs.rom_ioctl(5, 0),
+      vfs.rom_ioctl(6, 0)])
+emit([isinstance(seg, esp32.Partition), len(memoryview(seg)), seg.ioctl(4, 0), seg.ioctl(5, 0)])
+emit([p.info()[4] for p in esp32.Partition.find(esp32.Partition.TYPE_DATA, label="romfs")])
+emit(bytes(memoryview(seg)[:3]).hex())
+"""))
+    assert r[0][-2:] == ["/rom", "/rom/lib"]
+    assert r[1] == "A"
+    assert r[2] == ["app.mpy"]
+    assert r[3][0] == 1
+    assert r[3][1] == [ff.TYPE_DATA, ff.SUBTYPE_DATA_ROMFS, ROMFS_OFFSET, ROMFS_SIZE, "romfs",
+                       False]
+    assert r[3][2:] == [True, -22, -22, -22, -22]
+    assert r[4] == [True, ROMFS_SIZE, ROMFS_SIZE // 4096, 4096]
+    assert r[5] == ["romfs"]
+    assert r[6] == a[:3].hex()
+
+
+def test_write_other_slot_and_mount_it(romfs_board):
+    """Write slot 1 as mpremote does on this port (ioctl(6) erases, writeblocks with an
+    offset programs), then mount it in place: the map shows the new bytes at once."""
+    board, _, b = romfs_board
+    board.write("b.romfs", "")
+    (board.fs / "b.romfs").write_bytes(b)
+    r = records(board.run(EMIT + f"""
+import vfs, sys
+seg = vfs.rom_ioctl(2, 0)
+half = {ROMFS_SIZE // 2}
+first = half // 4096
+with open("b.romfs", "rb") as f:
+    img = f.read()
+for i in range((len(img) + 4095) // 4096):
+    seg.ioctl(6, first + i)
+seg.writeblocks(first, img, 0)
+emit(bytes(memoryview(seg)[half:half + len(img)]) == img)
+vfs.umount("/rom")
+vfs.mount(vfs.VfsRom(memoryview(seg)[half:]), "/rom")
+import app
+emit([app.NAME, app.twice(21)])
+"""))
+    assert r == [True, ["B", 42]]
+    start, size = romfs_slot_span(1)
+    assert Flash(board.flash).romfs_slot(1)[:len(b)] == b
+    assert Flash(board.flash).read(start + len(b), 16) == b"\xff" * 16
+
+
+def test_slot_written_is_there_after_reset(romfs_board):
+    board, _, b = romfs_board
+    (board.fs / "b.romfs").write_bytes(b)
+    # boot 1 writes slot 0 (the one mounted at boot) and resets; boot 2 mounts it at /rom
+    r = records(board.run(EMIT + """
+import vfs, machine, os
+try:
+    os.stat("done")
+    import app
+    emit(app.NAME)
+except OSError:
+    seg = vfs.rom_ioctl(2, 0)
+    img = open("b.romfs", "rb").read()
+    vfs.umount("/rom")
+    p = __import__("esp32").Partition.find(1, label="romfs")[0]
+    p.writeblocks(0, img + b"\\xff" * (-len(img) % 4096))
+    open("done", "w").close()
+    machine.reset()
+""", max_boots=2))
+    assert r == ["B"]
+
+
+def test_stock_board_has_no_rom_ioctl(board):
+    r = records(board.run(EMIT + """
+import vfs, sys, esp32
+emit([hasattr(vfs, "rom_ioctl"), "/rom" in sys.path,
+      esp32.Partition.find(esp32.Partition.TYPE_DATA, label="romfs")])
+"""))
+    assert r == [[False, False, []]]
+
+
+def test_blank_romfs_mounts_nothing(tmp_path, v1_image):
+    flash = tmp_path / "flash.bin"
+    create_flash(flash, v1_image, romfs=True)
+    (tmp_path / "fs").mkdir()
+    board = Board(flash, tmp_path / "fs", tmp_path / "state")
+    r = records(board.run(EMIT + """
+import vfs, sys, os
+emit([vfs.rom_ioctl(1), "/rom" in sys.path, "rom" in os.listdir("/")])
+"""))
+    assert r == [[1, False, False]]
+
+
+def test_mkflash_layouts(tmp_path, v1_image):
+    (tmp_path / "app.bin").write_bytes(v1_image)
+    img = _app(tmp_path / "a", "A", "")
+    (tmp_path / "a.romfs").write_bytes(img)
+    out = run_cli("mkflash", str(tmp_path / "f.bin"), "--app", str(tmp_path / "app.bin"),
+                  "--layout", "fota", "--romfs-1", str(tmp_path / "a.romfs"))
+    assert out.returncode == 0, out.stderr
+    assert Flash(tmp_path / "f.bin").romfs_slot(1)[:len(img)] == img
+    out = run_cli("mkflash", str(tmp_path / "g.bin"), "--app", str(tmp_path / "app.bin"),
+                  "--romfs-0", str(tmp_path / "a.romfs"))
+    assert out.returncode != 0 and "--layout fota" in out.stderr
