@@ -28,6 +28,30 @@
 #             crashed, hung, failed its self-test, or
 #             never confirmed): the bootloader undid it
 #
+# An application job (the same document with "target": "app"; apps.py) takes the same steps,
+# with an application slot (a folder, or a ROMFS partition) instead of a firmware slot:
+#
+#   check     document -> plan: app slot 0/1, never the   FAILED "bad fota data: ..."
+#             running or confirmed one; bc_size fits it
+#   download  the image (ROMFS) streams into the other    FAILED "download: ..." (not a
+#             slot: unpacked into its folder, or written  ROMFS image, .mpy for another
+#             to its partition; .mpy headers checked      VM, no room); the slot is wiped,
+#             against the running VM as they come         the running application untouched
+#   verify    size, MD5, app module present, VERSION,     FAILED "verify: ..."; slot wiped
+#             signature and no downgrade (signer key)
+#   boot      record the job, then switch: apps.json      --
+#             names the slot on trial (one rename)
+#   test      job IN_PROGRESS {step: testing}, reset
+#   -- boot.py (apps.boot) counts the trial boot down and puts the slot on sys.path --
+#   confirm   main.py imports `app`, self-test passes,    --
+#             confirm(): apps.json confirms the slot;
+#             SUCCEEDED with both versions
+#   rollback  the trial ended without a confirm: import   FAILED "rolled back: <why>"
+#             error or failed self-test (reject(why)),
+#             or a reset before confirming (crash, reset
+#             loop, watchdog): apps.boot() ran the
+#             confirmed slot again and kept the reason
+#
 # The running firmware and the slot it boots from are never written: a bad document, a
 # wrong hash, a broken download or a dead broker end the job FAILED and nothing else.
 # A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
@@ -36,6 +60,7 @@ import gc
 import json
 import os
 
+import apps
 import machine
 import otaslot
 from esp32 import Partition
@@ -72,13 +97,27 @@ def version():
     return d[0] if d and d[0] else "unknown"  # stock MicroPython builds leave it empty
 
 
+def app_version():
+    # The running application's version ("none" if the device runs no application slot).
+    return apps.version()
+
+
 def testing():
-    # True on the trial boot of a new firmware: it must confirm() or it will be rolled back.
+    # True on the trial boot of a new firmware or application: it must confirm() or it will
+    # be rolled back.
+    return _firmware_testing() or apps.testing()
+
+
+def _firmware_testing():
     return otaslot.ota_state(otaslot.running()) == otaslot.OTA_PENDING_VERIFY
 
 
 def confirm():
-    # Make the running firmware final (cancels the rollback).
+    # Make the running firmware final (cancels the rollback), and the application on trial.
+    if apps.testing():
+        apps.confirm()
+        if not _firmware_testing():
+            return
     Partition.mark_app_valid_cancel_rollback()
 
 
@@ -90,7 +129,9 @@ def reject(reason):
         rec["reason"] = reason
         _save(rec)
     log("rollback", reason)
-    if hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
+    if apps.testing():
+        apps.reject(reason)  # the confirmed application runs again after the reset
+    elif hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
         Partition.mark_app_invalid_rollback_and_reboot()
     reset()
 
@@ -102,6 +143,9 @@ def reset():
 # --- update and test (usable on their own) ----------------------------------------------
 
 def _plan(document):
+    if kind(document) == "app":
+        nxt = apps.other()
+        return plan(document, len(apps.FOLDERS), apps.mounted, nxt, apps.capacity(nxt))
     slots = otaslot.slots()
     run = otaslot.slot_index(otaslot.running())
     nxt = Partition(Partition.RUNNING).get_next_update()
@@ -126,10 +170,12 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
             raise DocError("unsigned image refused: this device requires bc_sig")
         if p.kind == "afr_ota" and not key:
             raise DocError("afr_ota images are code-signed: this device has no signer key")
-        part = otaslot.slots()[p.slot]
         # Every buffer and hash of the update now, while the MQTT session still holds its TLS
         # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
-        w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
+        if p.kind == "app":
+            w = apps.writer(p.slot, p.size, bool(key), _feed)
+        else:
+            w = otaslot.SlotWriter(otaslot.slots()[p.slot], p.size, start, sha256=bool(key))
         source = _source(p, ca, conn)
     except Exception as e:
         _abort(w)
@@ -142,8 +188,11 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         _abort(w)
         raise FotaError("download", _why(e))
     try:
-        desc = w.finish(p.md5)
-        _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
+        if p.kind == "app":
+            desc = (_admit_app(w.finish(p.md5), p, (key, w.sha.digest(), p.sig) if key else None),)
+        else:
+            desc = w.finish(p.md5)
+            _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
     except Exception as e:
         _abort(w)
         raise FotaError("verify", _why(e))
@@ -160,6 +209,14 @@ def _abort(w):
         w.abort()
     except Exception as e:  # the failure being reported matters more
         log("download", "could not invalidate the slot: %s" % _why(e))
+
+
+def _drop(rec):
+    # What the record's download may have left in its slot goes.
+    if rec.get("app"):
+        apps.discard(rec["slot"])
+    else:
+        _invalidate(rec["slot"])
 
 
 def _invalidate(slot):
@@ -186,6 +243,26 @@ def _admit(desc, signed):
         raise otaslot.SlotError("signature does not verify")
     if not _newer(desc[0], version()):
         raise otaslot.SlotError("version %s is not newer than the running %s" % (desc[0], version()))
+
+
+def _admit_app(own, p, signed):
+    # An application image's version: its VERSION file, else the document's; with a signer,
+    # a valid signature, a VERSION in the image and a newer version than the running one.
+    # -> the version.
+    if own and p.version and own != p.version:
+        raise otaslot.SlotError("the image is version %s, the document says %s" % (own, p.version))
+    if signed:
+        import ecdsa
+
+        key, digest, sig = signed
+        if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
+            raise otaslot.SlotError("signature does not verify")
+        if not own:
+            raise otaslot.SlotError("a signed application must carry its VERSION file")
+        if apps.version() != "none" and not _newer(own, apps.version()):
+            raise otaslot.SlotError("version %s is not newer than the running application %s" % (
+                own, apps.version()))
+    return own or p.version or "unknown"
 
 
 def _newer(a, b):
@@ -259,11 +336,15 @@ def _download(w, source, progress=None):
             log("download", "connection lost (%s), retrying" % _why(e))
 
 
-def test(document):
-    # Mark the slot the document's firmware was written to for one trial boot.
-    # The caller resets; the bootloader rolls back unless the new firmware confirm()s.
+def test(document, new_version=None):
+    # Mark the slot the document's firmware (or application) was written to for one trial
+    # boot. The caller resets; the bootloader (or boot.py, for an application) rolls back
+    # unless the new firmware or application confirm()s.
     p = _plan(document)
-    otaslot.slots()[p.slot].set_boot()
+    if p.kind == "app":
+        apps.switch(p.slot, new_version or p.version or "unknown")
+    else:
+        otaslot.slots()[p.slot].set_boot()
 
 
 # --- the job flow ----------------------------------------------------------------------
@@ -346,12 +427,15 @@ def _orphaned(rec):
     # The job of the update in flight is gone (cancelled while the device was on its way).
     # A new firmware that got this far has passed its self-test: keep it; otherwise there is
     # nobody to report to.
-    if rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
+    if rec.get("app") and rec["step"] == "test" and apps.mounted == rec["slot"] and apps.testing():
+        confirm()
+        log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], apps.version()))
+    elif rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
         confirm()
         log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
     else:
         if rec["step"] == "download":  # the slot may hold part of its image
-            _invalidate(rec["slot"])
+            _drop(rec)
         log("check", "job %s is gone; its record is dropped" % rec["job"])
     _clear()
 
@@ -361,7 +445,7 @@ def _run(jobs, job, disconnect_mqtt):
     rec = _load()
     if rec and rec.get("job") != job.id:
         if rec["step"] == "download":  # another job's download, cut short: part of it may be there
-            _invalidate(rec["slot"])
+            _drop(rec)
         rec = None
     if not rec and job.status_details.get("step") == "testing":
         rec = _record_from(job)  # the record was lost: the job's statusDetails tell the rest
@@ -374,20 +458,24 @@ def _run(jobs, job, disconnect_mqtt):
         return _fail(job, "check", "bad fota data: %s" % e)
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
-        _invalidate(rec["slot"])  # power cuts mid-download: part of the image may be there
+        _drop(rec)  # power cuts mid-download: part of the image may be there
         return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
     # After a power cut, go on from what the record says is in flash, if it is the same image.
     start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
-    old = version()
-    log("start", "job %s: %s -> %s into slot %d" % (job.id, old, p.version or "?", p.slot))
+    app = p.kind == "app"
+    old = apps.version() if app else version()
+    log("start", "job %s: %s%s -> %s into slot %d" % (
+        job.id, "application " if app else "", old, p.version or "?", p.slot))
     try:
-        job.update("IN_PROGRESS", {"step": "download", "from_version": old})
+        job.update("IN_PROGRESS", _details(app, {"step": "download", "from_version": old}))
     except Exception as e:
         log("start", "job not started: %s" % e)
         return False
-    run = otaslot.slot_index(otaslot.running())
+    run = apps.mounted if app else otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
            "old": old, "md5": p.md5, "done": start}
+    if app:
+        rec["app"] = True
     _save(rec)
 
     def progress(done):
@@ -404,23 +492,54 @@ def _run(jobs, job, disconnect_mqtt):
     rec["step"] = "test"
     _save(rec)
     try:
-        test(job.document)
+        test(job.document, rec["new"])
     except OSError as e:  # set_boot verifies the image (checksum, SHA-256) first
         rec["step"] = "download"
         _save(rec)
-        _invalidate(p.slot)
+        _drop(rec)
         _reconnect(jobs)
         return _fail(job, "boot", "image does not verify (%s)" % _why(e))
     log("boot", "slot %d set for one trial boot" % p.slot)
     try:
         _reconnect(jobs)
-        job.update("IN_PROGRESS", {"step": "testing", "from_version": old, "version": rec["new"]})
+        job.update("IN_PROGRESS", _details(app, {"step": "testing", "from_version": old,
+                                                 "version": rec["new"]}))
     except Exception as e:  # the new firmware reports the outcome
         log("test", "could not report testing: %s" % e)
     return True
 
 
+def _details(app, d):
+    # statusDetails name both versions: for an application job, "version" and "from_version"
+    # are the application's, "firmware" the firmware's; for a firmware job, "app_version".
+    if app:
+        d["target"] = "app"
+        d["firmware"] = version()
+    else:
+        d["app_version"] = apps.version()
+    return d
+
+
+def _after_trial_app(job, rec):
+    if apps.mounted == rec["slot"]:
+        if rec["step"] == "test":
+            if apps.testing():
+                confirm()
+            rec["step"] = "done"
+            _save(rec)
+        _finish(job, "SUCCEEDED", "confirm", _details(True, {
+            "version": apps.version(), "from_version": rec["old"]}))
+        return
+    why = rec.get("reason") or apps.failed()
+    if not why:
+        why = "the trial boot did not happen" if rec["step"] == "test" else (
+            "running application %s, not %s" % (apps.version(), rec.get("new")))
+    _fail(job, "rollback", "rolled back: %s" % why)
+
+
 def _after_trial(job, rec):
+    if rec.get("app"):
+        return _after_trial_app(job, rec)
     run = otaslot.slot_index(otaslot.running())
     if run == rec["slot"]:
         if rec["step"] == "test":
@@ -428,7 +547,8 @@ def _after_trial(job, rec):
             rec["step"] = "done"
             _save(rec)
             log("confirm", "firmware %s confirmed" % version())
-        _finish(job, "SUCCEEDED", "confirm", {"version": version(), "from_version": rec["old"]})
+        _finish(job, "SUCCEEDED", "confirm", _details(False, {"version": version(),
+                                                              "from_version": rec["old"]}))
         return
     state = otaslot.ota_state(otaslot.slots()[rec["slot"]]) if rec["slot"] >= 0 else None
     if rec.get("reason"):
@@ -444,6 +564,11 @@ def _after_trial(job, rec):
 
 def _record_from(job):
     d = job.status_details
+    if d.get("target") == "app":
+        same = apps.mounted is not None and apps.version() == d.get("version")
+        return {"job": job.id, "step": "test" if same else "lost", "slot": apps.mounted if same else -1,
+                "from": -1, "tries": 1, "old": d.get("from_version", "?"), "new": d.get("version"),
+                "app": True}
     same = version() == d.get("version")
     run = otaslot.slot_index(otaslot.running())
     return {"job": job.id, "step": "test" if same else "lost", "slot": run if same else -1,

@@ -8,6 +8,10 @@
 # bc_sig, optional, signs SHA-256 of the image (`fota build --sign`); a device configured
 # with a signer key requires it.
 #
+# The same document with "target": "app" is an application release (a ROMFS image, see
+# apps.py): bc_idx is then the application slot (0 or 1; -1: the one that does not run),
+# bc_size must fit that slot. "target" absent or "firmware": a firmware image.
+#
 # An nRF Connect SDK aws_fota document is carried out too, over HTTPS only:
 #   {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,
 #    "location": {"protocol": "https:", "host": "bucket.s3.amazonaws.com", "path": "fw.bin"}}
@@ -44,12 +48,12 @@ class Plan:
 
 
 def kind(doc):
-    # "fota", "afr_ota", "aws_fota", or None for a job that is not a firmware update.
+    # "fota", "app", "afr_ota", "aws_fota", or None for a job that is not an update.
     if not isinstance(doc, dict):
         return None
     op = doc.get("operation")
     if op == "fota":
-        return "fota"
+        return "app" if doc.get("target") == "app" else "fota"
     if op == "app_fw_update":
         return "aws_fota"
     if "afr_ota" in doc:
@@ -66,6 +70,8 @@ def plan(doc, nslots, running, next_slot, slot_size):
         return _aws_fota(doc, running, next_slot, slot_size)
     if k == "afr_ota":
         return _afr_ota(doc["afr_ota"], next_slot, slot_size)
+    if k == "fota" and doc.get("target", "firmware") != "firmware":
+        raise DocError("target must be \"firmware\" or \"app\"")
     idx = _int(doc, "bc_idx")
     if idx == -1:
         idx = next_slot
@@ -86,7 +92,7 @@ def plan(doc, nslots, running, next_slot, slot_size):
     sig = doc.get("bc_sig")
     if sig is not None:
         sig = _b64(sig, "bc_sig")
-    return Plan(idx, size, md5.lower(), url, version, sig)
+    return Plan(idx, size, md5.lower(), url, version, sig, k)
 
 
 def _b64(text, key):
