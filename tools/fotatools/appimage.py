@@ -33,6 +33,7 @@ BOARD_ARCH = "xtensawin"  # ESP32 (ports/esp32: MICROPY_EMIT_XTENSAWIN)
 # ROMFS record kinds (extmod/vfs_rom.c)
 _PADDING, _VERBATIM, _INDIRECT, _DIRECTORY, _FILE = 1, 2, 3, 4, 5
 SKIP = ("__pycache__",)
+MAX_NAME = 64  # the device's unpacker (lib/romimage.py) takes names up to 64 bytes
 
 
 class AppImageError(ValueError):
@@ -62,10 +63,12 @@ def compile_mpy(src: Path, dest: Path, arch: str = BOARD_ARCH, source_name: str 
 
 
 def _add_dir(writer: VfsRomWriter, src: Path, rel: str, arch: str, tmp: Path,
-             compile_py: bool) -> None:
+             compile_py: bool, skip: set[str] = set()) -> None:
     for entry in sorted(src.iterdir(), key=lambda p: p.name):
-        if entry.name in SKIP or entry.name.startswith("."):
+        if entry.name in SKIP or entry.name.startswith(".") or (not rel and entry.name in skip):
             continue
+        if len(entry.name) > MAX_NAME:
+            raise AppImageError(f"{rel}{entry.name}: names are at most {MAX_NAME} characters")
         name = f"{rel}{entry.name}"
         if entry.is_dir():
             writer.opendir(entry.name)
@@ -83,15 +86,19 @@ def _add_dir(writer: VfsRomWriter, src: Path, rel: str, arch: str, tmp: Path,
             writer.mkfile(entry.name, entry.read_bytes())
 
 
-def build_romfs(folder: Path, arch: str = BOARD_ARCH, compile_py: bool = True) -> bytes:
-    """The ROMFS image of `folder` (sub-folders kept; .py compiled to .mpy for `arch`)."""
+def build_romfs(folder: Path, arch: str = BOARD_ARCH, compile_py: bool = True,
+                extra: dict[str, bytes] | None = None) -> bytes:
+    """The ROMFS image of `folder` (sub-folders kept; .py compiled to .mpy for `arch`);
+    `extra` adds top-level files (and replaces the folder's files of those names)."""
     if arch not in ARCHS:
         raise AppImageError(f"unknown architecture {arch!r} (one of {', '.join(ARCHS)})")
     if not folder.is_dir():
         raise AppImageError(f"application folder not found: {folder}")
     writer = VfsRomWriter()
+    for name, data in sorted((extra or {}).items()):
+        writer.mkfile(name, data)
     with tempfile.TemporaryDirectory() as tmp:
-        _add_dir(writer, folder, "", arch, Path(tmp), compile_py)
+        _add_dir(writer, folder, "", arch, Path(tmp), compile_py, set(extra or ()))
     return writer.finalise()
 
 

@@ -20,7 +20,8 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
-from .release import ImageError, build_release, load_release, read_file, safe_name
+from .release import (APP_KIND, ImageError, build_app_release, build_release, load_release,
+                      read_file, safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
@@ -219,6 +220,10 @@ def cmd_group(args: argparse.Namespace) -> int:
 # -- build ------------------------------------------------------------------------------------
 def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
+    if (args.firmware is None) == (args.app is None):
+        raise UsageError("give a firmware image or --app DIR (one of them)")
+    if args.app is not None:
+        return build_app(args, out)
     path, manifest = build_release(Path(args.firmware), out, args.version,
                                    Path(args.sign) if args.sign else None, args.chip)
     if args.json:
@@ -227,6 +232,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"{manifest['project']} {manifest['version']}: {manifest['size']} bytes, "
           f"md5 {manifest['md5']}, idf {manifest['idf_ver']}"
           + (", signed" if "signature" in manifest else ""))
+    print(f"release: {path}")
+    print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
+    return EXIT_OK
+
+
+def build_app(args: argparse.Namespace, out: Path | None) -> int:
+    path, manifest = build_app_release(Path(args.app), out, args.version,
+                                       Path(args.sign) if args.sign else None, args.arch)
+    if args.json:
+        emit_json({"manifest": str(path), **manifest})
+        return EXIT_OK
+    print(f"application {manifest['project']} {manifest['version']}: {manifest['size']} bytes "
+          f"({manifest['files']} files, {manifest['arch']}, slot {manifest['slot_size']}), "
+          f"md5 {manifest['md5']}" + (", signed" if "signature" in manifest else ""))
     print(f"release: {path}")
     print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
     return EXIT_OK
@@ -255,6 +274,8 @@ def make_document(manifest: dict[str, Any], url: str, slot: int) -> dict[str, An
         "bc_url": "${aws:iot:s3-presigned-url:" + url + "}",
         "version": manifest["version"],
     }
+    if manifest.get("kind") == APP_KIND:
+        doc["target"] = "app"  # an application (ROMFS image) for an application slot
     sig = manifest.get("signature")
     if isinstance(sig, dict) and sig.get("value"):
         doc["bc_sig"] = sig["value"]
@@ -317,6 +338,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise UsageError(f"bad --watch-timeout {args.watch_timeout}: seconds, more than 0")
     release = load_release(Path(args.release))
     manifest = release.manifest
+    is_app = manifest.get("kind") == APP_KIND
+    if is_app:
+        if args.slot not in (-1, 0, 1):
+            raise UsageError(f"bad --slot {args.slot} for an application: 0, 1 or -1 (the "
+                             "slot that does not run)")
+        if args.protocol == "mqtt":
+            raise UsageError("an application release goes over https (FreeRTOS OTA documents "
+                             "have no field for an application)")
     if args.protocol == "mqtt":
         if args.slot != -1:
             raise UsageError("--slot goes with --protocol https (afr_ota documents have no slot)")
@@ -335,7 +364,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if not ROLE_ARN_RE.match(role):
             raise UsageError(f"bad role ARN {role!r}: arn:aws:iam::<account>:role/<name>")
     targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
-    key = "/".join(["firmware", safe_name(str(manifest["project"])),
+    key = "/".join(["apps" if is_app else "firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), release.image.name])
     url = backend.upload(release.image, key)
     if args.protocol == "mqtt":
@@ -597,10 +626,18 @@ def build_parser() -> Parser:
     p.add_argument("group", help="thing group name")
     p.add_argument("things", nargs="*", metavar="THING", help="things to add")
 
-    p = sub("build", "check an ESP32 app image and write a release (image + manifest)",
+    p = sub("build", "check an ESP32 app image (or build an application from a folder) and "
+                     "write a release (image + manifest)",
             cmd_build)
-    p.add_argument("firmware", metavar="FIRMWARE.bin", help="the app image (not a full image)")
-    p.add_argument("--version", help="release version (default: from the app descriptor)")
+    p.add_argument("firmware", metavar="FIRMWARE.bin", nargs="?",
+                   help="the firmware's app image (not a full image)")
+    p.add_argument("--app", metavar="DIR",
+                   help="build an application release instead: DIR's modules (app.py is the "
+                        "entry) compiled to .mpy in a ROMFS image")
+    p.add_argument("--arch", default="xtensawin",
+                   help="with --app: mpy-cross -march for native code (default xtensawin, ESP32)")
+    p.add_argument("--version", help="release version (default: from the app descriptor; "
+                                     "with --app: DIR/VERSION)")
     p.add_argument("--out", metavar="DIR", help="output folder (default build/PROJECT-VERSION)")
     p.add_argument("--sign", metavar="KEY.pem",
                    help="sign with an EC P-256 key (ECDSA over SHA-256 of the image)")

@@ -5,6 +5,9 @@ ESP-IDF bootloader and `esp_ota_set_boot_partition` check (magic, chip, segments
 appended SHA-256) and that it is an application (an `esp_app_desc_t` at image offset 32), then
 writes `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) into a folder.
 
+`fota build --app DIR` makes an application release instead: a ROMFS image of the folder
+(see "application releases" below) and a manifest with kind "app".
+
 Manifest fields: format, file, version, project, size, md5, sha256, chip, idf_ver,
 secure_version, app_date (compile date and time from the descriptor), elf_sha256, built_at
 (UTC, when the release was made) and, when the image is signed, signature
@@ -277,6 +280,14 @@ def load_release(path: Path, chip: str = "esp32") -> Release:
                 raise ImageError(f"manifest {path} lacks {key!r}")
         image = path.parent / str(manifest["file"])
         data = read_file(image, "release image")
+        if manifest.get("kind") == APP_KIND:
+            check_app_image(data, int(manifest.get("slot_size", APP_SLOT_SIZE)),
+                            str(manifest.get("arch", "xtensawin")))
+            if (len(data), hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()) != (
+                    manifest["size"], manifest["md5"], manifest["sha256"]):
+                raise ImageError(f"{image} does not match its manifest (size or hash differ)")
+            check_version(str(manifest["version"]))
+            return Release(image, manifest)
         app = inspect_image(data, str(manifest.get("chip", chip)))
         if (app.size, app.md5, app.sha256) != (manifest["size"], manifest["md5"],
                                                manifest["sha256"]):
@@ -284,5 +295,95 @@ def load_release(path: Path, chip: str = "esp32") -> Release:
         check_version(str(manifest["version"]))
         return Release(image, manifest)
     data = read_file(path, "firmware image")
+    if data.startswith(b"\xd2\xcd\x31"):  # a ROMFS image: an application release
+        info = check_app_image(data)
+        return Release(path, {"format": MANIFEST_FORMAT, "kind": APP_KIND, "file": path.name,
+                              "version": info["version"], "project": safe_name(path.stem),
+                              "size": len(data), "md5": hashlib.md5(data).hexdigest(),
+                              "sha256": hashlib.sha256(data).hexdigest(), "arch": info["arch"]})
     app = inspect_image(data, chip)
     return Release(path, make_manifest(app, path.name))
+
+
+# ---------------------------------------------------------------- application releases
+# An application release is a ROMFS image of the application's folder (appimage.py): `app.mpy`
+# at its top (the module the device's main.py imports), `VERSION` (its version, as text) and
+# whatever else the folder holds. The same image serves both device routes: a board with ROMFS
+# (FOTA_ESP32) writes it into its other ROMFS slot and runs it in place; a stock firmware
+# unpacks it into its other app folder (/app0, /app1) as it downloads.
+APP_SLOT_SIZE = 0x20000  # half of FOTA_ESP32's 256 KB "romfs" partition (partitions.csv)
+APP_ENTRY = "app"  # app.py in the folder -> app.mpy in the image
+APP_KIND = "app"
+APP_MPY_VERSION = 6  # bytecode version of MicroPython 1.29 (mpy-cross 1.29 emits it)
+
+
+def check_app_image(image: bytes, slot_size: int = APP_SLOT_SIZE,
+                    arch: str = "xtensawin") -> dict[str, Any]:
+    """What the host checks of an application image before it is published: a ROMFS image,
+    the entry module, VERSION, .mpy files of bytecode v6 and no other architecture's native
+    code, no bigger than a slot. -> {"version", "files", "arch"}; ImageError otherwise."""
+    from fotatools.appimage import AppImageError, describe_romfs, romfs_files
+    try:
+        files = romfs_files(image)
+        summary = describe_romfs(image)
+    except AppImageError as e:
+        raise ImageError(str(e)) from None
+    if len(image) > slot_size:
+        raise ImageError(f"the image is {len(image)} bytes, an application slot holds "
+                         f"{slot_size}")
+    if f"{APP_ENTRY}.mpy" not in files and f"{APP_ENTRY}.py" not in files:
+        raise ImageError(f"no {APP_ENTRY}.py at the top of the application (the module the "
+                         "device's main.py imports)")
+    for path, info in summary.mpy.items():
+        if info.version != APP_MPY_VERSION:
+            raise ImageError(f"{path}: .mpy version {info.version}, the firmware loads "
+                             f"version {APP_MPY_VERSION}")
+        if info.arch not in ("none", arch):
+            raise ImageError(f"{path}: native code for {info.arch}, the board is {arch}")
+    version = files.get("VERSION", b"").decode("utf-8", "replace").strip()
+    check_version(version)
+    return {"version": version, "files": len(files), "arch": arch}
+
+
+def build_app_release(folder: Path, out_dir: Path | None = None, version: str | None = None,
+                      sign_key: Path | None = None, arch: str = "xtensawin",
+                      slot_size: int = APP_SLOT_SIZE) -> tuple[Path, dict[str, Any]]:
+    """`fota build --app DIR`: the ROMFS image of DIR (`.py` compiled for `arch`, VERSION
+    written in) and its manifest, in out_dir (default build/<name>-app-<version>)."""
+    from fotatools.appimage import AppImageError, build_romfs
+    if not folder.is_dir():
+        raise ImageError(f"application folder not found: {folder}")
+    if not (folder / f"{APP_ENTRY}.py").is_file() and not (folder / f"{APP_ENTRY}.mpy").is_file():
+        raise ImageError(f"{folder} has no {APP_ENTRY}.py (the module the device's main.py "
+                         "imports)")
+    if version is None:
+        try:
+            version = (folder / "VERSION").read_text().strip()
+        except OSError:
+            raise ImageError(f"no version: give --version or put a VERSION file in {folder}"
+                             ) from None
+    check_version(version)
+    try:
+        image = build_romfs(folder, arch, extra={"VERSION": version.encode()})
+    except AppImageError as e:
+        raise ImageError(str(e)) from None
+    info = check_app_image(image, slot_size, arch)
+    signature = sign_image(image, read_file(sign_key, "signing key")) if sign_key else None
+    project = safe_name(folder.resolve().name)
+    base = f"{project}-app-{safe_name(version)}"
+    out = out_dir if out_dir is not None else Path("build") / base
+    out.mkdir(parents=True, exist_ok=True)
+    image_out = out / f"{base}.romfs"
+    image_out.write_bytes(image)
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT, "kind": APP_KIND, "file": image_out.name, "version": version,
+        "project": project, "size": len(image), "md5": hashlib.md5(image).hexdigest(),
+        "sha256": hashlib.sha256(image).hexdigest(), "arch": arch,
+        "mpy_version": APP_MPY_VERSION, "files": info["files"], "slot_size": slot_size,
+        "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if signature:
+        manifest["signature"] = signature
+    manifest_path = out / f"{base}.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest_path, manifest
