@@ -1,7 +1,9 @@
 """`make bench`: every benchmark of the project, one after the other, on this machine.
 
-Runs bench/device_bench.py (device-side update throughput and heap) and bench/jobs_bench.py
-(the local stand-in's Jobs API under 100 things, and a job for a group of 1,000), prints their
+Runs bench/device_bench.py (device-side update throughput and heap), bench/jobs_bench.py
+(the local stand-in's Jobs API under 100 things, and a job for a group of 1,000) and
+bench/app_bench.py (an application update against a firmware update of the same change, and
+the heap an application takes run in place from ROMFS against from the filesystem), prints their
 figures and writes them all to build/bench.json. Each figure that is a speed is given as a
 ratio against a baseline measured in the same run; absolute seconds are for context only.
 """
@@ -32,7 +34,8 @@ def run(script: str, *args: str) -> dict:
 
 
 def main() -> int:
-    results = {"device": run("device_bench.py"), "jobs": run("jobs_bench.py"),
+    results = {"device": run("device_bench.py"), "apps": run("app_bench.py"),
+               "jobs": run("jobs_bench.py"),
                "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1")}
     j, b = results["jobs"], results["jobs_baseline"]
     results["ratios"] = {
@@ -46,6 +49,9 @@ def main() -> int:
         "device_update_vs_cpython": results["device"]["mpy_update_ratio"],
         # lib/ecdsa.py in MicroPython against OpenSSL through CPython's cryptography
         "device_ecdsa_vs_openssl": results["device"]["mpy_ecdsa_verify_ratio"],
+        # the same change as a firmware update against as an application update
+        "firmware_vs_app_update_bytes": results["apps"]["update"]["ratios"]["bytes"],
+        "firmware_vs_app_update_seconds": results["apps"]["update"]["ratios"]["seconds"],
     }
     print(json.dumps(results["ratios"], indent=2))
     out = ROOT / "build" / "bench.json"
