@@ -4,8 +4,13 @@
 # An application release is a ROMFS image (see romimage.py) whose top holds `app.mpy` (or
 # `app.py`), the module main.py imports, and optionally `VERSION` (its version, as text).
 # Two routes, picked by what the firmware has:
+#   romfs    a firmware with ROMFS (vfs.rom_ioctl and a "romfs" partition: this project's
+#            FOTA_ESP32): the partition's two halves are the slots; the image is written
+#            sector by sector into the other half (otaslot.SlotWriter), checked there, and
+#            mounted in place at /rom (its .mpy bytecode runs from flash)
 #   folders  /app0 and /app1 on the filesystem: the image is unpacked into the other folder
-#            as it downloads (any firmware; the stock one has no ROMFS slots)
+#            as it downloads (any firmware; the stock one has no ROMFS)
+# Either way each .mpy header is checked against the running VM before the switch.
 # The record apps.json says which slot is confirmed, which is on trial and how many trial
 # boots it has left; it is written to a temporary file and renamed (atomic in littlefs), so
 # a power cut leaves the old record or the new one, and that one rename is the switch.
@@ -19,10 +24,9 @@ import json
 import os
 import sys
 
-import romimage
-
 RECORD = "apps.json"
 FOLDERS = ("/app0", "/app1")
+ROM = "/rom"  # where a ROMFS slot is mounted (the firmware mounts slot 0 there at power-up)
 TRIAL_BOOTS = 1
 RESERVE = 16 * 4096  # filesystem space left to the records and the application's files
 mounted = None  # the slot this boot runs, or None (set by boot())
@@ -70,7 +74,13 @@ def boot():
             log("[rollback] " + rec["failed"])
             rec["trial"] = None
         save(rec)
-    if slot is not None:
+    try:
+        _mount(slot)
+    except Exception as e:  # a trial slot that does not mount ends its trial
+        if slot is None or slot == rec["slot"]:
+            raise
+        reject("slot %d does not mount: %r" % (slot, e))
+        slot = rec["slot"]
         _mount(slot)
     mounted = slot
     return slot
@@ -84,13 +94,30 @@ def _cause():
 
 
 def _mount(slot):
-    path = FOLDERS[slot]
-    for p in FOLDERS:
-        if p in sys.path:
-            sys.path.remove(p)
+    # Put the slot on sys.path, before /lib (frozen modules and '' stay first: an application
+    # cannot shadow the library); slot None: no application at all.
+    seg = segment()
+    for p in FOLDERS + (ROM,):
+        for q in (p, p + "/lib"):
+            if q in sys.path:
+                sys.path.remove(q)
+    if seg is not None:
+        import vfs
+
+        try:
+            vfs.umount(ROM)  # slot 0 as the firmware mounted it, whatever the record says
+        except OSError:
+            pass
+        if slot is not None:
+            vfs.mount(vfs.VfsRom(_view(seg, slot)), ROM)
+    if slot is None:
+        return
+    path = ROM if seg is not None else FOLDERS[slot]
     i = sys.path.index("/lib") if "/lib" in sys.path else len(sys.path)
-    sys.path.insert(i, path)  # frozen modules and '' stay first: an app cannot shadow them
-    log("[boot] application %s from %s" % (load()["versions"][slot], path))
+    sys.path.insert(i, path + "/lib")
+    sys.path.insert(i, path)
+    log("[boot] application %s from %s" % (
+        load()["versions"][slot], path if seg is None else "ROMFS slot %d" % slot))
 
 
 def testing():
@@ -120,6 +147,28 @@ def reject(reason):
     log("[rollback] " + reason)
 
 
+def outcome(rec):
+    # After an application job's trial boot (rec: fota's record of the job): None if its slot
+    # runs (confirmed now if still on trial), else why not.
+    if mounted == rec["slot"]:
+        confirm()
+        return None
+    why = rec.get("reason") or failed()
+    if why:
+        return why
+    if rec["step"] == "test":
+        return "the trial boot did not happen"
+    return "running application %s, not %s" % (version(), rec.get("new"))
+
+
+def record_from(job_id, d):
+    # fota's record of an application job, from its statusDetails (the record was lost).
+    same = mounted is not None and version() == d.get("version")
+    return {"job": job_id, "step": "test" if same else "lost", "slot": mounted if same else -1,
+            "from": -1, "tries": 1, "old": d.get("from_version", "?"), "new": d.get("version"),
+            "app": True}
+
+
 def failed():
     return load()["failed"]
 
@@ -129,6 +178,21 @@ def version(slot=-1):
     slot = mounted if slot == -1 else slot
     v = load()["versions"][slot] if slot is not None else None
     return v or "none"
+
+
+def admit(own, said, signed, newer):
+    # An image's version: its VERSION file (own), else the document's (said). A signed image
+    # (its signature checked: signed is True) must carry its VERSION, newer than the running
+    # application's (newer(a, b): a > b). -> the version.
+    if own and said and own != said:
+        raise ValueError("the image is version %s, the document says %s" % (own, said))
+    if signed:
+        if not own:
+            raise ValueError("a signed application must carry its VERSION file")
+        if version() != "none" and not newer(own, version()):
+            raise ValueError("version %s is not newer than the running application %s" % (
+                own, version()))
+    return own or said or "unknown"
 
 
 def active():
@@ -145,19 +209,31 @@ def other():
 # --- writing a slot ---------------------------------------------------------------------
 
 def capacity(slot):
-    # Bytes an image for `slot` may have: the free space, the slot's old files included.
+    # Bytes an image for `slot` may have: a ROMFS half; or the free space, the slot's old
+    # files included.
+    seg = segment()
+    if seg is not None:
+        return _half(seg)
+    import appwrite
+
     st = os.statvfs("/")
-    return st[0] * st[3] + _du(FOLDERS[slot], st[0]) - RESERVE
+    return st[0] * st[3] + appwrite.du(FOLDERS[slot], st[0]) - RESERVE
 
 
-def writer(slot, size, sha256=False, tick=None):
+def writer(slot, size, start=0, sha256=False, tick=None):
+    # The writer for an image into `slot` (never the running or the confirmed one).
+    import appwrite
+
     if slot in active():
-        raise romimage.ImageError("refusing to write the running application's slot %d" % slot)
+        raise appwrite.ImageError("refusing to write the running application's slot %d" % slot)
     rec = load()
     if rec["versions"][slot] is not None:
         rec["versions"][slot] = None  # the slot's old application is about to go
         save(rec)
-    return FolderWriter(FOLDERS[slot], size, sha256, tick)
+    seg = segment()
+    if seg is not None:
+        return appwrite.RomWriter(seg, slot, _half(seg), size, start, sha256)
+    return appwrite.FolderWriter(FOLDERS[slot], size, sha256, tick)
 
 
 def switch(slot, new_version):
@@ -172,146 +248,35 @@ def switch(slot, new_version):
 
 def discard(slot):
     # Drop what a slot holds (never the running application's).
+    import appwrite
+
     if slot in active():
         return
-    _rmtree(FOLDERS[slot])
+    seg = segment()
+    if seg is not None:
+        appwrite.Half(seg, slot, _half(seg)).ioctl(6, 0)  # no ROMFS header: it mounts no more
+    else:
+        appwrite.rmtree(FOLDERS[slot])
 
 
-class FolderWriter:
-    # Unpacks a ROMFS image into a folder as it streams in: the interface of
-    # otaslot.SlotWriter (restart, feed_from, finish, abort), with no resume: a broken
-    # download starts the folder over.
-    def __init__(self, path, size, sha256=False, tick=None):
-        import hashlib
+# --- the ROMFS partition ----------------------------------------------------------------
 
-        self.hashlib = hashlib
-        self.path = path
-        self.size = size
-        self.use_sha = sha256
-        self.tick = tick
-        self.buf = bytearray(1024)
-        self.scratch = bytearray(64)
-        self.sector = 0  # nothing is ever kept over a power cut: progress stays 0
-        self.touched = False
-        self.restart()
-
-    def restart(self):
-        self.written = 0
-        self.md5 = self.hashlib.md5()
-        self.sha = self.hashlib.sha256() if self.use_sha else None
-        self.has_app = False
-        self.version = None
-        if self.touched:
-            _rmtree(self.path)
-        return 0
-
-    def _read(self, mv):
-        n = self.stream.readinto(mv)
-        if n:
-            self.md5.update(mv[:n])
-            if self.sha:
-                self.sha.update(mv[:n])
-        return n
-
-    def feed_from(self, stream):
-        # The whole image in one call (a broken stream raises: the caller restarts).
-        self.stream = stream
-        rd = romimage.Reader(self._read, self.scratch)
-        self.touched = True
-        _rmtree(self.path)
-        self._mkdir(self.path)
-        for kind, name, n in romimage.walk(rd, self.size):
-            if kind == romimage.DIR:
-                self._mkdir(self.path + "/" + name)
-            else:
-                self._file(rd, name, n)
-            if self.tick:
-                self.tick()
-        self.written = rd.pos
-        self.stream = None
-        return rd.pos
-
-    def _file(self, rd, name, n):
-        if name in ("app.mpy", "app.py"):
-            self.has_app = True
-        mv = memoryview(self.buf)
-        try:
-            f = open(self.path + "/" + name, "wb")
-        except OSError as e:
-            raise romimage.ImageError("cannot write %s: %s" % (name, e))
-        with f:
-            first = True
-            while n or first:
-                k = min(n, len(mv))
-                rd.exact(mv[:k])
-                if first:
-                    _inspect(self, name, mv[:k])
-                    first = False
-                try:
-                    f.write(mv[:k])
-                except OSError as e:
-                    raise romimage.ImageError("cannot write %s: %s" % (name, e))
-                n -= k
-
-    def _mkdir(self, path):
-        try:
-            os.mkdir(path)
-        except OSError as e:
-            raise romimage.ImageError("cannot make %s: %s" % (path, e))
-
-    def finish(self, md5_hex):
-        # -> the image's own version (its VERSION file), or None.
-        import binascii
-
-        if self.written != self.size:
-            raise romimage.ImageError("short image: %d of %d bytes" % (self.written, self.size))
-        digest = binascii.hexlify(self.md5.digest()).decode()
-        if md5_hex is not None and digest != md5_hex.lower():
-            raise romimage.ImageError("MD5 mismatch: image %s, document %s" % (digest, md5_hex))
-        if not self.has_app:
-            raise romimage.ImageError("no app.mpy or app.py at the top of the image")
-        return self.version
-
-    def abort(self):
-        if self.touched:
-            _rmtree(self.path)
-
-
-def _inspect(w, name, head):
-    # What an image's file says before it is kept: .mpy headers, the VERSION file.
-    if name.endswith(".mpy"):
-        romimage.check_mpy(name, head)
-    elif name == "VERSION":
-        v = bytes(head).decode().strip() if len(head) <= 31 else ""
-        if not v:
-            raise romimage.ImageError("VERSION must be 1 to 31 characters")
-        w.version = v
-
-
-def _du(path, block):
-    # Bytes a folder's files hold on the filesystem, in whole blocks.
-    total = 0
+def segment():
+    # The firmware's ROMFS partition (memory-mapped), or None: then the folders route.
     try:
-        for e in os.ilistdir(path):
-            p = path + "/" + e[0]
-            if e[1] == 0x4000:
-                total += _du(p, block) + block
-            else:
-                total += (os.stat(p)[6] + block - 1) // block * block
-    except OSError:
-        pass
-    return total
+        import vfs
+    except ImportError:
+        return None
+    if not hasattr(vfs, "rom_ioctl") or vfs.rom_ioctl(1) < 1:
+        return None
+    seg = vfs.rom_ioctl(2, 0)
+    return None if isinstance(seg, int) else seg
 
 
-def _rmtree(path):
-    try:
-        entries = list(os.ilistdir(path))
-    except OSError:
-        return
-    for e in entries:
-        p = path + "/" + e[0]
-        if e[1] == 0x4000:
-            _rmtree(p)
-        else:
-            os.remove(p)
-    os.rmdir(path)
+def _half(seg):
+    return seg.ioctl(4, 0) * seg.ioctl(5, 0) // 2
+
+
+def _view(seg, slot):
+    h = _half(seg)
+    return memoryview(seg)[slot * h:(slot + 1) * h]

@@ -60,7 +60,6 @@ import gc
 import json
 import os
 
-import apps
 import machine
 import otaslot
 from esp32 import Partition
@@ -99,13 +98,13 @@ def version():
 
 def app_version():
     # The running application's version ("none" if the device runs no application slot).
-    return apps.version()
+    return _apps().version()
 
 
 def testing():
     # True on the trial boot of a new firmware or application: it must confirm() or it will
     # be rolled back.
-    return _firmware_testing() or apps.testing()
+    return _firmware_testing() or _apps().testing()
 
 
 def _firmware_testing():
@@ -114,8 +113,8 @@ def _firmware_testing():
 
 def confirm():
     # Make the running firmware final (cancels the rollback), and the application on trial.
-    if apps.testing():
-        apps.confirm()
+    if _apps().testing():
+        _apps().confirm()
         if not _firmware_testing():
             return
     Partition.mark_app_valid_cancel_rollback()
@@ -129,8 +128,8 @@ def reject(reason):
         rec["reason"] = reason
         _save(rec)
     log("rollback", reason)
-    if apps.testing():
-        apps.reject(reason)  # the confirmed application runs again after the reset
+    if _apps().testing():
+        _apps().reject(reason)  # the confirmed application runs again after the reset
     elif hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
         Partition.mark_app_invalid_rollback_and_reboot()
     reset()
@@ -144,8 +143,8 @@ def reset():
 
 def _plan(document):
     if kind(document) == "app":
-        nxt = apps.other()
-        return plan(document, len(apps.FOLDERS), apps.mounted, nxt, apps.capacity(nxt))
+        nxt = _apps().other()
+        return plan(document, len(_apps().FOLDERS), _apps().mounted, nxt, _apps().capacity(nxt))
     slots = otaslot.slots()
     run = otaslot.slot_index(otaslot.running())
     nxt = Partition(Partition.RUNNING).get_next_update()
@@ -173,7 +172,7 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         # Every buffer and hash of the update now, while the MQTT session still holds its TLS
         # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
         if p.kind == "app":
-            w = apps.writer(p.slot, p.size, bool(key), _feed)
+            w = _apps().writer(p.slot, p.size, start, bool(key), _feed)
         else:
             w = otaslot.SlotWriter(otaslot.slots()[p.slot], p.size, start, sha256=bool(key))
         source = _source(p, ca, conn)
@@ -189,7 +188,8 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         raise FotaError("download", _why(e))
     try:
         if p.kind == "app":
-            desc = (_admit_app(w.finish(p.md5), p, (key, w.sha.digest(), p.sig) if key else None),)
+            desc = (_apps().admit(w.finish(p.md5), p.version, key and _signed(key, w.sha.digest(), p.sig),
+                               _newer),)
         else:
             desc = w.finish(p.md5)
             _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
@@ -214,7 +214,7 @@ def _abort(w):
 def _drop(rec):
     # What the record's download may have left in its slot goes.
     if rec.get("app"):
-        apps.discard(rec["slot"])
+        _apps().discard(rec["slot"])
     else:
         _invalidate(rec["slot"])
 
@@ -236,33 +236,17 @@ def _admit(desc, signed):
         raise otaslot.SlotError("secure_version %d is below the running %d" % (desc[2], mine[2]))
     if not signed:
         return
-    import ecdsa
-
-    key, digest, sig = signed
-    if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
-        raise otaslot.SlotError("signature does not verify")
+    _signed(*signed)
     if not _newer(desc[0], version()):
         raise otaslot.SlotError("version %s is not newer than the running %s" % (desc[0], version()))
 
 
-def _admit_app(own, p, signed):
-    # An application image's version: its VERSION file, else the document's; with a signer,
-    # a valid signature, a VERSION in the image and a newer version than the running one.
-    # -> the version.
-    if own and p.version and own != p.version:
-        raise otaslot.SlotError("the image is version %s, the document says %s" % (own, p.version))
-    if signed:
-        import ecdsa
+def _signed(key, digest, sig):
+    import ecdsa
 
-        key, digest, sig = signed
-        if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
-            raise otaslot.SlotError("signature does not verify")
-        if not own:
-            raise otaslot.SlotError("a signed application must carry its VERSION file")
-        if apps.version() != "none" and not _newer(own, apps.version()):
-            raise otaslot.SlotError("version %s is not newer than the running application %s" % (
-                own, apps.version()))
-    return own or p.version or "unknown"
+    if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
+        raise otaslot.SlotError("signature does not verify")
+    return True
 
 
 def _newer(a, b):
@@ -342,7 +326,7 @@ def test(document, new_version=None):
     # unless the new firmware or application confirm()s.
     p = _plan(document)
     if p.kind == "app":
-        apps.switch(p.slot, new_version or p.version or "unknown")
+        _apps().switch(p.slot, new_version or p.version or "unknown")
     else:
         otaslot.slots()[p.slot].set_boot()
 
@@ -427,9 +411,9 @@ def _orphaned(rec):
     # The job of the update in flight is gone (cancelled while the device was on its way).
     # A new firmware that got this far has passed its self-test: keep it; otherwise there is
     # nobody to report to.
-    if rec.get("app") and rec["step"] == "test" and apps.mounted == rec["slot"] and apps.testing():
+    if rec.get("app") and rec["step"] == "test" and _apps().mounted == rec["slot"] and _apps().testing():
         confirm()
-        log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], apps.version()))
+        log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], _apps().version()))
     elif rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
         confirm()
         log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
@@ -463,7 +447,7 @@ def _run(jobs, job, disconnect_mqtt):
     # After a power cut, go on from what the record says is in flash, if it is the same image.
     start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
     app = p.kind == "app"
-    old = apps.version() if app else version()
+    old = _apps().version() if app else version()
     log("start", "job %s: %s%s -> %s into slot %d" % (
         job.id, "application " if app else "", old, p.version or "?", p.slot))
     try:
@@ -471,7 +455,7 @@ def _run(jobs, job, disconnect_mqtt):
     except Exception as e:
         log("start", "job not started: %s" % e)
         return False
-    run = apps.mounted if app else otaslot.slot_index(otaslot.running())
+    run = _apps().mounted if app else otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
            "old": old, "md5": p.md5, "done": start}
     if app:
@@ -512,34 +496,17 @@ def _run(jobs, job, disconnect_mqtt):
 def _details(app, d):
     # statusDetails name both versions: for an application job, "version" and "from_version"
     # are the application's, "firmware" the firmware's; for a firmware job, "app_version".
-    if app:
-        d["target"] = "app"
-        d["firmware"] = version()
-    else:
-        d["app_version"] = apps.version()
+    d.update({"target": "app", "firmware": version()} if app else {"app_version": _apps().version()})
     return d
-
-
-def _after_trial_app(job, rec):
-    if apps.mounted == rec["slot"]:
-        if rec["step"] == "test":
-            if apps.testing():
-                confirm()
-            rec["step"] = "done"
-            _save(rec)
-        _finish(job, "SUCCEEDED", "confirm", _details(True, {
-            "version": apps.version(), "from_version": rec["old"]}))
-        return
-    why = rec.get("reason") or apps.failed()
-    if not why:
-        why = "the trial boot did not happen" if rec["step"] == "test" else (
-            "running application %s, not %s" % (apps.version(), rec.get("new")))
-    _fail(job, "rollback", "rolled back: %s" % why)
 
 
 def _after_trial(job, rec):
     if rec.get("app"):
-        return _after_trial_app(job, rec)
+        why = _apps().outcome(rec)  # None: the new application runs (and is confirmed now)
+        if why:
+            return _fail(job, "rollback", "rolled back: %s" % why)
+        return _finish(job, "SUCCEEDED", "confirm", _details(True, {
+            "version": _apps().version(), "from_version": rec["old"]}))
     run = otaslot.slot_index(otaslot.running())
     if run == rec["slot"]:
         if rec["step"] == "test":
@@ -565,10 +532,7 @@ def _after_trial(job, rec):
 def _record_from(job):
     d = job.status_details
     if d.get("target") == "app":
-        same = apps.mounted is not None and apps.version() == d.get("version")
-        return {"job": job.id, "step": "test" if same else "lost", "slot": apps.mounted if same else -1,
-                "from": -1, "tries": 1, "old": d.get("from_version", "?"), "new": d.get("version"),
-                "app": True}
+        return _apps().record_from(job.id, d)
     same = version() == d.get("version")
     run = otaslot.slot_index(otaslot.running())
     return {"job": job.id, "step": "test" if same else "lost", "slot": run if same else -1,
@@ -636,6 +600,12 @@ def _config_file(key):
     except (OSError, ValueError):
         return None
     return read(path) if path else None
+
+
+def _apps():
+    import apps  # application slots: loaded when first needed (a device may have none)
+
+    return apps
 
 
 def _feed():
