@@ -77,7 +77,7 @@ def test_application_that_fails_its_trial_is_rolled_back(rig, body, why):
     assert r.execution(job).status_details["reason"] == why
     rec = record(r)
     assert rec["slot"] == 0 and rec["trial"] is None, rec
-    assert "app: step 2.0.0" in console.split("[rollback]")[-1]  # the confirmed one runs again
+    assert "app: step 2.0.0" in console.split("apps: [rollback]")[-1]  # the confirmed one runs again
 
 
 @pytest.mark.parametrize("body, cause", [
@@ -125,3 +125,70 @@ def has_folder(r, name: str) -> bool:
     from emulator.flash import Flash
 
     return any(p.lstrip("/").startswith(name + "/") for p in Flash(r.flash).files())
+
+
+# --- the ROMFS route: this project's firmware (a "romfs" partition, two 128 KB slots) ------
+
+SLOT0 = appimage.app("2.0.0", GOOD)
+
+
+def romfs_seeded(rig, app: str = MAIN, **cfg_changes):
+    """A board with ROMFS whose application 2.0.0 is confirmed in ROMFS slot 0."""
+    from emulator.flash import create_flash
+    from tests.device.rig import firmware
+
+    r = rig(app=app)
+    create_flash(r.flash, firmware("1.0.0"), romfs=True, romfs_slots={0: SLOT0})
+    (r.fs / "apps.json").write_text(json.dumps(CONFIRMED))
+    cfg = json.loads((r.fs / "config.json").read_text())
+    cfg.update(cfg_changes)
+    (r.fs / "config.json").write_text(json.dumps(cfg))
+    return r
+
+
+def romfs_slot(r, i: int) -> bytes:
+    from emulator.flash import Flash
+
+    return Flash(r.flash).romfs_slot(i)
+
+
+def test_romfs_application_is_written_to_the_other_half_and_confirmed(rig):
+    r = romfs_seeded(rig, telemetry_s=1)
+    new = appimage.app("2.1.0", GOOD, **{"lib/helper.py": "X = 1\n"})
+    job = publish_app(r, new)
+    result, console = run_until(r, job, "SUCCEEDED")
+    assert "apps: [boot] application 2.1.0 from ROMFS slot 1" in console
+    assert "app: step 2.1.0" in console
+    assert romfs_slot(r, 1)[:len(new)] == new
+    assert romfs_slot(r, 0)[:len(SLOT0)] == SLOT0
+    assert record(r)["slot"] == 1 and record(r)["versions"] == ["2.0.0", "2.1.0"]
+    assert not has_folder(r, "app0") and not has_folder(r, "app1")  # no folders on this route
+
+
+def test_romfs_application_whose_import_fails_is_rolled_back(rig):
+    r = romfs_seeded(rig, telemetry_s=1)
+    job = publish_app(r, appimage.app("2.1.0", "import sensors\n"))
+    result, console = run_until(r, job, "FAILED")
+    reason = r.execution(job).status_details["reason"]
+    assert reason.startswith("rolled back: import of application 2.1.0 failed: ImportError"), reason
+    assert "apps: [boot] application 2.0.0 from ROMFS slot 0" in console.split("apps: [rollback]")[-1]
+    assert romfs_slot(r, 0)[:len(SLOT0)] == SLOT0 and record(r)["slot"] == 0
+
+
+@pytest.mark.parametrize("image, doc, reason", [
+    (b"\xe9" + bytes(999), {}, "not a ROMFS image"),
+    (appimage.raw([("app.mpy", mpy(6, 5 << 2 | 3))]), {},
+     "app.mpy: native code for armv7m, this firmware runs xtensawin"),
+    (appimage.app("2.1.0", "X = %r\n" % ("x" * 140_000)), {},
+     "bad fota data: bc_size"),  # larger than the 128 KB slot
+    (appimage.app("2.1.0"), {"bc_idx": 0}, "bad fota data: bc_idx 0 is the running slot"),
+])
+def test_romfs_bad_release_leaves_the_running_slot_alone(rig, image, doc, reason):
+    r = romfs_seeded(rig, app=ONCE)
+    job = publish_app(r, image, **doc)
+    result = r.run(max_boots=3)
+    assert result.exit_reason == "main-returned", result.console
+    ex = r.execution(job)
+    assert ex.status == "FAILED" and reason in ex.status_details["reason"], (ex, result.console)
+    assert romfs_slot(r, 0)[:len(SLOT0)] == SLOT0 and record(r) == CONFIRMED
+    assert romfs_slot(r, 1)[:3] != b"\xd2\xcd\x31"  # nothing there mounts
