@@ -92,6 +92,9 @@ def cmd_info(args) -> int:
         state = "valid" if s["valid"] else f"invalid ({s['error']})"
         print(f"  {label:<6} {desc.get('project_name', '-')} {desc.get('version', '-')}: {state}")
     print(f"boots: {summary['boot_slot'] or 'nothing (' + summary.get('boot_error', '') + ')'}")
+    for r in summary["romfs"]:
+        held = f"a ROMFS image of {r['image']} bytes" if r["image"] else "no ROMFS image"
+        print(f"romfs slot {r['slot']}: 0x{r['offset']:06x} size 0x{r['size']:05x}, {held}")
     fs = summary["filesystem"]
     if fs["state"] == "littlefs":
         print(f"filesystem: littlefs, {fs['files']} file(s), {fs['used_blocks']} of "

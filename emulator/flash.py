@@ -236,6 +236,21 @@ class Flash:
             out["boot_slot"] = None
             out["boot_error"] = str(e)
         out["filesystem"] = self.filesystem_summary()
+        out["romfs"] = self.romfs_summary()
+        return out
+
+    def romfs_summary(self) -> list[dict]:
+        """Each ROMFS slot: offset, size, and the length of the ROMFS image it holds (None:
+        erased or not an image). Empty without a "romfs" partition."""
+        try:
+            part = self.partition(ff.ROMFS_LABEL)
+        except KeyError:
+            return []
+        out = []
+        for index in range(ROMFS_SLOTS):
+            start, size = romfs_slot_span(index, part.offset, part.size)
+            out.append({"slot": index, "offset": start, "size": size,
+                        "image": ff.romfs_image_length(self.read(start, 16))})
         return out
 
     def filesystem_summary(self) -> dict:

@@ -51,6 +51,24 @@ ROMFS_LABEL = "romfs"
 FLAG_ENCRYPTED = 0x1
 
 
+ROMFS_MAGIC = b"\xd2\xcd\x31"  # extmod/vfs_rom.c: the image's header record kind
+
+
+def romfs_image_length(head):
+    """The length of the ROMFS image that `head` (its first bytes) starts, header included,
+    or None if it is not one: the header kind, then the payload length as a varuint."""
+    if bytes(head[:3]) != ROMFS_MAGIC:
+        return None
+    n, pos = 0, 3
+    while pos < len(head):
+        b = head[pos]
+        pos += 1
+        n = (n << 7) | (b & 0x7F)
+        if not b & 0x80:
+            return pos + n
+    return None
+
+
 class PartitionEntry:
     """One row of the partition table."""
 

@@ -11,7 +11,7 @@ import pytest
 from tests.emulator.emuhelpers import EMIT, Board, records, run_cli
 from emulator import flashfmt as ff
 from emulator.flash import ROMFS_OFFSET, ROMFS_SIZE, Flash, create_flash, romfs_slot_span
-from fotatools.appimage import build_romfs
+from fotatools.appimage import build_romfs, romfs_files
 
 
 def _app(folder: Path, name: str, text: str) -> bytes:
@@ -155,3 +155,68 @@ def test_mkflash_layouts(tmp_path, v1_image):
     out = run_cli("mkflash", str(tmp_path / "g.bin"), "--app", str(tmp_path / "app.bin"),
                   "--romfs-0", str(tmp_path / "a.romfs"))
     assert out.returncode != 0 and "--layout fota" in out.stderr
+
+
+def test_info_shows_romfs_slots(tmp_path, v1_image):
+    img = _app(tmp_path / "a", "A", "")
+    create_flash(tmp_path / "f.bin", v1_image, romfs=True, romfs_slots={1: img})
+    summary = Flash(tmp_path / "f.bin").summary()
+    assert [(r["slot"], r["image"]) for r in summary["romfs"]] == [(0, None), (1, len(img))]
+    out = run_cli("info", str(tmp_path / "f.bin"))
+    assert out.returncode == 0, out.stderr
+    assert f"romfs slot 1: 0x330000 size 0x20000, a ROMFS image of {len(img)} bytes" in out.stdout
+    create_flash(tmp_path / "g.bin", v1_image)
+    assert Flash(tmp_path / "g.bin").summary()["romfs"] == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+IMPORT_COST = """import gc, sys
+{path}
+gc.collect()
+a = gc.mem_alloc()
+import app
+gc.collect()
+print("import_bytes", gc.mem_alloc() - a)
+"""
+
+
+def test_in_place_import_keeps_bytecode_out_of_the_heap(tmp_path, v1_image):
+    """Importing from the mapped ROMFS slot costs the heap less than the same .mpy files from
+    the filesystem, by about the bytecode's size: the map is not in the firmware's heap."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for name in ("ecdsa.py", "fotaplan.py", "romimage.py"):
+        (folder / name).write_text((ROOT / "lib" / name).read_text())
+    (folder / "app.py").write_text("import ecdsa, fotaplan, romimage\n")
+    image = build_romfs(folder)
+    costs = {}
+    for where in ("rom", "fs"):
+        flash, fs = tmp_path / f"{where}.bin", tmp_path / f"fs-{where}"
+        create_flash(flash, v1_image, romfs=True,
+                     romfs_slots={0: image} if where == "rom" else None)
+        fs.mkdir()
+        if where == "fs":
+            for path, data in romfs_files(image).items():
+                (fs / "appfs" / path).parent.mkdir(parents=True, exist_ok=True)
+                (fs / "appfs" / path).write_bytes(data)
+        board = Board(flash, fs, tmp_path / f"state-{where}")
+        path = "" if where == "rom" else 'sys.path.insert(0, "/appfs")'
+        out = board.run(IMPORT_COST.format(path=path), heapsize="256k").console
+        costs[where] = int(out.split("import_bytes ")[1].split()[0])
+    assert costs["fs"] - costs["rom"] > len(image) // 2, costs
+
+
+def test_the_map_is_not_in_the_firmware_heap(tmp_path, v1_image):
+    """The firmware sees about the heap it was given on both layouts: the runner gives the
+    interpreter the map's size on top."""
+    free = {}
+    for romfs in (False, True):
+        flash, fs = tmp_path / f"{romfs}.bin", tmp_path / f"fs-{romfs}"
+        create_flash(flash, v1_image, romfs=romfs)
+        fs.mkdir()
+        board = Board(flash, fs, tmp_path / f"state-{romfs}")
+        out = board.run("import gc\ngc.collect()\nprint('free', gc.mem_free())\n",
+                        heapsize="100k").console
+        free[romfs] = int(out.split("free ")[1].split()[0])
+    assert abs(free[True] - free[False]) < 4096, free
+    assert 90_000 < free[True] < 110_000, free
