@@ -226,6 +226,13 @@ class _RomSegment(bytearray, Partition):
     def __init__(self, size):
         pass
 
+    # printed as the Partition it is on the board, not as 256 KB of bytes
+    def __repr__(self):
+        return Partition.__repr__(self)
+
+    def __str__(self):
+        return Partition.__repr__(self)
+
     @staticmethod
     def _map():
         if not _emu.romfs_map:

@@ -60,6 +60,7 @@ emit([vfs.rom_ioctl(1), seg.info(), vfs.rom_ioctl(2, 1).info() == seg.info(),
 emit([isinstance(seg, esp32.Partition), len(memoryview(seg)), seg.ioctl(4, 0), seg.ioctl(5, 0)])
 emit([p.info()[4] for p in esp32.Partition.find(esp32.Partition.TYPE_DATA, label="romfs")])
 emit(bytes(memoryview(seg)[:3]).hex())
+emit([repr(seg), str(seg)])
 """))
     assert r[0][-2:] == ["/rom", "/rom/lib"]
     assert r[1] == "A"
@@ -71,6 +72,8 @@ emit(bytes(memoryview(seg)[:3]).hex())
     assert r[4] == [True, ROMFS_SIZE, ROMFS_SIZE // 4096, 4096]
     assert r[5] == ["romfs"]
     assert r[6] == a[:3].hex()
+    shown = "<Partition type=1, subtype=143, address=3211264, size=262144, label=romfs, encrypted=0>"
+    assert r[7] == [shown, shown]
 
 
 def test_write_other_slot_and_mount_it(romfs_board):
