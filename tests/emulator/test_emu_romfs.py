@@ -61,6 +61,7 @@ emit([isinstance(seg, esp32.Partition), len(memoryview(seg)), seg.ioctl(4, 0), s
 emit([p.info()[4] for p in esp32.Partition.find(esp32.Partition.TYPE_DATA, label="romfs")])
 emit(bytes(memoryview(seg)[:3]).hex())
 emit([repr(seg), str(seg)])
+emit([sys.implementation._build, sys.implementation._machine, sys.implementation._mpy])
 """))
     assert r[0][-2:] == ["/rom", "/rom/lib"]
     assert r[1] == "A"
@@ -74,6 +75,7 @@ emit([repr(seg), str(seg)])
     assert r[6] == a[:3].hex()
     shown = "<Partition type=1, subtype=143, address=3211264, size=262144, label=romfs, encrypted=0>"
     assert r[7] == [shown, shown]
+    assert r[8] == ["FOTA_ESP32", "ESP32 with AWS IoT FOTA with ESP32", 11014]
 
 
 def test_write_other_slot_and_mount_it(romfs_board):
