@@ -176,3 +176,39 @@ def test_publish_refusals(tmp_path, capsys, extra, why):
     path, _ = build_app_release(app_folder(tmp_path / "a"), tmp_path / "o")
     assert cli.main(["publish", str(path), "--thing", "t1", *extra]) == 2
     assert why in capsys.readouterr().err
+
+
+def test_reader_agrees_with_micropython(tmp_path):
+    """romfs_files() lists what MicroPython's own VfsRom shows, byte for byte."""
+    folder = app_folder(tmp_path / "a")
+    (folder / "lib" / "deep" / "er").mkdir(parents=True)
+    (folder / "lib" / "deep" / "er" / "data.bin").write_bytes(bytes(range(256)) * 40)
+    (folder / "empty.txt").write_text("")
+    image = build_romfs(folder)
+    (tmp_path / "a.romfs").write_bytes(image)
+    code = """import vfs, os, binascii, hashlib
+vfs.mount(vfs.VfsRom(open('a.romfs','rb').read()), '/rom')
+def walk(d):
+    for name, kind, *_ in os.ilistdir(d):
+        p = d + '/' + name
+        if kind == 0x4000:
+            walk(p)
+        else:
+            data = open(p, 'rb').read()
+            print(p[5:], len(data), binascii.hexlify(hashlib.sha256(data).digest()).decode())
+walk('/rom')
+"""
+    out = subprocess.run([find_micropython(), "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = sorted(tuple(line.split()) for line in out.stdout.splitlines())
+    want = sorted((p, str(len(d)), hashlib.sha256(d).hexdigest())
+                  for p, d in romfs_files(image).items())
+    assert seen == want and len(want) == 6
+
+
+def test_same_folder_same_image(tmp_path):
+    folder = app_folder(tmp_path / "a")
+    _, m1 = build_app_release(folder, tmp_path / "o1")
+    _, m2 = build_app_release(folder, tmp_path / "o2")
+    assert m1["md5"] == m2["md5"]
