@@ -12,6 +12,7 @@ import gc
 import json
 import time
 
+import apps
 import fota
 import machine
 from awsiot import Connection, load_config
@@ -28,25 +29,6 @@ def app_jobs():
     except ImportError:
         return None
     return job_cbk
-
-
-def application():
-    # The application of the slot boot.py chose, or None. An import error on its trial boot
-    # rolls it back (reset into the confirmed one); on a confirmed one, the loop goes on
-    # without it, so that a fixed release can still come.
-    import apps
-
-    if apps.mounted is None:
-        return None
-    try:
-        import app
-        return app
-    except Exception as e:
-        why = "import of application %s failed: %r" % (apps.version(), e)
-        print("app: " + why)
-        if apps.testing():
-            fota.reject(why)
-        return None
 
 
 def trial(jobs, app):
@@ -83,7 +65,7 @@ def main():
           "trial" if fota.testing() else "")
     wdt = machine.WDT(timeout=cfg.get("watchdog_s", 120) * 1000)  # a hang resets the board
     fota.watchdog = wdt  # long update steps feed it
-    app = application()
+    app = apps.start(fota.reject)  # the application boot.py chose (None: there is none)
     conn = Connection(cfg)
     jobs = None
     cbk = app_jobs()

@@ -120,6 +120,25 @@ def _mount(slot):
         load()["versions"][slot], path if seg is None else "ROMFS slot %d" % slot))
 
 
+def start(reject):
+    # Import the application (the module `app` of the slot that runs) -> the module or None.
+    # An import error on its trial boot calls reject(why) (fota.reject: a reset into the
+    # confirmed application); on a confirmed one, None: the loop goes on without it, so that
+    # a fixed release can still come.
+    if mounted is None:
+        return None
+    try:
+        import app
+
+        return app
+    except Exception as e:
+        why = "import of application %s failed: %r" % (version(), e)
+        log("[start] " + why)
+        if testing():
+            reject(why)
+        return None
+
+
 def testing():
     # True while the application that runs is on its trial.
     return mounted is not None and load()["trial"] == mounted

@@ -69,7 +69,7 @@ def test_new_application_replaces_the_confirmed_one(rig):
      "rolled back: import of application 2.1.0 failed: ImportError('no module named sensors',)"),
     ("def selftest(jobs):\n    return False, 'sensor silent'\n",
      "rolled back: self-test failed: sensor silent"),
-])
+], ids=["import-error", "self-test"])
 def test_application_that_fails_its_trial_is_rolled_back(rig, body, why):
     r = seeded(rig, telemetry_s=1)
     job = publish_app(r, appimage.app("2.1.0", body))
@@ -83,7 +83,7 @@ def test_application_that_fails_its_trial_is_rolled_back(rig, body, why):
 @pytest.mark.parametrize("body, cause", [
     ("import machine\nmachine.reset()\n", "hard reset"),  # a reset loop from its import
     ("def selftest(jobs):\n    while True:\n        pass\n", "watchdog reset"),  # a hang
-])
+], ids=["reset-loop", "hang"])
 def test_application_that_resets_before_confirming_is_rolled_back(rig, body, cause):
     r = seeded(rig, telemetry_s=1, watchdog_s=3)
     job = publish_app(r, appimage.app("2.1.0", body))
@@ -107,6 +107,7 @@ def mpy(version_byte: int = 6, feature: int = 0) -> bytes:
     (appimage.raw([("main.mpy", mpy())]), {}, "no app.mpy or app.py at the top of the image"),
     (appimage.app("2.1.0"), {"bc_size": 4_000_000}, "bad fota data: bc_size 4000000 does not fit"),
     (appimage.app("2.1.0"), {"version": "2.2.0"}, "the image is version 2.1.0, the document says 2.2.0"),
+    (appimage.app("2.1.0"), {"bc_crc": "0" * 32}, "MD5 mismatch"),
 ])
 def test_bad_release_fails_before_the_running_application_is_touched(rig, image, doc, reason):
     r = seeded(rig, app=ONCE)
@@ -192,3 +193,20 @@ def test_romfs_bad_release_leaves_the_running_slot_alone(rig, image, doc, reason
     assert ex.status == "FAILED" and reason in ex.status_details["reason"], (ex, result.console)
     assert romfs_slot(r, 0)[:len(SLOT0)] == SLOT0 and record(r) == CONFIRMED
     assert romfs_slot(r, 1)[:3] != b"\xd2\xcd\x31"  # nothing there mounts
+
+
+def test_unknown_target_is_refused():
+    from tests.device.mpy import run_json
+
+    out = run_json("""
+import json
+from fotaplan import plan, DocError
+doc = {"operation": "fota", "target": "apps", "bc_idx": 1, "bc_crc": "0" * 32, "bc_size": 10,
+       "bc_url": "https://h/x"}
+try:
+    plan(doc, 2, 0, 1, 100)
+    print(json.dumps("accepted"))
+except DocError as e:
+    print(json.dumps(str(e)))
+""")
+    assert out == 'target must be "firmware" or "app"'

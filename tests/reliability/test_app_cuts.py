@@ -27,12 +27,7 @@ import fota
 from awsiot import Connection, load_config
 from jobs import Jobs
 
-if apps.mounted is not None:
-    try:
-        import app
-    except Exception as e:
-        if apps.testing():
-            fota.reject("import of application %s failed: %r" % (apps.version(), e))
+app = apps.start(fota.reject)
 conn = Connection(load_config())
 conn.connect()
 jobs = Jobs(conn)
