@@ -225,3 +225,46 @@ def test_the_map_is_not_in_the_firmware_heap(tmp_path, v1_image):
         free[romfs] = int(out.split("free ")[1].split()[0])
     assert abs(free[True] - free[False]) < 4096, free
     assert 90_000 < free[True] < 110_000, free
+
+
+CUT_WRITER = EMIT + """
+import vfs, os, sys
+seg = vfs.rom_ioctl(2, 0)
+half = len(memoryview(seg)) // 2
+try:
+    os.stat("wrote")
+    p = __import__("esp32").Partition.find(1, label="romfs")[0]
+    buf = bytearray(4096)
+    same = True
+    for b in range(half // 4096, half // 4096 + 8):
+        p.readblocks(b, buf)
+        same = same and bytes(memoryview(seg)[b * 4096:(b + 1) * 4096]) == bytes(buf)
+    import app
+    emit(["after", same, app.NAME, bytes(memoryview(seg)[half:half + 4]).hex()])
+except OSError:
+    open("wrote", "w").close()
+    for b in range(8):
+        seg.writeblocks(half // 4096 + b, bytes([b]) * 4096)
+    emit(["done"])
+"""
+
+
+def test_power_cut_in_a_slot_write(tmp_path, v1_image):
+    """Cut while slot 1 is written: the next boot maps what the flash holds (old, erased or
+    half-programmed sectors) and slot 0 still mounts at /rom."""
+    a = _app(tmp_path / "a", "A", "")
+
+    def board(name: str) -> Board:
+        flash = tmp_path / f"{name}.bin"
+        create_flash(flash, v1_image, romfs=True, romfs_slots={0: a})
+        (tmp_path / f"fs-{name}").mkdir()
+        return Board(flash, tmp_path / f"fs-{name}", tmp_path / f"state-{name}")
+
+    whole = board("whole").run(CUT_WRITER, max_boots=1)
+    assert records(whole) == [["done"]]
+    ops = whole.flash_stats["ops"]
+    cut = board("cut").run(CUT_WRITER, cut_at=ops - 6, max_boots=2)
+    r = records(cut)
+    assert [b.end for b in cut.boots][0] == "power-cut"
+    assert r[-1][:3] == ["after", True, "A"], cut.console
+    assert r[-1][3] == "00000000"  # the first sector was written before the cut
