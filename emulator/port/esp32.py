@@ -233,6 +233,16 @@ class _RomSegment(bytearray, Partition):
     def __str__(self):
         return Partition.__repr__(self)
 
+    # a board's Partition has no len() and no items: only its buffer (memoryview, VfsRom)
+    def __len__(self):
+        raise TypeError("object of type 'Partition' has no len()")
+
+    def __getitem__(self, index):
+        raise TypeError("'Partition' object isn't subscriptable")
+
+    def __setitem__(self, index, value):
+        raise TypeError("'Partition' object doesn't support item assignment")
+
     @staticmethod
     def _map():
         if not _emu.romfs_map:

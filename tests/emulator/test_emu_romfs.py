@@ -62,6 +62,7 @@ emit([p.info()[4] for p in esp32.Partition.find(esp32.Partition.TYPE_DATA, label
 emit(bytes(memoryview(seg)[:3]).hex())
 emit([repr(seg), str(seg)])
 emit([sys.implementation._build, sys.implementation._machine, sys.implementation._mpy])
+emit([err(len, seg), err(lambda: seg[0])])
 """))
     assert r[0][-2:] == ["/rom", "/rom/lib"]
     assert r[1] == "A"
@@ -76,6 +77,7 @@ emit([sys.implementation._build, sys.implementation._machine, sys.implementation
     shown = "<Partition type=1, subtype=143, address=3211264, size=262144, label=romfs, encrypted=0>"
     assert r[7] == [shown, shown]
     assert r[8] == ["FOTA_ESP32", "ESP32 with AWS IoT FOTA with ESP32", 11014]
+    assert [e[0] for e in r[9]] == ["TypeError", "TypeError"]
 
 
 def test_write_other_slot_and_mount_it(romfs_board):
