@@ -77,6 +77,7 @@ def test_application_that_fails_its_trial_is_rolled_back(rig, body, why):
     assert r.execution(job).status_details["reason"] == why
     rec = record(r)
     assert rec["slot"] == 0 and rec["trial"] is None, rec
+    assert rec["failed"] == why[len("rolled back: "):]  # ended by reject(), not by a reset
     assert "app: step 2.0.0" in console.split("apps: [rollback]")[-1]  # the confirmed one runs again
 
 
@@ -210,3 +211,16 @@ except DocError as e:
     print(json.dumps(str(e)))
 """)
     assert out == 'target must be "firmware" or "app"'
+
+
+def test_firmware_update_keeps_the_application_and_reports_both_versions(rig):
+    from tests.device.rig import firmware
+
+    r = seeded(rig, app=ONCE)
+    job = r.publish(firmware("1.0.1"))
+    result = r.run()
+    ex = r.execution(job)
+    assert ex.status == "SUCCEEDED", result.console
+    assert ex.status_details["version"] == "1.0.1" and ex.status_details["app_version"] == "2.0.0"
+    assert r.version() == "1.0.1" and record(r) == CONFIRMED
+    assert result.console.count("apps: [boot] application 2.0.0 from /app0") == 2  # both boots
