@@ -62,6 +62,8 @@ def boot():
     # Which slot runs this boot; puts it on sys.path (before /lib). Returns the slot or None.
     global mounted
     rec = load()
+    if _adopt(rec):
+        save(rec)
     slot = rec["slot"]
     if rec["trial"] is not None:
         if rec["left"] > 0:
@@ -84,6 +86,34 @@ def boot():
         _mount(slot)
     mounted = slot
     return slot
+
+
+def _adopt(rec):
+    # A device that never took an application job (no record yet) whose firmware mounted a
+    # ROMFS slot 0 at /rom (put there by the factory or `mpremote romfs deploy`): that is the
+    # confirmed application. (The first job writes the record before it writes a slot, so a
+    # half-written slot is never taken for one.) -> True if rec now says so.
+    if rec["slot"] is not None or _exists(RECORD) or segment() is None:
+        return False
+    if not (_exists(ROM + "/app.mpy") or _exists(ROM + "/app.py")):
+        return False
+    try:
+        with open(ROM + "/VERSION") as f:
+            v = f.read(32).strip()
+    except OSError:
+        v = ""
+    rec["slot"] = 0
+    rec["versions"][0] = v if 0 < len(v) <= 31 else "unknown"
+    log("[boot] ROMFS slot 0 holds application %s: confirmed" % rec["versions"][0])
+    return True
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
 
 
 def _cause():
@@ -246,9 +276,8 @@ def writer(slot, size, start=0, sha256=False, tick=None):
     if slot in active():
         raise appwrite.ImageError("refusing to write the running application's slot %d" % slot)
     rec = load()
-    if rec["versions"][slot] is not None:
-        rec["versions"][slot] = None  # the slot's old application is about to go
-        save(rec)
+    rec["versions"][slot] = None  # the slot's old application is about to go
+    save(rec)  # and from now on the device has a record (see _adopt)
     seg = segment()
     if seg is not None:
         return appwrite.RomWriter(seg, slot, _half(seg), size, start, sha256)

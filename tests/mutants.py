@@ -332,6 +332,8 @@ MUTATIONS: list[Mutation] = [
       D + "test_app_signed.py", "-k", "downgrade or replay"),
     m("signed application without VERSION accepted", "lib/apps.py",
       "        if not own:\n", "        if False:\n", D + "test_app_signed.py", "-k", "VERSION"),
+    m("a deployed ROMFS slot 0 is not adopted", "lib/apps.py",
+      'rec["slot"] = 0', "pass", APPS, "-k", "adopted"),
     m("unknown target taken as firmware", "lib/fotaplan.py",
       'if k == "fota" and doc.get("target", "firmware") != "firmware":', "if False:",
       APPS, "-k", "target"),

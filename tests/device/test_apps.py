@@ -224,3 +224,15 @@ def test_firmware_update_keeps_the_application_and_reports_both_versions(rig):
     assert ex.status_details["version"] == "1.0.1" and ex.status_details["app_version"] == "2.0.0"
     assert r.version() == "1.0.1" and record(r) == CONFIRMED
     assert result.console.count("apps: [boot] application 2.0.0 from /app0") == 2  # both boots
+
+
+def test_romfs_slot_0_deployed_without_a_record_is_adopted_then_updated(rig):
+    # As `mpremote romfs deploy` leaves a board: slot 0 holds an application, no apps.json.
+    r = romfs_seeded(rig, app=ONCE)
+    (r.fs / "apps.json").unlink()
+    job = publish_app(r, appimage.app("2.1.0", GOOD))
+    result = r.run()
+    assert "apps: [boot] ROMFS slot 0 holds application 2.0.0: confirmed" in result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert record(r)["slot"] == 1 and record(r)["versions"] == ["2.0.0", "2.1.0"]
+    assert romfs_slot(r, 0)[:len(SLOT0)] == SLOT0
