@@ -16,6 +16,8 @@ ROWS = [
     "two power cuts: during an update and during its recovery",
     "power cuts at sampled operations of a full-size (1.5 MB) update",
     "power cuts while the application writes its own files",
+    "power cuts at every flash operation of an application switch",
+    "power cuts at every flash operation of an application rollback",
     "hostile job documents",
     "connections dropped during downloads",
     "broker and jobs service restarts during a job",
