@@ -127,7 +127,7 @@ def _mount(slot):
     # Put the slot on sys.path, before /lib (frozen modules and '' stay first: an application
     # cannot shadow the library); slot None: no application at all.
     seg = segment()
-    for p in FOLDERS + (ROM,):
+    for p in FOLDERS + ((ROM,) if seg is not None else ()):  # /rom is not ours without ROMFS
         for q in (p, p + "/lib"):
             if q in sys.path:
                 sys.path.remove(q)

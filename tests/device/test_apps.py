@@ -236,3 +236,20 @@ def test_romfs_slot_0_deployed_without_a_record_is_adopted_then_updated(rig):
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert record(r)["slot"] == 1 and record(r)["versions"] == ["2.0.0", "2.1.0"]
     assert romfs_slot(r, 0)[:len(SLOT0)] == SLOT0
+
+
+def test_application_job_cycle_fits_the_heap_budget_the_readme_gives(rig):
+    # An application job (download and unpack, trial boot with the application imported,
+    # confirm) with the library in flash and no more heap than a firmware job may take.
+    from tests.device import romlib
+    from tests.device.test_heap import readme_budget_kb
+
+    r = seeded(rig)
+    # boot.py cannot see the library before main.py mounts it here: choose the slot after
+    app = "import apps\napps.boot()\n" + ONCE + "import app\nprint('app: runs', app.VERSION)\n"
+    image_kb = -(-romlib.install(r.fs, app) // 1024) + 1  # the image's bytes: a board has them in flash
+    job = publish_app(r, appimage.app("2.1.0", GOOD))
+    result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
+    assert result.exit_reason == "main-returned", result.console
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert "app: runs 2.1.0" in result.console
