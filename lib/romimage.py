@@ -145,8 +145,8 @@ def check_mpy(path, head):
     arch = head[2] >> 2
     feat = mine >> 8
     if arch and (arch != feat >> 2 or head[2] & 3 != feat & 3):
-        raise ImageError("%s: native code for %s, this firmware runs %s" % (
-            path, _arch(arch), _arch(feat >> 2)))
+        raise ImageError("%s: native code for %s.%d, this firmware runs %s.%d" % (
+            path, _arch(arch), head[2] & 3, _arch(feat >> 2), feat & 3))
 
 
 def _arch(n):

@@ -104,7 +104,7 @@ def mpy(version_byte: int = 6, feature: int = 0) -> bytes:
     (b"\xe9" + bytes(999), {}, "not a ROMFS image"),
     (appimage.raw([("app.mpy", mpy(5))]), {}, "app.mpy: bytecode version 5, this firmware runs 6"),
     (appimage.raw([("app.mpy", mpy(6, 5 << 2 | 3))]), {},
-     "app.mpy: native code for armv7m, this firmware runs xtensawin"),
+     "app.mpy: native code for armv7m.3, this firmware runs xtensawin.3"),
     (appimage.raw([("main.mpy", mpy())]), {}, "no app.mpy or app.py at the top of the image"),
     (appimage.app("2.1.0"), {"bc_size": 4_000_000}, "bad fota data: bc_size 4000000 does not fit"),
     (appimage.app("2.1.0"), {"version": "2.2.0"}, "the image is version 2.1.0, the document says 2.2.0"),
@@ -180,7 +180,7 @@ def test_romfs_application_whose_import_fails_is_rolled_back(rig):
 @pytest.mark.parametrize("image, doc, reason", [
     (b"\xe9" + bytes(999), {}, "not a ROMFS image"),
     (appimage.raw([("app.mpy", mpy(6, 5 << 2 | 3))]), {},
-     "app.mpy: native code for armv7m, this firmware runs xtensawin"),
+     "app.mpy: native code for armv7m.3, this firmware runs xtensawin.3"),
     (appimage.app("2.1.0", "X = %r\n" % ("x" * 140_000)), {},
      "bad fota data: bc_size"),  # larger than the 128 KB slot
     (appimage.app("2.1.0"), {"bc_idx": 0}, "bad fota data: bc_idx 0 is the running slot"),
