@@ -253,3 +253,18 @@ def test_application_job_cycle_fits_the_heap_budget_the_readme_gives(rig):
     assert result.exit_reason == "main-returned", result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert "app: runs 2.1.0" in result.console
+
+
+def test_application_that_never_gets_to_confirm_is_rolled_back_after_the_trial_time(rig):
+    # The new application breaks the connection (its import patches it): the trial boot never
+    # reaches the job flow that would confirm it; after trial_s it ends.
+    r = seeded(rig, telemetry_s=1, trial_s=5)
+    breaks = ("import awsiot\n"
+              "def connect(self):\n"
+              "    raise OSError(113)\n"
+              "awsiot.Connection.connect = connect\n")
+    job = publish_app(r, appimage.app("2.1.0", breaks + GOOD))
+    result, console = run_until(r, job, "FAILED", timeout=120)
+    reason = r.execution(job).status_details["reason"]
+    assert reason.startswith("rolled back: no connection to AWS IoT on the trial boot"), reason
+    assert record(r)["slot"] == 0 and "app: step 2.0.0" in console.split("apps: [rollback]")[-1]
