@@ -503,10 +503,12 @@ def _details(app, d):
 def _after_trial(job, rec):
     if rec.get("app"):
         why = _apps().outcome(rec)  # None: the new application runs (and is confirmed now)
+        d = _details(True, {"version": _apps().version()})  # the application that runs
         if why:
-            return _fail(job, "rollback", "rolled back: %s" % why)
-        return _finish(job, "SUCCEEDED", "confirm", _details(True, {
-            "version": _apps().version(), "from_version": rec["old"]}))
+            d["reason"] = "rolled back: %s" % why
+            return _finish(job, "FAILED", "rollback", d)
+        d["from_version"] = rec["old"]
+        return _finish(job, "SUCCEEDED", "confirm", d)
     run = otaslot.slot_index(otaslot.running())
     if run == rec["slot"]:
         if rec["step"] == "test":

@@ -74,7 +74,9 @@ def test_application_that_fails_its_trial_is_rolled_back(rig, body, why):
     r = seeded(rig, telemetry_s=1)
     job = publish_app(r, appimage.app("2.1.0", body))
     result, console = run_until(r, job, "FAILED")
-    assert r.execution(job).status_details["reason"] == why
+    details = r.execution(job).status_details
+    assert details["reason"] == why
+    assert details["version"] == "2.0.0" and details["firmware"] == "1.0.0"  # what runs now
     rec = record(r)
     assert rec["slot"] == 0 and rec["trial"] is None, rec
     assert rec["failed"] == why[len("rolled back: "):]  # ended by reject(), not by a reset
