@@ -81,6 +81,11 @@ firmware:
 	if cmp -s "$(FW_BOARD)/sdkconfig.version.new" "$(FW_BOARD)/sdkconfig.version"; then \
 	  rm -f "$(FW_BOARD)/sdkconfig.version.new"; \
 	else mv -f "$(FW_BOARD)/sdkconfig.version.new" "$(FW_BOARD)/sdkconfig.version"; fi
+	@printf 'CONFIG_PARTITION_TABLE_CUSTOM=y\nCONFIG_PARTITION_TABLE_CUSTOM_FILENAME="%s"\n' \
+	  "$(FW_BOARD)/partitions.csv" > "$(FW_BOARD)/sdkconfig.partitions.new"; \
+	if cmp -s "$(FW_BOARD)/sdkconfig.partitions.new" "$(FW_BOARD)/sdkconfig.partitions"; then \
+	  rm -f "$(FW_BOARD)/sdkconfig.partitions.new"; \
+	else mv -f "$(FW_BOARD)/sdkconfig.partitions.new" "$(FW_BOARD)/sdkconfig.partitions"; fi
 	@cfg="$(FW_BUILD)/sdkconfig"; \
 	if [ -f "$$cfg" ] && { ! grep -qxF "CONFIG_APP_PROJECT_VER=\"$$FW_VERSION\"" "$$cfg" || \
 	    [ -n "$$(find "$(FW_BOARD)" -type f \( -name 'sdkconfig.*' -o -name '*.cmake' \) -newer "$$cfg")" ]; }; then \

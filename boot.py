@@ -1,5 +1,7 @@
 # Runs first at every boot: bring up Wi-Fi from config.json where the board has a network
-# module ({"wifi": {"ssid": "...", "password": "..."}}); a no-op elsewhere.
+# module ({"wifi": {"ssid": "...", "password": "..."}}); a no-op elsewhere. Then choose the
+# application slot (apps.boot: the one on trial, or the confirmed one after a failed trial)
+# and put it on sys.path for main.py.
 import json
 import time
 
@@ -27,4 +29,16 @@ def wifi(timeout_ms=20000):
     print("boot: wifi", sta.ifconfig()[0] if sta.isconnected() else "not connected")
 
 
+def application():
+    try:
+        import apps
+    except ImportError:
+        return  # a library without application slots
+    try:
+        apps.boot()
+    except Exception as e:  # an exception here would skip main.py: never let it out
+        print("boot: application slots:", repr(e))
+
+
 wifi()
+application()

@@ -1,13 +1,18 @@
-# What the device runs: connect to AWS IoT, finish or start firmware updates, publish
-# telemetry, and look for new jobs in the loop. Errors never end the loop: a dead broker
-# is retried with a growing pause; a new firmware that cannot get through its first boot
-# (no cloud, failed self-test, a hang that the watchdog ends) rolls itself back.
+# What the device runs: connect to AWS IoT, finish or start firmware and application updates,
+# run the application, publish telemetry, and look for new jobs in the loop. Errors never end
+# the loop: a dead broker is retried with a growing pause; a new firmware or application that
+# cannot get through its first boot (import error, no cloud, failed self-test, a hang that the
+# watchdog ends) rolls itself back.
+# The application (apps.py: the slot boot.py put on sys.path) is the module `app`: imported
+# once at start-up; its optional step(conn) runs at every turn of the loop, and its optional
+# selftest(jobs) -> (ok, why) on its trial boot, after the library's.
 # config.json may set "telemetry_s" (default 30), "watchdog_s" (default 120) and "trial_s"
 # (default 120: how long a new firmware may try to reach AWS IoT before it rolls back).
 import gc
 import json
 import time
 
+import apps
 import fota
 import machine
 from awsiot import Connection, load_config
@@ -38,22 +43,41 @@ def app_targets():
             print("app: apptargets failed: %r" % e)
 
 
-def trial(jobs):
-    # First boot of a new firmware: prove it works before confirming it.
+def trial(jobs, app):
+    # First boot of a new firmware or application: prove it works before confirming it.
     import selftest
 
     ok, why = selftest.run(jobs)
+    if ok and app is not None and hasattr(app, "selftest"):
+        try:
+            ok, why = app.selftest(jobs)
+        except Exception as e:
+            ok, why = False, "application self-test raised %r" % e
     print("app: self-test", "passed" if ok else "failed: " + why)
     if not ok:
         fota.reject("self-test failed: " + why)
 
 
+def step(app, conn):
+    # One turn of the application; an exception on its trial boot rolls it back.
+    if app is None or not hasattr(app, "step"):
+        return
+    try:
+        app.step(conn)
+    except Exception as e:
+        print("app: application error: %r" % e)
+        if fota.testing():
+            fota.reject("application %s raised %r" % (fota.app_version(), e))
+
+
 def main():
     cfg = load_config()
     every = cfg.get("telemetry_s", 30)
-    print("app: firmware", fota.version(), "thing", cfg["thing"], "trial" if fota.testing() else "")
+    print("app: firmware", fota.version(), "application", fota.app_version(), "thing", cfg["thing"],
+          "trial" if fota.testing() else "")
     wdt = machine.WDT(timeout=cfg.get("watchdog_s", 120) * 1000)  # a hang resets the board
     fota.watchdog = wdt  # long update steps feed it
+    app = apps.start(fota.reject)  # the application boot.py chose (None: there is none)
     conn = Connection(cfg)
     jobs = None
     cbk = app_jobs()
@@ -67,16 +91,18 @@ def main():
                 conn.connect()  # subscribes again to what the Jobs client asked for
                 jobs = jobs or Jobs(conn)
                 if fota.testing():
-                    trial(jobs)
+                    trial(jobs, app)
                 fota.handle_fota_jobs(jobs, force=True, job_cbk=cbk)
                 pause, fails = 1, 0
             fota.handle_fota_jobs(jobs, job_cbk=cbk)
             if not conn.connected():
                 continue  # the update flow closed the session and could not reopen it
+            step(app, conn)
             gc.collect()
             n += 1
             conn.publish("things/%s/telemetry" % cfg["thing"], json.dumps(
-                {"n": n, "version": fota.version(), "mem_free": gc.mem_free()}))
+                {"n": n, "version": fota.version(), "app_version": fota.app_version(),
+                 "mem_free": gc.mem_free()}))
             for _ in range(every):  # wait, but wake at once when a job notification arrives
                 wdt.feed()
                 if jobs.wait(1000):

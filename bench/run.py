@@ -4,7 +4,8 @@ Runs bench/device_bench.py (device-side update throughput and heap), bench/jobs_
 (the local stand-in's Jobs API under 100 things, and a job for a group of 1,000) and
 bench/air_bench.py (bytes on the air, compressed and delta, and the modelled on-board time of
 an update, on real MicroPython ESP32 firmware fetched from PyPI or taken from FIRMWARE_DIR),
-prints their
+bench/app_bench.py (an application update against a firmware update of the same change, and
+the heap an application takes run in place from ROMFS against from the filesystem), prints their
 figures and writes them all to build/bench.json. Each figure that is a speed is given as a
 ratio against a baseline measured in the same run; absolute seconds are for context only.
 """
@@ -39,7 +40,8 @@ def main() -> int:
         results = {"air": run("air_bench.py")}
         results["ratios"] = air_ratios(results["air"])
         return write(results, "bench-air.json")
-    results = {"device": run("device_bench.py"), "jobs": run("jobs_bench.py"),
+    results = {"device": run("device_bench.py"), "apps": run("app_bench.py"),
+               "jobs": run("jobs_bench.py"),
                "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1"),
                "air": run("air_bench.py")}
     j, b = results["jobs"], results["jobs_baseline"]
@@ -55,6 +57,9 @@ def main() -> int:
         # lib/ecdsa.py in MicroPython against OpenSSL through CPython's cryptography
         "device_ecdsa_vs_openssl": results["device"]["mpy_ecdsa_verify_ratio"],
         **air_ratios(results["air"]),
+        # the same change as a firmware update against as an application update
+        "firmware_vs_app_update_bytes": results["apps"]["update"]["ratios"]["bytes"],
+        "firmware_vs_app_update_seconds": results["apps"]["update"]["ratios"]["seconds"],
     }
     return write(results)
 

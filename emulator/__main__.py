@@ -53,8 +53,19 @@ def cmd_mkflash(args) -> int:
                 raise SystemExit(f"error: {label}: {e}")
     subtype = {"runtime": None, "fat": ff.SUBTYPE_DATA_FAT,
                "littlefs": ff.SUBTYPE_DATA_LITTLEFS}[args.vfs]
-    create_flash(args.flash, app, parse_size(args.size), ota_1=ota_1, vfs_subtype=subtype)
-    print(f"{args.flash}: {parse_size(args.size)} bytes, ota_0 = {args.app}")
+    slots = {}
+    for index, path in enumerate((args.romfs_0, args.romfs_1)):
+        if path:
+            slots[index] = Path(path).read_bytes()
+    if slots and args.layout != "fota":
+        raise SystemExit("error: --romfs-0/--romfs-1 need --layout fota (a romfs partition)")
+    try:
+        create_flash(args.flash, app, parse_size(args.size), ota_1=ota_1, vfs_subtype=subtype,
+                     romfs=args.layout == "fota", romfs_slots=slots)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    print(f"{args.flash}: {parse_size(args.size)} bytes, ota_0 = {args.app}, "
+          f"layout {args.layout}")
     return 0
 
 
@@ -81,6 +92,9 @@ def cmd_info(args) -> int:
         state = "valid" if s["valid"] else f"invalid ({s['error']})"
         print(f"  {label:<6} {desc.get('project_name', '-')} {desc.get('version', '-')}: {state}")
     print(f"boots: {summary['boot_slot'] or 'nothing (' + summary.get('boot_error', '') + ')'}")
+    for r in summary["romfs"]:
+        held = f"a ROMFS image of {r['image']} bytes" if r["image"] else "no ROMFS image"
+        print(f"romfs slot {r['slot']}: 0x{r['offset']:06x} size 0x{r['size']:05x}, {held}")
     fs = summary["filesystem"]
     if fs["state"] == "littlefs":
         print(f"filesystem: littlefs, {fs['files']} file(s), {fs['used_blocks']} of "
@@ -207,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vfs", choices=("runtime", "fat", "littlefs"), default="runtime",
                    help="runtime (default): no vfs row, MicroPython 1.26+ adds it at boot; "
                         "fat/littlefs: a vfs row of that subtype in the table")
+    p.add_argument("--layout", choices=("generic", "fota"), default="generic",
+                   help="generic (default): MicroPython's 4MiB-ota table, a firmware without "
+                        "ROMFS; fota: this project's FOTA_ESP32 table and firmware, with a "
+                        "256 KB romfs partition (two application slots)")
+    p.add_argument("--romfs-0", metavar="IMAGE", help="a ROMFS image for slot 0 (--layout fota)")
+    p.add_argument("--romfs-1", metavar="IMAGE", help="a ROMFS image for slot 1 (--layout fota)")
     p.set_defaults(func=cmd_mkflash)
 
     p = sub.add_parser("info", help="partitions, otadata and slot versions of a flash file")

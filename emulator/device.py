@@ -402,11 +402,23 @@ class Device:
         })
         return env
 
+    def _romfs_size(self) -> int:
+        with open(self.flash, "rb") as f:
+            f.seek(ff.PARTITION_TABLE_OFFSET)
+            table = f.read(ff.PARTITION_TABLE_MAX_LEN)
+        try:
+            parts = ff.parse_partition_table(table)
+        except ValueError:
+            return 0
+        return sum(p.size for p in parts if p.type == ff.TYPE_DATA and p.label == ff.ROMFS_LABEL)
+
     def _run_micropython(self, booted, cause, frozen, cut, deadline) -> tuple[str, int]:
         (self.state / "reset").unlink(missing_ok=True)
         # The emulation modules share MicroPython's heap here (on a board they are C in
         # flash): give them room, mpboot.py then pins the rest down to self.heap.
-        cmd = [self.micropython, "-X", f"heapsize={self.heap + EMULATION_HEAP}", str(LAUNCHER), str(EMU_DIR),
+        # the memory-mapped "romfs" partition (a copy in RAM here) is made before that too
+        extra = EMULATION_HEAP + self._romfs_size()
+        cmd = [self.micropython, "-X", f"heapsize={self.heap + extra}", str(LAUNCHER), str(EMU_DIR),
                str(PORT_DIR), frozen, str(self.heap)]
         proc = subprocess.Popen(cmd, cwd=self.state, env=self._env(booted, cause, cut),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

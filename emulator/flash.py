@@ -11,6 +11,12 @@ Layout (MicroPython ports/esp32/partitions-4MiB-ota.csv):
     ota_1    app  ota_1 0x190000 0x180000
     vfs      data fat   0x310000 rest of the chip (4 MB: 0xf0000)
 
+With romfs=True the table is this project's board (firmware/FOTA_ESP32/partitions.csv): the
+same, plus
+
+    romfs    data 0x8f  0x310000 0x40000  (two 128 KB application slots, see README)
+    vfs      at 0x350000, the rest (4 MB: 0xb0000)
+
 Since MicroPython 1.26 the CSV has no vfs row: the firmware registers "vfs" at boot over
 the space after the last partition (main.c). create_flash() does the same by default
 (vfs_subtype=None); give a subtype (fat 0x81, littlefs 0x83) to put a vfs row in the table.
@@ -31,11 +37,17 @@ OTA_0_OFFSET = 0x10000
 OTA_1_OFFSET = 0x190000
 SLOT_SIZE = 0x180000
 VFS_OFFSET = 0x310000
+ROMFS_OFFSET = 0x310000
+ROMFS_SIZE = 0x40000
+ROMFS_SLOTS = 2
 
 
-def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int | None = None
-                       ) -> list[ff.PartitionEntry]:
-    if flash_size <= VFS_OFFSET or flash_size % ff.SECTOR_SIZE:
+def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int | None = None,
+                       romfs: bool = False) -> list[ff.PartitionEntry]:
+    """The partition table: MicroPython's 4MiB-ota layout, or with romfs=True this project's
+    FOTA_ESP32 board (a "romfs" partition between ota_1 and the vfs)."""
+    vfs_offset = ROMFS_OFFSET + ROMFS_SIZE if romfs else VFS_OFFSET
+    if flash_size <= vfs_offset or flash_size % ff.SECTOR_SIZE:
         raise ValueError(f"flash size {flash_size:#x} too small or not sector aligned")
     parts = [
         ff.PartitionEntry("nvs", ff.TYPE_DATA, ff.SUBTYPE_DATA_NVS, 0x9000, 0x4000),
@@ -44,9 +56,12 @@ def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int | None = None
         ff.PartitionEntry("ota_0", ff.TYPE_APP, ff.SUBTYPE_OTA_0, OTA_0_OFFSET, SLOT_SIZE),
         ff.PartitionEntry("ota_1", ff.TYPE_APP, ff.SUBTYPE_OTA_0 + 1, OTA_1_OFFSET, SLOT_SIZE),
     ]
+    if romfs:
+        parts.append(ff.PartitionEntry(ff.ROMFS_LABEL, ff.TYPE_DATA, ff.SUBTYPE_DATA_ROMFS,
+                                       ROMFS_OFFSET, ROMFS_SIZE))
     if vfs_subtype is not None:
-        parts.append(ff.PartitionEntry("vfs", ff.TYPE_DATA, vfs_subtype, VFS_OFFSET,
-                                       flash_size - VFS_OFFSET))
+        parts.append(ff.PartitionEntry("vfs", ff.TYPE_DATA, vfs_subtype, vfs_offset,
+                                       flash_size - vfs_offset))
     return parts
 
 
@@ -57,10 +72,15 @@ def _bootloader_placeholder() -> bytes:
 
 
 def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
-                 ota_1: bytes | None = None, vfs_subtype: int | None = None) -> Path:
+                 ota_1: bytes | None = None, vfs_subtype: int | None = None,
+                 romfs: bool = False, romfs_slots: dict[int, bytes] | None = None) -> Path:
     """Write a fresh flash file: everything erased (0xFF), bootloader placeholder,
-    partition table, otadata erased, `app` in ota_0 (and `ota_1` in ota_1 if given)."""
-    parts = default_partitions(size, vfs_subtype)
+    partition table, otadata erased, `app` in ota_0 (and `ota_1` in ota_1 if given).
+    romfs=True: the FOTA_ESP32 table with a "romfs" partition; romfs_slots puts ROMFS images
+    in its slots ({0: image}), as `mpremote romfs deploy` or a factory flash would."""
+    parts = default_partitions(size, vfs_subtype, romfs)
+    if romfs_slots and not romfs:
+        raise ValueError("romfs_slots needs romfs=True")
     for label, image in (("ota_0", app), ("ota_1", ota_1)):
         if image is not None and len(image) > SLOT_SIZE:
             raise ValueError(f"{label} image is {len(image)} bytes, slot holds {SLOT_SIZE}")
@@ -72,11 +92,25 @@ def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
     data[OTA_0_OFFSET:OTA_0_OFFSET + len(app)] = app
     if ota_1 is not None:
         data[OTA_1_OFFSET:OTA_1_OFFSET + len(ota_1)] = ota_1
+    for index, image in (romfs_slots or {}).items():
+        start, size_ = romfs_slot_span(index)
+        if len(image) > size_:
+            raise ValueError(f"ROMFS image is {len(image)} bytes, slot {index} holds {size_}")
+        data[start:start + len(image)] = image
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(bytes(data))
     tmp.replace(path)
     return path
+
+
+def romfs_slot_span(index: int, part_offset: int = ROMFS_OFFSET,
+                    part_size: int = ROMFS_SIZE) -> tuple[int, int]:
+    """(flash offset, size) of ROMFS slot `index`: the partition's halves."""
+    if not 0 <= index < ROMFS_SLOTS:
+        raise ValueError(f"ROMFS slot {index} out of range 0..{ROMFS_SLOTS - 1}")
+    size = part_size // ROMFS_SLOTS
+    return part_offset + index * size, size
 
 
 class Flash:
@@ -144,6 +178,12 @@ class Flash:
         info = self.verify_slot(label)
         return self.slot_bytes(label)[:info["image_len"]]
 
+    def romfs_slot(self, index: int) -> bytes:
+        """The bytes of ROMFS slot `index` (KeyError without a "romfs" partition)."""
+        p = self.partition(ff.ROMFS_LABEL)
+        start, size = romfs_slot_span(index, p.offset, p.size)
+        return self.read(start, size)
+
     def filesystem(self) -> FlashFS:
         """The littlefs filesystem of the vfs partition (FlashFSError if there is none)."""
         return FlashFS(self.path)
@@ -196,6 +236,21 @@ class Flash:
             out["boot_slot"] = None
             out["boot_error"] = str(e)
         out["filesystem"] = self.filesystem_summary()
+        out["romfs"] = self.romfs_summary()
+        return out
+
+    def romfs_summary(self) -> list[dict]:
+        """Each ROMFS slot: offset, size, and the length of the ROMFS image it holds (None:
+        erased or not an image). Empty without a "romfs" partition."""
+        try:
+            part = self.partition(ff.ROMFS_LABEL)
+        except KeyError:
+            return []
+        out = []
+        for index in range(ROMFS_SLOTS):
+            start, size = romfs_slot_span(index, part.offset, part.size)
+            out.append({"slot": index, "offset": start, "size": size,
+                        "image": ff.romfs_image_length(self.read(start, 16))})
         return out
 
     def filesystem_summary(self) -> dict:

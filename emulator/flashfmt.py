@@ -43,7 +43,30 @@ SUBTYPE_DATA_NVS = 0x02
 SUBTYPE_DATA_FAT = 0x81
 SUBTYPE_DATA_SPIFFS = 0x82
 SUBTYPE_DATA_LITTLEFS = 0x83
+# ROMFS: MicroPython's ESP32 port finds it by label (esp32_partition.c, mp_vfs_rom_ioctl:
+# esp_partition_find(DATA, ANY, "romfs")); its CSV gives it subtype 0x8f
+# (ports/esp32/partitions-4MiB-romfs.csv)
+SUBTYPE_DATA_ROMFS = 0x8F
+ROMFS_LABEL = "romfs"
 FLAG_ENCRYPTED = 0x1
+
+
+ROMFS_MAGIC = b"\xd2\xcd\x31"  # extmod/vfs_rom.c: the image's header record kind
+
+
+def romfs_image_length(head):
+    """The length of the ROMFS image that `head` (its first bytes) starts, header included,
+    or None if it is not one: the header kind, then the payload length as a varuint."""
+    if bytes(head[:3]) != ROMFS_MAGIC:
+        return None
+    n, pos = 0, 3
+    while pos < len(head):
+        b = head[pos]
+        pos += 1
+        n = (n << 7) | (b & 0x7F)
+        if not b & 0x80:
+            return pos + n
+    return None
 
 
 class PartitionEntry:

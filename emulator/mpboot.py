@@ -27,13 +27,14 @@ import machine  # noqa: E402
 import esp  # noqa: E402,F401
 import _boardio  # noqa: E402
 import _boardsys  # noqa: E402
+import _boardvfs  # noqa: E402 - maps the "romfs" partition now, outside the firmware's heap
 
 try:
     import network  # noqa: F401
 except ImportError:
     pass
 _emu = sys.modules["_esp32emu"]
-for _name in ("_esp32emu", "flashfmt", "norflash", "_boardio", "_boardsys"):
+for _name in ("_esp32emu", "flashfmt", "norflash", "_boardio", "_boardsys", "_boardvfs"):
     if _name in sys.modules:
         del sys.modules[_name]
 
@@ -49,6 +50,16 @@ sys.argv[:] = []
 # io with BufferedWriter, sys as the board's: found before the unix port's built-ins
 sys.modules["io"] = sys.modules["uio"] = _boardio
 sys.modules["sys"] = sys.modules["usys"] = _boardsys
+sys.modules["vfs"] = _boardvfs
+# mp_init on a board with ROMFS (py/runtime.c, mp_vfs_mount_romfs_protected in extmod/vfs.c):
+# mount segment 0 at /rom and append "/rom" and "/rom/lib" to sys.path; any error is ignored
+if hasattr(_boardvfs, "rom_ioctl"):
+    try:
+        _boardvfs.mount(_boardvfs.VfsRom(_boardvfs.rom_ioctl(2, 0)), "/rom")
+        sys.path.append("/rom")
+        sys.path.append("/rom/lib")
+    except Exception:
+        pass
 
 # Make the heap the firmware sees about the size asked for, in one free block as on a board
 # that has just booted: the emulation modules above live in the same heap here, while on a

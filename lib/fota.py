@@ -42,6 +42,30 @@
 #             crashed, hung, failed its self-test, or
 #             never confirmed): the bootloader undid it
 #
+# An application job (the same document with "target": "app"; apps.py) takes the same steps,
+# with an application slot (a folder, or a ROMFS partition) instead of a firmware slot:
+#
+#   check     document -> plan: app slot 0/1, never the   FAILED "bad fota data: ..."
+#             running or confirmed one; bc_size fits it
+#   download  the image (ROMFS) streams into the other    FAILED "download: ..." (not a
+#             slot: unpacked into its folder, or written  ROMFS image, .mpy for another
+#             to its partition; .mpy headers checked      VM, no room); the slot is wiped,
+#             against the running VM as they come         the running application untouched
+#   verify    size, MD5, app module present, VERSION,     FAILED "verify: ..."; slot wiped
+#             signature and no downgrade (signer key)
+#   boot      record the job, then switch: apps.json      --
+#             names the slot on trial (one rename)
+#   test      job IN_PROGRESS {step: testing}, reset
+#   -- boot.py (apps.boot) counts the trial boot down and puts the slot on sys.path --
+#   confirm   main.py imports `app`, self-test passes,    --
+#             confirm(): apps.json confirms the slot;
+#             SUCCEEDED with both versions
+#   rollback  the trial ended without a confirm: import   FAILED "rolled back: <why>"
+#             error or failed self-test (reject(why)),
+#             or a reset before confirming (crash, reset
+#             loop, watchdog): apps.boot() ran the
+#             confirmed slot again and kept the reason
+#
 # The running firmware and the slot it boots from are never written: a bad document, a
 # wrong hash, a broken download or a dead broker end the job FAILED and nothing else.
 # A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
@@ -90,13 +114,27 @@ def version():
     return d[0] if d and d[0] else "unknown"  # stock MicroPython builds leave it empty
 
 
+def app_version():
+    # The running application's version ("none" if the device runs no application slot).
+    return _apps().version()
+
+
 def testing():
-    # True on the trial boot of a new firmware: it must confirm() or it will be rolled back.
+    # True on the trial boot of a new firmware or application: it must confirm() or it will
+    # be rolled back.
+    return _firmware_testing() or _apps().testing()
+
+
+def _firmware_testing():
     return otaslot.ota_state(otaslot.running()) == otaslot.OTA_PENDING_VERIFY
 
 
 def confirm():
-    # Make the running firmware final (cancels the rollback).
+    # Make the running firmware final (cancels the rollback), and the application on trial.
+    if _apps().testing():
+        _apps().confirm()
+        if not _firmware_testing():
+            return
     Partition.mark_app_valid_cancel_rollback()
 
 
@@ -108,7 +146,9 @@ def reject(reason):
         rec["reason"] = reason
         _save(rec)
     log("rollback", reason)
-    if hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
+    if _apps().testing():
+        _apps().reject(reason)  # the confirmed application runs again after the reset
+    elif hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
         Partition.mark_app_invalid_rollback_and_reboot()
     reset()
 
@@ -120,6 +160,9 @@ def reset():
 # --- update and test (usable on their own) ----------------------------------------------
 
 def _plan(document):
+    if kind(document) == "app":
+        nxt = _apps().other()
+        return plan(document, len(_apps().FOLDERS), _apps().mounted, nxt, _apps().capacity(nxt))
     slots = otaslot.slots()
     run = otaslot.slot_index(otaslot.running())
     nxt = Partition(Partition.RUNNING).get_next_update()
@@ -150,10 +193,12 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
             raise DocError("unsigned image refused: this device requires bc_sig")
         if p.kind == "afr_ota" and not key:
             raise DocError("afr_ota images are code-signed: this device has no signer key")
-        part = otaslot.slots()[p.slot]
         # Every buffer and hash of the update now, while the MQTT session still holds its TLS
         # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
-        w = otaslot.SlotWriter(part, p.size, start, sha256=bool(key))
+        if p.kind == "app":
+            w = _apps().writer(p.slot, p.size, start, bool(key), _feed)
+        else:
+            w = otaslot.SlotWriter(otaslot.slots()[p.slot], p.size, start, sha256=bool(key))
         image = _image(p, _source(p, ca, conn), state)
     except Exception as e:
         _abort(w)
@@ -166,8 +211,12 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         _abort(w)
         raise FotaError("download", _why(e))
     try:
-        desc = w.finish(p.md5)
-        _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
+        if p.kind == "app":
+            desc = (_apps().admit(w.finish(p.md5), p.version, key and _signed(key, w.sha.digest(), p.sig),
+                               _newer),)
+        else:
+            desc = w.finish(p.md5)
+            _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
     except Exception as e:
         _abort(w)
         raise FotaError("verify", _why(e))
@@ -184,6 +233,14 @@ def _abort(w):
         w.abort()
     except Exception as e:  # the failure being reported matters more
         log("download", "could not invalidate the slot: %s" % _why(e))
+
+
+def _drop(rec):
+    # What the record's download may have left in its slot goes.
+    if rec.get("app"):
+        _apps().discard(rec["slot"])
+    else:
+        _invalidate(rec["slot"])
 
 
 def _invalidate(slot):
@@ -203,13 +260,17 @@ def _admit(desc, signed):
         raise otaslot.SlotError("secure_version %d is below the running %d" % (desc[2], mine[2]))
     if not signed:
         return
-    import ecdsa
-
-    key, digest, sig = signed
-    if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
-        raise otaslot.SlotError("signature does not verify")
+    _signed(*signed)
     if not _newer(desc[0], version()):
         raise otaslot.SlotError("version %s is not newer than the running %s" % (desc[0], version()))
+
+
+def _signed(key, digest, sig):
+    import ecdsa
+
+    if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
+        raise otaslot.SlotError("signature does not verify")
+    return True
 
 
 def _newer(a, b):
@@ -311,11 +372,15 @@ def _download(w, image, progress=None):
             log("download", "connection lost (%s), retrying" % _why(e))
 
 
-def test(document):
-    # Mark the slot the document's firmware was written to for one trial boot.
-    # The caller resets; the bootloader rolls back unless the new firmware confirm()s.
+def test(document, new_version=None):
+    # Mark the slot the document's firmware (or application) was written to for one trial
+    # boot. The caller resets; the bootloader (or boot.py, for an application) rolls back
+    # unless the new firmware or application confirm()s.
     p = _plan(document)
-    otaslot.slots()[p.slot].set_boot()
+    if p.kind == "app":
+        _apps().switch(p.slot, new_version or p.version or "unknown")
+    else:
+        otaslot.slots()[p.slot].set_boot()
 
 
 # --- the job flow ----------------------------------------------------------------------
@@ -398,12 +463,15 @@ def _orphaned(rec):
     # The job of the update in flight is gone (cancelled while the device was on its way).
     # A new firmware that got this far has passed its self-test: keep it; otherwise there is
     # nobody to report to.
-    if rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
+    if rec.get("app") and rec["step"] == "test" and _apps().mounted == rec["slot"] and _apps().testing():
+        confirm()
+        log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], _apps().version()))
+    elif rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
         confirm()
         log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
     else:
         if rec["step"] == "download":  # the slot may hold part of its image
-            _invalidate(rec["slot"])
+            _drop(rec)
         log("check", "job %s is gone; its record is dropped" % rec["job"])
     _clear()
 
@@ -413,7 +481,7 @@ def _run(jobs, job, disconnect_mqtt):
     rec = _load()
     if rec and rec.get("job") != job.id:
         if rec["step"] == "download":  # another job's download, cut short: part of it may be there
-            _invalidate(rec["slot"])
+            _drop(rec)
         rec = None
     if not rec and job.status_details.get("step") == "testing":
         rec = _record_from(job)  # the record was lost: the job's statusDetails tell the rest
@@ -444,21 +512,25 @@ def _run(jobs, job, disconnect_mqtt):
         gc.collect()
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
-        _invalidate(rec["slot"])  # power cuts mid-download: part of the image may be there
+        _drop(rec)  # power cuts mid-download: part of the image may be there
         return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
     # After a power cut, go on from what the record says is in flash, if it is the same image.
     start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
     state = rec.get("codec") if start else None
-    old = version()
-    log("start", "job %s: %s -> %s into slot %d" % (job.id, old, p.version or "?", p.slot))
+    app = p.kind == "app"
+    old = _apps().version() if app else version()
+    log("start", "job %s: %s%s -> %s into slot %d" % (
+        job.id, "application " if app else "", old, p.version or "?", p.slot))
     try:
-        job.update("IN_PROGRESS", {"step": "download", "from_version": old})
+        job.update("IN_PROGRESS", _details(app, {"step": "download", "from_version": old}))
     except Exception as e:
         log("start", "job not started: %s" % e)
         return False
-    run = otaslot.slot_index(otaslot.running())
+    run = _apps().mounted if app else otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
            "old": old, "md5": p.md5, "done": start, "codec": state, "files": done}
+    if app:
+        rec["app"] = True
     _save(rec)
 
     def progress(done, state=None):
@@ -476,17 +548,18 @@ def _run(jobs, job, disconnect_mqtt):
     rec["step"] = "test"
     _save(rec)
     try:
-        test(job.document)
+        test(job.document, rec["new"])
     except OSError as e:  # set_boot verifies the image (checksum, SHA-256) first
         rec["step"] = "download"
         _save(rec)
-        _invalidate(p.slot)
+        _drop(rec)
         _reconnect(jobs)
         return _fail(job, "boot", _mine(rec, "image does not verify (%s)" % _why(e)))
     log("boot", "slot %d set for one trial boot" % p.slot)
     try:
         _reconnect(jobs)
-        job.update("IN_PROGRESS", {"step": "testing", "from_version": old, "version": rec["new"]})
+        job.update("IN_PROGRESS", _details(app, {"step": "testing", "from_version": old,
+                                                 "version": rec["new"]}))
     except Exception as e:  # the new firmware reports the outcome
         log("test", "could not report testing: %s" % e)
     return True
@@ -500,7 +573,22 @@ def _progress(fid, step, done, size):
             log("download", "on_progress failed: %s" % _why(e))
 
 
+def _details(app, d):
+    # statusDetails name both versions: for an application job, "version" and "from_version"
+    # are the application's, "firmware" the firmware's; for a firmware job, "app_version".
+    d.update({"target": "app", "firmware": version()} if app else {"app_version": _apps().version()})
+    return d
+
+
 def _after_trial(job, rec):
+    if rec.get("app"):
+        why = _apps().outcome(rec)  # None: the new application runs (and is confirmed now)
+        d = _details(True, {"version": _apps().version()})  # the application that runs
+        if why:
+            d["reason"] = "rolled back: %s" % why
+            return _finish(job, "FAILED", "rollback", d)
+        d["from_version"] = rec["old"]
+        return _finish(job, "SUCCEEDED", "confirm", d)
     run = otaslot.slot_index(otaslot.running())
     if run == rec["slot"]:
         if rec["step"] == "test":
@@ -508,7 +596,7 @@ def _after_trial(job, rec):
             rec["step"] = "done"
             _save(rec)
             log("confirm", "firmware %s confirmed" % version())
-        details = {"version": version(), "from_version": rec["old"]}
+        details = _details(False, {"version": version(), "from_version": rec["old"]})
         details.update(rec.get("files") or {})
         _finish(job, "SUCCEEDED", "confirm", details)
         return
@@ -531,6 +619,8 @@ def _mine(rec, reason):
 
 def _record_from(job):
     d = job.status_details
+    if d.get("target") == "app":
+        return _apps().record_from(job.id, d)
     same = version() == d.get("version")
     run = otaslot.slot_index(otaslot.running())
     return {"job": job.id, "step": "test" if same else "lost", "slot": run if same else -1,
@@ -598,6 +688,12 @@ def _config_file(key):
     except (OSError, ValueError):
         return None
     return read(path) if path else None
+
+
+def _apps():
+    import apps  # application slots: loaded when first needed (a device may have none)
+
+    return apps
 
 
 def _feed():

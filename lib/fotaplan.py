@@ -8,6 +8,10 @@
 # bc_sig, optional, signs SHA-256 of the image (`fota build --sign`); a device configured
 # with a signer key requires it.
 #
+# The same document with "target": "app" is an application release (a ROMFS image, see
+# apps.py): bc_idx is then the application slot (0 or 1; -1: the one that does not run),
+# bc_size must fit that slot. "target" absent or "firmware": a firmware image.
+#
 # How the transferred file becomes the image (the plan's codec): bc_size, bc_crc and bc_sig
 # always speak of the image written to flash; "bc_enc" names what travels instead of it:
 #   absent        the image itself
@@ -66,12 +70,12 @@ class Plan:
 
 
 def kind(doc):
-    # "fota", "afr_ota", "aws_fota", or None for a job that is not a firmware update.
+    # "fota", "app", "afr_ota", "aws_fota", or None for a job that is not an update.
     if not isinstance(doc, dict):
         return None
     op = doc.get("operation")
     if op == "fota":
-        return "fota"
+        return "app" if doc.get("target") == "app" else "fota"
     if op == "app_fw_update":
         return "aws_fota"
     if "afr_ota" in doc:
@@ -88,6 +92,8 @@ def plan(doc, nslots, running, next_slot, slot_size):
         return _aws_fota(doc, running, next_slot, slot_size)
     if k == "afr_ota":
         return _afr_ota(doc, next_slot, slot_size)
+    if k == "fota" and doc.get("target", "firmware") != "firmware":
+        raise DocError("target must be \"firmware\" or \"app\"")
     idx = _int(doc, "bc_idx")
     if idx == -1:
         idx = next_slot
@@ -108,8 +114,10 @@ def plan(doc, nslots, running, next_slot, slot_size):
     sig = doc.get("bc_sig")
     if sig is not None:
         sig = _b64(sig, "bc_sig")
-    p = Plan(idx, size, md5.lower(), url, version, sig)
+    p = Plan(idx, size, md5.lower(), url, version, sig, k)
     _codec(doc, p, slot_size)
+    if k == "app" and p.codec:
+        raise DocError("bc_enc is for firmware images; an application is sent as it is")
     return p
 
 

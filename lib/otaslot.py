@@ -191,13 +191,7 @@ class SlotWriter:
     def finish(self, md5_hex):
         # Write what is left, then check size, MD5 (unless None) and the app image header.
         # Returns the new image's (version, project, secure_version).
-        self._flush()
-        got = self.sector * SECTOR
-        if got < self.size:
-            raise SlotError("short image: %d of %d bytes" % (got, self.size))
-        digest = binascii.hexlify(self.md5.digest()).decode()
-        if md5_hex is not None and digest != md5_hex.lower():
-            raise SlotError("MD5 mismatch: image %s, document %s" % (digest, md5_hex))
+        self.finish_data(md5_hex)
         head = memoryview(self.buf)[:112]
         self.part.readblocks(0, head)
         desc = parse_app_desc(head)
@@ -209,6 +203,16 @@ class SlotWriter:
         if chip != struct.unpack_from("<H", mine, 12)[0]:
             raise SlotError("image is for chip id %d, not this chip" % chip)
         return desc
+
+    def finish_data(self, md5_hex):
+        # Write what is left, then check size and MD5 (unless None): any image, not only apps.
+        self._flush()
+        got = self.sector * SECTOR
+        if got < self.size:
+            raise SlotError("short image: %d of %d bytes" % (got, self.size))
+        digest = binascii.hexlify(self.md5.digest()).decode()
+        if md5_hex is not None and digest != md5_hex.lower():
+            raise SlotError("MD5 mismatch: image %s, document %s" % (digest, md5_hex))
 
     def abort(self):
         # After a failure: if any sector of the new image may be in the slot (written now, or

@@ -56,6 +56,7 @@ DELTA_OTHER = D + "test_delta.py::test_patch_for_another_base_is_refused_before_
 DELTA_BOTH = D + "test_delta.py::test_document_with_both_gives_another_base_the_full_image"
 FILES = D + "test_file_targets.py"
 SECONDARY = D + "test_secondary_jobs.py"
+APPS = D + "test_apps.py"
 
 MUTATIONS: list[Mutation] = [
     # --- README: malformed document, missing or mistyped field, bc_idx, bc_size, http:// -----
@@ -190,7 +191,7 @@ MUTATIONS: list[Mutation] = [
       "except OSError as e:  # set_boot", "except ImportError as e:  # set_boot",
       D + "test_bad_jobs.py::test_image_whose_hash_does_not_verify_is_not_booted"),
     m("an image set_boot refused stays in the slot", "lib/fota.py",
-      '        _invalidate(p.slot)\n        _reconnect(jobs)\n        return _fail(job, "boot"',
+      '        _drop(rec)\n        _reconnect(jobs)\n        return _fail(job, "boot"',
       '        _reconnect(jobs)\n        return _fail(job, "boot"',
       D + "test_bad_jobs.py::test_image_whose_hash_does_not_verify_is_not_booted"),
     # --- README: signer key: unsigned, other key or image, downgrade, replay, secure_version -
@@ -230,7 +231,7 @@ MUTATIONS: list[Mutation] = [
       'rec["reason"] = reason\n        _save(rec)', "_save(rec)",
       D + "test_update.py::test_failed_self_test_rolls_back_with_its_reason"),
     m("cancelled job's tested firmware not kept", "lib/fota.py",
-      'confirm()\n        log("confirm", "job %s is gone', 'log("confirm", "job %s is gone',
+      'confirm()\n        log("confirm", "job %s is gone; firmware', 'log("confirm", "job %s is gone; firmware',
       D + "test_update.py::test_job_cancelled_during_the_trial_boot_keeps_the_tested_firmware"),
     # --- README: power cut (resumes from the last 64 KB recorded, at most 3 tries) ------------
     m("power cut: download starts over", "lib/fota.py",
@@ -249,7 +250,7 @@ MUTATIONS: list[Mutation] = [
       "if tries > MAX_TRIES:", "if tries >= MAX_TRIES:",
       D + "test_flow_checks.py::test_two_interrupted_downloads_are_tried_a_third_time"),
     m("interrupted three times: the slot keeps the part written", "lib/fota.py",
-      '_invalidate(rec["slot"])  # power cuts', 'pass  # power cuts',
+      '_drop(rec)  # power cuts', 'pass  # power cuts',
       D + "test_flow_checks.py::test_a_download_interrupted_three_times_is_not_tried_again"),
     # --- README: job that is not a firmware update, which job_cbk does not take ----------------
     m("a job nobody takes is left pending", "lib/fota.py",
@@ -469,6 +470,56 @@ MUTATIONS: list[Mutation] = [
       'if True:\n        raise DocError("the patch', DELTA_BOTH),
     m("delta: the running image's hash not asked", "lib/fota.py",
       "p = base(p, appimage.sha256(otaslot.running()))", "p = p", DELTA_OTHER),
+    # --- README: application updates (apps.py, appwrite.py, romimage.py, main.py) ---------
+    m("application trial with no boot left runs again", "lib/apps.py",
+      'if rec["left"] > 0:', "if True:", APPS, "-k", "resets_before_confirming and loop"),
+    m("application trial boot not counted down", "lib/apps.py",
+      'rec["left"] -= 1', "pass", APPS, "-k", "resets_before_confirming and loop"),
+    m("the trial slot is not the one that runs", "lib/apps.py",
+      'slot = rec["trial"]', 'slot = rec["slot"]', APPS, "-k", "replaces"),
+    m("application confirm does not switch the confirmed slot", "lib/apps.py",
+      'rec["slot"] = mounted', "pass", APPS, "-k", "replaces"),
+    m("application reject leaves the trial on", "lib/fota.py",
+      "_apps().reject(reason)", "pass", APPS, "-k", "fails_its_trial and import"),
+    m("import failure on the trial boot not rolled back", "lib/apps.py",
+      "        if testing():\n            reject(why)", "        pass",
+      APPS, "-k", "fails_its_trial and import"),
+    m("ROMFS slot 0 left mounted at /rom", "lib/apps.py",
+      "vfs.umount(ROM)", "pass", APPS, "-k", "romfs_application_is_written"),
+    m("not a ROMFS image accepted", "lib/romimage.py",
+      "if bytes(head) != MAGIC:", "if False:", APPS, "-k", "bad_release"),
+    m(".mpy bytecode version not checked", "lib/romimage.py",
+      "if head[1] != mine & 0xFF:", "if False:", APPS, "-k", "bad_release"),
+    m(".mpy native code for another architecture accepted", "lib/romimage.py",
+      "if arch and (arch != feat >> 2 or head[2] & 3 != feat & 3):", "if False:",
+      APPS, "-k", "bad_release"),
+    m("ROMFS names with a slash or dots taken", "lib/romimage.py",
+      "if name in (b\".\", b\"..\") or any(c < 33 or c > 126 or c == 47 for c in name):", "if False:",
+      D + "test_romimage.py", "-k", "damaged"),
+    m("ROMFS record past its folder taken", "lib/romimage.py",
+      "if stop > ends[-1]:", "if False:", D + "test_romimage.py", "-k", "damaged"),
+    m("ROMFS route: files not looked at", "lib/appwrite.py",
+      "seen.file(name, head[:k])", "pass", APPS, "-k", "romfs_bad_release"),
+    m("release without an app module accepted", "lib/appwrite.py",
+      "if not self.has_app:", "if False:", APPS, "-k", "bad_release"),
+    m("folders route: MD5 not compared", "lib/appwrite.py",
+      "if md5_hex is not None and digest != md5_hex.lower():", "if False:",
+      APPS, "-k", "bad_release"),
+    m("folders route: a failed release's files stay", "lib/appwrite.py",
+      "    def abort(self):\n        if self.touched:\n            rmtree(self.path)",
+      "    def abort(self):\n        pass", APPS, "-k", "bad_release and not bc_idx and not bc_size"),
+    m("image VERSION and document version may differ", "lib/apps.py",
+      "if own and said and own != said:", "if False:", APPS, "-k", "bad_release"),
+    m("signed application: downgrade accepted", "lib/apps.py",
+      'if version() != "none" and not newer(own, version()):', "if False:",
+      D + "test_app_signed.py", "-k", "downgrade or replay"),
+    m("signed application without VERSION accepted", "lib/apps.py",
+      "        if not own:\n", "        if False:\n", D + "test_app_signed.py", "-k", "VERSION"),
+    m("a deployed ROMFS slot 0 is not adopted", "lib/apps.py",
+      'rec["slot"] = 0', "pass", APPS, "-k", "adopted"),
+    m("unknown target taken as firmware", "lib/fotaplan.py",
+      'if k == "fota" and doc.get("target", "firmware") != "firmware":', "if False:",
+      APPS, "-k", "target"),
 ]
 
 

@@ -4,13 +4,16 @@ Starts the local AWS IoT stand-in, provisions a thing (its signer: a code-signin
 boots an emulated ESP32 on firmware 1.0.0 running the project's boot.py and main.py, then
 publishes signed releases with the `fota` command: 1.0.1, which the device downloads, boots and
 confirms (job SUCCEEDED), and 1.0.2, whose self-test fails, so the bootloader rolls it back to
-1.0.1 (job FAILED with the reason). Then a secondary MCU (simulated MCUboot with an SMP server)
-on the ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU
+1.0.1 (job FAILED with the reason). Then the application apart from the firmware (`fota build
+--app`): application 1.0.0, a ROMFS image of a few kilobytes (SUCCEEDED in seconds, the
+firmware untouched), and 1.0.1, whose import fails on its trial boot, so the device goes back
+to application 1.0.0 (FAILED). Then a secondary MCU (simulated MCUboot with an SMP server) on
+the ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU
 test-boots it and the ESP32 confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0,
 whose application hangs at start (the simulation falls silent until a watchdog reset), so
 MCUboot reverts it (FAILED with the reason). The secondary act is skipped, with the reason,
-when a piece it needs is missing. Exits 0 only if every
-outcome was observed. Everything it starts, it stops.
+when a piece it needs is missing. Exits 0 only if every outcome was observed. Everything it
+starts, it stops.
 """
 
 from __future__ import annotations
@@ -296,6 +299,29 @@ def publish_secondary(home: Path, work: Path, version: str, mcu_key: Path, key: 
     return str(out["job_id"])
 
 
+# The demo's application (tools/demoapp/: a sensor, a filter, the module main.py imports);
+# 1.0.1 needs a driver that is not there, so its import fails on the trial boot.
+DEMO_APP = ROOT / "tools" / "demoapp"
+BROKEN_IMPORT = "import sensor_driver  # not on the device\n"
+
+
+def publish_app(home: Path, work: Path, version: str, broken: bool, key: Path) -> tuple[str, int]:
+    folder = work / f"demoapp-{version}" / "demoapp"
+    shutil.copytree(DEMO_APP, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    if broken:
+        (folder / "app.py").write_text(BROKEN_IMPORT + (folder / "app.py").read_text())
+    out = work / f"release-app-{version}"
+    fota(home, "build", "--app", _rel(folder), "--version", version, "--out", _rel(out),
+         "--sign", _rel(key))
+    manifest = next(out.glob("*.json"))
+    size = json.loads(manifest.read_text())["size"]
+    print(f"$ fota publish {_rel(manifest)} --thing {THING}", flush=True)
+    p = fota(home, "publish", _rel(manifest), "--thing", THING, "--json", quiet=True)
+    job = json.loads(p.stdout)["job_id"]
+    print(f"  job {job} ({size} bytes)", flush=True)
+    return job, size
+
+
 def _rel(path: Path) -> str:
     """A path as the user would type it from where they ran the demo."""
     return os.path.relpath(path)
@@ -305,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "demo", help="scratch folder")
     ap.add_argument("--timeout", type=float, default=180, help="seconds allowed per update")
+    ap.add_argument("--stock", action="store_true",
+                    help="a board without ROMFS (applications go into /app0, /app1)")
     args = ap.parse_args(argv)
     work: Path = args.work.resolve()
     home = work / "home"
@@ -313,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     outcomes: dict[str, str] = {}
+    sizes: dict[str, str] = {}
+    app_running = mcu_running = None
     dev: Device | None = None
     mcu: Any = None
     missing = secondary_missing()
@@ -331,9 +361,11 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([IMGTOOL, "keygen", "-k", str(mcu_key), "-t", "ecdsa-p256"], check=True)
             mcu = Secondary(work / "mcu", key=mcu_key).start()
             uarts = {1: mcu.port}
-        say("Flashing firmware 1.0.0 into ota_0 of an emulated ESP32 and booting it")
+        board = "MicroPython's stock OTA table, no ROMFS" if args.stock else \
+            "this project's FOTA_ESP32 table, with ROMFS slots"
+        say(f"Flashing firmware 1.0.0 into ota_0 of an emulated ESP32 ({board}) and booting it")
         flash = work / "flash.bin"
-        create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE))
+        create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE), romfs=not args.stock)
         dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts)  # type: ignore[arg-type]
         dev.start()
         wait_console(dev, "app: firmware 1.0.0", 30)
@@ -353,7 +385,24 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
         running = Flash(flash).app_desc(Flash(flash).boot_slot())["version"]
 
-        mcu_running = None
+        say("Publishing application 1.0.0 alone (the firmware stays 1.0.1)")
+        t0 = time.monotonic()
+        job, size = publish_app(home, work, "1.0.0", False, key)
+        ex = follow(home, job, dev, args.timeout)
+        app_s = time.monotonic() - t0
+        outcomes["app 1.0.0"] = f"{ex['status']} {ex.get('status_details', {})}"
+        sizes["app 1.0.0"] = f"{size} bytes in {app_s:.1f} s"
+        wait_console(dev, "application 1.0.0", 30)
+
+        say("Publishing application 1.0.1, whose import fails")
+        job, size = publish_app(home, work, "1.0.1", True, key)
+        ex = follow(home, job, dev, args.timeout)
+        outcomes["app 1.0.1"] = f"{ex['status']} {ex.get('status_details', {})}"
+        fota(home, "status", job, check=False)
+        time.sleep(1.0)
+        app_running = json.loads(Flash(flash).read_file("apps.json"))
+        app_running = app_running["versions"][app_running["slot"]]
+
         if missing is not None:
             say(f"Skipping the secondary MCU act: this tree lacks {missing}")
         else:
@@ -381,19 +430,29 @@ def main(argv: list[str] | None = None) -> int:
             fota(home, "cloud", "stop", check=False, quiet=True)
 
     ok = outcomes.get("1.0.1", "").startswith("SUCCEEDED") and \
-        outcomes.get("1.0.2", "").startswith("FAILED") and running == "1.0.1"
+        outcomes.get("1.0.2", "").startswith("FAILED") and running == "1.0.1" and \
+        outcomes.get("app 1.0.0", "").startswith("SUCCEEDED") and \
+        outcomes.get("app 1.0.1", "").startswith("FAILED") and app_running == "1.0.0"
     if missing is None:
         ok = ok and outcomes.get("secondary 1.1.0", "").startswith("SUCCEEDED") and \
             outcomes.get("secondary 1.2.0", "").startswith("FAILED") and mcu_running == "1.1.0"
     say("Summary")
-    for name, outcome in outcomes.items():
-        print(f"  {name}: {outcome}")
-    print(f"  the device runs {running}, from {Flash(flash).boot_slot()}")
+    for name in ("1.0.1", "1.0.2"):
+        print(f"  firmware {name}: {outcomes.get(name)}")
+    for name in ("app 1.0.0", "app 1.0.1"):
+        extra = f" ({sizes[name]})" if name in sizes else ""
+        print(f"  application {name[4:]}: {outcomes.get(name)}{extra}")
+    for name in ("secondary 1.1.0", "secondary 1.2.0"):
+        if name in outcomes:
+            print(f"  {name}: {outcomes[name]}")
+    print(f"  the device runs firmware {running}, from {Flash(flash).boot_slot()}, and "
+          f"application {app_running}")
     if missing is None:
         print(f"  the secondary MCU runs {mcu_running}")
     else:
         print(f"  secondary MCU act skipped: this tree lacks {missing}")
-    print("  demo passed: updates succeeded and bad ones were rolled back" if ok else "  demo FAILED")
+    print("  demo passed: updates succeeded and bad ones were rolled back" if ok
+          else "  demo FAILED")
     return 0 if ok else 1
 
 

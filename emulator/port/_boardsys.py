@@ -12,6 +12,8 @@ own: the same MicroPython runs here.
 """
 
 import sys as _sys
+
+import _esp32emu as _emu
 from sys import *  # noqa: F401,F403 - the built-in sys, re-exported as it is
 
 # not in the built-in's dict (attribute delegation), so not brought by the import above:
@@ -52,6 +54,11 @@ class _Implementation:
         return "(" + ", ".join("%s=%r" % kv for kv in zip(self._fields, self._values)) + ")"
 
 
-implementation = _Implementation("micropython", _sys.implementation.version,
-                                 "Generic ESP32 module with ESP32", _MPY, "ESP32_GENERIC-OTA",
-                                 "GIL")
+# the board is this project's FOTA_ESP32 build when its table has the "romfs" partition
+# (firmware/FOTA_ESP32/mpconfigboard.h), MicroPython's ESP32_GENERIC-OTA otherwise
+if _emu.romfs_part is not None:
+    _board = ("ESP32 with AWS IoT FOTA with ESP32", "FOTA_ESP32")
+else:
+    _board = ("Generic ESP32 module with ESP32", "ESP32_GENERIC-OTA")
+implementation = _Implementation("micropython", _sys.implementation.version, _board[0], _MPY,
+                                 _board[1], "GIL")

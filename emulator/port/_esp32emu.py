@@ -274,6 +274,7 @@ def _guard(addr, size):
 def flash_erase(addr, size):
     _guard(addr, size)
     flash.erase_range(addr, size)
+    romfs_refresh(addr, size)
     wdt_check()
 
 
@@ -283,7 +284,36 @@ def flash_write(addr, data):
         flash.write(addr, data)
     except norflash.FlashStrictError as e:
         raise OSError(5, e.args[1])  # EIO, as a plain OSError for the firmware
+    romfs_refresh(addr, len(data))
     wdt_check()
+
+
+# ---------------------------------------------------------------- the memory-mapped ROMFS
+# The board maps the "romfs" partition into the address space (esp_partition_mmap, on the
+# first vfs.rom_ioctl(2, ...), which mp_init makes at boot); reads go through the flash
+# cache, which ESP-IDF invalidates after each write or erase. Here the map is a copy in RAM
+# (esp32._RomSegment), made before the firmware's heap is set aside, and kept equal to the
+# flash after every erase and write of the partition. Reading it is not a counted flash read.
+romfs_part = find_first(ff.TYPE_DATA, 0xFF, ff.ROMFS_LABEL)
+romfs_map = []  # [the segment] once mapped
+
+
+def romfs_load(buf):
+    flash.f.seek(romfs_part.offset)
+    flash.f.readinto(buf)
+
+
+def romfs_refresh(addr, size):
+    if not romfs_map:
+        return
+    p = romfs_part
+    lo = addr if addr > p.offset else p.offset
+    hi = addr + size
+    if hi > p.offset + p.size:
+        hi = p.offset + p.size
+    if lo < hi:
+        flash.f.seek(lo)
+        flash.f.readinto(memoryview(romfs_map[0])[lo - p.offset:hi - p.offset])
 
 
 # ---------------------------------------------------------------- watchdog

@@ -217,6 +217,43 @@ class Partition:
             _emu.rewrite_ota_seq(part, entries, entries[active].seq, active)
 
 
+class _RomSegment(bytearray, Partition):
+    """What vfs.rom_ioctl(2, ...) returns on a board built with ROMFS: the Partition of the
+    "romfs" partition (esp32_partition_romfs_obj in esp32_partition.c) that also gives the
+    whole partition, memory-mapped, as a buffer (esp32_partition_get_buffer): vfs.VfsRom(seg),
+    memoryview(seg)[a:b]. Made once, at boot (see _esp32emu: the map)."""
+
+    def __init__(self, size):
+        pass
+
+    # printed as the Partition it is on the board, not as 256 KB of bytes
+    def __repr__(self):
+        return Partition.__repr__(self)
+
+    def __str__(self):
+        return Partition.__repr__(self)
+
+    # a board's Partition has no len() and no items: only its buffer (memoryview, VfsRom)
+    def __len__(self):
+        raise TypeError("object of type 'Partition' has no len()")
+
+    def __getitem__(self, index):
+        raise TypeError("'Partition' object isn't subscriptable")
+
+    def __setitem__(self, index, value):
+        raise TypeError("'Partition' object doesn't support item assignment")
+
+    @staticmethod
+    def _map():
+        if not _emu.romfs_map:
+            p = _emu.romfs_part
+            seg = _RomSegment(p.size)
+            Partition._init(seg, p, _NATIVE)
+            _emu.romfs_load(seg)
+            _emu.romfs_map.append(seg)
+        return _emu.romfs_map[0]
+
+
 def _type_name(obj):
     return type(obj).__name__
 

@@ -187,3 +187,29 @@ def test_provision_again_needs_force(fota_aws, tmp_path):
     assert (out / "certs" / "device.key.der").read_bytes() != key
     kept = json.loads((tmp_path / "home" / "things" / thing / "thing.json").read_text())
     assert kept["certificate_id"] == json.loads(r.out)["certificate_id"]
+
+
+def test_publish_an_application(fota_aws, moto, tmp_path):
+    thing = unique("dev")
+    assert fota_aws("provision", thing).code == 0
+    app = tmp_path / "meter"
+    app.mkdir()
+    (app / "app.py").write_text("def step(conn):\n    pass\n")
+    (app / "VERSION").write_text("2.0.0\n")
+    r = fota_aws("build", "--app", app, "--out", tmp_path / "rel", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    r = fota_aws("publish", manifest["manifest"], "--thing", thing, "--slot", "0", "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    key = f"apps/meter/2.0.0/{manifest['file']}"
+    assert out["url"].endswith(f"/{key}")
+    assert out["document"] == {
+        "operation": "fota", "bc_idx": 0, "bc_crc": manifest["md5"], "bc_size": manifest["size"],
+        "bc_url": f"${{aws:iot:s3-presigned-url:{out['url']}}}", "version": "2.0.0",
+        "target": "app"}
+    import boto3
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    stored = s3.get_object(Bucket=fota_aws.env["FOTA_BUCKET"], Key=key)["Body"].read()
+    assert stored == (tmp_path / "rel" / manifest["file"]).read_bytes()

@@ -165,6 +165,26 @@ def test_provision_build_publish_status_cancel(local, tmp_path):
     assert r.code == 1 and json.loads(r.out)["counts"] == {"CANCELED": 1}
 
 
+def test_application_release_document(local, tmp_path):
+    fota, _ = local
+    home = Path(fota.env["FOTA_HOME"])
+    thing = unique("dev")
+    assert fota("provision", thing).code == 0
+    app = tmp_path / "sensor"
+    app.mkdir()
+    (app / "app.py").write_text("def main():\n    pass\n")
+    r = fota("build", "--app", app, "--version", "0.3.0", "--out", tmp_path / "rel", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--slot", "1",
+             "--job-id", unique("app"), "--json")
+    assert r.code == 0, r.err
+    assert "/apps/sensor/0.3.0/sensor-app-0.3.0.romfs" in json.loads(r.out)["url"]
+    doc = run_device(home, thing)
+    assert (doc["target"], doc["bc_idx"], doc["bc_size"], doc["version"]) == (
+        "app", 1, manifest["size"], "0.3.0")
+
+
 def test_group_rollout_watch_reports_a_failure(local, tmp_path):
     fota, _ = local
     home = Path(fota.env["FOTA_HOME"])

@@ -53,6 +53,11 @@ def main(board_dir: str, build_dir: str) -> int:
     for k, v in defaults.items():
         config.setdefault(k, v)
     sdkconfig.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+    csv = config.get("CONFIG_PARTITION_TABLE_CUSTOM_FILENAME", '""').strip('"')
+    if config.get("CONFIG_PARTITION_TABLE_CUSTOM") == "y":
+        # partition_table/project_include.cmake: relative to the project (ports/esp32)
+        if not (port / csv).is_file():
+            raise SystemExit(f"fake idf.py: partition table {csv} not found")
     (build / "CMakeCache.txt").write_text("MICROPY_BOARD:STRING=FOTA_ESP32\n")
     version = config.get("CONFIG_APP_PROJECT_VER", '"1"').strip('"')
     if config.get("CONFIG_APP_EXCLUDE_PROJECT_VER_VAR") == "y":

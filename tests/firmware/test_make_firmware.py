@@ -48,7 +48,7 @@ def tree(tmp_path: Path) -> tuple[Path, Path]:
     repo.mkdir()
     shutil.copy(ROOT / "Makefile", repo / "Makefile")
     shutil.copytree(ROOT / "firmware", repo / "firmware",
-                    ignore=shutil.ignore_patterns("sdkconfig.version*"))
+                    ignore=shutil.ignore_patterns("sdkconfig.version*", "sdkconfig.partitions*"))
     port = tmp_path / "mpy" / "ports" / "esp32"
     for rel, text in PORT_DEFAULTS.items():
         (port / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +77,9 @@ def test_each_version_reaches_the_app_descriptor(tree: tuple[Path, Path]) -> Non
         assert built_version(mpy) == version
     assert (repo / "firmware/FOTA_ESP32/sdkconfig.version").read_text() == \
         'CONFIG_APP_PROJECT_VER="v2.0.0-rc.1+build.7"\n'
+    cfg = (mpy / "ports/esp32" / BUILD / "sdkconfig").read_text()
+    csv = repo / "firmware/FOTA_ESP32/partitions.csv"
+    assert f'CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="{csv}"' in cfg
 
 
 def test_same_version_keeps_the_configuration(tree: tuple[Path, Path]) -> None:

@@ -17,6 +17,8 @@ ROWS = [
     "power cuts at sampled operations of a full-size (1.5 MB) update",
     "power cuts while the application writes its own files",
     "power cuts during a compressed update",
+    "power cuts at every flash operation of an application switch",
+    "power cuts at every flash operation of an application rollback",
     "hostile job documents",
     "connections dropped during downloads",
     "connections dropped during compressed downloads",

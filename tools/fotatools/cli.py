@@ -22,8 +22,9 @@ from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
-from .release import (DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
-                      build_release, kind_of, load_release, read_file, safe_name)
+from .release import (APP_KIND, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
+                      build_app_release, build_release, kind_of, load_release, read_file,
+                      safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
@@ -222,6 +223,12 @@ def cmd_group(args: argparse.Namespace) -> int:
 # -- build ------------------------------------------------------------------------------------
 def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
+    if (args.firmware is None) == (args.app is None):
+        raise UsageError("give a firmware image or --app DIR (one of them)")
+    if args.app is not None:
+        if args.compress or args.base or args.mcuboot_key:
+            raise UsageError("--compress, --from and --mcuboot-key are for firmware images, not --app")
+        return build_app(args, out)
     if args.window is not None and not args.compress:
         raise UsageError("--window goes with --compress")
     window = DEFAULT_WBITS if args.window is None else args.window
@@ -263,6 +270,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def build_app(args: argparse.Namespace, out: Path | None) -> int:
+    path, manifest = build_app_release(Path(args.app), out, args.version,
+                                       Path(args.sign) if args.sign else None, args.arch)
+    if args.json:
+        emit_json({"manifest": str(path), **manifest})
+        return EXIT_OK
+    print(f"application {manifest['project']} {manifest['version']}: {manifest['size']} bytes "
+          f"({manifest['files']} files, {manifest['arch']}, slot {manifest['slot_size']}), "
+          f"md5 {manifest['md5']}" + (", signed" if "signature" in manifest else ""))
+    print(f"release: {path}")
+    print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
+    return EXIT_OK
+
+
 # -- publish ----------------------------------------------------------------------------------
 def default_job_id(version: str, now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -289,6 +310,8 @@ def make_document(manifest: dict[str, Any], url: str, slot: int,
         "bc_url": "${aws:iot:s3-presigned-url:" + url + "}",
         "version": manifest["version"],
     }
+    if manifest.get("kind") == APP_KIND:
+        doc["target"] = "app"  # an application (ROMFS image) for an application slot
     sig = manifest.get("signature")
     if isinstance(sig, dict) and sig.get("value"):
         doc["bc_sig"] = sig["value"]
@@ -366,6 +389,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     args.protocol = args.protocol or "https"
     release = load_release(Path(args.release))
     manifest = release.manifest
+    is_app = manifest.get("kind") == APP_KIND
+    if is_app:
+        if args.slot not in (-1, 0, 1):
+            raise UsageError(f"bad --slot {args.slot} for an application: 0, 1 or -1 (the "
+                             "slot that does not run)")
+        if args.protocol == "mqtt":
+            raise UsageError("an application release goes over https (FreeRTOS OTA documents "
+                             "have no field for an application)")
     if args.protocol == "mqtt":
         if args.slot != -1:
             raise UsageError("--slot goes with --protocol https (afr_ota documents have no slot)")
@@ -387,7 +418,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if patch:
         packed = None  # the devices that run another base take the image itself
     upload = packed or release.image
-    key = "/".join(["firmware", safe_name(str(manifest["project"])),
+    key = "/".join(["apps" if is_app else "firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), upload.name])
     url = backend.upload(upload, key)
     if args.protocol == "mqtt":
@@ -750,13 +781,19 @@ def build_parser() -> Parser:
     p.add_argument("group", help="thing group name")
     p.add_argument("things", nargs="*", metavar="THING", help="things to add")
 
-    p = sub("build", "check an ESP32 app image, an MCUboot image or a plain file and write a "
-                     "release (file + manifest)", cmd_build)
-    p.add_argument("firmware", metavar="FILE",
+    p = sub("build", "check an ESP32 app image, an MCUboot image or a plain file (or build an "
+                     "application from a folder) and write a release (file + manifest)", cmd_build)
+    p.add_argument("firmware", metavar="FILE", nargs="?",
                    help="an ESP32 app image (not a full image), an MCUboot image (imgtool "
                         "sign), or any other file (then --version is needed)")
+    p.add_argument("--app", metavar="DIR",
+                   help="build an application release instead: DIR's modules (app.py is the "
+                        "entry) compiled to .mpy in a ROMFS image")
+    p.add_argument("--arch", default="xtensawin",
+                   help="with --app: mpy-cross -march for native code (default xtensawin, ESP32)")
     p.add_argument("--version", help="release version (default: from the app descriptor or the "
-                                     "MCUboot header, whose version it must equal)")
+                                     "MCUboot header, whose version it must equal; with --app: "
+                                     "DIR/VERSION)")
     p.add_argument("--out", metavar="DIR", help="output folder (default build/PROJECT-VERSION)")
     p.add_argument("--sign", metavar="KEY.pem",
                    help="sign with an EC P-256 key (ECDSA over SHA-256 of the image)")

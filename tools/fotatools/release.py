@@ -11,6 +11,9 @@ Three kinds of file, told apart by their first bytes:
 - `file`: anything else (a data or configuration file); its version is given with --version.
 Then `<project>-<version>.bin` and `<project>-<version>.json` (the manifest) go into a folder.
 
+`fota build --app DIR` makes an application release instead: a ROMFS image of the folder
+(see "application releases" below) and a manifest with kind "app".
+
 Manifest fields: format, kind, file, version, project, size, md5, sha256, built_at (UTC, when
 the release was made) and, when the file is signed, signature ({"algorithm":
 "ecdsa-p256-sha256", "value": base64 DER, "public_key": PEM}). An app image adds chip, idf_ver,
@@ -464,10 +467,19 @@ def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND
             if key not in manifest:
                 raise ImageError(f"manifest {path} lacks {key!r}")
         kind = str(manifest.get("kind", KIND_APP))
+        image = path.parent / str(manifest["file"])
+        if kind == APP_KIND and KIND_APP in kinds:  # an application release (fota build --app)
+            data = read_file(image, "release image")
+            check_app_image(data, int(manifest.get("slot_size", APP_SLOT_SIZE)),
+                            str(manifest.get("arch", "xtensawin")))
+            if (len(data), hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()) != (
+                    manifest["size"], manifest["md5"], manifest["sha256"]):
+                raise ImageError(f"{image} does not match its manifest (size or hash differ)")
+            check_version(str(manifest["version"]))
+            return Release(image, manifest)
         if kind not in KINDS:
             raise ImageError(f"manifest {path}: unknown kind {kind!r}")
         _check_kind(path, kind, kinds)
-        image = path.parent / str(manifest["file"])
         data = read_file(image, "release file")
         info = describe_file(image, str(manifest["version"]) if kind == KIND_FILE else None,
                              str(manifest.get("chip", chip)), data)
@@ -480,6 +492,12 @@ def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND
         check_version(str(manifest["version"]))
         return Release(image, manifest, _load_compressed(path, manifest, data))
     data = read_file(path, "firmware image")
+    if kinds == (KIND_APP,) and data.startswith(b"\xd2\xcd\x31"):  # ROMFS: an application release
+        info = check_app_image(data)
+        return Release(path, {"format": MANIFEST_FORMAT, "kind": APP_KIND, "file": path.name,
+                              "version": info["version"], "project": safe_name(path.stem),
+                              "size": len(data), "md5": hashlib.md5(data).hexdigest(),
+                              "sha256": hashlib.sha256(data).hexdigest(), "arch": info["arch"]})
     kind = kind_of(data)
     if kinds == (KIND_APP,):  # an app image is expected: say why this one is not
         if kind == KIND_MCUBOOT:
@@ -519,3 +537,87 @@ def _load_compressed(path: Path, manifest: dict[str, Any], data: bytes) -> Path 
     if inflate_pieces(packed) != data:
         raise ImageError(f"{packed_path} does not inflate to the image")
     return packed_path
+
+
+# ---------------------------------------------------------------- application releases
+# An application release is a ROMFS image of the application's folder (appimage.py): `app.mpy`
+# at its top (the module the device's main.py imports), `VERSION` (its version, as text) and
+# whatever else the folder holds. The same image serves both device routes: a board with ROMFS
+# (FOTA_ESP32) writes it into its other ROMFS slot and runs it in place; a stock firmware
+# unpacks it into its other app folder (/app0, /app1) as it downloads.
+APP_SLOT_SIZE = 0x20000  # half of FOTA_ESP32's 256 KB "romfs" partition (partitions.csv)
+APP_ENTRY = "app"  # app.py in the folder -> app.mpy in the image
+APP_KIND = "app"
+APP_MPY_VERSION = 6  # bytecode version of MicroPython 1.29 (mpy-cross 1.29 emits it)
+
+
+def check_app_image(image: bytes, slot_size: int = APP_SLOT_SIZE,
+                    arch: str = "xtensawin") -> dict[str, Any]:
+    """What the host checks of an application image before it is published: a ROMFS image,
+    the entry module, VERSION, .mpy files of bytecode v6 and no other architecture's native
+    code, no bigger than a slot. -> {"version", "files", "arch"}; ImageError otherwise."""
+    from fotatools.appimage import AppImageError, describe_romfs, romfs_files
+    try:
+        files = romfs_files(image)
+        summary = describe_romfs(image)
+    except AppImageError as e:
+        raise ImageError(str(e)) from None
+    if len(image) > slot_size:
+        raise ImageError(f"the image is {len(image)} bytes, an application slot holds "
+                         f"{slot_size}")
+    if f"{APP_ENTRY}.mpy" not in files and f"{APP_ENTRY}.py" not in files:
+        raise ImageError(f"no {APP_ENTRY}.py at the top of the application (the module the "
+                         "device's main.py imports)")
+    for path, info in summary.mpy.items():
+        if info.version != APP_MPY_VERSION:
+            raise ImageError(f"{path}: .mpy version {info.version}, the firmware loads "
+                             f"version {APP_MPY_VERSION}")
+        if info.arch not in ("none", arch):
+            raise ImageError(f"{path}: native code for {info.arch}, the board is {arch}")
+    version = files.get("VERSION", b"").decode("utf-8", "replace").strip()
+    check_version(version)
+    return {"version": version, "files": len(files), "arch": arch}
+
+
+def build_app_release(folder: Path, out_dir: Path | None = None, version: str | None = None,
+                      sign_key: Path | None = None, arch: str = "xtensawin",
+                      slot_size: int = APP_SLOT_SIZE) -> tuple[Path, dict[str, Any]]:
+    """`fota build --app DIR`: the ROMFS image of DIR (`.py` compiled for `arch`, VERSION
+    written in) and its manifest, in out_dir (default build/<name>-app-<version>)."""
+    from fotatools.appimage import AppImageError, build_romfs
+    if not folder.is_dir():
+        raise ImageError(f"application folder not found: {folder}")
+    if not (folder / f"{APP_ENTRY}.py").is_file() and not (folder / f"{APP_ENTRY}.mpy").is_file():
+        raise ImageError(f"{folder} has no {APP_ENTRY}.py (the module the device's main.py "
+                         "imports)")
+    if version is None:
+        try:
+            version = (folder / "VERSION").read_text().strip()
+        except OSError:
+            raise ImageError(f"no version: give --version or put a VERSION file in {folder}"
+                             ) from None
+    check_version(version)
+    try:
+        image = build_romfs(folder, arch, extra={"VERSION": version.encode()})
+    except AppImageError as e:
+        raise ImageError(str(e)) from None
+    info = check_app_image(image, slot_size, arch)
+    signature = sign_image(image, read_file(sign_key, "signing key")) if sign_key else None
+    project = safe_name(folder.resolve().name)
+    base = f"{project}-app-{safe_name(version)}"
+    out = out_dir if out_dir is not None else Path("build") / base
+    out.mkdir(parents=True, exist_ok=True)
+    image_out = out / f"{base}.romfs"
+    image_out.write_bytes(image)
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT, "kind": APP_KIND, "file": image_out.name, "version": version,
+        "project": project, "size": len(image), "md5": hashlib.md5(image).hexdigest(),
+        "sha256": hashlib.sha256(image).hexdigest(), "arch": arch,
+        "mpy_version": APP_MPY_VERSION, "files": info["files"], "slot_size": slot_size,
+        "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if signature:
+        manifest["signature"] = signature
+    manifest_path = out / f"{base}.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest_path, manifest
