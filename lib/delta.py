@@ -253,7 +253,7 @@ class Patch:
 
 
 class Patcher:
-    # The delta codec of the FOTA flow (fota._image): open(start) -> the new image as a
+    # The delta codec of the FOTA flow (fotaupdate._image): open(start) -> the new image as a
     # stream from image offset `start`. A sequential patch cannot start in the middle, so a
     # resume (a broken connection, a power cut) fetches the patch again from its first byte
     # and drops the image bytes the slot already has: it costs the download, not flash work.

@@ -7,6 +7,7 @@ import gc
 import hashlib
 
 import fota
+import fotaupdate
 from https import Broken, HTTPError
 
 
@@ -19,7 +20,7 @@ def run(jobs, job, fs, rec):
     rec["tries"] += 1
     if rec["tries"] > fota.MAX_TRIES:
         return fota._fail(job, "download", "interrupted %d times" % fota.MAX_TRIES) or None
-    key = fota._signer()
+    key = fotaupdate._signer()
     if key is None:
         return fota._fail(job, "check", "afr_ota images are code-signed: this device has no signer key") or None
     try:
@@ -62,7 +63,7 @@ def _one(jobs, f, t, key, rec):
         try:
             start = t.create(f, cur["done"])
             fota.log("download", "file %d, %d bytes%s" % (f.id, f.size, " from byte %d" % start if start else ""))
-            sha = _receive(t, f, fota._source(f, None, jobs.conn), cur, rec)
+            sha = _receive(t, f, fotaupdate._source(f, None, jobs.conn), cur, rec)
             new = t.close()
             import ecdsa
 
