@@ -49,7 +49,7 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         if key and not p.sig:
             raise DocError("unsigned image refused: this device requires bc_sig")
         if p.kind == "afr_ota" and not key:
-            raise DocError("afr_ota images are code-signed: this device has no fota.signer key")
+            raise DocError("afr_ota images are code-signed: this device has no signer key")
         # Every buffer and hash of the update now, while the MQTT session still holds its TLS
         # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
         if p.kind == "app":
@@ -94,7 +94,7 @@ def _abort(w):
 
 def _admit(desc, signed):
     # The new image's descriptor against the running one: never a lower secure_version
-    # (anti-rollback); with a fota.signer, a valid signature and a newer version (no downgrade,
+    # (anti-rollback); with a signer, a valid signature and a newer version (no downgrade,
     # no replay of an older signed image).
     mine = otaslot.app_desc(otaslot.running())
     if mine and desc[2] < mine[2]:

@@ -84,7 +84,7 @@ def test_this_boards_firmware_and_a_file_in_one_job(rig):
     ex = r.execution(job)
     assert ex.status == "SUCCEEDED", result.console
     assert ex.status_details == {"step": "confirm", "version": "1.0.1", "from_version": "1.0.0",
-                                 "file_2": file_version(CONFIG)}
+                                 "file_2": file_version(CONFIG), "app_version": "none"}
     assert r.version() == "1.0.1" and r.file("data/fpga.bit") == CONFIG
     # the file first, then the firmware and its trial boot
     assert result.console.index("file 2: version") < result.console.index("[boot] slot")

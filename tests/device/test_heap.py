@@ -13,7 +13,7 @@ from tests.device.rig import firmware
 # An application that reports, at the moment the slot writer is made and the moment the HTTPS
 # download opens, whether the MQTT session is still open.
 ORDER = """
-import fota, otaslot
+import fota, fotaupdate, otaslot
 from awsiot import Connection, load_config
 from jobs import Jobs
 
@@ -25,11 +25,11 @@ def init(self, *a, **kw):
     print("app: slot writer, mqtt open:", conn.connected())
     _init(self, *a, **kw)
 otaslot.SlotWriter.__init__ = init
-_get = fota.get
+_get = fotaupdate.get
 def get(*a, **kw):
     print("app: https, mqtt open:", conn.connected())
     return _get(*a, **kw)
-fota.get = get
+fotaupdate.get = get
 print("app: reset needed", fota.handle_fota_jobs(jobs, force=True, auto_reset=False))
 """
 

@@ -85,7 +85,8 @@ def check_with_firmware(r, mcu, job, result):
     assert (ex.status == "SUCCEEDED") == (r.version() == "1.0.1"), (ex, result.console)
     if ex.status == "SUCCEEDED":
         assert ex.status_details == {"step": "confirm", "version": "1.0.1", "from_version": "1.0.0",
-                                     "file_1": "1.1.0", "file_2": file_version(DATA)}
+                                     "file_1": "1.1.0", "file_2": file_version(DATA),
+                                     "app_version": "none"}
     else:
         assert ex.status_details["reason"].startswith("file 0: rolled back"), (ex, result.console)
     assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
