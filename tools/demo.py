@@ -5,15 +5,14 @@ boots an emulated ESP32 on firmware 1.0.0 running the project's boot.py and main
 publishes signed releases with the `fota` command: 1.0.1, which the device downloads, boots and
 confirms (job SUCCEEDED), and 1.0.2, whose self-test fails, so the bootloader rolls it back to
 1.0.1 (job FAILED with the reason). Then the application apart from the firmware (`fota build
---app`): application 1.0.0, a ROMFS image of a few kilobytes (SUCCEEDED in seconds, the
-firmware untouched), and 1.0.1, whose import fails on its trial boot, so the device goes back
-to application 1.0.0 (FAILED). Then a secondary MCU (simulated MCUboot with an SMP server) on
-the ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU
-test-boots it and the ESP32 confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0,
-whose application hangs at start (the simulation falls silent until a watchdog reset), so
-MCUboot reverts it (FAILED with the reason). The secondary act is skipped, with the reason,
-when a piece it needs is missing. Exits 0 only if every outcome was observed. Everything it
-starts, it stops.
+--app`): application 1.0.0, a ROMFS image of a few kilobytes (SUCCEEDED in seconds, the firmware
+untouched), and 1.0.1, whose import fails on its trial boot, so the device goes back to
+application 1.0.0 (FAILED). Then a secondary MCU (simulated MCUboot with an SMP server) on the
+ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU test-boots
+it and the ESP32 confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0, whose application
+hangs at start until its watchdog resets the MCU, so MCUboot reverts it (FAILED with the
+reason). The secondary act is skipped, with the reason, when a piece it needs is missing. Exits
+0 only if every outcome was observed. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -195,7 +194,7 @@ def publish(home: Path, work: Path, version: str, payload: dict[str, str] | None
 # -- the secondary MCU act ------------------------------------------------------------------
 IMGTOOL = str(Path(sys.executable).parent / "imgtool")
 SECONDARY_BODY = 24_000
-WATCHDOG_S = 0.5  # the secondary application's watchdog period
+WATCHDOG_MS = 500  # the secondary application's watchdog period
 
 
 def secondary_missing() -> str | None:
@@ -210,39 +209,6 @@ def secondary_missing() -> str | None:
     if not Path(IMGTOOL).exists():
         return "MCUboot's imgtool (pip install imgtool)"
     return None
-
-
-def hang_on_test_boot(mcu: Any, version: str, timeout: float) -> threading.Thread:
-    """Play a secondary application that hangs at start: once the MCU has been reset into
-    `version` on trial, it answers nothing (the simulation's `silent` fault, set as the reset
-    is requested), and WATCHDOG_S later its watchdog resets it (a power cycle). MCUboot then
-    finds the test image unconfirmed and reverts it."""
-    start = len(mcu.log())
-    armed = f"img: {version} set for test"
-
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        stage = 0
-        while time.monotonic() < deadline:
-            log = mcu.log()[start:]
-            if stage == 0 and armed in log and "os: reset requested" in log[log.index(armed):]:
-                mcu.faults(silent=True)
-                stage = 1
-            if stage == 1 and f"running {version}" in log:
-                print(f"  mcu   | {version} started on trial and hangs: no SMP answers; its "
-                      "watchdog resets it", flush=True)
-                time.sleep(WATCHDOG_S)
-                mcu.stop()
-                mcu.clear_faults()
-                mcu.start()
-                print(f"  mcu   | {mcu.log().rstrip().splitlines()[-1].removeprefix('[mcu] ')}",
-                      flush=True)
-                return
-            time.sleep(0.01)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
 
 
 def mcu_version(mcu: Any) -> str | None:
@@ -262,15 +228,16 @@ def mcu_state(mcu: Any) -> str:
             f"{status.get('boots')} boots")
 
 
-def mcuboot_image(work: Path, version: str, mcu_key: Path) -> Path:
-    """The secondary's application, signed for MCUboot by imgtool."""
+def mcuboot_image(work: Path, version: str, mcu_key: Path, hangs: bool = False) -> Path:
+    """The secondary's application, signed for MCUboot by imgtool. `hangs`: it hangs as it
+    starts, until its watchdog resets the MCU (the simulator's `mcusim:hang` marker)."""
     import random
 
     folder = work / f"secondary-{version}"
     folder.mkdir()
     body = folder / "secondary.bin"
     rnd = random.Random(version)
-    body.write_bytes(f"secondary app {version}\n".encode()
+    body.write_bytes(f"secondary app {version}\n".encode() + (b"mcusim:hang\n" if hangs else b"")
                      + bytes(rnd.getrandbits(8) for _ in range(SECONDARY_BODY)))
     out = folder / "secondary.signed.bin"
     subprocess.run([IMGTOOL, "sign", "-k", str(mcu_key), "--header-size", "0x200",
@@ -280,8 +247,9 @@ def mcuboot_image(work: Path, version: str, mcu_key: Path) -> Path:
     return out
 
 
-def publish_secondary(home: Path, work: Path, version: str, mcu_key: Path, key: Path) -> str:
-    image = mcuboot_image(work, version, mcu_key)
+def publish_secondary(home: Path, work: Path, version: str, mcu_key: Path, key: Path,
+                      hangs: bool = False) -> str:
+    image = mcuboot_image(work, version, mcu_key, hangs)
     p = fota(home, "build", _rel(image), "--out", _rel(work / f"secondary-release-{version}"),
              "--json", quiet=True)
     manifest = json.loads(p.stdout)
@@ -359,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
 
             say("Powering a secondary MCU (MCUboot, SMP server) on the ESP32's UART1; it runs 0.1.0")
             subprocess.run([IMGTOOL, "keygen", "-k", str(mcu_key), "-t", "ecdsa-p256"], check=True)
-            mcu = Secondary(work / "mcu", key=mcu_key).start()
+            mcu = Secondary(work / "mcu", key=mcu_key, watchdog_ms=WATCHDOG_MS).start()
             uarts = {1: mcu.port}
         board = "MicroPython's stock OTA table, no ROMFS" if args.stock else \
             "this project's FOTA_ESP32 table, with ROMFS slots"
@@ -414,10 +382,8 @@ def main(argv: list[str] | None = None) -> int:
 
             say("Publishing secondary image 1.2.0, whose application hangs at start: "
                 "MCUboot reverts it")
-            hang = hang_on_test_boot(mcu, "1.2.0", args.timeout)
-            job = publish_secondary(home, work, "1.2.0", mcu_key, key)
+            job = publish_secondary(home, work, "1.2.0", mcu_key, key, hangs=True)
             ex = follow(home, job, dev, args.timeout)
-            hang.join(timeout=10)
             outcomes["secondary 1.2.0"] = f"{ex['status']} {ex.get('status_details', {})}"
             print(f"  mcu   | {mcu_state(mcu)}", flush=True)
             mcu_running = mcu_version(mcu)
