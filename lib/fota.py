@@ -77,7 +77,7 @@ import os
 import machine
 import otaslot
 from esp32 import Partition
-from fotaplan import DocError, files, kind
+from fotaplan import DocError, files, kind, show
 from jobs import JobsError
 
 RECORD = "fota.json"  # the update in flight, kept across the reset
@@ -265,8 +265,7 @@ def _other(job, job_cbk):
             why = "job_cbk failed: %s" % _why(e)
     if why is None:
         op = doc.get("operation")
-        why = "unsupported operation: %s" % (op if isinstance(op, str) else
-                                             "(none)" if op is None else json.dumps(op))
+        why = "unsupported operation: %s" % ("(none)" if op is None else show(op))
     _end(job, "REJECTED", "jobs", {"reason": why})
     return False
 

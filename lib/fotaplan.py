@@ -146,8 +146,13 @@ def _codec(doc, p, slot_size):
         full = None if full is None else _url(full, "bc_full")
         p.codec, p.args, p.xsize = enc, {"base": sha.lower(), "full": full}, xsize
         return
-    enc = enc if isinstance(enc, str) else json.dumps(enc)
-    raise DocError("bc_enc %s is not supported (deflate, delta)" % enc)
+    raise DocError("bc_enc %s is not supported (deflate, delta)" % show(enc))
+
+
+def show(v):
+    # A document's value in a reason: short, whatever its size (reasons are built in RAM).
+    v = v if isinstance(v, str) else json.dumps(v)
+    return v if len(v) <= 40 else v[:40] + "... (%d characters)" % len(v)
 
 
 def base(p, running_sha):
@@ -226,7 +231,7 @@ def _afr_file(ota, f, fid, protocols):
                 return OtaFile(fid, size, sig, path, (stream, fid), None)
             if proto == "HTTP":
                 return OtaFile(fid, size, sig, path, None, _url(f.get("update_data_url"), "update_data_url"))
-        raise DocError("afr_ota: none of the protocols %s is supported (MQTT, HTTP)" % protocols)
+        raise DocError("afr_ota: none of the protocols %s is supported (MQTT, HTTP)" % show(protocols))
     except DocError as e:
         raise DocError("file %d: %s" % (fid, e))
 

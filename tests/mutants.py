@@ -304,6 +304,12 @@ MUTATIONS: list[Mutation] = [
       'and f.get("f") == self.file_id:', ":", D + "test_streams.py"),
     m("stream describe takes any answer", "lib/streams.py",
       "if kind != answer:", "if False:", D + "test_streams.py"),
+    m("a document's value quoted whole in a reason", "lib/fotaplan.py",
+      "return v if len(v) <= 40 else", "return v if True else",
+      D + "test_bad_jobs.py::test_oversized_values_are_quoted_short_and_never_stall_the_loop"),
+    m("statusDetails values sanitized whole", "lib/jobs.py",
+      "for c in str(v)[:1024]).strip()", "for c in str(v)).strip()",
+      D + "test_jobs.py::test_status_details_of_any_length_fit_a_small_heap"),
     # --- compressed images (bc_enc deflate): bombs, bad data, windows, resume ------------------
     m("compressed: a piece may inflate past its bytes (decompression bomb)", "lib/inflate.py",
       "if self._inflate(self.one):", "if False:", COMPRESSED_BAD, "-k", "bomb"),

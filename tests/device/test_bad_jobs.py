@@ -178,3 +178,38 @@ def test_flash_that_does_not_hold_what_was_written(rig):
     assert ex.status == "FAILED"
     assert ex.status_details == {"step": "download", "reason": "flash read-back differs in sector 5"}
     check_untouched(r, before, otadata)
+
+
+def test_oversized_values_are_quoted_short_and_never_stall_the_loop(rig, tmp_path):
+    # A reason that quoted a document's 8,000-character value whole took more heap than a
+    # board has (a MemoryError at every turn of the loop: the job stayed QUEUED and blocked
+    # every job behind it). Values are quoted to 40 characters and their length.
+    import uuid
+
+    from fotatools.backend import TERMINAL_STATES, Rollout
+    from tests.reliability.board import MAIN, Running
+
+    r = rig(app=MAIN)
+    big = "9" * 8000
+    docs = {"fota": ({"operation": "fota", "bc_idx": 1, "bc_crc": MD5, "bc_size": len(NEW),
+                      "bc_url": "https://127.0.0.1:1/fw.bin", "bc_enc": big}, "FAILED"),
+            "operation": ({"operation": big}, "REJECTED"),
+            "afr_ota": ({"afr_ota": {"protocols": [big], "files": [{
+                "fileid": 0, "filesize": len(NEW), "update_data_url": "https://127.0.0.1:1/fw.bin",
+                "sig-sha256-ecdsa": "MEUCIQ=="}]}}, "FAILED")}
+    arn = r.cloud.thing_arn(r.thing)
+    jobs = {}
+    for name, (doc, _) in docs.items():
+        jobs[name] = f"big-{name}-{uuid.uuid4().hex[:6]}"
+        r.cloud.create_job(jobs[name], [arn], doc, Rollout())
+    with Running(r, tmp_path / "ops.log") as board:
+        assert board.until(lambda: all(r.execution(j).status in TERMINAL_STATES
+                                       for j in jobs.values()), timeout=120), board.dev.console
+        assert board.dev.running
+        console = board.dev.console
+    assert "MemoryError" not in console, console
+    for name, (_, status) in docs.items():
+        ex = r.execution(jobs[name])
+        why = ex.status_details["reason"]
+        assert ex.status == status and "9" * 30 in why and len(why) < 200, (name, ex)
+        assert "... (8000 characters)" in why or "... (8004 characters)" in why, (name, ex)

@@ -156,3 +156,13 @@ ip, q = jobs.list()
 print(json.dumps(len(q)))
 """)
     assert out == 0
+
+
+def test_status_details_of_any_length_fit_a_small_heap():
+    # statusDetails values are cut to AWS's 1,024 characters before they are cleaned: a value
+    # of 40,000 characters (an exception quoting a document, say) costs no more heap than one
+    # of 1,024.
+    out = run_json("import json, jobs\n"
+                   "d = jobs._details({'reason': 'x' * 40000, 'step': 'check'})\n"
+                   "print(json.dumps([len(d['reason']), d['step']]))", heapsize="128k")
+    assert out == [1024, "check"]
