@@ -171,6 +171,6 @@ def _details(d):
     # become spaces, and whatever is not printable ASCII a "?".
     out = {}
     for k, v in d.items():
-        v = "".join(c if " " <= c <= "~" else " " if c < " " else "?" for c in str(v)[:1024]).strip()
-        out[str(k)] = (v or "-")[:1024]
+        v = "".join(c if " " <= c <= "~" else " " if c < " " else "?" for c in str(v)[:1024])
+        out[str(k)] = v.strip() or "-"
     return out
