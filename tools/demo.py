@@ -132,10 +132,12 @@ fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16))
 """
 
 
-def device_folder(work: Path, home: Path, cert: Path, secondary: bool) -> Path:
-    """boot.py, main.py, lib/ (with umqtt) and the provisioned config and credentials."""
+def device_folder(work: Path, home: Path, cert: Path | None = None,
+                  secondary: bool = False) -> Path:
+    """boot.py, main.py, lib/ (with umqtt) and the provisioned config and credentials; with
+    `cert`, the signer every release must be signed by."""
     fs = work / "fs"
-    fota(home, "provision", THING, "--out", _rel(fs), "--signer", _rel(cert))
+    fota(home, "provision", THING, "--out", _rel(fs), *(["--signer", _rel(cert)] if cert else []))
     shutil.copy(ROOT / "boot.py", fs / "boot.py")
     if secondary:
         with open(fs / "boot.py", "a") as f:
