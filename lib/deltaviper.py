@@ -1,11 +1,15 @@
 # The two hot loops of a delta update, compiled to machine code by MicroPython's viper
 # emitter (xtensawin on an ESP32). lib/deltaplain.py is the same in plain bytecode, for a
-# firmware built without the emitter (importing this module is then a SyntaxError).
-import micropython
+# firmware built without the emitter (importing this module then raises SyntaxError or
+# ValueError). The loops are compiled when the module is imported, by the board's own
+# compiler: as a string, this file compiles anywhere (mpy-cross without -march, a freeze for
+# any port) and the emitter is asked for only where the code runs.
+import micropython  # noqa: F401 (the decorators below)
 
 # hs_decode states (the same in deltaplain)
 TAG, LITERAL, INDEX, COUNT, COPY = 0, 1, 2, 3, 4
 
+exec("""
 
 @micropython.viper
 def hs_decode(st, src, win, out) -> int:
@@ -101,3 +105,4 @@ def add(out, diff):
     while k < n:
         o[k] = o[k] + d[k]
         k += 1
+""", globals())
