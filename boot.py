@@ -1,7 +1,7 @@
 # Runs first at every boot: bring up Wi-Fi from config.json where the board has a network
 # module ({"wifi": {"ssid": "...", "password": "..."}}); a no-op elsewhere. Then choose the
-# application slot (apps.boot: the one on trial, or the confirmed one after a failed trial)
-# and put it on sys.path for main.py.
+# application slot (fota.apps.boot: the one on trial, or the confirmed one after a failed
+# trial); the loop imports the application from it (fota.apps.start), after the library.
 import json
 import time
 
@@ -31,7 +31,7 @@ def wifi(timeout_ms=20000):
 
 def application():
     try:
-        import apps
+        from fota import apps
     except ImportError:
         return  # a library without application slots
     try:

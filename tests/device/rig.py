@@ -21,15 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 # A test application: connect, run the FOTA flow once, return (the emulator run then ends).
 ONCE = """
 import fota
-from awsiot import Connection, load_config
-from jobs import Jobs
+from fota.awsiot import Connection, load_config
+from fota.jobs import Jobs
 
 conn = Connection(load_config())
 conn.connect()
 jobs = Jobs(conn)
 if fota.testing():
-    import selftest
+    from fota import selftest
     ok, why = selftest.run(jobs)
+    try:
+        import checks  # the firmware's own self-test, when its build froze one
+    except ImportError:
+        checks = None
+    if ok and checks:
+        ok, why = checks.run(jobs)
     print("app: self-test", ok, why)
     if not ok:
         fota.reject("self-test failed: " + why)
@@ -39,12 +45,22 @@ print("app: done", fota.version())
 
 
 def device_folder(fs: Path, main: str) -> Path:
-    """A device folder with this project's lib/*.py and `main` as main.py (no credentials)."""
-    (fs / "lib").mkdir(parents=True)
-    for p in (ROOT / "lib").glob("*.py"):
-        (fs / "lib" / p.name).write_text(p.read_text())
+    """A device folder with this project's lib/ and `main` as main.py (no credentials)."""
+    shutil.copytree(ROOT / "lib", fs / "lib", ignore=shutil.ignore_patterns("__pycache__"))
     (fs / "main.py").write_text(main)
     return fs
+
+
+def frozen_library(**replace: str) -> dict[str, str]:
+    """The frozen modules of the project's firmware (its manifest freezes lib/ and the port's
+    umqtt.simple), with the modules named in `replace` (fota's, by module name) given other
+    source: a new firmware whose library is broken."""
+    out = {f"fota/{p.name}": p.read_text() for p in (ROOT / "lib" / "fota").glob("*.py")}
+    out["umqtt/simple.py"] = (ROOT / ".deps" / "umqtt" / "simple.py").read_text()
+    for name, src in replace.items():
+        assert f"fota/{name}.py" in out, name
+        out[f"fota/{name}.py"] = src
+    return out
 
 
 def firmware(version: str, size: int = 300_000, payload: dict[str, str] | None = None) -> bytes:

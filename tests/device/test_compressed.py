@@ -185,7 +185,7 @@ def test_compressed_cycle_fits_the_budget_the_readme_gives(rig, server):
     job = publish(r, server.url("/fw/fw.z"))
     result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
     assert result.exit_reason == "main-returned", result.console
-    assert "app: library /rom/fota.mpy" in result.console
+    assert "app: library /rom/fota/__init__.mpy" in result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1"
 
@@ -231,7 +231,7 @@ def plan_of(doc: dict) -> object:
 
     return run_json(f"""
 import json
-from fotaplan import plan, DocError
+from fota.plan import plan, DocError
 try:
     p = plan(json.loads({json.dumps(json.dumps(doc))}), 2, 0, 1, 0x180000)
     print(json.dumps([p.codec, p.args, p.xsize, p.size]))
@@ -308,7 +308,7 @@ def test_inflater_opens_at_every_sector(tmp_path):
     sectors = range(0, len(NEW), 4096)
     out = run_json(f"""
 import json, hashlib, binascii, os
-from inflate import Inflater
+from fota.inflate import Inflater
 class File:
     def __init__(self, start):
         self.f = open("fw.z", "rb"); self.f.seek(start); self.total = os.stat("fw.z")[6]

@@ -28,7 +28,8 @@ BIG_OLD = build_app_image("1.0.0", size=1_500_000)
 BIG_NEW = evolve(BIG_OLD, "1.0.1", seed=2, edits=12)
 
 APPLY = """
-import json, binascii, hashlib, esp32, appimage, delta, deltaplain
+import json, binascii, hashlib, esp32
+from fota import appimage, delta, deltaplain
 class File:  # a patch file as the transport stream
     def __init__(self, path):
         self.f = open(path, "rb")
@@ -126,8 +127,10 @@ def test_patches_made_by_detools_cli_are_applied_byte_for_byte(tmp_path):
 def test_firmware_without_the_viper_emitter_applies_in_plain_bytecode(tmp_path):
     # Such a firmware cannot compile deltaviper.py: its import is a SyntaxError ("invalid
     # micropython decorator"), stood for here by a deltaviper.py that does not compile.
-    (tmp_path / "shadow").mkdir()
-    (tmp_path / "shadow" / "deltaviper.py").write_text("@micropython.viper(\n")
+    import shutil
+
+    shutil.copytree(ROOT / "lib" / "fota", tmp_path / "shadow" / "fota")
+    (tmp_path / "shadow" / "fota" / "deltaviper.py").write_text("@micropython.viper(\n")
     patch = cli_patch(tmp_path, OLD, NEW, "-c", "heatshrink")
     out = on_board(tmp_path / "board", OLD, {"p": patch}, first=[tmp_path / "shadow"])
     assert out["fast"] is False
@@ -496,7 +499,7 @@ def test_delta_cycle_fits_the_budget_the_readme_gives(rig, server):
                     bc_base=BIG_OLD[-32:].hex(), bc_zsize=len(BIG_PATCH))
     result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
     assert result.exit_reason == "main-returned", result.console
-    assert "app: library /rom/fota.mpy" in result.console
+    assert "app: library /rom/fota/__init__.mpy" in result.console
     assert "fota: [download] delta from base" in result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.running_slot_bytes()[:len(BIG_NEW)] == BIG_NEW
@@ -506,7 +509,7 @@ def test_delta_cycle_fits_the_budget_the_readme_gives(rig, server):
 
 PLAN = """
 import json
-from fotaplan import plan, base, DocError
+from fota.plan import plan, base, DocError
 out = []
 for doc, running in json.loads(%r):
     try:

@@ -21,7 +21,8 @@ def der_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 def check(key_der: bytes, digest: bytes, sig_der: bytes) -> object:
     """-> True/False from ecdsa.verify, or the error ecdsa raised."""
     code = f"""
-import json, binascii, ecdsa
+import json, binascii
+from fota import ecdsa
 try:
     k = ecdsa.public_key(binascii.unhexlify({key_der.hex()!r}))
     s = ecdsa.signature(binascii.unhexlify({sig_der.hex()!r}))

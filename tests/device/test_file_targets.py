@@ -17,9 +17,10 @@ CONFIG = b"fpga bitstream " * 700  # 10.5 KB: three stream blocks
 OLD = b"the old bitstream\n"
 
 # ONCE, with the application's targets registered and its progress callback printing
-APP = ONCE.replace("import fota\n", """import fota, targets
-fota.targets[2] = targets.FileTarget("data/fpga.bit")
-fota.targets[5] = targets.FileTarget(folder="data")
+APP = ONCE.replace("import fota\n", """import fota
+from fota import target
+fota.targets[2] = target.FileTarget("data/fpga.bit")
+fota.targets[5] = target.FileTarget(folder="data")
 fota.on_progress = lambda fid, step, done, size: print("app: file %d %s %d/%d" % (fid, step, done, size))
 """)
 
@@ -126,15 +127,16 @@ def test_a_short_file_is_not_put_in_place(tmp_path):
     from tests.device.mpy import run_json
 
     out = run_json("""
-import json, os, targets
+import json, os
+from fota import target
 class F:
     id, size, path = 2, 100, None
-t = targets.FileTarget("f.bin")
+t = target.FileTarget("f.bin")
 t.create(F)
 t.write(0, b"x" * 99)
 try:
     t.close()
-except targets.TargetError as e:
+except target.TargetError as e:
     t.abort()
     print(json.dumps([str(e), os.listdir()]))
 """, cwd=tmp_path)

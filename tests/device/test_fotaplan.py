@@ -14,7 +14,7 @@ SLOT = 0x180000
 def plan(doc, running=0, next_slot=1):
     code = f"""
 import json
-from fotaplan import plan, kind, DocError
+from fota.plan import plan, kind, DocError
 doc = json.loads({json.dumps(json.dumps(doc))})
 try:
     p = plan(doc, 2, {running}, {next_slot}, {SLOT})
@@ -170,7 +170,7 @@ def test_bad_afr_ota_document_is_refused(doc, reason):
 def files(doc):
     code = f"""
 import json
-from fotaplan import files, DocError
+from fota.plan import files, DocError
 try:
     print(json.dumps([[f.id, f.size, f.path, f.stream, f.url, len(f.sig)] for f in files(json.loads({json.dumps(json.dumps(doc))}))]))
 except DocError as e:

@@ -7,7 +7,7 @@ from tests.device.rig import device_folder, firmware
 
 APP = """
 import fota
-from jobs import JobsError
+from fota.jobs import JobsError
 
 ENDED = {}
 

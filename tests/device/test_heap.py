@@ -13,9 +13,10 @@ from tests.device.rig import firmware
 # An application that reports, at the moment the slot writer is made and the moment the HTTPS
 # download opens, whether the MQTT session is still open.
 ORDER = """
-import fota, fotaupdate, otaslot
-from awsiot import Connection, load_config
-from jobs import Jobs
+import fota
+from fota import install as fotaupdate, otaslot
+from fota.awsiot import Connection, load_config
+from fota.jobs import Jobs
 
 conn = Connection(load_config())
 conn.connect()
@@ -48,8 +49,8 @@ def test_update_buffers_come_before_mqtt_closes_and_https_after(rig):
 
 STREAM = """
 import json, micropython, gc
-from awsiot import Connection, load_config
-from streams import StreamFile, BLOCK
+from fota.awsiot import Connection, load_config
+from fota.streams import StreamFile, BLOCK
 conn = Connection(load_config())
 conn.connect()
 sf = StreamFile(conn, STREAM_ID, 0)
@@ -86,7 +87,8 @@ def test_stream_blocks_are_read_in_place(rig):
 
 
 SELFTEST = """
-import gc, json, selftest
+import gc, json
+from fota import selftest
 class Jobs:
     def list(self):
         return [], []
@@ -110,7 +112,7 @@ def test_self_test_allocates_the_memory_it_claims(tmp_path):
     assert free > 30000
     assert not ok
     assert why.startswith("heap could not give 30000 bytes in 4096-byte pieces"), why
-    healthy = run("import selftest, json\nclass J:\n    def list(self):\n        return [], []\n"
+    healthy = run("import json\nfrom fota import selftest\nclass J:\n    def list(self):\n        return [], []\n"
                   "print(json.dumps(selftest.run(J())))", cwd=tmp_path, heapsize="96k")
     assert json.loads(healthy.stdout.strip().splitlines()[-1]) == [True, "ok"]
 
@@ -138,6 +140,6 @@ def test_whole_cycle_fits_the_budget_the_readme_gives(rig):
     job = r.publish(firmware("1.0.1", size=1_500_000))
     result = r.run(heapsize=f"{readme_budget_kb() + image_kb}k")
     assert result.exit_reason == "main-returned", result.console
-    assert "app: library /rom/fota.mpy" in result.console
+    assert "app: library /rom/fota/__init__.mpy" in result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1"

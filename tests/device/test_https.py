@@ -9,7 +9,7 @@ from tests.device.servers import FirmwareServer
 
 DOWNLOAD = """
 import json, hashlib, binascii
-from https import get, HTTPError
+from fota.https import get, HTTPError
 ca = open({ca!r}, "rb").read()
 try:
     r = get({url!r}, ca, start={start})
@@ -81,7 +81,8 @@ def test_device_sockets_send_each_write_at_once():
     # until the peer's delayed ACK: both transports turn it off on the raw socket (IPPROTO_TCP
     # 6, TCP_NODELAY 1, as on lwIP) before the TLS handshake.
     out = run_json("""
-import json, awsiot, https
+import json
+from fota import awsiot, https
 calls = []
 class Sock:
     def setsockopt(self, *a):

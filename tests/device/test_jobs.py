@@ -13,8 +13,8 @@ from tests.device.mpy import run_json
 
 PRELUDE = """
 import json
-from awsiot import Connection, load_config
-from jobs import Jobs, JobsError
+from fota.awsiot import Connection, load_config
+from fota.jobs import Jobs, JobsError
 conn = Connection(load_config())
 conn.connect()
 jobs = Jobs(conn, timeout_ms=5000)
@@ -162,7 +162,7 @@ def test_status_details_of_any_length_fit_a_small_heap():
     # statusDetails values are cut to AWS's 1,024 characters before they are cleaned: a value
     # of 40,000 characters (an exception quoting a document, say) costs no more heap than one
     # of 1,024.
-    out = run_json("import json, jobs\n"
+    out = run_json("import json\nfrom fota import jobs\n"
                    "d = jobs._details({'reason': 'x' * 40000, 'step': 'check'})\n"
                    "print(json.dumps([len(d['reason']), d['step']]))", heapsize="128k")
     assert out == [1024, "check"]

@@ -5,7 +5,7 @@ import os
 import time
 
 from emulator.device import Device
-from tests.device.rig import ROOT, firmware
+from tests.device.rig import ROOT, firmware, frozen_library
 
 
 def wait_for(pred, timeout=60.0, what="condition", dev=None):
@@ -87,7 +87,7 @@ def run_until(r, job, status, timeout=90):
 
 def test_new_firmware_that_hangs_is_reset_by_the_watchdog_and_rolled_back(rig):
     r = main_rig(rig, watchdog_s=3, telemetry_s=1)
-    hang = firmware("1.0.1", payload={"selftest.py": "def run(jobs):\n    while True:\n        pass\n"})
+    hang = firmware("1.0.1", payload={"checks.py": "def run(jobs):\n    while True:\n        pass\n"})
     job = r.publish(hang)
     result, console = run_until(r, job, "FAILED")
     assert any(b.end == "wdt" for b in result.boots), console
@@ -98,7 +98,7 @@ def test_new_firmware_that_hangs_is_reset_by_the_watchdog_and_rolled_back(rig):
 def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
     r = main_rig(rig, telemetry_s=1, trial_s=5)
     # The new firmware's connection code is broken: it never gets through (EHOSTUNREACH).
-    broken = firmware("1.0.1", payload={"awsiot.py": (
+    broken = firmware("1.0.1", payload=frozen_library(awsiot=(
         "import json\n"
         "def load_config(path='config.json'):\n"
         "    with open(path) as f:\n"
@@ -111,7 +111,7 @@ def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
         "    def connected(self):\n"
         "        return False\n"
         "    def close(self):\n"
-        "        pass\n")})
+        "        pass\n")), size=None)
     job = r.publish(broken)
     run_until(r, job, "FAILED", timeout=120)
     reason = r.execution(job).status_details["reason"]

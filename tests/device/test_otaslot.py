@@ -8,7 +8,8 @@ from emulator.flash import Flash, create_flash
 from tests.device.rig import device_folder, firmware
 
 APP = """
-import json, otaslot
+import json
+from fota import otaslot
 def err(f):
     try:
         f()

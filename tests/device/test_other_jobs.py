@@ -129,21 +129,23 @@ def test_documents_that_are_not_objects_are_rejected(rig):
     assert "app: blink" not in result.console  # job_cbk is offered objects only
 
 
-APPJOBS = """
-def job_cbk(job):
+MAIN_WITH_JOBS = """import fota
+
+
+def blink(job):
     if job.document.get("operation") != "blink":
         return False
     job.update("SUCCEEDED", {"blinked": "yes"})
     return True
+
+
+fota.run(job_cbk=blink)
 """
 
 
-def test_main_gives_the_application_its_jobs_and_rejects_the_rest(rig):
-    # main.py hands jobs to the job_cbk of an appjobs module, when the firmware has one.
-    from tests.device.rig import ROOT
-
-    r = rig(app=(ROOT / "main.py").read_text())
-    (r.fs / "lib" / "appjobs.py").write_text(APPJOBS)
+def test_the_loop_gives_the_application_its_jobs_and_rejects_the_rest(rig):
+    # A main.py that registers its job callback with fota.run gets its jobs; the rest end REJECTED.
+    r = rig(app=MAIN_WITH_JOBS)
     blink = other_job(r, {"operation": "blink"})
     reboot = other_job(r, {"operation": "reboot"})
     job = r.publish(firmware("1.0.1"))

@@ -12,7 +12,8 @@ from tests.device import appimage
 from tests.device.mpy import run_json
 
 WALK = """
-import json, romimage
+import json
+from fota import romimage
 data = open("img", "rb").read()
 f = open("img", "rb")
 rd = romimage.Reader(f.readinto, bytearray(64))
@@ -79,7 +80,8 @@ def test_damaged_image_is_refused(tmp_path, image, extra, why):
 
 
 MPY = """
-import json, romimage
+import json
+from fota import romimage
 out = []
 for head in HEADS:
     try:

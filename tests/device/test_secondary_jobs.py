@@ -34,10 +34,11 @@ def mcu_image(version=(1, 1, 0, 0), size=20_000, key=MCU_KEY, extra=b"") -> byte
     return make_image(body, version, key=key)
 
 
-APP = ONCE.replace("import fota\n", """import fota, targets, machine
-fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024), timeout_ms=1000,
+APP = ONCE.replace("import fota\n", """import fota, machine
+from fota import target
+fota.targets[1] = target.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024), timeout_ms=1000,
                                     boot_ms=5000)
-fota.targets[2] = targets.FileTarget("data/fpga.bit")
+fota.targets[2] = target.FileTarget("data/fpga.bit")
 fota.on_progress = lambda fid, step, done, size: print("app: file %d %s %d/%d" % (fid, step, done, size))
 """)
 
@@ -217,19 +218,18 @@ _unused = """)
     assert "app: done 1.0.0" in result.console and r.file("fota.json") is None
 
 
-def test_main_py_with_an_apptargets_module(rig, mcu):
-    # The project's own main.py: the application's apptargets module registers the secondary.
+def test_main_py_that_registers_its_targets_with_fota_run(rig, mcu):
+    # A main.py of the README's kind: the secondary registered through fota.run(targets=...).
     import time
 
     from emulator.device import Device
-    from tests.device.rig import ROOT
     from tests.device.test_main import wait_for
 
     r = signed_rig(rig)
-    (r.fs / "main.py").write_text((ROOT / "main.py").read_text())
-    (r.fs / "lib" / "apptargets.py").write_text(
-        "import fota, machine, targets\n"
-        "fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024))\n")
+    (r.fs / "main.py").write_text(
+        "import fota, machine\n"
+        "from fota.target import SmpTarget\n"
+        "fota.run(targets={1: SmpTarget(machine.UART(1, 115200, tx=17, rx=16, rxbuf=1024))})\n")
     dev = Device(r.flash, r.fs, heapsize="256k", echo=None, uarts={1: mcu.port})
     dev.start(timeout=120)
     try:
@@ -240,7 +240,7 @@ def test_main_py_with_an_apptargets_module(rig, mcu):
     finally:
         dev.stop()
     assert running(mcu) == ("1.1.0", {"magic": True, "copy_done": True, "image_ok": True})
-    assert "app: error" not in dev.console and "apptargets failed" not in dev.console
+    assert "app: error" not in dev.console
 
 
 def test_a_job_of_three_files_fits_the_heap_budget_the_readme_gives(rig, mcu):
@@ -262,7 +262,7 @@ def test_a_job_of_three_files_fits_the_heap_budget_the_readme_gives(rig, mcu):
     job = multi_job(r, [(0, firmware("1.0.1", size=1_500_000), "fw.bin"), (1, mcu_image(size=60_000), "mcu.bin"),
                         (2, data, "fpga.bit")])
     result = r.run(heapsize=f"{readme_budget_kb() + extra_kb + image_kb}k", uarts={1: mcu.port})
-    assert "app: library /rom/fota.mpy" in result.console
+    assert "app: library /rom/fota/__init__.mpy" in result.console
     assert r.execution(job).status == "SUCCEEDED", result.console
     assert r.version() == "1.0.1" and running(mcu)[0] == "1.1.0" and r.file("data/fpga.bit") == data
 

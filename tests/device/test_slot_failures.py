@@ -137,8 +137,8 @@ def test_update_in_flight_whose_job_is_cancelled_leaves_no_bootable_slot(rig, se
 
 
 WRITER = """
-import otaslot
-from otaslot import SlotError, SlotWriter
+from fota import otaslot
+from fota.otaslot import SlotError, SlotWriter
 
 def err(f):
     try:

@@ -39,7 +39,7 @@ SMP_ANSWERS = [
 def test_decode_what_an_smp_server_answers(value):
     for encoded in (cbor2.dumps(value), _indefinite(value)):
         out = mp(f"""
-import cbor
+from fota import cbor
 v = cbor.decode(binascii.unhexlify("{encoded.hex()}"))
 def plain(x):
     if isinstance(x, dict):
@@ -63,7 +63,7 @@ def _indefinite(value) -> bytes:
 
 def test_encode_an_upload_request():
     out = mp("""
-import cbor
+from fota import cbor
 buf = bytearray(400)
 n = cbor.encode(buf, 0, {"off": 0, "data": bytes(range(200)), "image": 0, "len": 123456,
                          "confirm": False, "neg": -70000})
@@ -80,7 +80,7 @@ GARBAGE = ["", "a1", "a16161", "5f", "c0", "fb3ff0000000000000", "a1616101ff", "
 @pytest.mark.parametrize("hexdata", GARBAGE)
 def test_garbage_is_one_error(hexdata):
     out = mp(f"""
-import cbor
+from fota import cbor
 try:
     print(json.dumps(["ok", repr(cbor.decode(binascii.unhexlify("{hexdata.replace(' ', '')}")))]))
 except cbor.CborError as e:
@@ -92,7 +92,7 @@ except cbor.CborError as e:
 def test_crc16_is_xmodem_as_smp_frames_it():
     data = bytes(range(256)) * 3 + b"\x08\x00\x00\x04\x00\x01\x00\x00"
     out = mp(f"""
-import smp
+from fota import smp
 d = binascii.unhexlify("{data.hex()}")
 print(json.dumps([smp.crc16(d), smp.crc16(b""), smp.crc16(d[-8:])]))
 """)
@@ -109,18 +109,18 @@ def test_version_from_an_imgtool_image(tmp_path: Path, version, shown):
                    check=True, capture_output=True)
     head = out.read_bytes()[:32]
     got = mp(f"""
-import targets
-print(json.dumps(targets.mcuboot_version(binascii.unhexlify("{head.hex()}"))))
+from fota import target
+print(json.dumps(target.mcuboot_version(binascii.unhexlify("{head.hex()}"))))
 """)
     assert got == shown
 
 
 def test_an_image_that_is_not_mcubooted_is_named():
     got = mp("""
-import targets
+from fota import target
 try:
-    targets.mcuboot_version(bytes(32))
-except targets.TargetError as e:
+    target.mcuboot_version(bytes(32))
+except target.TargetError as e:
     print(json.dumps(str(e)))
 """)
     assert got == "not an MCUboot image (header magic 00000000)"

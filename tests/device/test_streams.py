@@ -15,8 +15,8 @@ DATA = random.Random(7).randbytes(5 * 4096 + 100)
 
 PRELUDE = """
 import json, hashlib, binascii
-from awsiot import Connection, load_config
-from streams import StreamFile, StreamError
+from fota.awsiot import Connection, load_config
+from fota.streams import StreamFile, StreamError
 conn = Connection(load_config())
 conn.connect()
 def err(f):
@@ -79,7 +79,7 @@ def test_answers_for_someone_else_are_ignored(thing, forged):
     token = "'other'" if forged == "another reader's token" else "sf.token"
     file_id = 0 if forged == "another reader's token" else 7
     out = device(thing, f"""
-import streams
+from fota import streams
 sf = StreamFile(conn, "STREAM", 0)
 sf.describe()
 head = bytearray(64)
@@ -94,7 +94,7 @@ print(json.dumps(binascii.hexlify(sf.block(0)).decode()))
 
 def test_a_block_of_the_wrong_length_is_an_error(thing):
     out = device(thing, """
-import streams
+from fota import streams
 sf = StreamFile(conn, "STREAM", 0)
 sf.describe()
 head = bytearray(64)

@@ -47,7 +47,7 @@ sf = StreamFile(conn, "STREAM", 0, fmt="json")
 
 def test_module_switch_asks_json(thing):
     fmt, n, digest, sent = device(thing, TAP.replace("SPOIL", "None") + """
-import streams
+from fota import streams
 streams.FORMAT = "json"
 sf = StreamFile(conn, "STREAM", 0)
 """ + READ_ALL)
@@ -114,7 +114,7 @@ def test_afr_ota_update_over_a_json_stream(rig):
     import uuid
 
     r = signed_rig(rig)
-    (r.fs / "main.py").write_text("import streams\nstreams.FORMAT = 'json'\n" + ONCE)
+    (r.fs / "main.py").write_text("from fota import streams\nstreams.FORMAT = 'json'\n" + ONCE)
     new = firmware("1.0.1", size=60_000)
     path = r.folder / "stream.bin"
     path.write_bytes(new)

@@ -40,7 +40,7 @@ def test_firmware_that_never_confirms_is_rolled_back(rig):
 def test_failed_self_test_rolls_back_with_its_reason(rig):
     r = rig()
     bad = firmware("1.0.2", payload={
-        "selftest.py": "def run(jobs):\n    return False, 'sensor bus silent'\n"})
+        "checks.py": "def run(jobs):\n    return False, 'sensor bus silent'\n"})
     job = r.publish(bad)
     result = r.run(max_boots=5)
     assert result.exit_reason == "main-returned", result.console

@@ -192,9 +192,9 @@ def test_in_place_import_keeps_bytecode_out_of_the_heap(tmp_path, v1_image):
     the filesystem, by about the bytecode's size: the map is not in the firmware's heap."""
     folder = tmp_path / "big"
     folder.mkdir()
-    for name in ("ecdsa.py", "fotaplan.py", "romimage.py"):
-        (folder / name).write_text((ROOT / "lib" / name).read_text())
-    (folder / "app.py").write_text("import ecdsa, fotaplan, romimage\n")
+    for name in ("ecdsa.py", "plan.py", "romimage.py"):  # the library's, as an application's own
+        (folder / name).write_text((ROOT / "lib" / "fota" / name).read_text())
+    (folder / "app.py").write_text("import ecdsa, plan, romimage\n")
     image = build_romfs(folder)
     costs = {}
     for where in ("rom", "fs"):

@@ -27,7 +27,7 @@ UMQTT = ROOT / ".deps" / "umqtt" / "simple.py"
 
 def test_package_lists_every_library_file():
     urls = PACKAGE["urls"]
-    assert sorted(dest for dest, _ in urls) == sorted(p.name for p in (ROOT / "lib").glob("*.py"))
+    assert sorted(dest for dest, _ in urls) == sorted(f"fota/{p.name}" for p in (ROOT / "lib" / "fota").glob("*.py"))
     for dest, src in urls:
         assert src == f"lib/{dest}"  # relative to package.json: the repository's lib/
         assert (ROOT / src).is_file(), src
@@ -87,8 +87,8 @@ def test_mip_installs_the_library_and_umqtt(site: str, tmp_path: Path):
     for dest, src in PACKAGE["urls"]:
         assert (target / dest).read_bytes() == (ROOT / src).read_bytes(), dest
     assert (target / "umqtt" / "simple.py").read_bytes() == UMQTT.read_bytes()
-    # what was installed imports from there (fotaplan needs nothing of a board)
-    out = subprocess.run([micropython(), "-c", "import fotaplan, umqtt.simple; print('ok')"],
+    # what was installed imports from there (fota.plan needs nothing of a board)
+    out = subprocess.run([micropython(), "-c", "import fota.plan, umqtt.simple; print('ok')"],
                          capture_output=True, text=True, timeout=30, env={"MICROPYPATH": str(target)})
     assert out.stdout.strip() == "ok", out.stdout + out.stderr
 

@@ -22,17 +22,17 @@ from tests.reliability.plugin import full
 # As main.py does it, in one pass: the application imported (an import error on its trial
 # rolls it back), the FOTA flow run once, then return.
 ONCE_APP = """
-import apps
+from fota import apps
 import fota
-from awsiot import Connection, load_config
-from jobs import Jobs
+from fota.awsiot import Connection, load_config
+from fota.jobs import Jobs
 
 app = apps.start(fota.reject)
 conn = Connection(load_config())
 conn.connect()
 jobs = Jobs(conn)
 if fota.testing():
-    import selftest
+    from fota import selftest
     ok, why = selftest.run(jobs)
     if not ok:
         fota.reject("self-test failed: " + why)

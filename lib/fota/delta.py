@@ -22,12 +22,12 @@
 # kind byte (0 scattered: n bytes as they are; 1 repeated: one byte n times) and n as an
 # unsigned LEB128 number.
 
-import appimage
-import deltaplain
-import heatshrink
+from fota import appimage
+from fota import deltaplain
+from fota import heatshrink
 
 try:
-    import deltaviper as fast
+    from fota import deltaviper as fast
 except (SyntaxError, ValueError, ImportError):  # a firmware built without the viper emitter
     fast = None
 kern = fast or deltaplain  # the hot loops in use
@@ -253,7 +253,7 @@ class Patch:
 
 
 class Patcher:
-    # The delta codec of the FOTA flow (fotaupdate._image): open(start) -> the new image as a
+    # The delta codec of the FOTA flow (fota/install.py: _image): open(start) -> the new image as a
     # stream from image offset `start`. A sequential patch cannot start in the middle, so a
     # resume (a broken connection, a power cut) fetches the patch again from its first byte
     # and drops the image bytes the slot already has: it costs the download, not flash work.

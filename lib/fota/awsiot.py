@@ -16,8 +16,8 @@ import select
 import sys
 import time
 
-import clock
-from https import nodelay, tls_context
+from fota import clock
+from fota.https import nodelay, tls_context
 
 CONFIG = "config.json"
 
@@ -72,13 +72,11 @@ class Connection:
         if self.ctx is None:
             self.ctx = tls_context(self.ca, read(self.cfg["cert"]), read(self.cfg["key"]))
         tls = _TLS(self.ctx, self.cfg["endpoint"])
-        try:
-            import ussl  # noqa: F401
-        except ImportError:
-            sys.modules["ussl"] = tls
         c = MQTTClient(self.thing, self.cfg["endpoint"], port=self.cfg["port"],
                        keepalive=self.keepalive, ssl=tls)
         c.set_callback(self._on_msg)
+        old = sys.modules.get("ussl")  # the PyPI umqtt.simple imports it in connect(): ours,
+        sys.modules["ussl"] = tls  # never a module of that name an application carries
         try:
             c.connect()
             for t in self.subs:
@@ -88,6 +86,11 @@ class Connection:
                 c.sock.close()  # a board has few sockets: a failed attempt must not keep one
             clock.hint(e)
             raise
+        finally:
+            if old is None:
+                sys.modules.pop("ussl")
+            else:
+                sys.modules["ussl"] = old
         self.client = c
         self.sent = time.ticks_ms()
 

@@ -26,7 +26,7 @@
 #                 another base. Without it, such a device refuses the job (base(), before
 #                 any flash operation) with both hashes in the reason.
 # Plan.codec names it (None: the image itself), Plan.args holds its parameters, Plan.xsize
-# is the size of the file transferred. fotaupdate._image turns the transport into image bytes.
+# is the size of the file transferred. install._image turns the transport into image bytes.
 #
 # An nRF Connect SDK aws_fota document is carried out too, over HTTPS only:
 #   {"operation": "app_fw_update", "fwversion": "v1.0.2", "size": 181124,

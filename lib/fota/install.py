@@ -1,32 +1,31 @@
-# update() and test() of lib/fota.py: one image, from a FOTA document to its slot.
+# update() and test() of the package: one image, from a FOTA document to its slot.
 #
-# The plan (fotaplan.plan, against this device's slots), the slot writer and its buffers,
+# The plan (fota.plan, against this device's slots), the slot writer and its buffers,
 # the transport (HTTPS, or an MQTT stream for afr_ota files) wrapped in the plan's codec
-# (fotaplan: the image itself, deflate pieces, a delta patch), the download sector by sector
+# (fota.plan: the image itself, deflate pieces, a delta patch), the download sector by sector
 # with its retries, then the checks of what the slot holds (size, MD5, signature, version,
 # app image header), and test() setting the slot for one trial boot. The job flow around it
-# (records, reports, resets) is lib/fota.py's; the steps are in its table.
+# (records, reports, resets) is fota/flow.py's; the steps are in its table.
 
-import fota
-import otaslot
 from esp32 import Partition
-from fota import FotaError, _apps, _config_file, _feed, _progress, _why, log, version
-from fotaplan import DocError, base, kind, plan
-from https import Broken, HTTPError, get
+from fota import core, otaslot
+from fota.core import FotaError, apps, config_file, feed, log, version, why
+from fota.https import Broken, HTTPError, get
+from fota.plan import DocError, base, kind, plan
 
 
 def plan_for(document):
     # The plan of a document on this device: its slots, what runs, the delta's base.
     if kind(document) == "app":
-        nxt = _apps().other()
-        return plan(document, len(_apps().FOLDERS), _apps().mounted, nxt, _apps().capacity(nxt))
+        nxt = apps().other()
+        return plan(document, len(apps().FOLDERS), apps().mounted, nxt, apps().capacity(nxt))
     slots = otaslot.slots()
     run = otaslot.slot_index(otaslot.running())
     nxt = Partition(Partition.RUNNING).get_next_update()
     size = slots[0].ioctl(4, 0) * otaslot.SECTOR
     p = plan(document, len(slots), run, otaslot.slot_index(nxt), size)
     if p.codec == "delta":  # the patch if this device runs its base, else the whole image
-        import appimage
+        from fota import appimage
 
         p = base(p, appimage.sha256(otaslot.running()))
     return p
@@ -36,7 +35,7 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
     # Download the firmware a FOTA document describes into its slot and check it.
     # start: bytes (whole sectors) already in the slot from an interrupted download, and
     # state: what progress was given with them (the codec's place in the transferred file);
-    # progress(done, state) is called every fota.PROGRESS_EVERY bytes that are safely in flash;
+    # progress(done, state) is called every core.PROGRESS_EVERY bytes that are safely in flash;
     # conn: the MQTT connection, for documents whose file comes over an MQTT stream;
     # disconnect: close conn before an HTTPS download, once the update's buffers exist.
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
@@ -45,7 +44,7 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
     w = None
     try:
         p = plan_for(document)
-        key = _signer()
+        key = signer_key()
         if key and not p.sig:
             raise DocError("unsigned image refused: this device requires bc_sig")
         if p.kind == "afr_ota" and not key:
@@ -53,30 +52,30 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
         # Every buffer and hash of the update now, while the MQTT session still holds its TLS
         # RAM: on a board, heap growth later could take what the HTTPS handshake needs.
         if p.kind == "app":
-            w = _apps().writer(p.slot, p.size, start, bool(key), _feed)
+            w = apps().writer(p.slot, p.size, start, bool(key), feed)
         else:
             w = otaslot.SlotWriter(otaslot.slots()[p.slot], p.size, start, sha256=bool(key))
-        image = _image(p, _source(p, ca, conn), state)
+        image = _image(p, source(p, ca, conn), state)
     except Exception as e:
         _abort(w)
-        raise FotaError("check", str(e) if isinstance(e, DocError) else _why(e))
+        raise FotaError("check", str(e) if isinstance(e, DocError) else why(e))
     if disconnect and conn is not None and not p.stream:
         conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
         _download(w, image, progress)
     except Exception as e:
         _abort(w)
-        raise FotaError("download", _why(e))
+        raise FotaError("download", why(e))
     try:
         if p.kind == "app":
-            desc = (_apps().admit(w.finish(p.md5), p.version, key and _signed(key, w.sha.digest(), p.sig),
+            desc = (apps().admit(w.finish(p.md5), p.version, key and _signed(key, w.sha.digest(), p.sig),
                                _newer),)
         else:
             desc = w.finish(p.md5)
             _admit(desc, (key, w.sha.digest(), p.sig) if key else None)
     except Exception as e:
         _abort(w)
-        raise FotaError("verify", _why(e))
+        raise FotaError("verify", why(e))
     log("verify", "%d bytes, %s%s, version %s" % (
         p.size, "MD5 ok" if p.md5 else "no hash in the document", ", signature ok" if key else "",
         desc[0]))
@@ -89,7 +88,7 @@ def _abort(w):
     try:
         w.abort()
     except Exception as e:  # the failure being reported matters more
-        log("download", "could not invalidate the slot: %s" % _why(e))
+        log("download", "could not invalidate the slot: %s" % why(e))
 
 
 def _admit(desc, signed):
@@ -107,7 +106,7 @@ def _admit(desc, signed):
 
 
 def _signed(key, digest, sig):
-    import ecdsa
+    from fota import ecdsa
 
     if not ecdsa.verify(key, digest, ecdsa.signature(sig)):
         raise otaslot.SlotError("signature does not verify")
@@ -126,27 +125,27 @@ def _vkey(v):
     return [int(x) for x in (v[1:] if v[:1] in "vV" else v).split(".")]
 
 
-def _signer():
-    der = fota.signer or _config_file("signer")
+def signer_key():
+    der = core.signer or config_file("signer")
     if not der:
         return None
-    import ecdsa  # only devices that check signatures load it
+    from fota import ecdsa  # only devices that check signatures load it
 
     return ecdsa.public_key(der)
 
 
-def _source(p, ca, conn):
+def source(p, ca, conn):
     # The transport of a plan: open(start) -> a stream with readinto(), total and close():
     # an MQTT stream (AWS IoT MQTT-based file delivery) or HTTPS.
     if p.stream:
         if conn is None or not conn.connected():
             raise DocError("the file comes over MQTT: the update needs the connection")
-        from streams import StreamFile
+        from fota.streams import StreamFile
 
         log("download", "over MQTT, stream %s file %d" % p.stream)
         return StreamFile(conn, p.stream[0], p.stream[1]).open
     if ca is None:
-        ca = fota.https_ca or _config_file("https_ca") or _config_file("ca")
+        ca = core.https_ca or config_file("https_ca") or config_file("ca")
     log("download", "over HTTPS from %s" % p.url.split("/")[2])
     return lambda start: get(p.url, ca, start=start)
 
@@ -157,12 +156,12 @@ def _image(p, source, state):
     # `start` (readinto, total, close), and state(done): a small JSON value to record with
     # `done`, given back as `state` to go on from there after a power cut.
     if p.codec == "deflate":
-        from inflate import Inflater
+        from fota.inflate import Inflater
 
         log("download", "deflate, window %d bytes" % (1 << p.args["wbits"]))
         return Inflater(source, p.size, p.xsize, p.args["wbits"], state)
     if p.codec == "delta":
-        from delta import Patcher
+        from fota.delta import Patcher
 
         log("download", "delta from base %s, %d patch bytes" % (p.args["base"][:16], p.xsize))
         return Patcher(source, otaslot.running(), p.size, p.xsize)
@@ -182,7 +181,7 @@ def _download(w, image, progress=None):
     # Stream the image into the writer; a broken connection goes on from the last whole
     # sector (the codec and the transport must honour `start`).
     tries = 0
-    step = max(w.size * fota.CHUNK_LOG // 100, 1)
+    step = max(w.size * core.CHUNK_LOG // 100, 1)
     mark = w.written - w.written % step + step
     saved = w.written
     while True:
@@ -197,20 +196,20 @@ def _download(w, image, progress=None):
                     if w.written >= mark:
                         log("download", "%d%% %d/%d bytes" % (w.written * 100 // w.size, w.written, w.size))
                         mark += step
-                        _progress(0, "download", w.written, w.size)
+                        core.progress(0, "download", w.written, w.size)
                     done = w.sector * otaslot.SECTOR
-                    if progress and done - saved >= fota.PROGRESS_EVERY:
+                    if progress and done - saved >= core.PROGRESS_EVERY:
                         progress(done, image.state(done))
                         saved = done
-                    _feed()
+                    feed()
                 return
             finally:
                 r.close()
         except (OSError, Broken) as e:
             tries += 1
-            if tries >= fota.MAX_TRIES:
+            if tries >= core.MAX_TRIES:
                 raise
-            log("download", "connection lost (%s), retrying" % _why(e))
+            log("download", "connection lost (%s), retrying" % why(e))
 
 
 def test(document, new_version=None):
@@ -219,6 +218,6 @@ def test(document, new_version=None):
     # unless the new firmware or application confirm()s.
     p = plan_for(document)
     if p.kind == "app":
-        _apps().switch(p.slot, new_version or p.version or "unknown")
+        apps().switch(p.slot, new_version or p.version or "unknown")
     else:
         otaslot.slots()[p.slot].set_boot()

@@ -6,9 +6,9 @@
 
 import os
 
-import otaslot
-import romimage
-from romimage import ImageError
+from fota import otaslot
+from fota import romimage
+from fota.romimage import ImageError
 
 SECTOR = 4096
 

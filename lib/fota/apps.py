@@ -2,7 +2,7 @@
 # application job writes the other slot, checks it, and switches to it for one trial boot.
 #
 # An application release is a ROMFS image (see romimage.py) whose top holds `app.mpy` (or
-# `app.py`), the module main.py imports, and optionally `VERSION` (its version, as text).
+# `app.py`), the module the loop imports (start()), and optionally `VERSION` (its version, as text).
 # Two routes, picked by what the firmware has:
 #   romfs    a firmware with ROMFS (vfs.rom_ioctl and a "romfs" partition: this project's
 #            FOTA_ESP32): the partition's two halves are the slots; the image is written
@@ -15,7 +15,7 @@
 # boots it has left; it is written to a temporary file and renamed (atomic in littlefs), so
 # a power cut leaves the old record or the new one, and that one rename is the switch.
 #
-# At each boot (boot.py calls boot()): a slot on trial with a boot left counts it down and
+# At each boot (boot.py calls boot(); the loop then imports the application with start()): a slot on trial with a boot left counts it down and
 # runs; a trial with none left (it reset before it confirmed: a crash, a reset loop, the
 # watchdog, a power cut) ends: the confirmed slot runs again and the reason is kept for the
 # job flow to report. fota.confirm() confirms a trial, fota.reject(why) ends it at once.
@@ -30,6 +30,9 @@ ROM = "/rom"  # where a ROMFS slot is mounted (the firmware mounts slot 0 there 
 TRIAL_BOOTS = 1
 RESERVE = 16 * 4096  # filesystem space left to the records and the application's files
 mounted = None  # the slot this boot runs, or None (set by boot())
+where = None  # its folder: /rom (a ROMFS slot), /app0 or /app1
+OWN = ("fota", "umqtt")  # the library's names at the top of sys.path
+LOADED = ("umqtt.simple",)  # the library's own, loaded before an application's folder goes on sys.path
 CAUSES = {1: "power-on", 2: "hard reset", 3: "watchdog reset", 4: "deep sleep", 5: "soft reset"}
 
 
@@ -59,7 +62,7 @@ def save(rec):
 # --- boot, trial, confirm ---------------------------------------------------------------
 
 def boot():
-    # Which slot runs this boot; puts it on sys.path (before /lib). Returns the slot or None.
+    # Which slot runs this boot; mounts it for start(). Returns the slot or None.
     global mounted
     rec = load()
     if _adopt(rec):
@@ -124,13 +127,11 @@ def _cause():
 
 
 def _mount(slot):
-    # Put the slot on sys.path, before /lib (frozen modules and '' stay first: an application
-    # cannot shadow the library); slot None: no application at all.
+    # Mount the slot (a ROMFS half at /rom; a folder is there already) for start() to import
+    # from; slot None: no application at all. Nothing goes on sys.path before start().
+    global where
     seg = segment()
-    for p in FOLDERS + ((ROM,) if seg is not None else ()):  # /rom is not ours without ROMFS
-        for q in (p, p + "/lib"):
-            if q in sys.path:
-                sys.path.remove(q)
+    _unpath(seg is not None)
     if seg is not None:
         import vfs
 
@@ -140,14 +141,19 @@ def _mount(slot):
             pass
         if slot is not None:
             vfs.mount(vfs.VfsRom(_view(seg, slot)), ROM)
-    if slot is None:
-        return
-    path = ROM if seg is not None else FOLDERS[slot]
-    i = sys.path.index("/lib") if "/lib" in sys.path else len(sys.path)
-    sys.path.insert(i, path + "/lib")
-    sys.path.insert(i, path)
-    log("[boot] application %s from %s" % (
-        load()["versions"][slot], path if seg is None else "ROMFS slot %d" % slot))
+    where = None if slot is None else ROM if seg is not None else FOLDERS[slot]
+    if where:
+        log("[boot] application %s from %s" % (
+            load()["versions"][slot], where if seg is None else "ROMFS slot %d" % slot))
+
+
+def _unpath(rom):
+    # No application folder on sys.path (a firmware with ROMFS puts /rom there at power-up;
+    # without ROMFS, /rom is not an application's).
+    for p in FOLDERS + ((ROM,) if rom else ()):
+        for q in (p, p + "/lib"):
+            while q in sys.path:
+                sys.path.remove(q)
 
 
 def start(reject):
@@ -155,8 +161,25 @@ def start(reject):
     # An import error on its trial boot calls reject(why) (fota.reject: a reset into the
     # confirmed application); on a confirmed one, None: the loop goes on without it, so that
     # a fixed release can still come.
-    if mounted is None:
+    # Its folder goes first on sys.path, so that its modules are its own; the library's
+    # modules are loaded before that, and where the application carries one of the library's
+    # top-level names (OWN), the library's entries leave sys.modules while the application is
+    # imported and come back after: each keeps its own modules.
+    if mounted is None or where is None:
         return None
+    for name in LOADED:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    sys.path.insert(0, where + "/lib")
+    sys.path.insert(0, where)
+    hidden = {}
+    for name in OWN:
+        if _carries(name):
+            for k in list(sys.modules):
+                if k == name or k.startswith(name + "."):
+                    hidden[k] = sys.modules.pop(k)
     try:
         import app
 
@@ -167,6 +190,21 @@ def start(reject):
         if testing():
             reject(why)
         return None
+    finally:
+        if hidden:
+            for k in list(sys.modules):
+                if k.split(".")[0] in OWN:
+                    sys.modules.pop(k)
+            sys.modules.update(hidden)
+
+
+def _carries(name):
+    # True if the application's folder (or its lib/) has a module or package of that name.
+    for d in (where, where + "/lib"):
+        for n in (name, name + ".py", name + ".mpy"):
+            if _exists(d + "/" + n):
+                return True
+    return False
 
 
 def testing():
@@ -263,7 +301,7 @@ def capacity(slot):
     seg = segment()
     if seg is not None:
         return _half(seg)
-    import appwrite
+    from fota import appwrite
 
     st = os.statvfs("/")
     return st[0] * st[3] + appwrite.du(FOLDERS[slot], st[0]) - RESERVE
@@ -271,7 +309,7 @@ def capacity(slot):
 
 def writer(slot, size, start=0, sha256=False, tick=None):
     # The writer for an image into `slot` (never the running or the confirmed one).
-    import appwrite
+    from fota import appwrite
 
     if slot in active():
         raise appwrite.ImageError("refusing to write the running application's slot %d" % slot)
@@ -296,7 +334,7 @@ def switch(slot, new_version):
 
 def discard(slot):
     # Drop what a slot holds (never the running application's).
-    import appwrite
+    from fota import appwrite
 
     if slot in active():
         return

@@ -1,5 +1,5 @@
 # The two hot loops of a delta update, compiled to machine code by MicroPython's viper
-# emitter (xtensawin on an ESP32). lib/deltaplain.py is the same in plain bytecode, for a
+# emitter (xtensawin on an ESP32). fota/deltaplain.py is the same in plain bytecode, for a
 # firmware built without the emitter (importing this module then raises SyntaxError or
 # ValueError). The loops are compiled when the module is imported, by the board's own
 # compiler: as a string, this file compiles anywhere (mpy-cross without -march, a freeze for

@@ -1,13 +1,13 @@
-# Where the files of a job go, by file id. File 0 is this ESP32's own firmware (fota.py's
+# Where the files of a job go, by file id. File 0 is this ESP32's own firmware (fota/flow.py's
 # slot writer); the application says what the others are:
 #
-#     fota.targets[1] = targets.SmpTarget(machine.UART(1, 115200, tx=17, rx=16))
-#     fota.targets[2] = targets.FileTarget("/sd/fpga.bit")
+#     fota.targets[1] = target.SmpTarget(machine.UART(1, 115200, tx=17, rx=16))
+#     fota.targets[2] = target.FileTarget("/sd/fpga.bit")
 #
 # A target follows the life cycle of the FreeRTOS OTA platform layer (create file for
 # receive, write block, close file, activate new image, get/set platform image state):
 #
-#   create(f)          get ready for file f (fotaplan.OtaFile); resume: the offset the
+#   create(f)          get ready for file f (fota.plan.OtaFile); resume: the offset the
 #                      target last confirmed, or 0
 #   write(pos, data)   the next bytes of the file, in order from 0 (bytes the target already
 #                      holds are passed too: it skips them) -> bytes it holds for sure
@@ -18,7 +18,7 @@
 #   state(f)           -> (version in use, True while on trial); a secondary once it is back
 #   confirm(f)         make the version on trial permanent
 #
-# fota.py checks each file's signature (SHA-256 over every byte written) between close()
+# fota/files.py checks each file's signature (SHA-256 over every byte written) between close()
 # and activate(), and calls the job done only when state() reports the new version.
 
 import hashlib
@@ -27,7 +27,7 @@ import struct
 import time
 
 
-smp = None  # lib/smp.py, once an SmpTarget is made
+smp = None  # fota.smp, once an SmpTarget is made
 
 
 class TargetError(Exception):
@@ -143,7 +143,7 @@ class SmpTarget:
     # version it then runs is read back and only then confirmed.
     def __init__(self, uart, timeout_ms=3000, boot_ms=BOOT_MS, reset_ms=RESET_MS):
         global smp
-        import smp  # only boards with a secondary load SMP and CBOR
+        from fota import smp  # only boards with a secondary load SMP and CBOR
 
         self.smp = smp.Smp(uart, timeout_ms)
         self.boot_ms = boot_ms

@@ -1,6 +1,6 @@
-# The new firmware's self-test, run once on its trial boot before it confirms itself.
-# Freeze your own selftest.py into the firmware to check what your application needs
-# (sensors, peripherals); a frozen module takes precedence over this one.
+# The library's self-test of a new firmware or application, run once on its trial boot before
+# it confirms itself: heap, filesystem, the Jobs API. Your own checks (sensors, peripherals)
+# come after it: fota.run(selftest=...), or selftest(jobs) in an application's `app` module.
 import gc
 import os
 

@@ -1,14 +1,14 @@
-# The files step of a job of several files (fota.py's step table: "files"): the files with
-# ids above 0, one after the other, each to the target the application registered for its id
-# (fota.targets, lib/targets.py), before this processor's own firmware. Kept out of fota.py so
-# that boards and jobs without such files do not load it.
+# The files step of a job of several files (fota/flow.py's step table: "files"): the files
+# with ids above 0, one after the other, each to the target the application registered for its
+# id (fota.targets, fota/target.py), before this processor's own firmware. Kept out of
+# fota/flow.py so that boards and jobs without such files do not load it.
 
 import gc
 import hashlib
 
-import fota
-import fotaupdate
-from https import Broken, HTTPError
+from fota import core, install
+from fota.core import FotaError, log, why
+from fota.https import Broken, HTTPError
 
 
 def run(jobs, job, fs, rec):
@@ -18,37 +18,37 @@ def run(jobs, job, fs, rec):
     if not rec or rec.get("step") != "files":
         rec = {"job": job.id, "step": "files", "slot": -1, "tries": 0, "files": {}}
     rec["tries"] += 1
-    if rec["tries"] > fota.MAX_TRIES:
-        return fota._fail(job, "download", "interrupted %d times" % fota.MAX_TRIES) or None
-    key = fotaupdate._signer()
+    if rec["tries"] > core.MAX_TRIES:
+        return core.fail(job, "download", "interrupted %d times" % core.MAX_TRIES) or None
+    key = install.signer_key()
     if key is None:
-        return fota._fail(job, "check", "afr_ota images are code-signed: this device has no signer key") or None
+        return core.fail(job, "check", "afr_ota images are code-signed: this device has no signer key") or None
     try:
-        job.update("IN_PROGRESS", {"step": "files", "from_version": fota.version()})
+        job.update("IN_PROGRESS", {"step": "files", "from_version": core.version()})
     except Exception as e:
-        fota.log("start", "job not started: %s" % e)
+        log("start", "job not started: %s" % e)
         return None
-    fota._save(rec)
+    core.save(rec)
     for f in fs:
         name = "file_%d" % f.id
         if name in rec["files"]:
             continue  # done before a power cut
         gc.collect()  # each file's buffers and stream blocks into a heap in one piece
         try:
-            rec["files"][name] = _one(jobs, f, fota.targets[f.id], key, rec)
-        except fota.FotaError as e:
+            rec["files"][name] = _one(jobs, f, core.targets[f.id], key, rec)
+        except FotaError as e:
             if e.step == "download":
                 jobs.conn.close()  # a stream read cut short (no memory) may leave half a message
-            fota._reconnect(jobs)
-            return fota._fail(job, e.step, "file %d: %s" % (f.id, e.reason)) or None
+            core.reconnect(jobs)
+            return core.fail(job, e.step, "file %d: %s" % (f.id, e.reason)) or None
         rec.pop("file", None)
-        fota._save(rec)
-        details = {"step": "files", "from_version": fota.version()}
+        core.save(rec)
+        details = {"step": "files", "from_version": core.version()}
         details.update(rec["files"])
         try:
             job.update("IN_PROGRESS", details)  # how far the job got, for whoever watches it
         except Exception as e:
-            fota.log("files", "could not report file %d: %s" % (f.id, e))
+            log("files", "could not report file %d: %s" % (f.id, e))
     return rec["files"]
 
 
@@ -62,45 +62,45 @@ def _one(jobs, f, t, key, rec):
         sha = None
         try:
             start = t.create(f, cur["done"])
-            fota.log("download", "file %d, %d bytes%s" % (f.id, f.size, " from byte %d" % start if start else ""))
-            sha = _receive(t, f, fotaupdate._source(f, None, jobs.conn), cur, rec)
+            log("download", "file %d, %d bytes%s" % (f.id, f.size, " from byte %d" % start if start else ""))
+            sha = _receive(t, f, install.source(f, None, jobs.conn), cur, rec)
             new = t.close()
-            import ecdsa
+            from fota import ecdsa
 
             if not ecdsa.verify(key, sha, ecdsa.signature(f.sig)):
-                raise fota.FotaError("verify", "signature does not verify")
+                raise FotaError("verify", "signature does not verify")
         except Exception as e:
             try:
                 t.abort()
             except Exception as e2:
-                fota.log("download", "file %d: abort failed: %s" % (f.id, fota._why(e2)))
-            if isinstance(e, fota.FotaError):
+                log("download", "file %d: abort failed: %s" % (f.id, why(e2)))
+            if isinstance(e, FotaError):
                 raise
-            raise fota.FotaError("verify" if sha else "download", fota._why(e))
-        fota.log("verify", "file %d: %d bytes, signature ok, version %s" % (f.id, f.size, new))
+            raise FotaError("verify" if sha else "download", why(e))
+        log("verify", "file %d: %d bytes, signature ok, version %s" % (f.id, f.size, new))
         cur["step"], cur["version"] = "activate", new
-        fota._save(rec)
+        core.save(rec)
     if cur["step"] == "activate":  # again after a power cut: it finishes what is left
         try:
             t.activate(f, cur["version"])
         except Exception as e:
-            raise fota.FotaError("activate", fota._why(e))
+            raise FotaError("activate", why(e))
         cur["step"] = "trial"
-        fota._save(rec)
-        fota.log("activate", "file %d: version %s activated" % (f.id, cur["version"]))
-        fota._progress(f.id, "activate", f.size, f.size)
+        core.save(rec)
+        log("activate", "file %d: version %s activated" % (f.id, cur["version"]))
+        core.progress(f.id, "activate", f.size, f.size)
     try:
         now, trial = t.state(f)  # a secondary: once it is back from its reset
         if now != cur["version"]:
-            raise fota.FotaError("activate", "reverted to %s after its test boot" % now)
+            raise FotaError("activate", "reverted to %s after its test boot" % now)
         if trial:
             t.confirm(f)
-            fota.log("confirm", "file %d: version %s confirmed" % (f.id, now))
-    except fota.FotaError:
+            log("confirm", "file %d: version %s confirmed" % (f.id, now))
+    except FotaError:
         raise
     except Exception as e:
-        raise fota.FotaError("confirm", fota._why(e))
-    fota._progress(f.id, "done", f.size, f.size)
+        raise FotaError("confirm", why(e))
+    core.progress(f.id, "done", f.size, f.size)
     return now
 
 
@@ -118,7 +118,7 @@ def _receive(t, f, source, cur, rec):
                     raise HTTPError("server has %d bytes, document says %d" % (r.total, f.size))
                 sha = hashlib.sha256()
                 pos = saved = 0
-                mark = f.size // fota.CHUNK_LOG
+                mark = f.size // core.CHUNK_LOG
                 while pos < f.size:
                     n = r.readinto(buf)
                     if not n:
@@ -126,18 +126,18 @@ def _receive(t, f, source, cur, rec):
                     sha.update(mv[:n])
                     held = t.write(pos, mv[:n])
                     pos += n
-                    if held - saved >= fota.FILE_PROGRESS_EVERY:
+                    if held - saved >= core.FILE_PROGRESS_EVERY:
                         cur["done"] = saved = held
-                        fota._save(rec)
+                        core.save(rec)
                     if pos >= mark:
-                        fota._progress(f.id, "download", pos, f.size)
-                        mark += f.size // fota.CHUNK_LOG or 1
-                    fota._feed()
+                        core.progress(f.id, "download", pos, f.size)
+                        mark += f.size // core.CHUNK_LOG or 1
+                    core.feed()
                 return sha.digest()
             finally:
                 r.close()
         except (Broken, OSError) as e:
             tries += 1
-            if tries == fota.MAX_TRIES:
+            if tries == core.MAX_TRIES:
                 raise
-            fota.log("download", "file %d: connection lost (%s), retrying" % (f.id, fota._why(e)))
+            log("download", "file %d: connection lost (%s), retrying" % (f.id, why(e)))

@@ -21,7 +21,7 @@ import binascii
 import struct
 import time
 
-import cbor
+from fota import cbor
 
 OP_READ, OP_WRITE = 0, 2
 GROUP_OS, GROUP_IMAGE = 0, 1

@@ -1,5 +1,5 @@
 # The two hot loops of a delta update in plain bytecode: what runs where the firmware has no
-# viper emitter. The same steps as lib/deltaviper.py, which is the one that normally runs.
+# viper emitter. The same steps as fota/deltaviper.py, which is the one that normally runs.
 
 TAG, LITERAL, INDEX, COUNT, COPY = 0, 1, 2, 3, 4
 

@@ -8,10 +8,10 @@
 #   jobs      a job that is not a firmware update goes to   REJECTED "unsupported operation:
 #             job_cbk; one it does not take is ended, so    <op>" (or "job document is not
 #             that it never holds up the jobs behind it     a JSON object")
-#   check     job document -> plan (fotaplan.plan, files)   FAILED "bad fota data: ..."; a
+#   check     job document -> plan (fota.plan: plan, files)   FAILED "bad fota data: ..."; a
 #                                                           file id with no target: REJECTED
 #                                                           "file N: no target for this file id"
-#   files     afr_ota files N > 0 (lib/fotafiles.py), one   FAILED "file N: <reason>" (step
+#   files     afr_ota files N > 0 (fota/files.py), one   FAILED "file N: <reason>" (step
 #             after the other, before this processor's      download, verify, activate or
 #             own (file 0), each to the target registered   confirm); the target drops what
 #             as targets[N]: create, the stream -> SHA-256  it staged (abort); this ESP32 is
@@ -25,7 +25,7 @@
 #   download  slot writer and its buffers allocated, then   FAILED "download: ..." after
 #             MQTT closed, HTTPS stream (or an MQTT stream  3 tries (bad compressed data
 #             for afr_ota jobs), through the plan's codec   at once); slot header erased if
-#             (lib/fotaupdate.py: inflated or patched)     a sector was written, else the
+#             (fota/install.py: inflated or patched)      a sector was written, else the
 #             -> the other slot, sector by sector, retried  slot is left as it was
 #             from the last good sector
 #             on a broken connection, and after a power
@@ -42,7 +42,7 @@
 #             crashed, hung, failed its self-test, or
 #             never confirmed): the bootloader undid it
 #
-# An application job (the same document with "target": "app"; apps.py) takes the same steps,
+# An application job (the same document with "target": "app"; fota/apps.py) takes the same steps,
 # with an application slot (a folder, or a ROMFS partition) instead of a firmware slot:
 #
 #   check     document -> plan: app slot 0/1, never the   FAILED "bad fota data: ..."
@@ -57,7 +57,7 @@
 #             names the slot on trial (one rename)
 #   test      job IN_PROGRESS {step: testing}, reset
 #   -- boot.py (apps.boot) counts the trial boot down and puts the slot on sys.path --
-#   confirm   main.py imports `app`, self-test passes,    --
+#   confirm   the loop imports `app`, self-test passes,    --
 #             confirm(): apps.json confirms the slot;
 #             SUCCEEDED with both versions
 #   rollback  the trial ended without a confirm: import   FAILED "rolled back: <why>"
@@ -71,128 +71,12 @@
 # A power cut during a download resumes it at the next boot (at most MAX_TRIES times).
 
 import gc
-import json
-import os
 
 import machine
-import otaslot
-from esp32 import Partition
-from fotaplan import DocError, files, kind, show
-from jobs import JobsError
-
-RECORD = "fota.json"  # the update in flight, kept across the reset
-MAX_TRIES = 3
-CHUNK_LOG = 10  # log the download every 10 %
-PROGRESS_EVERY = 65536  # record how far the download got, to resume after a power cut
-watchdog = None  # set to a machine.WDT to have it fed during long steps
-https_ca = None  # CA (DER) for downloads; None: the config's CA
-signer = None  # P-256 public key (DER) every image must be signed with; None: the config's
-#                "signer" file, if any. With a signer, older or equal versions are refused too.
-targets = {}  # file id (1..255) -> the application's target for it (lib/targets.py)
-on_progress = None  # on_progress(file_id, step, done, size): each file of a job, as it goes
-#                     (steps download, activate: on trial, done: confirmed)
-FILE_PROGRESS_EVERY = 16384  # record how far a target's upload got, to resume after a power cut
-
-
-class FotaError(Exception):
-    def __init__(self, step, reason):
-        super().__init__("%s: %s" % (step, reason))
-        self.step = step
-        self.reason = reason
-
-
-def log(step, msg):
-    print("fota: [%s] %s" % (step, msg))
-
-
-# --- what runs -------------------------------------------------------------------------
-
-def version():
-    # The running firmware's version, from its app descriptor (esp_app_desc_t).
-    d = otaslot.app_desc(otaslot.running())
-    return d[0] if d and d[0] else "unknown"  # stock MicroPython builds leave it empty
-
-
-def app_version():
-    # The running application's version ("none" if the device runs no application slot).
-    return _apps().version()
-
-
-def testing():
-    # True on the trial boot of a new firmware or application: it must confirm() or it will
-    # be rolled back.
-    return _firmware_testing() or _apps().testing()
-
-
-def _firmware_testing():
-    return otaslot.ota_state(otaslot.running()) == otaslot.OTA_PENDING_VERIFY
-
-
-def confirm():
-    # Make the running firmware final (cancels the rollback), and the application on trial.
-    if _apps().testing():
-        _apps().confirm()
-        if not _firmware_testing():
-            return
-    Partition.mark_app_valid_cancel_rollback()
-
-
-def reject(reason):
-    # Called by a new firmware whose self-test failed: roll back now, and let the old
-    # firmware report the job FAILED with this reason.
-    rec = _load()
-    if rec:
-        rec["reason"] = reason
-        _save(rec)
-    log("rollback", reason)
-    if _apps().testing():
-        _apps().reject(reason)  # the confirmed application runs again after the reset
-    elif hasattr(Partition, "mark_app_invalid_rollback_and_reboot"):
-        Partition.mark_app_invalid_rollback_and_reboot()
-    reset()
-
-
-def reset():
-    machine.reset()
-
-
-# --- update and test (usable on their own): lib/fotaupdate.py --------------------------------
-
-def update(document, ca=None, start=0, progress=None, conn=None, disconnect=False, state=None):
-    # Download the image a FOTA document describes into its slot and check it; returns its
-    # version, raises FotaError(step, reason). fotaupdate.update says what each argument is.
-    import fotaupdate  # its own module: each compiles in less heap than the two as one
-
-    return fotaupdate.update(document, ca, start, progress, conn, disconnect, state)
-
-
-def test(document, new_version=None):
-    # Mark the slot the document's image went to for one trial boot (the caller resets).
-    import fotaupdate
-
-    return fotaupdate.test(document, new_version)
-
-
-def _plan(document):
-    import fotaupdate
-
-    return fotaupdate.plan_for(document)
-
-
-def _drop(rec):
-    # What the record's download may have left in its slot goes.
-    if rec.get("app"):
-        _apps().discard(rec["slot"])
-    else:
-        _invalidate(rec["slot"])
-
-
-def _invalidate(slot):
-    # Erase the header of a slot a download may have written to (never the running one).
-    try:
-        otaslot.invalidate(otaslot.slots()[slot])
-    except Exception as e:
-        log("download", "could not invalidate slot %d: %s" % (slot, _why(e)))
+from fota import core, otaslot
+from fota.core import FotaError, MAX_TRIES, apps, confirm, fail, finish, log, reconnect, testing, version
+from fota.jobs import JobsError
+from fota.plan import DocError, files, kind, show
 
 
 # --- the job flow ----------------------------------------------------------------------
@@ -238,10 +122,10 @@ def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, j
         if _run(jobs, update, disconnect_mqtt):
             if auto_reset:
                 log("test", "resetting into the new firmware")
-                reset()
+                machine.reset()
             return True
         return False
-    rec = _load()
+    rec = core.load()
     if rec and not [j for j in in_progress + queued if j.id == rec["job"]]:
         _orphaned(rec)
     return False
@@ -252,7 +136,7 @@ def _other(job, job_cbk):
     # REJECTED with the reason (as the FreeRTOS OTA agent rejects a job it cannot parse).
     doc = job.document
     if not isinstance(doc, dict):
-        _end(job, "REJECTED", "jobs", {"reason": "job document is not a JSON object"})
+        core.end(job, "REJECTED", "jobs", {"reason": "job document is not a JSON object"})
         return False
     why = None
     if job_cbk:
@@ -262,11 +146,11 @@ def _other(job, job_cbk):
         except Exception as e:
             if isinstance(e, OSError) or getattr(e, "code", None) == "Timeout":
                 raise  # the connection is gone: the caller reconnects
-            why = "job_cbk failed: %s" % _why(e)
+            why = "job_cbk failed: %s" % core.why(e)
     if why is None:
         op = doc.get("operation")
         why = "unsupported operation: %s" % ("(none)" if op is None else show(op))
-    _end(job, "REJECTED", "jobs", {"reason": why})
+    core.end(job, "REJECTED", "jobs", {"reason": why})
     return False
 
 
@@ -274,9 +158,9 @@ def _orphaned(rec):
     # The job of the update in flight is gone (cancelled while the device was on its way).
     # A new firmware that got this far has passed its self-test: keep it; otherwise there is
     # nobody to report to.
-    if rec.get("app") and rec["step"] == "test" and _apps().mounted == rec["slot"] and _apps().testing():
+    if rec.get("app") and rec["step"] == "test" and apps().mounted == rec["slot"] and apps().testing():
         confirm()
-        log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], _apps().version()))
+        log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], apps().version()))
     elif rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
         confirm()
         log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
@@ -284,12 +168,12 @@ def _orphaned(rec):
         if rec["step"] == "download":  # the slot may hold part of its image
             _drop(rec)
         log("check", "job %s is gone; its record is dropped" % rec["job"])
-    _clear()
+    core.clear()
 
 
 def _run(jobs, job, disconnect_mqtt):
     # One FOTA job; True when a reset into the new firmware is due.
-    rec = _load()
+    rec = core.load()
     if rec and rec.get("job") != job.id:
         if rec["step"] == "download":  # another job's download, cut short: part of it may be there
             _drop(rec)
@@ -299,37 +183,39 @@ def _run(jobs, job, disconnect_mqtt):
     if rec and rec["step"] in ("test", "done", "lost"):
         _after_trial(job, rec)
         return False
+    from fota import install  # one image, document to slot: only FOTA jobs load it
+
     try:
         fs = files(job.document)
-        p = _plan(job.document) if not fs or [f for f in fs if f.id == 0] else None
+        p = install.plan_for(job.document) if not fs or [f for f in fs if f.id == 0] else None
     except DocError as e:
-        return _fail(job, "check", "bad fota data: %s" % e)
+        return fail(job, "check", "bad fota data: %s" % e)
     fs = [f for f in fs if f.id]
     for f in fs:
-        if f.id not in targets:
-            _finish(job, "REJECTED", "check", {"reason": "file %d: no target for this file id" % f.id})
+        if f.id not in core.targets:
+            finish(job, "REJECTED", "check", {"reason": "file %d: no target for this file id" % f.id})
             return False
     done = rec.get("files") or {} if rec else {}
     if fs and not (rec and rec["step"] == "download"):  # not once this processor's has begun
-        import fotafiles  # the files step, in its own module: only such jobs load it
+        from fota import files as step  # the files step: only such jobs load it
 
-        done = fotafiles.run(jobs, job, fs, rec)
+        done = step.run(jobs, job, fs, rec)
         if done is None:
             return False  # the job has ended
         if p is None:  # no firmware for this processor: no reset
-            _finish(job, "SUCCEEDED", "confirm", done)
+            finish(job, "SUCCEEDED", "confirm", done)
             return False
         rec = None  # now this processor's firmware, with a record of its own
         gc.collect()
     tries = rec["tries"] + 1 if rec else 1
     if tries > MAX_TRIES:
         _drop(rec)  # power cuts mid-download: part of the image may be there
-        return _fail(job, "download", "interrupted %d times" % MAX_TRIES)
+        return fail(job, "download", "interrupted %d times" % MAX_TRIES)
     # After a power cut, go on from what the record says is in flash, if it is the same image.
     start = rec.get("done", 0) if rec and rec.get("md5") == p.md5 and rec["slot"] == p.slot else 0
     state = rec.get("codec") if start else None
     app = p.kind == "app"
-    old = _apps().version() if app else version()
+    old = apps().version() if app else version()
     log("start", "job %s: %s%s -> %s into slot %d" % (
         job.id, "application " if app else "", old, p.version or "?", p.slot))
     try:
@@ -337,38 +223,38 @@ def _run(jobs, job, disconnect_mqtt):
     except Exception as e:
         log("start", "job not started: %s" % e)
         return False
-    run = _apps().mounted if app else otaslot.slot_index(otaslot.running())
+    run = apps().mounted if app else otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,
            "old": old, "md5": p.md5, "done": start, "codec": state, "files": done}
     if app:
         rec["app"] = True
-    _save(rec)
+    core.save(rec)
 
     def progress(done, state=None):
         rec["done"] = done
         rec["codec"] = state
-        _save(rec)
+        core.save(rec)
 
     try:
-        rec["new"] = update(job.document, start=start, progress=progress, conn=jobs.conn,
-                            disconnect=disconnect_mqtt, state=state)
+        rec["new"] = install.update(job.document, start=start, progress=progress, conn=jobs.conn,
+                                    disconnect=disconnect_mqtt, state=state)
     except FotaError as e:
         progress(0)  # what is in the slot is no good: a retry starts over
-        _reconnect(jobs)
-        return _fail(job, e.step, _mine(rec, e.reason))
+        reconnect(jobs)
+        return fail(job, e.step, _mine(rec, e.reason))
     rec["step"] = "test"
-    _save(rec)
+    core.save(rec)
     try:
-        test(job.document, rec["new"])
+        install.test(job.document, rec["new"])
     except OSError as e:  # set_boot verifies the image (checksum, SHA-256) first
         rec["step"] = "download"
-        _save(rec)
+        core.save(rec)
         _drop(rec)
-        _reconnect(jobs)
-        return _fail(job, "boot", _mine(rec, "image does not verify (%s)" % _why(e)))
+        reconnect(jobs)
+        return fail(job, "boot", _mine(rec, "image does not verify (%s)" % core.why(e)))
     log("boot", "slot %d set for one trial boot" % p.slot)
     try:
-        _reconnect(jobs)
+        reconnect(jobs)
         job.update("IN_PROGRESS", _details(app, {"step": "testing", "from_version": old,
                                                  "version": rec["new"]}))
     except Exception as e:  # the new firmware reports the outcome
@@ -376,40 +262,32 @@ def _run(jobs, job, disconnect_mqtt):
     return True
 
 
-def _progress(fid, step, done, size):
-    if on_progress:
-        try:
-            on_progress(fid, step, done, size)
-        except Exception as e:  # the application's callback never stops an update
-            log("download", "on_progress failed: %s" % _why(e))
-
-
 def _details(app, d):
     # statusDetails name both versions: for an application job, "version" and "from_version"
     # are the application's, "firmware" the firmware's; for a firmware job, "app_version".
-    d.update({"target": "app", "firmware": version()} if app else {"app_version": _apps().version()})
+    d.update({"target": "app", "firmware": version()} if app else {"app_version": apps().version()})
     return d
 
 
 def _after_trial(job, rec):
     if rec.get("app"):
-        why = _apps().outcome(rec)  # None: the new application runs (and is confirmed now)
-        d = _details(True, {"version": _apps().version()})  # the application that runs
+        why = apps().outcome(rec)  # None: the new application runs (and is confirmed now)
+        d = _details(True, {"version": apps().version()})  # the application that runs
         if why:
             d["reason"] = "rolled back: %s" % why
-            return _finish(job, "FAILED", "rollback", d)
+            return finish(job, "FAILED", "rollback", d)
         d["from_version"] = rec["old"]
-        return _finish(job, "SUCCEEDED", "confirm", d)
+        return finish(job, "SUCCEEDED", "confirm", d)
     run = otaslot.slot_index(otaslot.running())
     if run == rec["slot"]:
         if rec["step"] == "test":
             confirm()
             rec["step"] = "done"
-            _save(rec)
+            core.save(rec)
             log("confirm", "firmware %s confirmed" % version())
         details = _details(False, {"version": version(), "from_version": rec["old"]})
         details.update(rec.get("files") or {})
-        _finish(job, "SUCCEEDED", "confirm", details)
+        finish(job, "SUCCEEDED", "confirm", details)
         return
     state = otaslot.ota_state(otaslot.slots()[rec["slot"]]) if rec["slot"] >= 0 else None
     if rec.get("reason"):
@@ -420,7 +298,7 @@ def _after_trial(job, rec):
         why = "rolled back: running %s, not %s" % (version(), rec.get("new"))
     else:
         why = "rolled back: the trial boot did not happen"
-    _fail(job, "rollback", _mine(rec, why))
+    fail(job, "rollback", _mine(rec, why))
 
 
 def _mine(rec, reason):
@@ -431,86 +309,19 @@ def _mine(rec, reason):
 def _record_from(job):
     d = job.status_details
     if d.get("target") == "app":
-        return _apps().record_from(job.id, d)
+        return apps().record_from(job.id, d)
     same = version() == d.get("version")
     run = otaslot.slot_index(otaslot.running())
     return {"job": job.id, "step": "test" if same else "lost", "slot": run if same else -1,
             "from": -1, "tries": 1, "old": d.get("from_version", "?"), "new": d.get("version")}
 
 
-def _fail(job, step, reason):
-    _finish(job, "FAILED", step, {"reason": reason})
-    return False
-
-
-def _finish(job, status, step, details):
-    _end(job, status, step, details)
-    _clear()
-
-
-def _end(job, status, step, details):
-    details["step"] = step
-    log(step, "job %s %s %s" % (job.id, status, details))
-    try:
-        job.update(status, details)
-    except Exception as e:
-        code = getattr(e, "code", None)
-        if code not in ("TerminalStateReached", "InvalidStateTransition", "ResourceNotFound"):
-            raise  # keep the record: the outcome is reported next time
-        log(step, "job %s already ended (%s)" % (job.id, code))
-
-
-def _reconnect(jobs):
-    if not jobs.conn.connected():
-        jobs.conn.connect()
-
-
-# --- the record of the update in flight ----------------------------------------------------
-
-def _load():
-    try:
-        with open(RECORD) as f:
-            rec = json.load(f)
-        return rec if isinstance(rec, dict) and "job" in rec else None
-    except (OSError, ValueError):
-        return None
-
-
-def _save(rec):
-    with open(RECORD + ".tmp", "w") as f:
-        json.dump(rec, f)
-    os.rename(RECORD + ".tmp", RECORD)
-
-
-def _clear():
-    try:
-        os.remove(RECORD)
-    except OSError:
-        pass
-
-
-def _config_file(key):
-    # The contents of the file config.json names under key, or None.
-    from awsiot import CONFIG, read
-
-    try:
-        with open(CONFIG) as f:
-            path = json.load(f).get(key)
-    except (OSError, ValueError):
-        return None
-    return read(path) if path else None
-
-
-def _apps():
-    import apps  # application slots: loaded when first needed (a device may have none)
-
-    return apps
-
-
-def _feed():
-    if watchdog:
-        watchdog.feed()
-
-
-def _why(e):
-    return str(e) or e.__class__.__name__
+def _drop(rec):
+    # What the record's download may have left in its slot goes.
+    if rec.get("app"):
+        apps().discard(rec["slot"])
+    else:
+        try:  # erase the header of the slot a download may have written to (never the running one)
+            otaslot.invalidate(otaslot.slots()[rec["slot"]])
+        except Exception as e:
+            log("download", "could not invalidate slot %d: %s" % (rec["slot"], core.why(e)))
