@@ -128,7 +128,13 @@ def signer(work: Path) -> tuple[Path, Path]:
 SECONDARY_MAIN = """import fota, machine
 from fota.target import SmpTarget
 
-fota.run(targets={1: SmpTarget(machine.UART(1, 115200, tx=17, rx=16))})
+try:
+    import checks  # a firmware's own self-test, if its build froze one: checks.run(jobs) -> (ok, why)
+except ImportError:
+    checks = None
+
+fota.run(selftest=checks and checks.run,
+         targets={1: SmpTarget(machine.UART(1, 115200, tx=17, rx=16))})
 """
 
 

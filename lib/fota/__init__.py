@@ -54,10 +54,9 @@ def run(job_cbk=None, targets=None, selftest=None, on_progress=None):
         g["targets"].update(targets)
     if on_progress:
         g["on_progress"] = on_progress
-    _core()
     from fota import loop
 
-    loop.run(job_cbk, selftest)
+    loop.run(job_cbk, selftest, _core)
 
 
 def handle_fota_jobs(jobs, force=False, disconnect_mqtt=True, auto_reset=True, job_cbk=None):

@@ -56,7 +56,11 @@ def step(app, conn):
             core.reject("application %s raised %r" % (apps.version(), e))
 
 
-def run(job_cbk=None, check=None):
+def run(job_cbk=None, check=None, settings=None):
+    # settings(): hands down what the application set on the package (fota/__init__.py), at
+    # start and before each look at the jobs, so that what it sets later counts too.
+    if settings:
+        settings()
     cfg = load_config()
     every = cfg.get("telemetry_s", 30)
     print("app: firmware", core.version(), "application", apps.version(), "thing", cfg["thing"],
@@ -71,6 +75,8 @@ def run(job_cbk=None, check=None):
     trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)
     while True:
         wdt.feed()
+        if settings:
+            settings()
         try:
             if not conn.connected():
                 conn.connect()  # subscribes again to what the Jobs client asked for

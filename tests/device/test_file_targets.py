@@ -181,3 +181,26 @@ def test_files_over_https(rig):
                                  "file_5": file_version(b"z" * 5000)}
     assert r.file("data/fpga.bit") == CONFIG and r.file("data/z.txt") == b"z" * 5000
     assert "fota: [download] over HTTPS from" in result.console
+
+
+def test_what_an_application_sets_on_the_package_after_fota_run_counts(rig):
+    # The loop is already running when the application (in its slot) is imported: the target
+    # and the progress callback it sets on the package then are the ones the job uses.
+    import json
+
+    from tests.device.test_apps import CONFIRMED, MAIN
+    from tests.device.test_main import run_until
+
+    r = signed_rig(rig)
+    (r.fs / "main.py").write_text(MAIN)
+    (r.fs / "app0").mkdir()
+    (r.fs / "app0" / "app.py").write_text(
+        "import fota\nfrom fota.target import FileTarget\nVERSION = '2.0.0'\n"
+        "fota.targets[2] = FileTarget('data/fpga.bit')\n"
+        "fota.on_progress = lambda fid, step, done, size: print('app: file %d %s' % (fid, step))\n")
+    (r.fs / "apps.json").write_text(json.dumps(CONFIRMED))
+    r.put_file("data/fpga.bit", OLD)
+    job = multi_job(r, [(2, CONFIG, "fpga.bit")])
+    result, console = run_until(r, job, "SUCCEEDED")
+    assert r.file("data/fpga.bit") == CONFIG
+    assert "app: file 2 done" in console, console
