@@ -73,14 +73,16 @@ def test_new_application_replaces_the_confirmed_one(rig):
 def test_application_that_fails_its_trial_is_rolled_back(rig, body, why):
     r = seeded(rig, telemetry_s=1)
     job = publish_app(r, appimage.app("2.1.0", body))
-    result, console = run_until(r, job, "FAILED")
+    again = "app: step 2.0.0"  # the confirmed application, printed after the job has ended
+
+    result, console = run_until(r, job, "FAILED", seen=lambda c: again in c.split("apps: [rollback]")[-1])
     details = r.execution(job).status_details
     assert details["reason"] == why
     assert details["version"] == "2.0.0" and details["firmware"] == "1.0.0"  # what runs now
     rec = record(r)
     assert rec["slot"] == 0 and rec["trial"] is None, rec
     assert rec["failed"] == why[len("rolled back: "):]  # ended by reject(), not by a reset
-    assert "app: step 2.0.0" in console.split("apps: [rollback]")[-1]  # the confirmed one runs again
+    assert again in console.split("apps: [rollback]")[-1]  # the confirmed one runs again
 
 
 @pytest.mark.parametrize("body, cause", [
@@ -160,7 +162,7 @@ def test_romfs_application_is_written_to_the_other_half_and_confirmed(rig):
     r = romfs_seeded(rig, telemetry_s=1)
     new = appimage.app("2.1.0", GOOD, **{"lib/helper.py": "X = 1\n"})
     job = publish_app(r, new)
-    result, console = run_until(r, job, "SUCCEEDED")
+    result, console = run_until(r, job, "SUCCEEDED", seen=lambda c: "app: step 2.1.0" in c)
     assert "apps: [boot] application 2.1.0 from ROMFS slot 1" in console
     assert "app: step 2.1.0" in console
     assert romfs_slot(r, 1)[:len(new)] == new
@@ -267,7 +269,8 @@ def test_application_that_never_gets_to_confirm_is_rolled_back_after_the_trial_t
               "    raise OSError(113)\n"
               "awsiot.Connection.connect = connect\n")
     job = publish_app(r, appimage.app("2.1.0", breaks + GOOD))
-    result, console = run_until(r, job, "FAILED", timeout=120)
+    result, console = run_until(r, job, "FAILED", timeout=120,
+                                seen=lambda c: "app: step 2.0.0" in c.split("apps: [rollback]")[-1])
     reason = r.execution(job).status_details["reason"]
     assert reason.startswith("rolled back: no connection to AWS IoT on the trial boot"), reason
     assert record(r)["slot"] == 0 and "app: step 2.0.0" in console.split("apps: [rollback]")[-1]

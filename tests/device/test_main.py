@@ -74,12 +74,14 @@ def test_a_dead_broker_never_ends_the_loop(rig):
     assert r.running_slot_bytes() == before
 
 
-def run_until(r, job, status, timeout=90):
-    """Run the device in the background until the job reaches status; -> (result, console)."""
+def run_until(r, job, status, timeout=90, seen=None):
+    """Run the device in the background until the job reaches status (and, with `seen`, until
+    seen(console) is true: what the board prints after the job ended); -> (result, console)."""
     dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
     dev.start(timeout=timeout + 30)
     try:
-        wait_for(lambda: r.execution(job).status == status, timeout=timeout, what=status, dev=dev)
+        wait_for(lambda: r.execution(job).status == status and (seen is None or seen(dev.console)),
+                 timeout=timeout, what=status if seen is None else f"{status} and what follows", dev=dev)
     finally:
         result = dev.stop()
     return result, dev.console

@@ -162,6 +162,6 @@ def test_an_application_with_every_library_name_keeps_its_modules_and_updates_st
     assert r.version() == "1.0.1"
     app = crowded("2.1.0")
     job = publish_app(r, app, bc_sig=sig(app))
-    result, console = run_until(r, job, "SUCCEEDED")
+    result, console = run_until(r, job, "SUCCEEDED", seen=lambda c: "app: step 2.1.0" in c)
     assert "app: step 2.1.0 0" in console, console
     assert record(r)["slot"] == 1 and record(r)["versions"][1] == "2.1.0"
