@@ -7,7 +7,7 @@ DEPS   := .deps
 UMQTT  := $(DEPS)/umqtt/simple.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test bench reliability mutants clean system-packages firmware
+.PHONY: setup demo test docs bench reliability mutants clean system-packages firmware
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
@@ -32,8 +32,16 @@ $(UMQTT): $(VENV)/.installed tools/fotatools/deps.py
 demo: setup
 	$(BIN)/python tools/demo.py
 
+# The documentation is built first (MkDocs, strict: a broken link or anchor, or a page missing
+# from the nav, fails the run), into build/site; then the tests. Not --quiet: it hides the
+# warnings that --strict counts.
 test: setup
+	$(BIN)/mkdocs build --strict -d build/site
 	$(BIN)/python -m pytest -n 2
+
+# The documentation site alone, into build/site (open build/site/index.html).
+docs: setup
+	$(BIN)/mkdocs build --strict -d build/site
 
 bench: setup
 	$(BIN)/python bench/run.py

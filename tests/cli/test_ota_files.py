@@ -267,8 +267,8 @@ def test_publish_usage_errors(tmp_path, capsys):
         assert reason in err and err.count("\n") == 1, (argv, err)
 
 
-def test_readme_shows_the_document_publish_makes():
-    text = (ROOT / "tools" / "README.md").read_text()
+def test_docs_show_the_document_publish_makes():
+    text = (ROOT / "docs" / "job-documents.md").read_text()
     start = text.index('{"afr_ota": {"protocols": ["MQTT"]')
     shown = json.loads(text[start:text.index("```", start)])
     files = shown["afr_ota"]["files"]

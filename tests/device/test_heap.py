@@ -118,19 +118,20 @@ def test_self_test_allocates_the_memory_it_claims(tmp_path):
 
 
 def readme_budget_kb() -> int:
-    """The heap budget of a whole job cycle with the library in flash, as README.md gives it."""
+    """The heap budget of a whole job cycle with the library in flash, as the documentation's
+    figures (docs/figures.md) give it."""
     import re
 
     from tests.device.rig import ROOT
 
-    row = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+    row = next(ln for ln in (ROOT / "docs" / "figures.md").read_text().splitlines()
                if ln.startswith("| heap for a whole job cycle"))
     return int(re.search(r"budget (\d+) KB", row).group(1))
 
 
 def test_whole_cycle_fits_the_budget_the_readme_gives(rig):
     # MQTT, Jobs API, a 1.5 MB download, trial boot with the self-test, confirm: with the
-    # library in flash (ROMFS here, frozen on a board) and no more heap than the README says.
+    # library in flash (ROMFS here, frozen on a board) and no more heap than docs/figures.md says.
     from tests.device import romlib
     from tests.device.rig import ONCE
 

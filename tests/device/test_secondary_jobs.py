@@ -219,7 +219,7 @@ _unused = """)
 
 
 def test_main_py_that_registers_its_targets_with_fota_run(rig, mcu):
-    # A main.py of the README's kind: the secondary registered through fota.run(targets=...).
+    # A main.py of the kind the README shows: the secondary registered through fota.run(targets=...).
     import time
 
     from emulator.device import Device
@@ -245,14 +245,14 @@ def test_main_py_that_registers_its_targets_with_fota_run(rig, mcu):
 
 def test_a_job_of_three_files_fits_the_heap_budget_the_readme_gives(rig, mcu):
     # Firmware, secondary and file in one job, with the library in flash (ROMFS) and no more
-    # heap than the README gives: the whole cycle's budget and what the secondary adds.
+    # heap than docs/figures.md gives: the whole cycle's budget and what the secondary adds.
     import re
 
     from tests.device import romlib
     from tests.device.rig import ROOT
     from tests.device.test_heap import readme_budget_kb
 
-    row = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+    row = next(ln for ln in (ROOT / "docs" / "figures.md").read_text().splitlines()
                if ln.startswith("| heap for a job of three files"))
     extra_kb = int(re.search(r"budget plus (\d+) KB", row).group(1))
     r = signed_rig(rig)
