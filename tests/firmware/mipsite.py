@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import subprocess
 import threading
@@ -21,8 +22,9 @@ UMQTT = ROOT / ".deps" / "umqtt" / "simple.py"
 
 
 def build_index(out: Path, *extra: str) -> Path:
-    """`fota mip-index OUT` for this repository; -> OUT."""
-    assert cli.main(["mip-index", str(out), "--project", str(ROOT), *extra]) == 0
+    """`fota mip-index OUT` for this repository (what it prints is dropped); -> OUT."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["mip-index", str(out), "--project", str(ROOT), *extra]) == 0
     return out
 
 
