@@ -3,8 +3,9 @@ with mpy-cross) against .py source (mip's mpy=False), from the index that comman
 installed by MicroPython's own mip (unix port) over HTTP on 127.0.0.1.
 
 Figures (printed as JSON), all measured in this run:
-- `installed_bytes`: the bytes each form puts into the board's /lib (fota/ and umqtt/; a
-  littlefs block of 4 KB per file on top, on a board);
+- `installed_bytes`: the bytes of the files each form puts into the board's /lib (fota/ and
+  umqtt/), and `flash_kb`: what they take of the board's littlefs filesystem (os.statvfs on
+  the emulated board, against an empty /lib: whole 4 KB blocks, and littlefs's metadata);
 - `cycle_import_kb`: the heap the job cycle's modules (bench/device_bench.py CYCLE_MODULES)
   keep after import on the emulated board (gc.mem_alloc() before and after, collected), from
   each form: a .py module keeps its bytecode in the heap as a .mpy one does, and the compiler's
@@ -60,6 +61,12 @@ for name in %r:
 print("per_module", json.dumps(out))
 """ % (BOTTOM_UP,)
 
+USED = """
+import os
+s = os.statvfs("/")
+print("used_bytes", (s[2] - s[3]) * s[0])
+"""
+
 TIMED = """
 import time
 t = time.ticks_us()
@@ -100,10 +107,14 @@ def main() -> int:
                      "min_heap_import_kb": {}, "min_heap_cycle_kb": {}}
         with serve(build_index(work / "index")) as url:
             libs = {"mpy": installed(url, work / "mpy"), "py": installed(url, work / "py", mpy=False)}
+        (work / "empty").mkdir()
+        empty = int(value(on_board(work / "empty", USED), "used_bytes"))
         for form, lib in libs.items():
             res["installed_bytes"][form] = {"fota": folder_bytes(lib / "fota"),
                                             "umqtt": folder_bytes(lib / "umqtt"),
                                             "files": sum(1 for p in lib.rglob("*") if p.is_file())}
+            used = int(value(on_board(lib, USED), "used_bytes"))
+            res["installed_bytes"][form]["flash_kb"] = round((used - empty) / 1024, 1)
             res["cycle_import_kb"][form] = round(float(value(on_board(lib, MODULES), "modules_kb")), 1)
             per = json.loads(value(on_board(lib, PER_MODULE), "per_module"))
             res["per_module_kb"][form] = {name: round(n / 1024, 1) for name, n in per}
