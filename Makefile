@@ -7,7 +7,7 @@ DEPS   := .deps
 UMQTT  := $(DEPS)/umqtt/simple.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test docs bench reliability mutants clean system-packages firmware
+.PHONY: setup demo test docs bench reliability mutants clean system-packages firmware mip
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
@@ -58,6 +58,12 @@ reliability: setup
 	RELIABILITY=1 RELIABILITY_LOG=build/reliability.jsonl $(BIN)/python -m pytest -n 2 -q -m row \
 	  tests/reliability tests/device tests/cloud; status=$$?; \
 	  $(BIN)/python -m tests.reliability.table build/reliability.jsonl && exit $$status
+
+# The device library as a package index for mip (micropython-lib's layout): .mpy for the
+# boards' bytecode version and .py source, umqtt.simple with it. Serve build/mip over HTTP(S), or
+#   mpremote mip install --index build/mip fota
+mip: setup
+	$(BIN)/fota mip-index build/mip
 
 clean:
 	rm -rf $(VENV) $(DEPS) build .pytest_cache

@@ -202,10 +202,15 @@ def compile_lib(dest: Path) -> None:
         subprocess.run([mpy_cross, march, "-o", str(out), str(src)], check=True)
 
 
-def device_fs(backend: LocalBackend, home: Path, work: Path, main: str) -> tuple[Path, str]:
+def device_fs(backend: LocalBackend, home: Path, work: Path, main: str,
+              lib: Path | None = None) -> tuple[Path, str]:
+    """A provisioned device folder: lib/ compiled to .mpy, or a copy of the folder `lib`."""
     thing = f"bench-{uuid.uuid4().hex[:6]}"
     fs = work / thing
-    compile_lib(fs / "lib")
+    if lib is None:
+        compile_lib(fs / "lib")
+    else:
+        shutil.copytree(lib, fs / "lib")
     write_device_folder(backend.provision(thing), fs, home)
     shutil.copy(ROOT / "boot.py", fs / "boot.py")  # as on the board: it runs first
     (fs / "main.py").write_text(main)
@@ -229,10 +234,11 @@ def run_update(backend, home, work, image: bytes, url: str, heap_kb: int) -> tup
     return True, out
 
 
-def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int, rom: bool = False) -> bool:
+def run_cycle(backend, home, work, image: bytes, key: str, heap_kb: int, rom: bool = False,
+              lib: Path | None = None) -> bool:
     """A whole job cycle with heap_kb of heap; rom: the library from ROMFS (the image's own
-    bytes are given on top)."""
-    fs, thing = device_fs(backend, home, work, CYCLE)
+    bytes are given on top); lib: this folder as the board's /lib instead of lib/ as .mpy."""
+    fs, thing = device_fs(backend, home, work, CYCLE, lib)
     if rom:
         heap_kb += -(-romlib.install(fs, CYCLE) // 1024) + 1
     flash = fs.with_name(fs.name + "-flash.bin")

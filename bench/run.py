@@ -5,7 +5,8 @@ Runs bench/device_bench.py (device-side update throughput and heap), bench/jobs_
 bench/air_bench.py (bytes on the air, compressed and delta, and the modelled on-board time of
 an update, on real MicroPython ESP32 firmware fetched from PyPI or taken from FIRMWARE_DIR),
 bench/app_bench.py (an application update against a firmware update of the same change, and
-the heap an application takes run in place from ROMFS against from the filesystem), prints their
+the heap an application takes run in place from ROMFS against from the filesystem),
+bench/mip_bench.py (the library as mip installs it, .mpy against .py: bytes and heap), prints their
 figures and writes them all to build/bench.json. Each figure that is a speed is given as a
 ratio against a baseline measured in the same run; absolute seconds are for context only.
 """
@@ -43,7 +44,7 @@ def main() -> int:
     results = {"device": run("device_bench.py"), "apps": run("app_bench.py"),
                "jobs": run("jobs_bench.py"),
                "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1"),
-               "air": run("air_bench.py")}
+               "air": run("air_bench.py"), "mip": run("mip_bench.py")}
     j, b = results["jobs"], results["jobs_baseline"]
     results["ratios"] = {
         # 100 things at once against one thing asking alone, in the same run
@@ -60,6 +61,8 @@ def main() -> int:
         # the same change as a firmware update against as an application update
         "firmware_vs_app_update_bytes": results["apps"]["update"]["ratios"]["bytes"],
         "firmware_vs_app_update_seconds": results["apps"]["update"]["ratios"]["seconds"],
+        # the library as mip installs it: .py source against .mpy
+        **{f"mip_{k}": v for k, v in results["mip"]["ratios"].items()},
     }
     return write(results)
 

