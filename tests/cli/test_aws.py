@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.cli.conftest import REGION, ROLE_ARN, unique
 from fotatools.aws import AwsBackend, amazon_root_ca
-from fotatools.backend import BackendError, Rollout
+from fotatools.backend import BackendError, NotFound, Rollout
 from fotatools.provisioning import check_device_folder, write_device_folder
 
 
@@ -90,9 +90,11 @@ def test_groups(backend):
     assert backend.create_thing_group(group, [b]) == arn  # existing group: things added
     names = backend.iot.list_things_in_thing_group(thingGroupName=group)["things"]
     assert sorted(names) == sorted([a, b])
-    with pytest.raises(BackendError, match="ResourceNotFound"):
+    with pytest.raises(NotFound, match="no thing 'no-such-thing'") as e:
         backend.create_thing_group(group, ["no-such-thing"])
-    with pytest.raises(BackendError, match="ResourceNotFound"):
+    assert (e.value.kind, e.value.name, e.value.code) == ("thing", "no-such-thing",
+                                                          "ResourceNotFoundException")
+    with pytest.raises(NotFound, match="no group 'no-such-group'"):
         backend.group_arn("no-such-group")
 
 
@@ -178,7 +180,7 @@ def test_errors_are_one_line(backend):
     with pytest.raises(BackendError) as e:
         backend.describe_job("no-such-job")
     assert "\n" not in str(e.value) and "no-such-job" in str(e.value)
-    with pytest.raises(BackendError, match="ResourceNotFound"):
+    with pytest.raises(NotFound, match="no thing 'no-such-thing' in eu-west-1"):
         backend.thing_arn("no-such-thing")
 
 

@@ -151,12 +151,20 @@ def test_status_watch_stops_at_timeout(fota_aws, tmp_path):
                     "--watch", "--watch-timeout", "0.5", "--interval", "0.1").code == 3
 
 
-def test_backend_failures_exit_1(fota_aws, tmp_path):
+def test_unknown_names_exit_2(fota_aws, tmp_path):
     r = fota_aws("status", "no-such-job")
-    assert r.code == 1 and r.err.startswith("fota: error: ") and r.err.count("\n") == 1
+    # (moto has no OTA updates: AWS would add "(nor an OTA update of that id)")
+    assert r.code == 2 and r.err.startswith("fota: error: no job 'no-such-job' in eu-west-1")
+    assert r.err.count("\n") == 1
     (tmp_path / "fw.bin").write_bytes(app_image("1.0.0"))
     r = fota_aws("publish", tmp_path / "fw.bin", "--thing", "never-provisioned")
-    assert r.code == 1 and "never-provisioned" in r.err and "Traceback" not in r.err
+    assert r.code == 2 and r.err.startswith("fota: error: no thing 'never-provisioned' in "
+                                            "eu-west-1") and "Traceback" not in r.err
+
+
+def test_backend_failures_exit_1(fota_aws):
+    r = fota_aws("status", "job-1", "--endpoint-url", "http://127.0.0.1:9")  # nothing listens
+    assert r.code == 1 and r.err.startswith("fota: error: job job-1: ") and r.err.count("\n") == 1
 
 
 def test_publish_needs_bucket_and_role(fota_aws, tmp_path):
