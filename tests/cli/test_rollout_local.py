@@ -89,19 +89,44 @@ def test_the_text_names_the_things_not_queued_yet(cloud, kitchens, capsys):
     assert lines[-1] == "totals: 1 QUEUED, 2 WAITING of 3; result: in_progress"
 
 
-def test_watch_follows_the_rollout_to_the_last_thing(cloud, kitchens, capsys):
+def test_watch_follows_the_rollout_to_the_last_thing(cloud, kitchens, capsys, monkeypatch):
     publish(cloud, capsys, kitchens, "watched")
+    looks: list[dict] = []  # what the watcher saw, each time it looked
+    seen = threading.Condition()
+    snapshot = cli.snapshot
+
+    def look(backend, job_id):
+        progress, report = snapshot(backend, job_id)
+        with seen:
+            looks.append(report["counts"])
+            seen.notify_all()
+        return progress, report
+
+    monkeypatch.setattr(cli, "snapshot", look)
     result: dict[str, int] = {}
-    watcher = threading.Thread(target=lambda: result.update(code=cli.main([
-        "--home", str(cloud.home), "status", "watched", "--watch", "--interval", "0.01",
-        "--timeout", "120", "--json"])))
+
+    def watch() -> None:
+        try:
+            result["code"] = cli.main(["--home", str(cloud.home), "status", "watched", "--watch",
+                                       "--interval", "0.01", "--timeout", "120", "--json"])
+        finally:
+            with seen:
+                seen.notify_all()
+
+    watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        for thing in KITCHENS:
+        for done, thing in enumerate(KITCHENS, 1):
             cloud.device(thing, "watched", "IN_PROGRESS", "SUCCEEDED")
+            with seen:  # the watcher looks again (twice: once wholly after the update)
+                n = len(looks)
+                assert seen.wait_for(lambda: len(looks) >= n + 2 or not watcher.is_alive(), 60)
+            if done < 3:
+                assert watcher.is_alive(), looks[-1]
+                assert looks[-1] == {"SUCCEEDED": done, "WAITING": 3 - done}
             cloud.minute()
     finally:
-        watcher.join(150)
+        watcher.join(60)
     report = json.loads(capsys.readouterr().out)
     assert result["code"] == 0
     assert report["counts"] == {"SUCCEEDED": 3} and report["total"] == 3

@@ -28,7 +28,7 @@ from . import __version__
 from .backend import Backend, BackendError, NotFound, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
-from .progress import Progress, Target
+from .progress import WAITING, Progress, Target
 from .release import (APP_KIND, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
                       build_app_release, build_release, kind_of, load_release, read_file,
                       safe_name)
@@ -445,7 +445,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     backend = make_backend(args)
     if backend.name == "aws":
         check_aws_settings(backend)
-    targets = target_arns(backend, things, groups)
     # a compressed release travels compressed over HTTPS; afr_ota documents have no such field
     packed = release.compressed if args.protocol == "https" and not args.no_compress else None
     patch = None
@@ -455,6 +454,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise UsageError("--delta-only needs a release built with --from (and --protocol https)")
     if patch:
         packed = None  # the devices that run another base take the image itself
+    targets = target_arns(backend, things, groups)
     upload = packed or release.image
     key = "/".join(["apps" if is_app else "firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), upload.name])
@@ -666,12 +666,14 @@ def check_interval(interval: float) -> None:
 def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
           as_json: bool) -> int:
     """Follow a job until no target is WAITING, QUEUED or IN_PROGRESS (or `timeout` seconds):
-    a progress bar on stderr (when it is a terminal) and one line per change of a target's
-    state on stdout."""
+    a progress bar on stderr (when it is a terminal); on stdout one line per change of a
+    target's state (a thing still WAITING has none: a large fleet waits mostly) and one with
+    the counts whenever they change."""
     from tqdm import tqdm
 
     deadline = None if timeout is None else time.monotonic() + timeout
     seen: dict[str, tuple[str, str]] = {}
+    said = ""
     bar = None
     try:
         while True:
@@ -682,13 +684,16 @@ def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
             bar.total = report["total"]
             bar.n = report["completed"]
             bar.refresh()
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
             for t in progress.targets:
                 state = (t.state, _row(t))
-                if not as_json and seen.get(t.thing) != state:
-                    stamp = dt.datetime.now().strftime("%H:%M:%S")
+                if not as_json and seen.get(t.thing, (WAITING, t.note)) != state:
                     tqdm.write(f"{stamp} {t.thing}: {t.state} {state[1]}".rstrip(),
                                file=sys.stdout)
                 seen[t.thing] = state
+            if not as_json and progress.summary() != said:
+                said = progress.summary()
+                tqdm.write(f"{stamp} {job_id}: {said}", file=sys.stdout)
             sys.stdout.flush()  # live through a pipe too
             if progress.code != EXIT_IN_PROGRESS or (
                     deadline is not None and time.monotonic() >= deadline):
