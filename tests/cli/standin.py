@@ -42,8 +42,8 @@ class StandIn:
         self.db = Database(paths.db)
         store = ObjectStore(paths.store, b"s" * 32)
         self.engine = JobsEngine(self.db, presign=store.presign, minute=MINUTE, clock=self.clock)
-        self.server = ControlServer(ControlApi(self.engine, store, LocalCA(paths.ca), "localhost",
-                                               8883), "token").start()
+        self.api = ControlApi(self.engine, store, LocalCA(paths.ca), "localhost", 8883)
+        self.server = ControlServer(self.api, "token").start()
         paths.token.write_text("token")
         url = f"http://127.0.0.1:{self.server.port}"
         info = CloudInfo(home=str(home), pid=0, mosquitto_pid=0, mqtt_host="localhost",

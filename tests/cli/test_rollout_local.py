@@ -258,3 +258,15 @@ def test_many_names_are_answered_with_the_nearest(cloud, capsys, tmp_path, count
 def test_no_jobs_at_all(cloud, capsys):
     code, _, err = cloud.fota(capsys, "status", "job-1")
     assert code == 2 and err == "fota: error: no job 'job-1' on the local cloud: there are no jobs\n"
+
+
+def test_an_older_running_stand_in_is_named(cloud, kitchens, capsys):
+    """A stand-in started by an older fota has no ListJobTargets: status says to restart it
+    rather than count only the executions."""
+    publish(cloud, capsys, kitchens, "old")
+    del cloud.api.ops["ListJobTargets"]
+    code, out, err = cloud.fota(capsys, "status", "old")
+    assert code == 1 and not out
+    assert err == (f"fota: error: the local cloud running on {cloud.home} is older than this "
+                   "fota (it has no ListJobTargets): restart it with `fota cloud stop` and "
+                   "`fota cloud start`\n")

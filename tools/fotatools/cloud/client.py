@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from ..backend import (DEFAULT_NTP, BackendError, Endpoint, Execution, JobInfo, Kind, NotFound,
                        Rollout, ThingCredentials)
 from .daemon import CloudInfo, Paths
-from .jobs import COUNT_FIELDS, REASON_CODE_RE, group_arn, thing_arn
+from .jobs import COUNT_FIELDS, REASON_CODE_RE
 
 DEFAULT_BUCKET = "fota-firmware"
 
@@ -69,6 +69,10 @@ class LocalBackend:
                 msg = f"{code}: {err.get('message', '')}"
             except ValueError:
                 msg = f"HTTP {e.code}"
+            if code == "UnknownOperationException":
+                raise BackendError(f"the local cloud running on {self.home} is older than this "
+                                   f"fota (it has no {op}): restart it with `fota cloud stop` "
+                                   "and `fota cloud start`", code) from None
             raise BackendError(f"{op} failed: {msg}", code) from None
         except (urllib.error.URLError, OSError) as e:
             self._info = None
