@@ -39,7 +39,40 @@ class Moto:
         ex.status = status
         ex.status_details_map = dict(details or {})
         ex.last_updated_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        if ex.started_at is None:
+            ex.started_at = ex.last_updated_at
         ex.version_number += 1
+
+    # moto creates every execution of a job when the job is created (one per target ARN, a
+    # group's named after the group); AWS creates a target thing's execution when the job's
+    # rollout reaches it. These play AWS's rollout on moto's model.
+    def hold_back(self, job_id: str) -> None:
+        """The rollout has reached no thing yet: the job has no executions."""
+        model = self.iot_model()
+        for key in [k for k in model.job_executions if k[0] == job_id]:
+            del model.job_executions[key]
+
+    def roll_out(self, job_id: str, thing: str) -> None:
+        """The rollout reaches `thing`: an execution, QUEUED, not started."""
+        from moto.iot.models import FakeJobExecution
+
+        model = self.iot_model()
+        ex = FakeJobExecution(job_id, model.describe_thing(thing).arn)
+        ex.started_at = None
+        ex.execution_number = ex.version_number = 1
+        model.job_executions[(job_id, thing)] = ex
+
+    def job_ends(self, job_id: str, status: str, reason_code: str | None = None) -> None:
+        """The job is COMPLETED or CANCELED (its rollout over: no processingTargets); a cancel
+        cancels the executions still QUEUED, as AWS's does."""
+        model = self.iot_model()
+        job = model.jobs[job_id]
+        job.status, job.reason_code = status, reason_code
+        job.job_process_details["processingTargets"] = []
+        if status == "CANCELED":
+            for (jid, _), ex in model.job_executions.items():
+                if jid == job_id and ex.status == "QUEUED":
+                    ex.status = "CANCELED"
 
 
 @pytest.fixture(scope="session")

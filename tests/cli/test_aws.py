@@ -12,6 +12,7 @@ What moto does not implement, and how these tests deal with it:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import time
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.cli.conftest import REGION, ROLE_ARN, unique
 from fotatools.aws import AwsBackend, amazon_root_ca
-from fotatools.backend import BackendError, Rollout
+from fotatools.backend import BackendError, NotFound, Rollout
 from fotatools.provisioning import check_device_folder, write_device_folder
 
 
@@ -90,9 +91,11 @@ def test_groups(backend):
     assert backend.create_thing_group(group, [b]) == arn  # existing group: things added
     names = backend.iot.list_things_in_thing_group(thingGroupName=group)["things"]
     assert sorted(names) == sorted([a, b])
-    with pytest.raises(BackendError, match="ResourceNotFound"):
+    with pytest.raises(NotFound, match="no thing 'no-such-thing'") as e:
         backend.create_thing_group(group, ["no-such-thing"])
-    with pytest.raises(BackendError, match="ResourceNotFound"):
+    assert (e.value.kind, e.value.name, e.value.code) == ("thing", "no-such-thing",
+                                                          "ResourceNotFoundException")
+    with pytest.raises(NotFound, match="no group 'no-such-group'"):
         backend.group_arn("no-such-group")
 
 
@@ -178,7 +181,7 @@ def test_errors_are_one_line(backend):
     with pytest.raises(BackendError) as e:
         backend.describe_job("no-such-job")
     assert "\n" not in str(e.value) and "no-such-job" in str(e.value)
-    with pytest.raises(BackendError, match="ResourceNotFound"):
+    with pytest.raises(NotFound, match="no thing 'no-such-thing' in eu-west-1"):
         backend.thing_arn("no-such-thing")
 
 
@@ -244,3 +247,113 @@ def test_provision_updates_an_older_device_policy(backend):
     versions = len(iot.list_policy_versions(policyName=DEVICE_POLICY)["policyVersions"])
     backend.provision(unique("dev"))
     assert len(iot.list_policy_versions(policyName=DEVICE_POLICY)["policyVersions"]) == versions
+
+
+# -- a rollout as AWS reports it ---------------------------------------------------------------
+ACCOUNT_ARN = f"arn:aws:iot:{REGION}:123456789012"
+GROUP_ARN = f"{ACCOUNT_ARN}:thinggroup/kitchens"
+KITCHENS = ["kitchen-1", "kitchen-2", "kitchen-3"]
+
+
+class AwsRollout:
+    """AWS's answers about a job for the group `kitchens`, fed to the client through botocore's
+    Stubber (which checks both the requests and the answers against AWS IoT's API model): moto
+    makes every execution at once and never says how far a rollout has got."""
+
+    def __init__(self, stub, job_id: str = "roll"):
+        self.stub, self.job_id = stub, job_id
+        self.t0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+    def describe(self, status: str, processing: list[str], **extra) -> None:
+        job = {"jobArn": f"{ACCOUNT_ARN}:job/{self.job_id}", "jobId": self.job_id,
+               "targetSelection": "SNAPSHOT", "status": status, "targets": [GROUP_ARN],
+               "createdAt": self.t0, "lastUpdatedAt": self.t0,
+               "jobExecutionsRolloutConfig": {"maximumPerMinute": 1},
+               "jobProcessDetails": {"processingTargets": processing,
+                                     "numberOfQueuedThings": 1}, **extra}
+        self.stub.add_response("describe_job", {"job": job}, {"jobId": self.job_id})
+        self.stub.add_response("get_job_document", {"document": '{"version": "4.0.0"}'},
+                               {"jobId": self.job_id})
+
+    def executions(self, *states: tuple[str, str, bool], known: tuple[str, ...] = ()) -> None:
+        """(thing, status, started) each; describe_job_execution for the ones not QUEUED whose
+        details the backend does not have yet (`known` it has, unchanged)."""
+        summaries = []
+        for thing, state, started in states:
+            s = {"status": state, "queuedAt": self.t0, "lastUpdatedAt": self.t0,
+                 "executionNumber": 1, "retryAttempt": 0}
+            if started:
+                s["startedAt"] = self.t0
+            summaries.append({"thingArn": f"{ACCOUNT_ARN}:thing/{thing}",
+                              "jobExecutionSummary": s})
+        self.stub.add_response("list_job_executions_for_job",
+                               {"executionSummaries": summaries}, {"jobId": self.job_id})
+        for thing, state, _ in states:
+            if state != "QUEUED" and thing not in known:
+                self.stub.add_response("describe_job_execution", {"execution": {
+                    "jobId": self.job_id, "status": state, "thingArn": f"{ACCOUNT_ARN}:thing/{thing}",
+                    "statusDetails": {"detailsMap": {"step": "x"}}, "versionNumber": 2,
+                    "executionNumber": 1}}, {"jobId": self.job_id, "thingName": thing})
+
+    def members(self, things: list[str]) -> None:
+        self.stub.add_response("list_things_in_thing_group", {"things": things},
+                               {"thingGroupName": "kitchens", "recursive": True})
+
+
+def aws_status(backend, monkeypatch, capsys) -> tuple[int, dict]:
+    from fotatools import cli
+
+    monkeypatch.setattr(cli, "make_backend", lambda args: backend)
+    code = cli.main(["status", "roll", "--json"])
+    out = capsys.readouterr()
+    assert not out.err, out.err
+    return code, json.loads(out.out)
+
+
+def test_rollout_counts_the_group_members_aws_has_not_reached(aws_env, monkeypatch, capsys):
+    from botocore.stub import Stubber
+
+    b = AwsBackend(bucket="fw-bucket", role_arn=ROLE_ARN)
+    with Stubber(b.iot) as stub:
+        aws = AwsRollout(stub)
+        stub.add_response("describe_job", {"job": {"jobId": "roll"}}, {"jobId": "roll"})
+        aws.describe("IN_PROGRESS", [GROUP_ARN])
+        aws.executions(("kitchen-1", "QUEUED", False))
+        aws.members(KITCHENS)
+        code, st = aws_status(b, monkeypatch, capsys)
+        assert code == 3 and st["counts"] == {"QUEUED": 1, "WAITING": 2}
+        assert st["summary"] == "0/3 succeeded, 1 queued, 2 waiting (not yet queued at 1/min)"
+
+        stub.add_response("describe_job", {"job": {"jobId": "roll"}}, {"jobId": "roll"})
+        aws.describe("IN_PROGRESS", [GROUP_ARN])
+        aws.executions(("kitchen-1", "SUCCEEDED", True), ("kitchen-2", "QUEUED", False))
+        aws.members(KITCHENS)
+        code, st = aws_status(b, monkeypatch, capsys)
+        assert code == 3 and st["counts"] == {"SUCCEEDED": 1, "QUEUED": 1, "WAITING": 1}
+
+        # the rollout is over (no processingTargets): a thing that joined the group since is
+        # no target, and the group is not read again
+        stub.add_response("describe_job", {"job": {"jobId": "roll"}}, {"jobId": "roll"})
+        aws.describe("COMPLETED", [])
+        aws.executions(*[(t, "SUCCEEDED", True) for t in KITCHENS], known=("kitchen-1",))
+        code, st = aws_status(b, monkeypatch, capsys)
+        assert code == 0 and st["counts"] == {"SUCCEEDED": 3}
+        stub.assert_no_pending_responses()
+
+
+def test_a_cancelled_rollout_spares_the_members_it_had_not_started(aws_env, monkeypatch, capsys):
+    from botocore.stub import Stubber
+
+    b = AwsBackend(bucket="fw-bucket", role_arn=ROLE_ARN)
+    with Stubber(b.iot) as stub:
+        aws = AwsRollout(stub)
+        stub.add_response("describe_job", {"job": {"jobId": "roll"}}, {"jobId": "roll"})
+        aws.describe("CANCELED", [], reasonCode="ABORTED", forceCanceled=False)
+        aws.executions(("kitchen-1", "FAILED", True), ("kitchen-2", "CANCELED", False))
+        aws.members(KITCHENS)
+        code, st = aws_status(b, monkeypatch, capsys)
+        stub.assert_no_pending_responses()
+    assert code == 1 and st["reason_code"] == "ABORTED"
+    assert {t["thing"]: (t["status"], t["execution_status"]) for t in st["things"]} == {
+        "kitchen-1": ("FAILED", "FAILED"), "kitchen-2": ("SPARED", "CANCELED"),
+        "kitchen-3": ("SPARED", None)}

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fotatools import cli
 from fotatools.aws import AwsBackend
-from fotatools.backend import BackendError, Rollout
+from fotatools.backend import BackendError, NotFound, Rollout
 from fotatools.ota import load_files, sign_files
 from tests.cli.conftest import REGION, ROLE_ARN, unique
 from tests.cli.images import app_image
@@ -305,5 +305,5 @@ def test_status_takes_an_ota_update_id(backend):
             backend.resolve_job("rel-5")
         stub.add_client_error(*not_found, 404)
         stub.add_client_error("get_ota_update", "ResourceNotFoundException", "none", 404)
-        with pytest.raises(BackendError, match="no such job, nor an OTA update"):
+        with pytest.raises(NotFound, match=r"no job 'rel-6' \(nor an OTA update of that id\)"):
             backend.resolve_job("rel-6")

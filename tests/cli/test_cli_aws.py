@@ -151,12 +151,20 @@ def test_status_watch_stops_at_timeout(fota_aws, tmp_path):
                     "--watch", "--watch-timeout", "0.5", "--interval", "0.1").code == 3
 
 
-def test_backend_failures_exit_1(fota_aws, tmp_path):
+def test_unknown_names_exit_2(fota_aws, tmp_path):
     r = fota_aws("status", "no-such-job")
-    assert r.code == 1 and r.err.startswith("fota: error: ") and r.err.count("\n") == 1
+    # (moto has no OTA updates: AWS would add "(nor an OTA update of that id)")
+    assert r.code == 2 and r.err.startswith("fota: error: no job 'no-such-job' in eu-west-1")
+    assert r.err.count("\n") == 1
     (tmp_path / "fw.bin").write_bytes(app_image("1.0.0"))
     r = fota_aws("publish", tmp_path / "fw.bin", "--thing", "never-provisioned")
-    assert r.code == 1 and "never-provisioned" in r.err and "Traceback" not in r.err
+    assert r.code == 2 and r.err.startswith("fota: error: no thing 'never-provisioned' in "
+                                            "eu-west-1") and "Traceback" not in r.err
+
+
+def test_backend_failures_exit_1(fota_aws):
+    r = fota_aws("status", "job-1", "--endpoint-url", "http://127.0.0.1:9")  # nothing listens
+    assert r.code == 1 and r.err.startswith("fota: error: job job-1: ") and r.err.count("\n") == 1
 
 
 def test_publish_needs_bucket_and_role(fota_aws, tmp_path):
@@ -213,3 +221,64 @@ def test_publish_an_application(fota_aws, moto, tmp_path):
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     stored = s3.get_object(Bucket=fota_aws.env["FOTA_BUCKET"], Key=key)["Body"].read()
     assert stored == (tmp_path / "rel" / manifest["file"]).read_bytes()
+
+
+def group_rollout(fota_aws, moto, tmp_path, *options: str) -> tuple[str, list[str]]:
+    """Three things in a group, a job for it at one thing a minute, and AWS's rollout as it
+    starts: the first thing queued, the other two not yet."""
+    things = sorted(unique("kitchen") for _ in range(3))
+    for t in things:
+        assert fota_aws("provision", t).code == 0
+    group = unique("kitchens")
+    assert fota_aws("group", "create", group, *things).code == 0
+    (tmp_path / "fw.bin").write_bytes(app_image("4.0.0"))
+    job_id = unique("roll")
+    r = fota_aws("publish", tmp_path / "fw.bin", "--group", group, "--rate", "1/min",
+                 "--job-id", job_id, *options)
+    assert r.code == 0, r.err
+    moto.hold_back(job_id)
+    moto.roll_out(job_id, things[0])
+    return job_id, things
+
+
+def status(fota_aws, job_id: str) -> tuple[int, dict]:
+    r = fota_aws("status", job_id, "--json")
+    assert not r.err, r.err
+    return r.code, json.loads(r.out)
+
+
+def test_rate_limited_group_rollout_is_in_progress_until_the_last_thing(fota_aws, moto, tmp_path):
+    job_id, things = group_rollout(fota_aws, moto, tmp_path)
+    code, st = status(fota_aws, job_id)
+    assert code == 3 and st["total"] == 3 and st["counts"] == {"QUEUED": 1, "WAITING": 2}
+    assert st["summary"] == "0/3 succeeded, 1 queued, 2 waiting (not yet queued at 1/min)"
+    for done, thing in enumerate(things, 1):
+        moto.device_update(job_id, thing, "IN_PROGRESS", {"step": "download"})
+        assert status(fota_aws, job_id)[0] == 3
+        moto.device_update(job_id, thing, "SUCCEEDED", {"version": "4.0.0"})
+        code, st = status(fota_aws, job_id)
+        if done < 3:
+            assert code == 3 and st["counts"] == {"SUCCEEDED": done, "WAITING": 3 - done}
+            moto.roll_out(job_id, things[done])
+    assert code == 0 and st["counts"] == {"SUCCEEDED": 3}
+    moto.job_ends(job_id, "COMPLETED")
+    r = fota_aws("status", job_id)
+    assert r.code == 0 and "3/3 succeeded" in r.out.splitlines()[0]
+
+
+def test_aborted_group_rollout_counts_the_spared(fota_aws, moto, tmp_path):
+    job_id, things = group_rollout(fota_aws, moto, tmp_path, "--abort-percent", "50")
+    moto.device_update(job_id, things[0], "SUCCEEDED")
+    moto.roll_out(job_id, things[1])
+    moto.roll_out(job_id, things[2])
+    moto.device_update(job_id, things[1], "FAILED", {"reason": "selftest failed"})
+    moto.job_ends(job_id, "CANCELED")  # the abort: things[2] was still QUEUED
+    code, st = status(fota_aws, job_id)
+    assert code == 1 and st["result"] == "failed"
+    assert st["counts"] == {"SUCCEEDED": 1, "FAILED": 1, "SPARED": 1}
+    moto.hold_back(job_id)  # the same abort a minute earlier: only things[0] had been reached
+    moto.roll_out(job_id, things[0])
+    moto.device_update(job_id, things[0], "FAILED")
+    code, st = status(fota_aws, job_id)
+    assert code == 1 and st["counts"] == {"FAILED": 1, "SPARED": 2}
+    assert st["summary"] == "0/3 succeeded, 1 failed, 2 spared (canceled before they started)"

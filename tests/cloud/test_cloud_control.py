@@ -13,7 +13,7 @@ from tests.cloud.conftest import mqtt_connect, unique
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from fotatools.backend import BackendError
+from fotatools.backend import BackendError, NotFound
 from fotatools.cloud.ca import LocalCA
 
 
@@ -122,7 +122,7 @@ def test_create_job_rejects_bad_input(backend, override, message):
     with pytest.raises(BackendError, match=message):
         backend.call("CreateJob", params)
     if "jobId" not in override:
-        with pytest.raises(BackendError, match="ResourceNotFound"):
+        with pytest.raises(NotFound, match="no job"):
             backend.describe_job(params["jobId"])
 
 
@@ -175,8 +175,8 @@ def test_only_certificates_of_the_local_ca_connect(backend, cloud, tmp_path: Pat
 
 
 def test_backend_errors_are_one_line(backend):
-    with pytest.raises(BackendError) as e:
+    with pytest.raises(NotFound) as e:
         backend.describe_job(unique("missing"))
-    assert "\n" not in str(e.value) and "ResourceNotFound" in str(e.value)
+    assert "\n" not in str(e.value) and e.value.code == "ResourceNotFoundException"
     with pytest.raises(BackendError, match="no such file"):
         backend.upload(Path("/nonexistent/firmware.bin"), "k")

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .backend import (BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
+from .backend import (BackendError, Endpoint, Execution, JobInfo, Kind, NotFound, Rollout,
+                      ThingCredentials)
 from .ota import OtaFile, signature_bytes
 
 DEVICE_POLICY = "fota-device"
@@ -35,6 +36,7 @@ MQTT_PORT = 8883
 AMAZON_ROOT_CA_1 = "CN=Amazon Root CA 1,O=Amazon,C=US"
 AMAZON_ROOT_CA_1_SHA256 = "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e"
 LARGE_UPLOAD = 1 << 20  # show a progress bar from this size on
+MAX_NAMES = 2000  # names read for "did you mean" (8 pages of ListThings)
 
 _COUNT_KEYS = {
     "numberOfQueuedThings": "QUEUED", "numberOfInProgressThings": "IN_PROGRESS",
@@ -147,7 +149,7 @@ class AwsBackend:
             err = e.response.get("Error", {})
             code = err.get("Code", "Error")
             msg = " ".join(str(err.get("Message") or "").split())
-            raise BackendError(f"{what}: {code}" + (f": {msg}" if msg else "")) from None
+            raise BackendError(f"{what}: {code}" + (f": {msg}" if msg else ""), code) from None
         except (NoCredentialsError, PartialCredentialsError):
             raise BackendError(f"{what}: no AWS credentials (set AWS_PROFILE or "
                                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
@@ -238,13 +240,56 @@ class AwsBackend:
             raise BackendError(f"unexpected ARN from AWS IoT: {arn}")
         return parts[1], parts[3], parts[4]
 
+    @contextmanager
+    def _named(self, kind: Kind, name: str) -> Iterator[None]:
+        """A call on a job, thing or group the user named: NotFound if AWS has none."""
+        from botocore.exceptions import ClientError
+
+        with self._call(f"{kind} {name}"):
+            try:
+                yield
+            except ClientError as e:
+                if self._code(e) == "ResourceNotFoundException":
+                    raise NotFound(kind, name, f"in {self.region}") from None
+                raise
+
     def thing_arn(self, thing_name: str) -> str:
-        with self._call(f"thing {thing_name}"):
+        with self._named("thing", thing_name):
             return self.iot.describe_thing(thingName=thing_name)["thingArn"]
 
     def group_arn(self, group: str) -> str:
-        with self._call(f"thing group {group}"):
+        with self._named("group", group):
             return self.iot.describe_thing_group(thingGroupName=group)["thingGroupArn"]
+
+    def names(self, kind: Kind) -> list[str]:
+        op, key, field = {"job": ("list_jobs", "jobs", "jobId"),
+                          "thing": ("list_things", "things", "thingName"),
+                          "group": ("list_thing_groups", "thingGroups", "groupName")}[kind]
+        out: list[str] = []
+        with self._call(f"list the {kind}s"):
+            for page in self.iot.get_paginator(op).paginate():
+                out += [item[field] for item in page.get(key, [])]
+                if len(out) >= MAX_NAMES:
+                    break
+        return out[:MAX_NAMES]
+
+    def target_things(self, job: JobInfo) -> list[str]:
+        # AWS lists a job's executions, not the things it has yet to queue: the things named
+        # by its targets are read here. A group the job has finished rolling out to adds none
+        # (its members are those with an execution); of a cancelled job every group does, for
+        # AWS does not say how far it had got.
+        out: list[str] = []
+        for arn in job.targets:
+            kind, _, name = arn.split(":", 5)[-1].partition("/")
+            if kind == "thing":
+                out.append(name)
+            elif kind == "thinggroup" and (job.status == "CANCELED"
+                                           or arn in job.processing_targets):
+                with self._call(f"things in group {name}"):
+                    for page in self.iot.get_paginator("list_things_in_thing_group").paginate(
+                            thingGroupName=name, recursive=True):
+                        out += page.get("things", [])
+        return list(dict.fromkeys(out))
 
     def create_thing_group(self, group: str, things: list[str]) -> str:
         from botocore.exceptions import ClientError
@@ -448,8 +493,9 @@ class AwsBackend:
                     raise
         try:
             info = self.describe_ota_update(name)
-        except BackendError:
-            raise BackendError(f"job {name}: no such job, nor an OTA update of that id") from None
+        except BackendError as e:  # no OTA update either, or none that may be read here
+            nor = "(nor an OTA update of that id) " if e.code == "ResourceNotFoundException" else ""
+            raise NotFound("job", name, f"{nor}in {self.region}") from None
         status = info.get("otaUpdateStatus")
         if status == "CREATE_FAILED":
             err = info.get("errorInfo") or {}
@@ -493,7 +539,7 @@ class AwsBackend:
         return self.describe_job(job_id)
 
     def describe_job(self, job_id: str) -> JobInfo:
-        with self._call(f"job {job_id}"):
+        with self._named("job", job_id):
             job = self.iot.describe_job(jobId=job_id)["job"]
             doc = self.iot.get_job_document(jobId=job_id)["document"]
         details = job.get("jobProcessDetails") or {}
@@ -508,6 +554,9 @@ class AwsBackend:
             targets=list(job.get("targets") or []), counts=counts,
             created_at=created.timestamp() if hasattr(created, "timestamp") else created,
             reason_code=job.get("reasonCode"),
+            target_selection=job.get("targetSelection") or "SNAPSHOT",
+            processing_targets=list(details.get("processingTargets") or []),
+            rollout=dict(job.get("jobExecutionsRolloutConfig") or {}),
         )
 
     def list_executions(self, job_id: str) -> list[Execution]:
@@ -544,7 +593,7 @@ class AwsBackend:
         args: dict[str, Any] = {"jobId": job_id, "force": force}
         if reason:
             args["comment"] = reason[:2028]
-        with self._call(f"cancel job {job_id}"):
+        with self._named("job", job_id):
             self.iot.cancel_job(**args)
         return self.describe_job(job_id)
 

@@ -9,14 +9,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED")
 EXECUTION_STATES = ("QUEUED", "IN_PROGRESS") + TERMINAL_STATES
+ENDED_JOB_STATES = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
+
+Kind = Literal["job", "thing", "group"]  # what a user names on the command line
 
 
 class BackendError(Exception):
-    """A control-plane call failed; the message is fit for a user (one line)."""
+    """A control-plane call failed; the message is fit for a user (one line). `code` is the
+    service's error name when it gave one (e.g. ResourceNotFoundException)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class NotFound(BackendError):
+    """The job, thing or thing group a user named does not exist."""
+
+    def __init__(self, kind: Kind, name: str, where: str = ""):
+        super().__init__(f"no {kind} {name!r}" + (f" {where}" if where else ""),
+                         "ResourceNotFoundException")
+        self.kind: Kind = kind
+        self.name = name
 
 
 # Amazon's public NTP service: what devices on AWS set their clock from by default.
@@ -75,6 +93,11 @@ class JobInfo:
     counts: dict[str, int] = field(default_factory=dict)  # execution state -> number of things
     created_at: float | None = None
     reason_code: str | None = None  # why it was cancelled (e.g. abort criteria met)
+    target_selection: str = "SNAPSHOT"  # or CONTINUOUS
+    # jobProcessDetails.processingTargets: the targets AWS is still rolling the job out to
+    # (creating executions for); empty once every target thing has its execution
+    processing_targets: list[str] = field(default_factory=list)
+    rollout: dict[str, Any] = field(default_factory=dict)  # jobExecutionsRolloutConfig
 
 
 class Backend(Protocol):
@@ -95,9 +118,11 @@ class Backend(Protocol):
     def create_thing_group(self, group: str, things: list[str]) -> str:
         """Create the group if needed, add the things; return the group ARN."""
 
-    def thing_arn(self, thing_name: str) -> str: ...
+    def thing_arn(self, thing_name: str) -> str:
+        """The ARN of an existing thing (NotFound if there is none of that name)."""
 
-    def group_arn(self, group: str) -> str: ...
+    def group_arn(self, group: str) -> str:
+        """The ARN of an existing thing group (NotFound if there is none of that name)."""
 
     def upload(self, path: Path, key: str) -> str:
         """Store a file in the firmware bucket; return its S3-style https URL (the URL that goes
@@ -109,8 +134,21 @@ class Backend(Protocol):
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
                    rollout: Rollout) -> JobInfo: ...
 
-    def describe_job(self, job_id: str) -> JobInfo: ...
+    def describe_job(self, job_id: str) -> JobInfo:
+        """NotFound if there is no such job."""
 
     def list_executions(self, job_id: str) -> list[Execution]: ...
+
+    def target_things(self, job: JobInfo) -> list[str]:
+        """The things the job targets as it saw them, group members included, in order: those
+        the rollout has not queued yet (or a cancel spared) are among them without an
+        execution. The stand-in keeps the members a group had when the job was created; AWS
+        keeps no such list, so there the members of a group the job is still rolling out to
+        (processingTargets; every target group of a cancelled job) are read now, with their
+        child groups' things."""
+
+    def names(self, kind: Kind) -> list[str]:
+        """The existing jobs, things or thing groups (for "did you mean" on a mistyped name);
+        at most a few thousand."""
 
     def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo: ...

@@ -1,33 +1,40 @@
 """`fota`: publish ESP32 MicroPython firmware as AWS IoT jobs and follow the rollout.
 
-Exit codes: 0 success; 1 a failed operation or rollout (the control plane refused, a device
-failed); 2 bad input (one line `fota: error: ...` on stderr); 3 `status`: the rollout is still
-in progress (`cloud status`: the local cloud is not running).
+Exit codes: 0 success (`status`, `--watch`: every thing the job targets SUCCEEDED); 1 a failed
+operation or rollout (the control plane refused; the job ended with a thing that failed, was
+rejected, timed out, removed, canceled, or spared by a cancel before it started); 2 bad input,
+or a job, thing or group that does not exist (one line `fota: error: ...` on stderr, naming
+those that do); 3 `status`, `--watch`: the rollout still goes on (a thing waits for the rollout
+rate to queue it, is queued or in progress); `cloud status`: the local cloud is not running.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import json
 import os
 import re
 import shlex
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
+from .backend import Backend, BackendError, NotFound, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
+from .progress import WAITING, Progress, Target
 from .release import (APP_KIND, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
                       build_app_release, build_release, kind_of, load_release, read_file,
                       safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
-FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
+SHORT_LIST = 10  # a mistyped name is answered with every name when there are at most this many
 NAME_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")  # AWS IoT thing and thing-group names
 JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLE_ARN_RE = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/\S+$")
@@ -72,6 +79,34 @@ def check_name(name: str, what: str = "thing name") -> str:
     if not NAME_RE.match(name):
         raise UsageError(f"bad {what} {name!r}: 1..128 characters of a-z A-Z 0-9 : _ -")
     return name
+
+
+def missing(backend: Backend, e: NotFound) -> str:
+    """What to say when a named job, thing or group does not exist: what does (all of them
+    when they are few, else the nearest names)."""
+    try:
+        have = backend.names(e.kind)
+    except BackendError:
+        return str(e)
+    plural = f"{e.kind}s"
+    if not have:
+        return f"{e}: there are no {plural}"
+    if len(have) <= SHORT_LIST:
+        return f"{e}; the {plural} are: {', '.join(sorted(have))}"
+    near = difflib.get_close_matches(e.name, have, n=3, cutoff=0.6)
+    if near:
+        return f"{e}; the nearest of {len(have)} {plural}: {', '.join(near)}"
+    return f"{e}, nor any near it among {len(have)} {plural}"
+
+
+@contextmanager
+def named(backend: Backend) -> Iterator[None]:
+    """Calls on a job, thing or group the user named: one that does not exist is bad input
+    (exit 2), answered with what exists."""
+    try:
+        yield
+    except NotFound as e:
+        raise UsageError(missing(backend, e)) from None
 
 
 def emit_json(obj: Any) -> None:
@@ -209,8 +244,11 @@ def cmd_group(args: argparse.Namespace) -> int:
     group = check_name(args.group, "group name")
     things = [check_name(t) for t in args.things]
     backend = make_backend(args)
-    if args.action == "add":
-        backend.group_arn(group)  # the group must exist
+    with named(backend):
+        if args.action == "add":
+            backend.group_arn(group)  # the group must exist
+        for t in things:  # every thing must exist before the group changes
+            backend.thing_arn(t)
     arn = backend.create_thing_group(group, things)
     if args.json:
         emit_json({"group": group, "arn": arn, "added": things})
@@ -407,7 +445,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     backend = make_backend(args)
     if backend.name == "aws":
         check_aws_settings(backend)
-    targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
     # a compressed release travels compressed over HTTPS; afr_ota documents have no such field
     packed = release.compressed if args.protocol == "https" and not args.no_compress else None
     patch = None
@@ -417,6 +454,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise UsageError("--delta-only needs a release built with --from (and --protocol https)")
     if patch:
         packed = None  # the devices that run another base take the image itself
+    targets = target_arns(backend, things, groups)
     upload = packed or release.image
     key = "/".join(["apps" if is_app else "firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), upload.name])
@@ -487,7 +525,7 @@ def publish_files(args: argparse.Namespace, things: list[str], groups: list[str]
         check_aws_settings(backend)
         if args.signing_profile:
             backend.check_signing_profile(args.signing_profile)  # type: ignore[attr-defined]
-    targets = [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
+    targets = target_arns(backend, things, groups)
     for f in files:
         f.key = "/".join(["firmware", safe_name(str(f.manifest["project"])),
                           safe_name(f.version), f.path.name])
@@ -528,6 +566,12 @@ def publish_files(args: argparse.Namespace, things: list[str], groups: list[str]
     return watch(backend, job_id, args.watch_timeout, args.interval, args.json)
 
 
+def target_arns(backend: Backend, things: list[str], groups: list[str]) -> list[str]:
+    """The ARNs of the things and groups a job is to target; each must exist."""
+    with named(backend):
+        return [backend.thing_arn(t) for t in things] + [backend.group_arn(g) for g in groups]
+
+
 def check_aws_settings(backend: Backend) -> None:
     if not getattr(backend, "bucket", None):
         raise UsageError("no S3 bucket: use --bucket or set FOTA_BUCKET")
@@ -540,30 +584,11 @@ def check_aws_settings(backend: Backend) -> None:
 
 
 # -- status / watch ---------------------------------------------------------------------------
-def rollout_code(job: JobInfo, executions: list[Execution]) -> int:
-    """0: every execution SUCCEEDED; 1: the job was cancelled or an execution ended in
-    FAILED/REJECTED/TIMED_OUT/CANCELED/REMOVED; 3: still in progress."""
-    if job.status in ("CANCELED", "DELETION_IN_PROGRESS"):
-        return EXIT_FAILED
-    if any(e.status in FAILED_STATES for e in executions):
-        return EXIT_FAILED
-    expected = max(len(executions), sum(job.counts.values()))
-    done = sum(1 for e in executions if e.status == "SUCCEEDED")
-    if executions and done == expected:
-        return EXIT_OK
-    if job.status == "COMPLETED" and done == len(executions):
-        return EXIT_OK
-    return EXIT_IN_PROGRESS
-
-
-def snapshot(backend: Backend, job_id: str) -> tuple[JobInfo, list[Execution], dict[str, Any]]:
+def snapshot(backend: Backend, job_id: str) -> tuple[Progress, dict[str, Any]]:
+    """The job counted over every thing it targets (see `progress`), and its JSON report."""
     job = backend.describe_job(job_id)
     executions = sorted(backend.list_executions(job_id), key=lambda e: e.thing_name)
-    counts: dict[str, int] = {}
-    for e in executions:
-        counts[e.status] = counts.get(e.status, 0) + 1
-    total = max(len(executions), sum(job.counts.values()))
-    code = rollout_code(job, executions)
+    progress = Progress.of(job, executions, backend.target_things(job))
     report = {
         "job_id": job.job_id,
         "status": job.status,
@@ -572,35 +597,44 @@ def snapshot(backend: Backend, job_id: str) -> tuple[JobInfo, list[Execution], d
         "version": job.document.get("version"),
         "document": job.document,
         "targets": job.targets,
-        "total": total,
-        "completed": sum(counts.get(s, 0) for s in TERMINAL_STATES),
-        "counts": counts,
-        "result": {EXIT_OK: "succeeded", EXIT_FAILED: "failed",
-                   EXIT_IN_PROGRESS: "in_progress"}[code],
-        "exit_code": code,
+        "target_selection": job.target_selection,
+        "rollout": job.rollout,
+        "total": len(progress.targets),
+        "completed": progress.settled,
+        "counts": progress.counts,
+        "summary": progress.summary(),
+        "result": progress.result,
+        "exit_code": progress.code,
+        "things": [{"thing": t.thing, "status": t.state,
+                    "execution_status": t.execution.status if t.execution else None}
+                   for t in progress.targets],
         "executions": [{
             "thing": e.thing_name, "status": e.status, "status_details": e.status_details,
             "version_number": e.version_number, "execution_number": e.execution_number,
             "queued_at": _iso(e.queued_at), "started_at": _iso(e.started_at),
             "last_updated_at": _iso(e.last_updated_at)} for e in executions],
     }
-    return job, executions, report
+    return progress, report
 
 
 def _details(d: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items())
 
 
-def print_report(report: dict[str, Any]) -> None:
+def _row(t: Target) -> str:
+    """What a target's line says after its state: the device's statusDetails, or why it has
+    none."""
+    return _details(t.execution.status_details) if t.execution and not t.note else t.note
+
+
+def print_report(progress: Progress, report: dict[str, Any]) -> None:
     reason = f" ({report['reason_code']})" if report.get("reason_code") else ""
     print(f"job {report['job_id']}: {report['status']}{reason}, version "
-          f"{report.get('version')}, {report['completed']}/{report['total']} done")
-    width = max([len(e["thing"]) for e in report["executions"]] + [5])
-    for e in report["executions"]:
-        print(f"  {e['thing']:<{width}}  {e['status']:<11}  {_details(e['status_details'])}"
-              .rstrip())
-    totals = ", ".join(f"{n} {s}" for s, n in sorted(report["counts"].items())) or "no executions"
-    print(f"totals: {totals}; result: {report['result']}")
+          f"{report.get('version')}: {progress.summary()}")
+    width = max([len(t.thing) for t in progress.targets] + [5])
+    for t in progress.targets:
+        print(f"  {t.thing:<{width}}  {t.state:<11}  {_row(t)}".rstrip())
+    print(progress.totals())
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -611,16 +645,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     check_interval(args.interval)
     backend = make_backend(args)
     job_id = args.job
-    if backend.name == "aws":  # an OTA update's id stands for the job AWS made for it
-        job_id = backend.resolve_job(job_id)  # type: ignore[attr-defined]
-    if args.watch:
-        return watch(backend, job_id, args.timeout, args.interval, args.json)
-    _, _, report = snapshot(backend, job_id)
+    with named(backend):
+        if backend.name == "aws":  # an OTA update's id stands for the job AWS made for it
+            job_id = backend.resolve_job(job_id)  # type: ignore[attr-defined]
+        if args.watch:
+            return watch(backend, job_id, args.timeout, args.interval, args.json)
+        progress, report = snapshot(backend, job_id)
     if args.json:
         emit_json(report)
     else:
-        print_report(report)
-    return int(report["exit_code"])
+        print_report(progress, report)
+    return progress.code
 
 
 def check_interval(interval: float) -> None:
@@ -630,34 +665,38 @@ def check_interval(interval: float) -> None:
 
 def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
           as_json: bool) -> int:
-    """Follow a job until every execution is terminal (or `timeout` seconds): a progress bar
-    on stderr (when it is a terminal) and one line per change of state on stdout."""
+    """Follow a job until no target is WAITING, QUEUED or IN_PROGRESS (or `timeout` seconds):
+    a progress bar on stderr (when it is a terminal); on stdout one line per change of a
+    target's state (a thing still WAITING has none: a large fleet waits mostly) and one with
+    the counts whenever they change."""
     from tqdm import tqdm
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    seen: dict[str, tuple[str, dict[str, str]]] = {}
+    seen: dict[str, tuple[str, str]] = {}
+    said = ""
     bar = None
     try:
         while True:
-            job, executions, report = snapshot(backend, job_id)
+            progress, report = snapshot(backend, job_id)
             if bar is None:
                 bar = tqdm(total=report["total"], desc=job_id, unit="thing", file=sys.stderr,
                            disable=True if as_json else None, leave=False)
             bar.total = report["total"]
             bar.n = report["completed"]
             bar.refresh()
-            for e in executions:
-                state = (e.status, dict(e.status_details))
-                if not as_json and seen.get(e.thing_name) != state:
-                    stamp = dt.datetime.now().strftime("%H:%M:%S")
-                    tqdm.write(f"{stamp} {e.thing_name}: {e.status} {_details(e.status_details)}"
-                               .rstrip(), file=sys.stdout)
-                seen[e.thing_name] = state
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            for t in progress.targets:
+                state = (t.state, _row(t))
+                if not as_json and seen.get(t.thing, (WAITING, t.note)) != state:
+                    tqdm.write(f"{stamp} {t.thing}: {t.state} {state[1]}".rstrip(),
+                               file=sys.stdout)
+                seen[t.thing] = state
+            if not as_json and progress.summary() != said:
+                said = progress.summary()
+                tqdm.write(f"{stamp} {job_id}: {said}", file=sys.stdout)
             sys.stdout.flush()  # live through a pipe too
-            pending = any(e.status not in TERMINAL_STATES for e in executions)
-            finished = not pending and (report["exit_code"] != EXIT_IN_PROGRESS
-                                        or job.status in ("COMPLETED", "CANCELED"))
-            if finished or (deadline is not None and time.monotonic() >= deadline):
+            if progress.code != EXIT_IN_PROGRESS or (
+                    deadline is not None and time.monotonic() >= deadline):
                 break
             time.sleep(interval if deadline is None
                        else max(0.0, min(interval, deadline - time.monotonic())))
@@ -667,8 +706,8 @@ def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
     if as_json:
         emit_json(report)
     else:
-        print_report(report)
-    return int(report["exit_code"])
+        print_report(progress, report)
+    return progress.code
 
 
 # -- cancel -----------------------------------------------------------------------------------
@@ -676,7 +715,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if not JOB_ID_RE.match(args.job):
         raise UsageError(f"bad job id {args.job!r}: 1..64 characters of a-z A-Z 0-9 _ -")
     backend = make_backend(args)
-    job = backend.cancel_job(args.job, force=args.force, reason=args.reason)
+    with named(backend):
+        job = backend.cancel_job(args.job, force=args.force, reason=args.reason)
     if args.json:
         emit_json({"job_id": job.job_id, "status": job.status, "counts": job.counts,
                    "reason_code": job.reason_code})
@@ -746,39 +786,52 @@ def cmd_mip_index(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------
-def add_global_options(p: argparse.ArgumentParser, sub: bool) -> None:
-    """The same options on the main parser and on every command (so either place works)."""
+HOME, CLOUD, STORE = "home", "cloud", "store"  # the groups of control-plane options
+
+
+def add_cloud_options(p: argparse.ArgumentParser, uses: tuple[str, ...], sub: bool) -> None:
+    """The control-plane options in `uses`: HOME (--home: where the state is kept), CLOUD
+    (--backend, --region, --endpoint-url: which cloud to talk to), STORE (--bucket,
+    --role-arn: where firmware goes, for publish). The main parser takes them all (before the
+    command, for whichever command uses them); a command shows only those it uses."""
     d = argparse.SUPPRESS if sub else None
     g = p.add_argument_group("control plane")
-    g.add_argument("--backend", choices=("local", "aws"), default=d,
-                   help="local stand-in or AWS (env FOTA_BACKEND, default local)")
-    g.add_argument("--home", metavar="DIR", default=d,
-                   help="state folder (env FOTA_HOME, default ./.fota)")
-    g.add_argument("--region", default=d, help="AWS region (default: AWS_REGION / profile)")
-    g.add_argument("--endpoint-url", metavar="URL", default=d,
-                   help="AWS endpoint override (e.g. a moto server)")
-    g.add_argument("--bucket", default=d, help="S3 bucket for firmware (env FOTA_BUCKET)")
-    g.add_argument("--role-arn", metavar="ARN", default=d,
-                   help="IAM role for pre-signed URLs, needs s3:GetObject "
-                        "(env FOTA_PRESIGN_ROLE_ARN)")
+    if CLOUD in uses:
+        g.add_argument("--backend", choices=("local", "aws"), default=d,
+                       help="local stand-in or AWS (env FOTA_BACKEND, default local)")
+    if HOME in uses:
+        g.add_argument("--home", metavar="DIR", default=d,
+                       help="state folder (env FOTA_HOME, default ./.fota)")
+    if CLOUD in uses:
+        g.add_argument("--region", default=d, help="AWS region (default: AWS_REGION / profile)")
+        g.add_argument("--endpoint-url", metavar="URL", default=d,
+                       help="AWS endpoint override (e.g. a moto server)")
+    if STORE in uses:
+        g.add_argument("--bucket", default=d, help="S3 bucket for firmware (env FOTA_BUCKET)")
+        g.add_argument("--role-arn", metavar="ARN", default=d,
+                       help="IAM role for pre-signed URLs, needs s3:GetObject "
+                            "(env FOTA_PRESIGN_ROLE_ARN)")
 
 
 def build_parser() -> Parser:
     ap = Parser(prog="fota", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-V", "--version", action="version", version=f"fota {__version__}")
-    add_global_options(ap, sub=False)
+    add_cloud_options(ap, (HOME, CLOUD, STORE), sub=False)
     subs = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def sub(name: str, help_: str, func: Any, json_flag: bool = True) -> Parser:
+    def sub(name: str, help_: str, func: Any, uses: tuple[str, ...] = (),
+            json_flag: bool = True) -> Parser:
         p = subs.add_parser(name, help=help_, description=help_)
-        add_global_options(p, sub=True)
+        if uses:
+            add_cloud_options(p, uses, sub=True)
         if json_flag:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=func)
         return p
 
-    p = sub("cloud", "start, stop, inspect or run the local AWS IoT stand-in", cmd_cloud)
+    p = sub("cloud", "start, stop, inspect or run the local AWS IoT stand-in", cmd_cloud,
+            (HOME,))
     p.add_argument("action", choices=("start", "stop", "status", "run"),
                    help="run = in the foreground; status exits 0 if running, 3 if not")
     p.add_argument("--minute", type=float, metavar="SEC",
@@ -793,7 +846,7 @@ def build_parser() -> Parser:
                    help="start/run: forget the kept --host names (loopback only again)")
 
     p = sub("provision", "create a thing with its certificate and write its device folder",
-            cmd_provision)
+            cmd_provision, (HOME, CLOUD))
     p.add_argument("thing", help="thing name (also the MQTT client id)")
     p.add_argument("--out", metavar="DIR",
                    help="device folder to write (default HOME/things/THING/device)")
@@ -805,7 +858,7 @@ def build_parser() -> Parser:
                         "code-signing certificate (PEM) holding one: the device will accept only "
                         "images signed with it, and only newer versions")
 
-    p = sub("group", "create a thing group or add things to one", cmd_group)
+    p = sub("group", "create a thing group or add things to one", cmd_group, (HOME, CLOUD))
     p.add_argument("action", choices=("create", "add"))
     p.add_argument("group", help="thing group name")
     p.add_argument("things", nargs="*", metavar="THING", help="things to add")
@@ -846,7 +899,7 @@ def build_parser() -> Parser:
                         "private, as `imgtool sign -k` takes), as the secondary's MCUboot will")
 
     p = sub("publish", "upload a release (or several files) and create the FOTA job",
-            cmd_publish)
+            cmd_publish, (HOME, CLOUD, STORE))
     p.add_argument("release", metavar="RELEASE", nargs="?",
                    help="a manifest (.json) or an app image (or, instead, --file ...)")
     p.add_argument("--file", action="append", metavar="ID=PATH[:TARGET]",
@@ -892,20 +945,24 @@ def build_parser() -> Parser:
                    help="in-progress timeout per device, minutes (then TIMED_OUT)")
     p.add_argument("--expires", type=int, metavar="SEC",
                    help="pre-signed URL lifetime, 60..3600 s (default 3600)")
-    p.add_argument("--watch", action="store_true", help="follow the rollout (as `status --watch`)")
+    p.add_argument("--watch", action="store_true",
+                   help="follow the rollout (as `status --watch`, with its exit codes)")
     p.add_argument("--watch-timeout", type=float, metavar="SEC", help="stop watching after SEC")
     p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
                    help="poll interval when watching (default 2)")
 
-    p = sub("status", "show a job's executions; exit 0 all succeeded, 1 failed, 3 in progress",
-            cmd_status)
+    p = sub("status", "show how far a job has got over every thing it targets; exit 0 "
+                      "every one SUCCEEDED, 3 while any waits to be queued, is queued or in "
+                      "progress, 1 when it ended otherwise (failed, rejected, timed out, "
+                      "removed, canceled, spared by a cancel)", cmd_status, (HOME, CLOUD))
     p.add_argument("job", help="job id (on AWS also an OTA update id: its AFR_OTA- job)")
-    p.add_argument("--watch", action="store_true", help="follow until every device is done")
+    p.add_argument("--watch", action="store_true",
+                   help="follow until no thing waits to be queued, is queued or in progress")
     p.add_argument("--timeout", type=float, metavar="SEC", help="stop watching after SEC")
     p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
                    help="poll interval (default 2)")
 
-    p = sub("cancel", "cancel a job", cmd_cancel)
+    p = sub("cancel", "cancel a job", cmd_cancel, (HOME, CLOUD))
     p.add_argument("job", help="job id")
     p.add_argument("--force", action="store_true", help="also cancel IN_PROGRESS executions")
     p.add_argument("--reason", help="a comment kept with the job")
@@ -943,7 +1000,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ImageError) as e:
+    except (UsageError, ImageError, NotFound) as e:
         print(f"fota: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except BackendError as e:

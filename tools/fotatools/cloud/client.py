@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ..backend import (DEFAULT_NTP, BackendError, Endpoint, Execution, JobInfo, Rollout, ThingCredentials)
+from ..backend import (DEFAULT_NTP, BackendError, Endpoint, Execution, JobInfo, Kind, NotFound,
+                       Rollout, ThingCredentials)
 from .daemon import CloudInfo, Paths
-from .jobs import COUNT_FIELDS, REASON_CODE_RE, group_arn, thing_arn
+from .jobs import COUNT_FIELDS, REASON_CODE_RE
 
 DEFAULT_BUCKET = "fota-firmware"
 
@@ -61,12 +62,18 @@ class LocalBackend:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as e:
+            code = None
             try:
                 err = json.loads(e.read())
-                msg = f"{err.get('__type', 'Error')}: {err.get('message', '')}"
+                code = str(err.get("__type", "Error"))
+                msg = f"{code}: {err.get('message', '')}"
             except ValueError:
                 msg = f"HTTP {e.code}"
-            raise BackendError(f"{op} failed: {msg}") from None
+            if code == "UnknownOperationException":
+                raise BackendError(f"the local cloud running on {self.home} is older than this "
+                                   f"fota (it has no {op}): restart it with `fota cloud stop` "
+                                   "and `fota cloud start`", code) from None
+            raise BackendError(f"{op} failed: {msg}", code) from None
         except (urllib.error.URLError, OSError) as e:
             self._info = None
             raise BackendError(f"the local cloud does not answer at {info.control_url} ({e}); "
@@ -100,11 +107,28 @@ class LocalBackend:
         r = self.call("CreateThingGroup", {"thingGroupName": group, "things": list(things)})
         return r["thingGroupArn"]
 
+    def _named(self, kind: Kind, name: str, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        """`op` on a job, thing or group the user named: NotFound if it does not exist."""
+        try:
+            return self.call(op, params)
+        except BackendError as e:
+            if e.code == "ResourceNotFoundException":
+                raise NotFound(kind, name, "on the local cloud") from None
+            raise
+
     def thing_arn(self, thing_name: str) -> str:
-        return thing_arn(thing_name)
+        return self._named("thing", thing_name, "DescribeThing", {"thingName": thing_name})["thingArn"]
 
     def group_arn(self, group: str) -> str:
-        return group_arn(group)
+        return self._named("group", group, "DescribeThingGroup",
+                           {"thingGroupName": group})["thingGroupArn"]
+
+    def names(self, kind: Kind) -> list[str]:
+        if kind == "job":
+            return [j["jobId"] for j in self.call("ListJobs")["jobs"]]
+        if kind == "thing":
+            return [t["thingName"] for t in self.call("ListThings")["things"]]
+        return [g["groupName"] for g in self.call("ListThingGroups")["thingGroups"]]
 
     def upload(self, path: Path, key: str) -> str:
         path = Path(path)
@@ -131,13 +155,19 @@ class LocalBackend:
         return self.describe_job(job_id)
 
     def describe_job(self, job_id: str) -> JobInfo:
-        job = self.call("DescribeJob", {"jobId": job_id})["job"]
+        job = self._named("job", job_id, "DescribeJob", {"jobId": job_id})["job"]
         doc = json.loads(self.call("GetJobDocument", {"jobId": job_id})["document"])
         details = job.get("jobProcessDetails", {})
         counts = {state: int(details.get(field, 0)) for state, field in COUNT_FIELDS.items()}
         return JobInfo(job_id=job["jobId"], status=job["status"], document=doc, targets=list(job["targets"]),
                        counts=counts, created_at=job.get("createdAt"),
-                       reason_code=job.get("reasonCode") or job.get("comment"))
+                       reason_code=job.get("reasonCode") or job.get("comment"),
+                       target_selection=job.get("targetSelection", "SNAPSHOT"),
+                       processing_targets=list(details.get("processingTargets") or []),
+                       rollout=dict(job.get("jobExecutionsRolloutConfig") or {}))
+
+    def target_things(self, job: JobInfo) -> list[str]:
+        return list(self.call("ListJobTargets", {"jobId": job.job_id})["things"])
 
     def list_executions(self, job_id: str) -> list[Execution]:
         r = self.call("ListJobExecutionsForJob", {"jobId": job_id, "includeDetails": True})
@@ -158,7 +188,7 @@ class LocalBackend:
                 params["reasonCode"] = reason
             else:
                 params["comment"] = reason
-        self.call("CancelJob", params)
+        self._named("job", job_id, "CancelJob", params)
         return self.describe_job(job_id)
 
     # -- beyond the protocol ----------------------------------------------------------------

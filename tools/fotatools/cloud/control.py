@@ -8,8 +8,10 @@ boto3 would return (datetimes as epoch seconds). Errors come back with an HTTP e
 Operations: DescribeEndpoint, CreateThing, DescribeThing, ListThings, Provision (thing,
 certificate and key: CreateKeysAndCertificate + AttachThingPrincipal; the "policy" is the broker
 ACL), DescribeCertificate, UpdateCertificate (INACTIVE or REVOKED: the broker refuses the
-certificate from then on), ListThingPrincipals, DetachThingPrincipal, CreateThingGroup, AddThingToThingGroup, RemoveThingFromThingGroup, ListThingsInThingGroup,
-PutObject (`?bucket=&key=`, raw body), Presign, CreateJob, DescribeJob, GetJobDocument, ListJobs,
+certificate from then on), ListThingPrincipals, DetachThingPrincipal, CreateThingGroup,
+DescribeThingGroup, ListThingGroups, AddThingToThingGroup, RemoveThingFromThingGroup,
+ListThingsInThingGroup, PutObject (`?bucket=&key=`, raw body), Presign, CreateJob, DescribeJob,
+GetJobDocument, ListJobs, ListJobTargets (local: the things a job targets, as it saw them),
 ListJobExecutionsForJob, ListJobExecutionsForThing, DescribeJobExecution, CancelJob,
 CancelJobExecution, DeleteJob, CreateStream, DescribeStream, UpdateStream, DeleteStream,
 ListStreams, Status.
@@ -72,6 +74,8 @@ class ControlApi:
                                                                        _str(p, "thingName")),
             "RemoveThingFromThingGroup": lambda p: engine.remove_thing_from_group(
                 _str(p, "thingGroupName"), _str(p, "thingName")),
+            "DescribeThingGroup": lambda p: engine.describe_thing_group(_str(p, "thingGroupName")),
+            "ListThingGroups": lambda p: engine.list_thing_groups(),
             "ListThingsInThingGroup": lambda p: engine.list_things_in_group(_str(p, "thingGroupName")),
             "Presign": self.presign,
             "CreateJob": engine.create_job,
@@ -80,6 +84,7 @@ class ControlApi:
             "ListJobs": lambda p: engine.list_jobs(p.get("status")),
             "ListJobExecutionsForJob": lambda p: engine.list_job_executions(
                 _str(p, "jobId"), p.get("status"), bool(p.get("includeDetails", False))),
+            "ListJobTargets": lambda p: engine.list_job_targets(_str(p, "jobId")),
             "ListJobExecutionsForThing": lambda p: engine.list_job_executions_for_thing(_str(p, "thingName")),
             "DescribeJobExecution": lambda p: engine.describe_job_execution(
                 _str(p, "jobId"), _str(p, "thingName"), _opt_int(p, "executionNumber")),

@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     notified_since_increase INTEGER NOT NULL DEFAULT 0,
     succeeded_since_increase INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS job_targets (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    thing_name TEXT NOT NULL,
+    UNIQUE (job_id, thing_name)
+);
 CREATE TABLE IF NOT EXISTS rollout_queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -222,6 +228,9 @@ class Database:
         return [r["thing_name"] for r in self._all(
             "SELECT thing_name FROM group_members WHERE group_name = ? ORDER BY rowid", group)]
 
+    def list_groups(self) -> list[str]:
+        return [r["name"] for r in self._all("SELECT name FROM thing_groups ORDER BY name")]
+
     def groups_of(self, thing: str) -> list[str]:
         return [r["group_name"] for r in self._all(
             "SELECT group_name FROM group_members WHERE thing_name = ? ORDER BY group_name", thing)]
@@ -248,10 +257,24 @@ class Database:
         with self.transaction():
             self._run("DELETE FROM executions WHERE job_id = ?", job_id)
             self._run("DELETE FROM rollout_queue WHERE job_id = ?", job_id)
+            self._run("DELETE FROM job_targets WHERE job_id = ?", job_id)
             self._run("DELETE FROM jobs WHERE job_id = ?", job_id)
 
     def active_jobs(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM jobs WHERE status = 'IN_PROGRESS' ORDER BY created_at")
+
+    # -- the things a job targets, as it saw them (group members when it was created) -------
+    def add_job_targets(self, job_id: str, things: list[str]) -> None:
+        with self.lock:
+            self.conn.executemany("INSERT OR IGNORE INTO job_targets (job_id, thing_name) VALUES (?, ?)",
+                                  [(job_id, t) for t in things])
+
+    def job_targets(self, job_id: str) -> list[str]:
+        return [r["thing_name"] for r in self._all(
+            "SELECT thing_name FROM job_targets WHERE job_id = ? ORDER BY seq", job_id)]
+
+    def drop_job_target(self, job_id: str, thing: str) -> None:
+        self._run("DELETE FROM job_targets WHERE job_id = ? AND thing_name = ?", job_id, thing)
 
     # -- the rollout queue: targets not yet given an execution ----------------------------
     def enqueue_targets(self, job_id: str, things: list[str]) -> None:

@@ -623,6 +623,16 @@ class JobsEngine:
                 self._flush()
         return {}
 
+    def describe_thing_group(self, name: str) -> dict[str, Any]:
+        with self.lock:
+            self._require_group(name)
+            return {"thingGroupName": name, "thingGroupArn": group_arn(name)}
+
+    def list_thing_groups(self) -> dict[str, Any]:
+        with self.lock:
+            return {"thingGroups": [{"groupName": g, "groupArn": group_arn(g)}
+                                    for g in self.db.list_groups()]}
+
     def list_things_in_group(self, group: str) -> dict[str, Any]:
         with self.lock:
             self._require_group(group)
@@ -651,7 +661,8 @@ class JobsEngine:
                 continue
             if still & set(job["targets"]):
                 continue
-            self.db.drop_target(job["job_id"], thing)
+            if self.db.drop_target(job["job_id"], thing):  # not queued yet: no longer a target
+                self.db.drop_job_target(job["job_id"], thing)
             e = self.db.get_execution(job["job_id"], thing)
             if e is not None and e["status"] == "QUEUED":
                 self.db.update_execution(e["seq"], status="REMOVED", version=e["version"] + 1,
@@ -849,7 +860,9 @@ class JobsEngine:
             "queued_at": now, "last_updated_at": now})
 
     def _target(self, job: dict[str, Any], things: list[str], now: float) -> None:
-        """Give things executions now, or queue them behind the rollout rate."""
+        """Give things executions now, or queue them behind the rollout rate; either way they
+        are the job's targets from now on (what `ListJobTargets` answers)."""
+        self.db.add_job_targets(job["job_id"], things)
         if job["rollout_rate"] is None:
             for t in things:
                 self._new_execution(job, t, now)
@@ -1076,6 +1089,20 @@ class JobsEngine:
                     s["versionNumber"] = e["version"]
                 out.append({"thingArn": thing_arn(e["thing_name"]), "jobExecutionSummary": s})
             return {"executionSummaries": out}
+
+    def list_job_targets(self, job_id: str) -> dict[str, Any]:
+        """ListJobTargets (a local extension; AWS keeps no such list): every thing the job
+        targets, in the order it took them, as it saw them: a group's members when the job was
+        created (and, for a continuous job, those that joined it since). A thing the rollout
+        has not queued yet, or that a cancel spared, is among them without an execution."""
+        with self.lock:
+            if self.db.get_job(job_id) is None:
+                raise ControlError("ResourceNotFoundException", f"Job {job_id} does not exist")
+            things = self.db.job_targets(job_id)
+            if not things:  # a job of a stand-in that did not keep its targets yet
+                execs = [e["thing_name"] for e in self.db.executions_for_job(job_id)]
+                things = list(dict.fromkeys(execs + self.db.queued_targets(job_id)))
+            return {"things": things}
 
     def list_job_executions_for_thing(self, thing: str) -> dict[str, Any]:
         with self.lock:
