@@ -22,15 +22,19 @@ from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
-from .release import (APP_KIND, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
-                      build_app_release, build_release, kind_of, load_release, read_file,
-                      safe_name)
+from .partitions import Partition, TableError
+from .partitions import find as find_partition
+from .partitions import load as load_partitions
+from .release import (APP_KIND, APP_SLOT_SIZE, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS,
+                      PIECE, ImageError, build_app_release, build_release, kind_of, load_release,
+                      read_file, safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 FAILED_STATES = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED", "REMOVED")
 NAME_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")  # AWS IoT thing and thing-group names
 JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLE_ARN_RE = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/\S+$")
+DEFAULT_PARTITIONS = Path("firmware/FOTA_ESP32/partitions.csv")  # the project's board
 
 
 class UsageError(Exception):
@@ -239,12 +243,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         base_sha256(read_file(Path(args.base), "base image"))
         if kind_of(read_file(Path(args.firmware))) != KIND_APP:
             raise UsageError("--from makes a patch between two ESP32 app images")
+    table = board_table(args)
     path, manifest = build_release(Path(args.firmware), out, args.version,
                                    Path(args.sign) if args.sign else None, args.chip,
                                    window if args.compress else None,
-                                   Path(args.mcuboot_key) if args.mcuboot_key else None)
+                                   Path(args.mcuboot_key) if args.mcuboot_key else None,
+                                   table)
     if args.base:  # fota build NEW.bin --from OLD.bin: a delta patch next to the release
-        manifest["delta"] = add_delta(path, Path(args.base), args.delta_compression)
+        delta = add_delta(path, Path(args.base), args.delta_compression)
+        if delta is None:
+            manifest = json.loads(path.read_text())
+        else:
+            manifest["delta"] = delta
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
@@ -265,14 +275,38 @@ def cmd_build(args: argparse.Namespace) -> int:
     if d:
         print(f"delta: {d['file']}, {d['size']} bytes ({d['size'] / manifest['size']:.1%} of the "
               f"image), {d['compression']}, from {d['base_version']} (SHA-256 {d['base_sha256']})")
+    for what, why in manifest.get("not_kept", {}).items():
+        print(f"{what}: not kept: {why}")
     print(f"release: {path}")
     print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
     return EXIT_OK
 
 
+def board_table(args: argparse.Namespace) -> tuple[list[Partition], str]:
+    """The partition table the release is for: --partitions FILE, else the project's board
+    (firmware/FOTA_ESP32/partitions.csv)."""
+    from .flashing import find_project
+
+    if args.partitions:
+        path = Path(args.partitions)
+    else:
+        project = find_project()
+        path = (project or Path.cwd()) / DEFAULT_PARTITIONS
+        if not path.is_file():
+            raise UsageError(f"no partition table at {path}: give the board's with "
+                             "--partitions FILE")
+    try:
+        return load_partitions(path), str(args.partitions or DEFAULT_PARTITIONS)
+    except TableError as e:
+        raise UsageError(str(e)) from None
+
+
 def build_app(args: argparse.Namespace, out: Path | None) -> int:
+    table, source = board_table(args)
+    romfs = find_partition(table, "romfs")
+    slot = romfs.size // 2 if romfs is not None else APP_SLOT_SIZE  # two halves: the slots
     path, manifest = build_app_release(Path(args.app), out, args.version,
-                                       Path(args.sign) if args.sign else None, args.arch)
+                                       Path(args.sign) if args.sign else None, args.arch, slot)
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
@@ -413,8 +447,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
     patch = None
     if args.protocol == "https" and not args.no_delta and Path(args.release).suffix == ".json":
         patch = load_delta(Path(args.release), manifest)
+    # a release from an older fota may keep a file no smaller than the image: send the image
+    for what, kept in (("compressed", packed), ("delta", patch)):
+        if kept is not None and manifest[what]["size"] >= manifest["size"]:
+            print(f"fota: the {what} file is {manifest[what]['size']:,} bytes, not fewer than "
+                  f"the image's {manifest['size']:,}: sending the image", file=sys.stderr)
+            packed, patch = (None, patch) if what == "compressed" else (packed, None)
     if args.delta_only and patch is None:
-        raise UsageError("--delta-only needs a release built with --from (and --protocol https)")
+        raise UsageError("--delta-only needs a release with a delta patch smaller than the "
+                         "image (fota build --from, and --protocol https)")
     if patch:
         packed = None  # the devices that run another base take the image itself
     upload = packed or release.image
@@ -815,6 +856,10 @@ def build_parser() -> Parser:
     p.add_argument("--mcuboot-key", metavar="KEY.pem",
                    help="an MCUboot image: check its signature with this key (public or "
                         "private, as `imgtool sign -k` takes), as the secondary's MCUboot will")
+    p.add_argument("--partitions", metavar="FILE",
+                   help="the boards' partition table (CSV, or the binary one): an app image "
+                        "must fit its OTA slots, an application half its romfs partition "
+                        f"(default {DEFAULT_PARTITIONS})")
 
     p = sub("publish", "upload a release (or several files) and create the FOTA job",
             cmd_publish)
