@@ -104,6 +104,25 @@ def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
     return path
 
 
+def deploy_romfs(path: str | os.PathLike, image: bytes) -> None:
+    """What `mpremote romfs deploy IMAGE` does to the board (tools/mpremote/mpremote/
+    commands.py, _do_romfs_deploy): it checks the ROMFS header and the size against the whole
+    "romfs" partition (not a slot: an image over 128 KB runs into slot 1), erases the 4 KB
+    blocks the image covers and writes it from the partition's start in 4 KB chunks, the last
+    one padded with zeros. ValueError for what mpremote refuses. A host write: no counted
+    flash operations."""
+    flash = Flash(path)
+    part = flash.partition(ff.ROMFS_LABEL)
+    if image[:3] != ff.ROMFS_MAGIC:
+        raise ValueError("Invalid ROMFS image")
+    if len(image) > part.size:
+        raise ValueError("ROMFS image is too big for the target partition")
+    erased = -(-len(image) // ff.SECTOR_SIZE) * ff.SECTOR_SIZE
+    with open(path, "r+b") as f:
+        f.seek(part.offset)
+        f.write(image + bytes(erased - len(image)))
+
+
 def romfs_slot_span(index: int, part_offset: int = ROMFS_OFFSET,
                     part_size: int = ROMFS_SIZE) -> tuple[int, int]:
     """(flash offset, size) of ROMFS slot `index`: the partition's halves."""
