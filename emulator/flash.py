@@ -71,6 +71,24 @@ def _bootloader_placeholder() -> bytes:
     return ff.pack_image_header(0, 0x40080400, hash_appended=0)
 
 
+def merged_image(app: bytes, parts: list[ff.PartitionEntry] | None = None) -> bytes:
+    """A full flash image as MicroPython's ports/esp32/makeimg.py writes firmware.bin, to be
+    written at 0x1000: the bootloader, 0xFF up to the partition table (0x8000 on the flash),
+    0xFF up to the first app partition, the app. Default table: this project's FOTA_ESP32
+    (default_partitions(romfs=True))."""
+    parts = default_partitions(romfs=True) if parts is None else parts
+    first = next(p for p in parts if p.type == ff.TYPE_APP)
+    if len(app) > first.size:
+        raise ValueError(f"app image is {len(app)} bytes, {first.label} holds {first.size}")
+    out = bytearray(b"\xff" * (first.offset - BOOTLOADER_OFFSET))
+    boot = _bootloader_placeholder()
+    out[:len(boot)] = boot
+    table = ff.pack_partition_table(parts)
+    at = ff.PARTITION_TABLE_OFFSET - BOOTLOADER_OFFSET
+    out[at:at + len(table)] = table
+    return bytes(out) + app
+
+
 def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
                  ota_1: bytes | None = None, vfs_subtype: int | None = None,
                  romfs: bool = False, romfs_slots: dict[int, bytes] | None = None) -> Path:

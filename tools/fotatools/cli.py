@@ -13,7 +13,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -738,19 +740,28 @@ def cmd_flash(args: argparse.Namespace) -> int:
     if project is None:
         raise UsageError("cannot find the device files (boot.py, main.py, lib/): "
                          "run from the project folder or use --project DIR")
+    # an app image's plan reads the board's partition table into a file first
+    work = Path(tempfile.gettempdir()) if args.dry_run else Path(
+        tempfile.mkdtemp(prefix="fota-flash-"))
     try:
-        p = flashing.plan(args.port, Path(args.firmware), Path(args.device), project,
-                          args.chip, args.baud, Path(args.umqtt) if args.umqtt else None)
-    except ValueError as e:  # ImageError included
-        raise UsageError(str(e)) from None
-    if args.dry_run:
-        print(f"# {p.kind} image at {p.offset:#x}")
-        for line in p.lines():
-            print(line)
-        return EXIT_OK
-    if args.port.startswith("/dev/") and not Path(args.port).exists():
-        raise UsageError(f"no serial port {args.port}")
-    rc = flashing.run(p)
+        try:
+            p = flashing.plan(args.port, Path(args.firmware), Path(args.device), project,
+                              args.chip, args.baud, Path(args.umqtt) if args.umqtt else None,
+                              args.erase_all, work)
+        except ValueError as e:  # ImageError included
+            raise UsageError(str(e)) from None
+        if not args.dry_run and args.port.startswith("/dev/") and not Path(args.port).exists():
+            raise UsageError(f"no serial port {args.port}")
+        for note in p.notes:
+            print(f"# {note}")
+        if args.dry_run:
+            for line in p.lines():
+                print(line)
+            return EXIT_OK
+        rc = flashing.run(p)
+    finally:
+        if not args.dry_run:
+            shutil.rmtree(work, ignore_errors=True)
     if rc != 0:
         print(f"fota: error: a flashing step failed (exit {rc})", file=sys.stderr)
         return EXIT_FAILED
@@ -930,7 +941,9 @@ def build_parser() -> Parser:
             cmd_flash, json_flag=False)
     p.add_argument("port", help="serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--firmware", required=True, metavar="FW.bin",
-                   help="full image (written at 0x1000) or app image (at 0x10000)")
+                   help="full image (written at 0x1000, after erasing the data partitions of "
+                        "its table and the filesystem) or app image (into ota_0 at 0x10000, "
+                        "keeping the board's table and files)")
     p.add_argument("--device", required=True, metavar="DIR",
                    help="device folder from `fota provision`")
     p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
@@ -938,6 +951,9 @@ def build_parser() -> Parser:
     p.add_argument("--project", metavar="DIR",
                    help="folder with boot.py, main.py, lib/ (default: found automatically)")
     p.add_argument("--umqtt", metavar="DIR", help="umqtt package folder (default .deps/umqtt)")
+    p.add_argument("--erase-all", action="store_true",
+                   help="with a full image: erase the whole flash first (esptool erase-flash) "
+                        "instead of the partitions the new layout needs erased")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     return ap
 
