@@ -99,7 +99,9 @@ def test_full_image_goes_to_0x1000_after_erasing_what_its_table_needs(tmp_path, 
                                f"write-flash erases what it covers (0x1000-")
     assert notes[1].startswith("erase-region 0x190000-0x3fffff first: vfs (the filesystem: the "
                                "first boot formats it only if its first block is erased")
-    assert notes[2] == "--erase-all erases the whole flash instead"
+    assert notes[2].startswith("the filesystem runs to the end of the flash, 4 MB as the "
+                               "image's bootloader header says")
+    assert notes[-1] == "--erase-all erases the whole flash instead"
 
 
 def test_full_image_of_the_project_erases_romfs_and_the_filesystem(tmp_path, project, device,
@@ -114,18 +116,21 @@ def test_full_image_of_the_project_erases_romfs_and_the_filesystem(tmp_path, pro
     assert notes[1].startswith("erase-region 0x310000-0x3fffff first: romfs (the application "
                                "slots: a ROMFS image in slot 0 is taken for the application); "
                                "vfs (the filesystem")
-    assert "kept: ota_1, whatever it holds" in notes[-1]
+    assert "kept: ota_1, whatever it holds" in notes[-2]
 
 
 def test_erase_all_erases_the_whole_flash_first(tmp_path, project, device, capsys):
+    from emulator.flash import merged_image
+
     fw = tmp_path / "full.bin"
-    fw.write_bytes(full_image(app_image("1.0.0")))
+    fw.write_bytes(merged_image(app_image("1.0.0")))
     cmds, notes = _dry_notes(capsys, "/dev/ttyUSB0", "--firmware", fw, "--device", device,
                              "--project", project, "--erase-all")
     erase, write, _ = cmds
     assert erase[-3:] == ["--after", "no-reset", "erase-flash"]
     assert write[-3:] == ["write-flash", "0x1000", str(fw)]
     assert any(n.startswith("erase-flash first (--erase-all): the whole flash") for n in notes)
+    assert not any(n.startswith("kept") or "--erase-all erases" in n for n in notes)
 
 
 def test_erase_all_with_an_app_image_is_refused(tmp_path, project, device, capsys):

@@ -200,11 +200,18 @@ def plan(port: str, firmware: Path, device: Path, project: Path, chip: str = "es
                 p.commands.append(stay + ["erase-region", hex(a), hex(b - a)])
                 p.notes.append(f"erase-region {a:#x}-{b - 1:#x} first: " + "; ".join(
                     f"{n} ({WHY.get(n, 'a data partition of the new table')})" for n in names))
-            p.notes.append("--erase-all erases the whole flash instead")
+            fs = pt.filesystem(table, flash_size)
+            if fs is not None and fs not in table:
+                p.notes.append(f"the filesystem runs to the end of the flash, {flash_size >> 20} "
+                               "MB as the image's bootloader header says; on a bigger chip it "
+                               "is bigger, and its first block, erased here, is what the first "
+                               "boot looks at")
         others = [q.name for q in pt.ota_slots(table)[1:]]
-        if others:
+        if others and not erase_all:
             p.notes.append(f"kept: {', '.join(others)}, whatever it holds (with otadata erased "
                            "the bootloader starts the first app slot)")
+        if not erase_all:
+            p.notes.append("--erase-all erases the whole flash instead")
     else:
         work = workdir or Path(".")
         board_table = work / "board-partitions.bin"
