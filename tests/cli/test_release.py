@@ -255,7 +255,17 @@ def test_project_table_reads_as_the_emulated_board_has_it():
     root = Path(__file__).resolve().parents[2]
     csv = partitions.load(root / "firmware" / "FOTA_ESP32" / "partitions.csv")
     binary = partitions.parse_binary(ff.pack_partition_table(default_partitions(romfs=True)))
-    assert csv == binary
+    assert csv == binary == partitions.parse_csv(partitions.FOTA_ESP32)  # the built-in copy
     assert [p.name for p in partitions.ota_slots(csv)] == ["ota_0", "ota_1"]
     fs = partitions.filesystem(csv, 4 << 20)
     assert (fs.name, fs.offset, fs.size) == ("vfs", 0x350000, 0xB0000)
+
+
+def test_build_without_the_project_folder_uses_the_built_in_table(tmp_path, capsys, monkeypatch):
+    from fotatools import flashing
+
+    monkeypatch.setattr(flashing, "find_project", lambda start=None: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fw.bin").write_bytes(image_of(SLOT + 16))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o")]) == 2
+    assert f"larger than the {SLOT:,}-byte OTA slots" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from . import __version__
 from .backend import TERMINAL_STATES, Backend, BackendError, Execution, JobInfo, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
-from .partitions import Partition, TableError
+from .partitions import FOTA_ESP32, Partition, TableError, parse_csv
 from .partitions import find as find_partition
 from .partitions import load as load_partitions
 from .release import (APP_KIND, APP_SLOT_SIZE, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS,
@@ -294,9 +294,8 @@ def board_table(args: argparse.Namespace) -> tuple[list[Partition], str]:
     else:
         project = find_project()
         path = (project or Path.cwd()) / DEFAULT_PARTITIONS
-        if not path.is_file():
-            raise UsageError(f"no partition table at {path}: give the board's with "
-                             "--partitions FILE")
+        if not path.is_file():  # fota installed on its own: the same table, built in
+            return parse_csv(FOTA_ESP32, str(DEFAULT_PARTITIONS)), str(DEFAULT_PARTITIONS)
     try:
         return load_partitions(path), str(args.partitions or DEFAULT_PARTITIONS)
     except TableError as e:

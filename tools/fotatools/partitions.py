@@ -37,6 +37,18 @@ FLASH_SIZES = {0: 1 << 20, 1: 2 << 20, 2: 4 << 20, 3: 8 << 20, 4: 16 << 20, 5: 3
                6: 64 << 20, 7: 128 << 20}
 
 
+# firmware/FOTA_ESP32/partitions.csv, for a fota installed without the project's folder
+# (tests/cli/test_release.py checks that the two agree)
+FOTA_ESP32 = """\
+nvs,      data, nvs,     0x9000,   0x4000,
+otadata,  data, ota,     0xd000,   0x2000,
+phy_init, data, phy,     0xf000,   0x1000,
+ota_0,    app,  ota_0,   0x10000,  0x180000,
+ota_1,    app,  ota_1,   0x190000, 0x180000,
+romfs,    data, 0x8f,    0x310000, 0x40000,
+"""
+
+
 class TableError(ValueError):
     """Not a partition table this tool can read; the message is one line for a user."""
 
