@@ -536,6 +536,8 @@ MUTATIONS: list[Mutation] = [
       "    if n > h:\n", "    if n >= h:\n", APPS, "-k", "exactly_a_slot"),
     m("ROMFS image one byte over a slot taken", "lib/fota/apps.py",
       "    if n > h:\n", "    if n > h + 1:\n", APPS, "-k", "one_byte_over_a_slot"),
+    m("ROMFS image size counted without its header", "lib/fota/apps.py",
+      "            n += i + 1  # the header's own bytes\n", "", APPS, "-k", "one_byte_over_a_slot"),
 ]
 
 

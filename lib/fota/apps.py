@@ -376,12 +376,19 @@ def _half(seg):
 
 
 def _oversize(seg, slot):
-    # Why the ROMFS image in `slot` cannot mount from it: its header gives more bytes than
-    # the slot holds (it runs into the other slot). None if it fits or is no image.
-    from fota import romimage
-
+    # Why the ROMFS image in `slot` cannot mount from it: its header (d2 cd 31, then the
+    # payload's length as a varuint, extmod/vfs_rom.c) gives more bytes than the slot holds
+    # (it runs into the other slot). None if it fits or is no image.
     h = _half(seg)
-    n = romimage.size(memoryview(seg)[slot * h:slot * h + 8])
+    head = memoryview(seg)[slot * h:slot * h + 8]
+    if bytes(head[:3]) != b"\xd2\xcd\x31":
+        return None
+    n = 0
+    for i in range(3, 8):
+        n = (n << 7) | (head[i] & 0x7F)
+        if not head[i] & 0x80:
+            n += i + 1  # the header's own bytes
+            break
     if n > h:
         return "ROMFS slot %d holds an image of %d bytes, more than the slot's %d" % (slot, n, h)
     return None

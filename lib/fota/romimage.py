@@ -63,20 +63,6 @@ class Reader:
             n -= k
 
 
-def size(head):
-    # The bytes of the ROMFS image that `head` (its first 8 bytes or more) starts, its header
-    # included (what extmod/vfs_rom.c checks against the memory it is given), or 0 if it is
-    # not one.
-    if bytes(head[:3]) != MAGIC:
-        return 0
-    n = 0
-    for i in range(3, min(len(head), 8)):
-        n = (n << 7) | (head[i] & 0x7F)
-        if not head[i] & 0x80:
-            return i + 1 + n
-    return 0
-
-
 def walk(rd, size):
     # Yields (DIR, path, 0) and (FILE, path, n) in image order; after a FILE the caller reads
     # its n bytes of data from rd (exactly those) before asking for the next entry.
