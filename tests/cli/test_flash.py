@@ -113,6 +113,7 @@ def test_full_image_of_the_project_erases_romfs_and_the_filesystem(tmp_path, pro
     cmds, notes = _dry_notes(capsys, "/dev/ttyUSB0", "--firmware", fw, "--device", device,
                              "--project", project)
     assert [c[-3:] for c in cmds[:-2]] == [["erase-region", "0x310000", "0xf0000"]]
+    assert notes[0].endswith(": nvs, otadata, phy_init, ota_0)")  # in the image's padding
     assert notes[1].startswith("erase-region 0x310000-0x3fffff first: romfs (the application "
                                "slots: a ROMFS image in slot 0 is taken for the application); "
                                "vfs (the filesystem")

@@ -189,8 +189,10 @@ def plan(port: str, firmware: Path, device: Path, project: Path, chip: str = "es
     p = FlashPlan(kind, offset)
     end = offset + len(data)
     if kind == "full":
+        covered = [q.name for q in table if q.offset < end]
         p.notes.append(f"full image at {offset:#x}: bootloader, partition table and app; "
-                       f"write-flash erases what it covers ({offset:#x}-{end - 1:#x})")
+                       f"write-flash erases what it covers ({offset:#x}-{end - 1:#x}: "
+                       f"{', '.join(covered)})")
         if erase_all:
             p.commands.append(stay + ["erase-flash"])
             p.notes.append("erase-flash first (--erase-all): the whole flash, every file, the "
