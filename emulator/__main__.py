@@ -1,4 +1,5 @@
-"""python -m emulator {run,mkimage,mkflash,info,fs}: the ESP32 emulator's command line."""
+"""python -m emulator {run,mkimage,mkflash,mkused,esptool,mpremote,info,fs}: the ESP32
+emulator's command line."""
 
 from __future__ import annotations
 
@@ -156,6 +157,37 @@ def cmd_fs(args) -> int:
     return 0
 
 
+def cmd_mkused(args) -> int:
+    from emulator.usedboard import create_used_flash
+
+    files = None
+    if args.files:
+        folder = Path(args.files)
+        if not folder.is_dir():
+            raise SystemExit(f"error: folder {folder} not found")
+        files = {p.relative_to(folder).as_posix(): p.read_bytes()
+                 for p in sorted(folder.rglob("*")) if p.is_file()}
+    info = create_used_flash(args.flash, args.variant, files=files,
+                             reach=() if args.no_log else (0x310000, 0x350000))
+    offset, size = info["vfs"]
+    print(f"{args.flash}: a board that ran stock MicroPython ({args.variant}): filesystem at "
+          f"0x{offset:x} ({size // 1024} KB), {len(info['files'])} file(s), data log "
+          f"{info['log_bytes']} bytes")
+    return 0
+
+
+def cmd_tool(args) -> int:
+    from emulator import serialtools
+
+    if not args.args:
+        raise SystemExit(f"error: give the {args.command} arguments after the flash file")
+    try:
+        serialtools.run(args.flash, [args.command] + args.args)
+    except serialtools.ToolError as e:
+        raise SystemExit(f"{args.command}: {e}")
+    return 0
+
+
 def cmd_run(args) -> int:
     for name in ("max_boots", "cut_at"):
         value = getattr(args, name)
@@ -228,6 +260,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--romfs-0", metavar="IMAGE", help="a ROMFS image for slot 0 (--layout fota)")
     p.add_argument("--romfs-1", metavar="IMAGE", help="a ROMFS image for slot 1 (--layout fota)")
     p.set_defaults(func=cmd_mkflash)
+
+    p = sub.add_parser("mkused", help="create the flash of a board that ran stock MicroPython",
+                       description="The flash of a used 4 MB board: stock MicroPython's table "
+                                   "and apps, its littlefs filesystem with files at its own "
+                                   "offset and a data log reaching 0x310000 and 0x350000 (where "
+                                   "this project's table puts romfs and its filesystem).")
+    p.add_argument("flash", help="flash file to write")
+    p.add_argument("--variant", choices=("generic", "ota"), default="generic",
+                   help="generic (default): ESP32_GENERIC, one factory app, filesystem at "
+                        "0x200000; ota: ESP32_GENERIC-OTA, two slots (ota_1 runs), filesystem "
+                        "at 0x310000")
+    p.add_argument("--files", metavar="DIR", help="the user's files (default: a few of its own)")
+    p.add_argument("--no-log", action="store_true", help="no data log filling the filesystem")
+    p.set_defaults(func=cmd_mkused)
+
+    for tool in ("esptool", "mpremote"):
+        p = sub.add_parser(tool, help=f"run {tool} arguments against a flash file",
+                           description=f"`python -m emulator {tool} FLASH ARGS...` does to the "
+                                       f"flash file what `{tool} ARGS...` does to a board "
+                                       "(emulator/serialtools.py says what is modelled).")
+        p.add_argument("flash")
+        p.add_argument("args", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_tool)
 
     p = sub.add_parser("info", help="partitions, otadata and slot versions of a flash file")
     p.add_argument("flash")

@@ -71,6 +71,24 @@ def _bootloader_placeholder() -> bytes:
     return ff.pack_image_header(0, 0x40080400, hash_appended=0)
 
 
+def merged_image(app: bytes, parts: list[ff.PartitionEntry] | None = None) -> bytes:
+    """A full flash image as MicroPython's ports/esp32/makeimg.py writes firmware.bin, to be
+    written at 0x1000: the bootloader, 0xFF up to the partition table (0x8000 on the flash),
+    0xFF up to the first app partition, the app. Default table: this project's FOTA_ESP32
+    (default_partitions(romfs=True))."""
+    parts = default_partitions(romfs=True) if parts is None else parts
+    first = next(p for p in parts if p.type == ff.TYPE_APP)
+    if len(app) > first.size:
+        raise ValueError(f"app image is {len(app)} bytes, {first.label} holds {first.size}")
+    out = bytearray(b"\xff" * (first.offset - BOOTLOADER_OFFSET))
+    boot = _bootloader_placeholder()
+    out[:len(boot)] = boot
+    table = ff.pack_partition_table(parts)
+    at = ff.PARTITION_TABLE_OFFSET - BOOTLOADER_OFFSET
+    out[at:at + len(table)] = table
+    return bytes(out) + app
+
+
 def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
                  ota_1: bytes | None = None, vfs_subtype: int | None = None,
                  romfs: bool = False, romfs_slots: dict[int, bytes] | None = None) -> Path:
@@ -102,6 +120,25 @@ def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
     tmp.write_bytes(bytes(data))
     tmp.replace(path)
     return path
+
+
+def deploy_romfs(path: str | os.PathLike, image: bytes) -> None:
+    """What `mpremote romfs deploy IMAGE` does to the board (tools/mpremote/mpremote/
+    commands.py, _do_romfs_deploy): it checks the ROMFS header and the size against the whole
+    "romfs" partition (not a slot: an image over 128 KB runs into slot 1), erases the 4 KB
+    blocks the image covers and writes it from the partition's start in 4 KB chunks, the last
+    one padded with zeros. ValueError for what mpremote refuses. A host write: no counted
+    flash operations."""
+    flash = Flash(path)
+    part = flash.partition(ff.ROMFS_LABEL)
+    if image[:3] != ff.ROMFS_MAGIC:
+        raise ValueError("Invalid ROMFS image")
+    if len(image) > part.size:
+        raise ValueError("ROMFS image is too big for the target partition")
+    erased = -(-len(image) // ff.SECTOR_SIZE) * ff.SECTOR_SIZE
+    with open(path, "r+b") as f:
+        f.seek(part.offset)
+        f.write(image + bytes(erased - len(image)))
 
 
 def romfs_slot_span(index: int, part_offset: int = ROMFS_OFFSET,

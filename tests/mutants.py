@@ -524,6 +524,20 @@ MUTATIONS: list[Mutation] = [
     m("unknown target taken as firmware", "lib/fota/plan.py",
       'if k == "fota" and doc.get("target", "firmware") != "firmware":', "if False:",
       APPS, "-k", "target"),
+    # --- used board, slots, ROMFS ---
+    m("ROMFS slot 0 deployed over a slot is adopted", "lib/fota/apps.py",
+      "    if why:  # `mpremote romfs deploy`", "    if False:  # `mpremote romfs deploy`",
+      APPS, "-k", "one_byte_over_a_slot"),
+    m("ROMFS slot over its size is mounted", "lib/fota/apps.py",
+      "            if why:\n                raise OSError(19, why)",
+      "            if False:\n                raise OSError(19, why)",
+      APPS, "-k", "over_its_size"),
+    m("ROMFS image of exactly a slot refused", "lib/fota/apps.py",
+      "    if n > h:\n", "    if n >= h:\n", APPS, "-k", "exactly_a_slot"),
+    m("ROMFS image one byte over a slot taken", "lib/fota/apps.py",
+      "    if n > h:\n", "    if n > h + 1:\n", APPS, "-k", "one_byte_over_a_slot"),
+    m("ROMFS image size counted without its header", "lib/fota/apps.py",
+      "            n += i + 1  # the header's own bytes\n", "", APPS, "-k", "one_byte_over_a_slot"),
 ]
 
 

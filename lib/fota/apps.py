@@ -94,11 +94,20 @@ def boot():
 def _adopt(rec):
     # A device that never took an application job (no record yet) whose firmware mounted a
     # ROMFS slot 0 at /rom (put there by the factory or `mpremote romfs deploy`): that is the
-    # confirmed application. (The first job writes the record before it writes a slot, so a
-    # half-written slot is never taken for one.) -> True if rec now says so.
-    if rec["slot"] is not None or _exists(RECORD) or segment() is None:
+    # confirmed application, if its image fits the slot (the firmware mounted the whole
+    # partition; a slot is half of it). (The first job writes the record before it writes a
+    # slot, so a half-written slot is never taken for one.) -> True if rec now says so.
+    if rec["slot"] is not None or _exists(RECORD):
+        return False
+    seg = segment()
+    if seg is None:
         return False
     if not (_exists(ROM + "/app.mpy") or _exists(ROM + "/app.py")):
+        return False
+    why = _oversize(seg, 0)
+    if why:  # `mpremote romfs deploy` checks an image against the whole partition only
+        log("[boot] %s: not adopted, no application runs (deploy one of at most %d bytes)" % (
+            why, _half(seg)))
         return False
     try:
         with open(ROM + "/VERSION") as f:
@@ -140,6 +149,9 @@ def _mount(slot):
         except OSError:
             pass
         if slot is not None:
+            why = _oversize(seg, slot)
+            if why:
+                raise OSError(19, why)  # ENODEV, as VfsRom says it, with the sizes
             vfs.mount(vfs.VfsRom(_view(seg, slot)), ROM)
     where = None if slot is None else ROM if seg is not None else FOLDERS[slot]
     if where:
@@ -361,6 +373,25 @@ def segment():
 
 def _half(seg):
     return seg.ioctl(4, 0) * seg.ioctl(5, 0) // 2
+
+
+def _oversize(seg, slot):
+    # Why the ROMFS image in `slot` cannot mount from it: its header (d2 cd 31, then the
+    # payload's length as a varuint, extmod/vfs_rom.c) gives more bytes than the slot holds
+    # (it runs into the other slot). None if it fits or is no image.
+    h = _half(seg)
+    head = memoryview(seg)[slot * h:slot * h + 8]
+    if bytes(head[:3]) != b"\xd2\xcd\x31":
+        return None
+    n = 0
+    for i in range(3, 8):
+        n = (n << 7) | (head[i] & 0x7F)
+        if not head[i] & 0x80:
+            n += i + 1  # the header's own bytes
+            break
+    if n > h:
+        return "ROMFS slot %d holds an image of %d bytes, more than the slot's %d" % (slot, n, h)
+    return None
 
 
 def _view(seg, slot):

@@ -212,3 +212,17 @@ def test_same_folder_same_image(tmp_path):
     _, m1 = build_app_release(folder, tmp_path / "o1")
     _, m2 = build_app_release(folder, tmp_path / "o2")
     assert m1["md5"] == m2["md5"]
+
+
+def test_application_slot_is_half_the_romfs_partition_of_the_table(tmp_path, capsys):
+    # a board built with a 512 KB romfs partition has 256 KB application slots
+    folder = app_folder(tmp_path / "a")
+    (folder / "blob.bin").write_bytes(bytes(range(256)) * 520)  # over 128 KB
+    assert cli.main(["build", "--app", str(folder), "--out", str(tmp_path / "o")]) == 2
+    assert "an application slot holds 131072" in capsys.readouterr().err
+    table = tmp_path / "partitions.csv"
+    table.write_text((Path(__file__).resolve().parents[2] / "firmware" / "FOTA_ESP32"
+                      / "partitions.csv").read_text().replace("0x40000", "0x80000"))
+    assert cli.main(["build", "--app", str(folder), "--out", str(tmp_path / "o"),
+                     "--partitions", str(table), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["slot_size"] == 0x40000

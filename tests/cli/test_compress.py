@@ -15,11 +15,13 @@ from fotatools import cli
 from fotatools.release import (PIECE, ImageError, compress_image, inflate_pieces,
                                load_release)
 from tests.cli.conftest import unique
-from tests.cli.images import app_image
+from emulator.image import build_app_image
+from tests.cli.images import raw_app_image
 from tests.cli.test_cli_local import Device, local  # noqa: F401 (the fixture)
 
-# compressible: the image's filler is random, its descriptor and this text are not
-IMAGE = app_image("2.0.0", size=300_000)
+# compressible as a firmware is: frozen code text, then random filler
+CODE = {"code.py": "".join(f"def f{i}(x):\n    return x * {i} + {i % 7}\n" for i in range(3000))}
+IMAGE = build_app_image("2.0.0", payload=CODE, size=300_000)
 
 
 def build(tmp_path: Path, *args: str) -> tuple[int, dict]:
@@ -177,3 +179,76 @@ def test_publish_on_aws_uploads_the_compressed_file(fota_aws, moto, tmp_path):
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     stored = s3.get_object(Bucket=fota_aws.env["FOTA_BUCKET"], Key=key)["Body"].read()
     assert inflate_pieces(stored) == IMAGE
+
+
+# random bytes: deflate cannot make them smaller
+NOISE = raw_app_image("2.0.0", size=200_000)
+
+
+def test_compressed_file_not_smaller_than_the_image_is_not_kept(tmp_path, capsys):
+    src = tmp_path / "fw.bin"
+    src.write_bytes(NOISE)
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "micropython-2.0.0.deflate").write_bytes(b"from an earlier build")
+    assert cli.main(["build", str(src), "--out", str(tmp_path / "rel"), "--compress"]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((tmp_path / "rel" / "micropython-2.0.0.json").read_text())
+    packed = compress_image(NOISE)
+    assert len(packed) >= len(NOISE)
+    why = (f"deflate made {len(packed):,} bytes, not fewer than the image's {len(NOISE):,}: "
+           "the image is sent itself")
+    assert manifest["not_kept"] == {"compressed": why} and "compressed" not in manifest
+    assert f"compressed: not kept: {why}" in out
+    assert not (tmp_path / "rel" / "micropython-2.0.0.deflate").exists()
+    assert load_release(tmp_path / "rel" / "micropython-2.0.0.json").compressed is None
+
+
+def test_compressed_file_one_byte_smaller_is_kept(tmp_path, monkeypatch):
+    from fotatools import release
+
+    real = release.compress_image
+    monkeypatch.setattr(release, "compress_image",
+                        lambda data, wbits: real(data, wbits).ljust(len(data) - 1, b"\0"))
+    code, manifest = build(tmp_path, "--compress")
+    assert code == 0 and manifest["compressed"]["size"] == len(IMAGE) - 1
+    assert "not_kept" not in manifest
+    monkeypatch.setattr(release, "compress_image",
+                        lambda data, wbits: real(data, wbits).ljust(len(data), b"\0"))
+    code, manifest = build(tmp_path, "--compress")
+    assert code == 0 and "compressed" not in manifest and "not_kept" in manifest
+
+
+def test_publish_sends_the_image_of_a_release_whose_compression_was_not_kept(local, tmp_path):  # noqa: F811
+    fota, _ = local
+    thing = unique("dev")
+    assert fota("provision", thing).code == 0
+    (tmp_path / "fw.bin").write_bytes(NOISE)
+    r = fota("build", tmp_path / "fw.bin", "--out", tmp_path / "rel", "--compress", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"), "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert "bc_enc" not in out["document"] and out["url"].endswith(".bin")
+
+
+def test_publish_sends_the_image_when_an_older_release_kept_a_bigger_file(local, tmp_path):  # noqa: F811
+    # a manifest from an older fota, whose .deflate is bigger than the image
+    from fotatools.release import compressed_info
+
+    fota, _ = local
+    thing = unique("dev")
+    assert fota("provision", thing).code == 0
+    (tmp_path / "fw.bin").write_bytes(NOISE)
+    r = fota("build", tmp_path / "fw.bin", "--out", tmp_path / "rel", "--json")
+    assert r.code == 0, r.err
+    path = Path(json.loads(r.out)["manifest"])
+    manifest = json.loads(path.read_text())
+    packed = compress_image(NOISE)
+    (path.parent / "old.deflate").write_bytes(packed)
+    manifest["compressed"] = compressed_info(NOISE, packed, "old.deflate", 12)
+    path.write_text(json.dumps(manifest))
+    r = fota("publish", path, "--thing", thing, "--job-id", unique("job"), "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["url"].endswith(".bin")
+    assert f"the compressed file is {len(packed):,} bytes, not fewer than the image's" in r.err

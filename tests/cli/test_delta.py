@@ -94,6 +94,10 @@ def test_build_from_keeps_the_smaller_of_heatshrink_and_crle(tmp_path, new, winn
 def test_build_from_with_another_compression(tmp_path, compression):
     code, manifest = build(tmp_path, "--delta-compression", compression)
     assert code == 0
+    if compression == "none":  # every byte of the image is in the patch: bigger, not kept
+        assert "delta" not in manifest and "delta" in manifest["not_kept"]
+        assert len(make_patch(OLD, NEW, "none")) >= len(NEW)
+        return
     patch = (tmp_path / "rel" / manifest["delta"]["file"]).read_bytes()
     assert patch_header(patch)[0] == compression == manifest["delta"]["compression"]
     assert apply(OLD, patch) == NEW
@@ -166,7 +170,7 @@ def test_delta_only_needs_a_delta_release(tmp_path, capsys):
     (tmp_path / "new.bin").write_bytes(NEW)
     code = cli.main(["publish", str(tmp_path / "new.bin"), "--thing", "t", "--delta-only"])
     assert code == 2
-    assert "--delta-only needs a release built with --from" in capsys.readouterr().err
+    assert "--delta-only needs a release with a delta patch" in capsys.readouterr().err
 
 
 def test_publish_on_aws_uploads_the_patch_and_the_image(fota_aws, moto, tmp_path):
@@ -198,3 +202,59 @@ def test_publish_on_aws_uploads_the_patch_and_the_image(fota_aws, moto, tmp_path
     bucket = fota_aws.env["FOTA_BUCKET"]
     assert apply(OLD, s3.get_object(Bucket=bucket, Key=folder + d["file"])["Body"].read()) == NEW
     assert s3.get_object(Bucket=bucket, Key=f"{folder}{REL}.bin")["Body"].read() == NEW
+
+
+# two unrelated images of random bytes: a heatshrink patch between them is bigger than the
+# new one (crle saves the few hundred bytes of the descriptor's zeros)
+NOISE_OLD = raw_app_image("2.0.0", size=100_000, seed=1)
+NOISE_NEW = raw_app_image("2.0.1", size=100_000, seed=2)
+
+
+def test_patch_not_smaller_than_the_image_is_not_kept(tmp_path, capsys):
+    (tmp_path / "old.bin").write_bytes(NOISE_OLD)
+    (tmp_path / "new.bin").write_bytes(NOISE_NEW)
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / f"{REL}.patch").write_bytes(b"from an earlier build")
+    assert cli.main(["build", str(tmp_path / "new.bin"), "--from", str(tmp_path / "old.bin"),
+                     "--out", str(tmp_path / "rel"), "--delta-compression", "heatshrink"]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((tmp_path / "rel" / f"{REL}.json").read_text())
+    size = len(make_patch(NOISE_OLD, NOISE_NEW, "heatshrink"))
+    assert size >= len(NOISE_NEW)
+    why = (f"the patch from 2.0.0 is {size:,} bytes, not fewer than the image's "
+           f"{len(NOISE_NEW):,}: the image is sent itself")
+    assert manifest["not_kept"] == {"delta": why} and "delta" not in manifest
+    assert f"delta: not kept: {why}" in out
+    assert not (tmp_path / "rel" / f"{REL}.patch").exists()
+    assert load_delta(tmp_path / "rel" / f"{REL}.json", manifest) is None
+
+
+def test_patch_one_byte_smaller_than_the_image_is_kept(tmp_path, monkeypatch):
+    from fotatools import delta
+
+    monkeypatch.setattr(delta, "make_patch", lambda old, new, *a: b"p" * (len(new) - 1))
+    code, manifest = build(tmp_path, "--delta-compression", "crle")
+    assert code == 0 and manifest["delta"]["size"] == len(NEW) - 1 and "not_kept" not in manifest
+    monkeypatch.setattr(delta, "make_patch", lambda old, new, *a: b"p" * len(new))
+    code, manifest = build(tmp_path, "--delta-compression", "crle")
+    assert code == 0 and "delta" not in manifest and "delta" in manifest["not_kept"]
+
+
+def test_publish_sends_the_image_of_a_release_whose_patch_was_not_kept(local, tmp_path):  # noqa: F811
+    fota, _ = local
+    thing = unique("dev")
+    assert fota("provision", thing).code == 0
+    (tmp_path / "old.bin").write_bytes(NOISE_OLD)
+    (tmp_path / "new.bin").write_bytes(NOISE_NEW)
+    r = fota("build", tmp_path / "new.bin", "--from", tmp_path / "old.bin", "--out",
+             tmp_path / "rel", "--delta-compression", "heatshrink", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)
+    assert "delta" not in manifest and "delta" in manifest["not_kept"]
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"), "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)["document"]
+    assert "bc_enc" not in doc and doc["bc_url"].endswith(".bin}")
+    r = fota("publish", manifest["manifest"], "--thing", thing, "--job-id", unique("job"),
+             "--delta-only")
+    assert r.code == 2 and "--delta-only needs a release with a delta patch" in r.err

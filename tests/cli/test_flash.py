@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,23 +39,36 @@ def device(tmp_path) -> Path:
 
 
 def _dry(capsys, *argv) -> list[list[str]]:
+    cmds, _ = _dry_notes(capsys, *argv)
+    return cmds
+
+
+def _dry_notes(capsys, *argv) -> tuple[list[list[str]], list[str]]:
+    """The commands `fota flash --dry-run` prints, and the notes (# lines) before them."""
     assert cli.main(["flash", *map(str, argv), "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("# ")
-    return [shlex.split(ln) for ln in lines[1:]]
+    notes = [ln[2:] for ln in lines if ln.startswith("# ")]
+    assert notes and lines[:len(notes)] == ["# " + n for n in notes]  # the notes come first
+    return [shlex.split(ln) for ln in lines[len(notes):]], notes
 
 
-def test_app_image_goes_to_ota_0_after_erasing_otadata(tmp_path, project, device, capsys):
+ESPTOOL = ["--chip", "esp32", "--port", "/dev/ttyUSB7", "--baud", "921600"]
+
+
+def test_app_image_goes_to_ota_0_after_checking_the_table_and_erasing_otadata(
+        tmp_path, project, device, capsys):
     fw = tmp_path / "app.bin"
     fw.write_bytes(app_image("1.0.0"))
-    cmds = _dry(capsys, "/dev/ttyUSB7", "--firmware", fw, "--device", device,
-                "--project", project, "--baud", "921600")
-    erase, write, copy = cmds
-    assert Path(erase[0]).name == "esptool"
-    assert erase[1:] == ["--chip", "esp32", "--port", "/dev/ttyUSB7", "--baud", "921600",
-                         "erase-region", "0xd000", "0x2000"]
-    assert write[1:] == ["--chip", "esp32", "--port", "/dev/ttyUSB7", "--baud", "921600",
-                         "write-flash", "0x10000", str(fw)]
+    cmds, notes = _dry_notes(capsys, "/dev/ttyUSB7", "--firmware", fw, "--device", device,
+                             "--project", project, "--baud", "921600")
+    read, check, erase, write, copy = cmds
+    assert Path(read[0]).name == "esptool"
+    table = str(Path(tempfile.gettempdir()) / "board-partitions.bin")
+    assert read[1:] == ESPTOOL + ["--after", "no-reset", "read-flash", "0x8000", "0xc00", table]
+    assert check == [sys.executable, "-m", "fotatools.flashing", "check-table", table,
+                     str(len(fw.read_bytes()))]
+    assert erase[1:] == ESPTOOL + ["--after", "no-reset", "erase-region", "0xd000", "0x2000"]
+    assert write[1:] == ESPTOOL + ["write-flash", "0x10000", str(fw)]  # then it resets
     assert Path(copy[0]).name == "mpremote"
     steps = " ".join(copy[1:]).split(" + ")
     assert steps == [
@@ -64,16 +78,68 @@ def test_app_image_goes_to_ota_0_after_erasing_otadata(tmp_path, project, device
         f"cp -r {device}/certs :",
         f"cp {device}/config.json :",
         "reset"]
+    assert notes[1] == ("erase-region 0xd000-0xefff first: otadata (the bootloader then starts "
+                        "ota_0, whatever slot ran before)")
+    assert notes[2].startswith("kept: the board's filesystem and its files")
 
 
-def test_full_image_goes_to_0x1000(tmp_path, project, device, capsys):
+def test_full_image_goes_to_0x1000_after_erasing_what_its_table_needs(tmp_path, project, device,
+                                                                       capsys):
+    # the test image's table: ota_0 alone (0x10000+0x180000), a 4 MB flash: the filesystem
+    # MicroPython registers at boot is the rest, 0x190000 on
     fw = tmp_path / "full.bin"
     fw.write_bytes(full_image(app_image("1.0.0")))
-    cmds = _dry(capsys, "/dev/ttyUSB0", "--firmware", fw, "--device", device,
-                "--project", project)
-    assert len(cmds) == 2
-    assert cmds[0][-3:] == ["write-flash", "0x1000", str(fw)]
-    assert "--baud" in cmds[0] and cmds[0][cmds[0].index("--baud") + 1] == "460800"
+    cmds, notes = _dry_notes(capsys, "/dev/ttyUSB0", "--firmware", fw, "--device", device,
+                             "--project", project)
+    erase, write, _ = cmds
+    assert erase[-5:] == ["--after", "no-reset", "erase-region", "0x190000", "0x270000"]
+    assert write[-3:] == ["write-flash", "0x1000", str(fw)] and "--after" not in write
+    assert "--baud" in write and write[write.index("--baud") + 1] == "460800"
+    assert notes[0].startswith(f"full image at 0x1000: bootloader, partition table and app; "
+                               f"write-flash erases what it covers (0x1000-")
+    assert notes[1].startswith("erase-region 0x190000-0x3fffff first: vfs (the filesystem: the "
+                               "first boot formats it only if its first block is erased")
+    assert notes[2].startswith("the filesystem runs to the end of the flash, 4 MB as the "
+                               "image's bootloader header says")
+    assert notes[-1] == "--erase-all erases the whole flash instead"
+
+
+def test_full_image_of_the_project_erases_romfs_and_the_filesystem(tmp_path, project, device,
+                                                                   capsys):
+    from emulator.flash import merged_image
+
+    fw = tmp_path / "firmware.bin"
+    fw.write_bytes(merged_image(app_image("1.0.0", size=300_000)))
+    cmds, notes = _dry_notes(capsys, "/dev/ttyUSB0", "--firmware", fw, "--device", device,
+                             "--project", project)
+    assert [c[-3:] for c in cmds[:-2]] == [["erase-region", "0x310000", "0xf0000"]]
+    assert notes[0].endswith(": nvs, otadata, phy_init, ota_0)")  # in the image's padding
+    assert notes[1].startswith("erase-region 0x310000-0x3fffff first: romfs (the application "
+                               "slots: a ROMFS image in slot 0 is taken for the application); "
+                               "vfs (the filesystem")
+    assert "kept: ota_1, whatever it holds" in notes[-2]
+
+
+def test_erase_all_erases_the_whole_flash_first(tmp_path, project, device, capsys):
+    from emulator.flash import merged_image
+
+    fw = tmp_path / "full.bin"
+    fw.write_bytes(merged_image(app_image("1.0.0")))
+    cmds, notes = _dry_notes(capsys, "/dev/ttyUSB0", "--firmware", fw, "--device", device,
+                             "--project", project, "--erase-all")
+    erase, write, _ = cmds
+    assert erase[-3:] == ["--after", "no-reset", "erase-flash"]
+    assert write[-3:] == ["write-flash", "0x1000", str(fw)]
+    assert any(n.startswith("erase-flash first (--erase-all): the whole flash") for n in notes)
+    assert not any(n.startswith("kept") or "--erase-all erases" in n for n in notes)
+
+
+def test_erase_all_with_an_app_image_is_refused(tmp_path, project, device, capsys):
+    fw = tmp_path / "app.bin"
+    fw.write_bytes(app_image("1.0.0"))
+    assert cli.main(["flash", "/dev/ttyUSB0", "--firmware", str(fw), "--device", str(device),
+                     "--project", str(project), "--erase-all", "--dry-run"]) == 2
+    assert "--erase-all goes with a full image" in capsys.readouterr().err
 
 
 def test_chip_sets_bootloader_offset(tmp_path):
@@ -150,3 +216,128 @@ def test_absent_serial_port_is_bad_input(tmp_path, project, device, capsys):
     assert cli.main(["flash", "/dev/ttyNOSUCHPORT", "--firmware", str(fw), "--device",
                      str(device), "--project", str(project)]) == 2
     assert "no serial port" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- what a full image erases
+def P(name, type_, sub, offset, size):
+    from fotatools.partitions import Partition
+    return Partition(name, type_, sub, offset, size)
+
+
+def test_erase_regions_leave_out_what_the_image_covers_and_merge_neighbours():
+    table = [P("nvs", 1, 2, 0x9000, 0x4000), P("otadata", 1, 0, 0xD000, 0x2000),
+             P("ota_0", 0, 0x10, 0x10000, 0x100000), P("ota_1", 0, 0x11, 0x110000, 0x100000),
+             P("store", 1, 0x82, 0x210000, 0x10000), P("romfs", 1, 0x8F, 0x220000, 0x20000)]
+    # the image covers 0x1000..0x12345 (its last sector up to 0x13000)
+    assert flashing.erase_regions(table, 4 << 20, (0x1000, 0x12345)) == [
+        (0x210000, 0x400000, ["store", "romfs", "vfs"])]  # nvs, otadata: in the image
+    # a data partition the image covers in part: the rest of it, from the next sector
+    table2 = [P("ota_0", 0, 0x10, 0x10000, 0x10000), P("blob", 1, 0x40, 0x20000, 0x8000)]
+    assert flashing.erase_regions(table2, 0x30000, (0x1000, 0x23001)) == [
+        (0x24000, 0x30000, ["blob", "vfs"])]
+    # apart: two regions
+    table2b = [P("ota_0", 0, 0x10, 0x10000, 0x10000), P("blob", 1, 0x40, 0x20000, 0x8000),
+               P("ota_1", 0, 0x11, 0x30000, 0x10000)]
+    assert flashing.erase_regions(table2b, 0x50000, (0x1000, 0x12000)) == [
+        (0x20000, 0x28000, ["blob"]), (0x40000, 0x50000, ["vfs"])]
+    # a table with its own vfs: that one, once; none left when the table fills the flash
+    table3 = table2 + [P("vfs", 1, 0x83, 0x28000, 0x8000)]
+    assert flashing.erase_regions(table3, 0x40000, (0x1000, 0x20000)) == [
+        (0x20000, 0x30000, ["blob", "vfs"])]
+
+
+def test_full_image_whose_app_overflows_its_partition_is_refused(tmp_path, project, device,
+                                                                 capsys):
+    app = app_image("1.0.0", size=0x180000 + 0x1000)
+    fw = tmp_path / "full.bin"
+    fw.write_bytes(full_image(app))
+    assert cli.main(["flash", "/dev/ttyUSB0", "--firmware", str(fw), "--device", str(device),
+                     "--project", str(project), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"the full image holds {len(app):,} bytes from ota_0 (0x10000), which holds 1,572,864" in err
+
+
+def test_full_image_with_a_damaged_table_is_refused(tmp_path, project, device, capsys):
+    data = bytearray(full_image(app_image("1.0.0")))
+    data[0x7000 + 20] ^= 1  # a label byte: the MD5 entry no longer matches
+    md5_entry = bytes([0xEB, 0xEB]) + b"\xff" * 14
+    import hashlib
+    data[0x7020:0x7040] = md5_entry + hashlib.md5(bytes(data[0x7000:0x7020])).digest()
+    data[0x7000 + 20] ^= 1
+    fw = tmp_path / "full.bin"
+    fw.write_bytes(bytes(data))
+    assert cli.main(["flash", "/dev/ttyUSB0", "--firmware", str(fw), "--device", str(device),
+                     "--project", str(project), "--dry-run"]) == 2
+    assert "the MD5 of the partition table does not match" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- an app image: the board's table
+def board_table(parts) -> bytes:
+    from emulator import flashfmt as ff
+
+    return ff.pack_partition_table(parts)
+
+
+def test_check_table_takes_ota_tables_and_refuses_the_others():
+    from emulator.flash import default_partitions
+    from emulator.usedboard import stock_partitions
+
+    ok = flashing.check_table(board_table(default_partitions(romfs=True)), 1_500_000)
+    assert ok == ("the board's table: ota_0 (0x10000, 1536 KB), ota_1 (0x190000, 1536 KB), "
+                  "otadata at 0xd000; its filesystem from 0x350000 to the end of the flash is "
+                  "kept")
+    assert "from 0x310000" in flashing.check_table(board_table(stock_partitions("ota")), 1000)
+    assert flashing.check_table(board_table(default_partitions()), 0x180000)  # exactly a slot
+    cases = [
+        (board_table(stock_partitions("generic")), 1000,
+         "has no OTA slots (app partitions: factory at 0x10000; stock MicroPython's "
+         "ESP32_GENERIC has one factory app): flash the full image instead"),
+        (b"\xff" * 0xC00, 1000, "the partition table is empty (erased flash?): flash the full "
+                                "image"),
+        (board_table(default_partitions()), 0x180000 + 1,
+         "the app image is 1,572,865 bytes, the board's ota_0 holds 1,572,864"),
+    ]
+    for data, size, message in cases:
+        with pytest.raises(ValueError) as e:
+            flashing.check_table(data, size)
+        assert message in str(e.value)
+
+
+def test_check_table_refuses_slots_elsewhere():
+    from emulator import flashfmt as ff
+
+    parts = [ff.PartitionEntry("nvs", 1, 2, 0x9000, 0x6000),
+             ff.PartitionEntry("otadata", 1, 0, 0xF000, 0x2000),
+             ff.PartitionEntry("ota_0", 0, 0x10, 0x20000, 0x180000),
+             ff.PartitionEntry("ota_1", 0, 0x11, 0x1A0000, 0x180000)]
+    with pytest.raises(ValueError, match="otadata at 0xf000 and ota_0 at 0x20000, not 0xd000 "
+                                         "and 0x10000"):
+        flashing.check_table(board_table(parts), 1000)
+
+
+def test_check_table_command(tmp_path):
+    import subprocess
+
+    from emulator.usedboard import stock_partitions
+
+    good, bad = tmp_path / "ota.bin", tmp_path / "generic.bin"
+    good.write_bytes(board_table(stock_partitions("ota")))
+    bad.write_bytes(board_table(stock_partitions("generic")))
+    cmd = [sys.executable, "-m", "fotatools.flashing", "check-table"]
+    r = subprocess.run(cmd + [str(good), "1000"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("the board's table: ota_0")
+    r = subprocess.run(cmd + [str(bad), "1000"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("fota: error: the board's partition table "
+                                                     "has no OTA slots")
+    r = subprocess.run(cmd + [str(tmp_path / "missing.bin"), "1000"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "No such file" in r.stderr
+
+
+def test_full_image_whose_app_fills_its_partition_exactly_is_taken(tmp_path):
+    app = app_image("1.0.0", size=0x180000)
+    assert len(app) == 0x180000
+    table, size = flashing.full_image_layout(full_image(app))
+    assert size == 4 << 20 and [p.name for p in table] == ["ota_0"]
+    with pytest.raises(ValueError, match="holds 1,572,865 bytes from ota_0"):
+        flashing.full_image_layout(full_image(app) + b"\xff")

@@ -7,6 +7,7 @@ import json
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -159,3 +160,112 @@ def test_signer_key_for_the_device():
                       "P-256")]:
         with pytest.raises(ValueError, match=why):
             signer_der(bad)
+
+
+# ---------------------------------------------------------------- the board's OTA slots
+SLOT = 0x180000  # ota_0 and ota_1 of firmware/FOTA_ESP32/partitions.csv
+
+
+def image_of(size: int) -> bytes:
+    """A valid app image of exactly `size` bytes (a multiple of 16: the image's checksum pads
+    to 16 bytes, then its 32-byte SHA-256)."""
+    for ask in range(size, size - 64, -1):
+        data = raw_app_image("3.0.0", size=ask)
+        if len(data) == size:
+            return data
+    raise AssertionError(f"no image of {size} bytes")
+
+
+def test_build_accepts_an_image_that_fills_the_slot_exactly(tmp_path, capsys):
+    (tmp_path / "fw.bin").write_bytes(image_of(SLOT))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "micropython-3.0.0.bin").stat().st_size == SLOT
+
+
+@pytest.mark.parametrize("extra", [1, 16])  # one byte more; the next size a valid image has
+def test_build_refuses_an_image_larger_than_the_slot(tmp_path, capsys, extra):
+    data = image_of(SLOT)
+    data = data + b"\xff" if extra == 1 else image_of(SLOT + extra)
+    (tmp_path / "fw.bin").write_bytes(data)
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"fota: error: the image is {SLOT + extra:,} bytes, larger than the "
+                   f"{SLOT:,}-byte OTA slots (ota_0, ota_1) of "
+                   "firmware/FOTA_ESP32/partitions.csv\n")
+    assert not (tmp_path / "o").exists()
+
+
+TABLE_2MB = """\
+# Name,   Type, SubType, Offset,  Size
+nvs,      data, nvs,     ,        0x4000
+otadata,  data, ota,     ,        0x2000
+phy_init, data, phy,     ,        0x1000
+ota_0,    app,  ota_0,   ,        960K
+ota_1,    app,  ota_1,   ,        960K
+"""
+
+
+def test_build_checks_the_table_given_with_partitions(tmp_path, capsys):
+    table = tmp_path / "partitions-2MiB-ota.csv"
+    table.write_text(TABLE_2MB)
+    (tmp_path / "fw.bin").write_bytes(image_of(960 * 1024))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o"),
+                     "--partitions", str(table)]) == 0
+    (tmp_path / "fw.bin").write_bytes(image_of(960 * 1024 + 16))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o2"),
+                     "--partitions", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert f"the image is {960 * 1024 + 16:,} bytes, larger than the {960 * 1024:,}-byte" in err
+    assert str(table) in err
+
+
+def test_build_refuses_a_table_without_ota_slots(tmp_path, capsys):
+    table = tmp_path / "partitions-4MiBplus.csv"  # stock MicroPython's ESP32_GENERIC
+    table.write_text("nvs, data, nvs, 0x9000, 0x6000,\nphy_init, data, phy, 0xf000, 0x1000,\n"
+                     "factory, app, factory, 0x10000, 0x1F0000,\n")
+    (tmp_path / "fw.bin").write_bytes(raw_app_image("3.0.0", size=20_000))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o"),
+                     "--partitions", str(table)]) == 2
+    assert "has no OTA app slots (ota_0, ota_1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,message", [
+    ("ota_0, app, ota_0, 0x10001, 1M\n", "is not aligned to 0x10000"),
+    ("ota_0, app, ota_0, , 1Q\n", "bad size '1Q'"),
+    ("nvs, data, nvs, 0x9000, 0x6000\nphy, data, phy, 0xa000, 0x1000\n",
+     "overlaps the partition before it"),
+    ("", "no partitions"),
+])
+def test_bad_partition_table_is_refused(tmp_path, capsys, text, message):
+    table = tmp_path / "p.csv"
+    table.write_text(text)
+    (tmp_path / "fw.bin").write_bytes(raw_app_image("3.0.0", size=20_000))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o"),
+                     "--partitions", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fota: error: ") and message in err and err.count("\n") == 1
+
+
+def test_project_table_reads_as_the_emulated_board_has_it():
+    # the CSV parser against the binary table the emulator writes for FOTA_ESP32
+    from emulator import flashfmt as ff
+    from emulator.flash import default_partitions
+    from fotatools import partitions
+
+    root = Path(__file__).resolve().parents[2]
+    csv = partitions.load(root / "firmware" / "FOTA_ESP32" / "partitions.csv")
+    binary = partitions.parse_binary(ff.pack_partition_table(default_partitions(romfs=True)))
+    assert csv == binary == partitions.parse_csv(partitions.FOTA_ESP32)  # the built-in copy
+    assert [p.name for p in partitions.ota_slots(csv)] == ["ota_0", "ota_1"]
+    fs = partitions.filesystem(csv, 4 << 20)
+    assert (fs.name, fs.offset, fs.size) == ("vfs", 0x350000, 0xB0000)
+
+
+def test_build_without_the_project_folder_uses_the_built_in_table(tmp_path, capsys, monkeypatch):
+    from fotatools import flashing
+
+    monkeypatch.setattr(flashing, "find_project", lambda start=None: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fw.bin").write_bytes(image_of(SLOT + 16))
+    assert cli.main(["build", str(tmp_path / "fw.bin"), "--out", str(tmp_path / "o")]) == 2
+    assert f"larger than the {SLOT:,}-byte OTA slots" in capsys.readouterr().err

@@ -274,3 +274,77 @@ def test_application_that_never_gets_to_confirm_is_rolled_back_after_the_trial_t
     reason = r.execution(job).status_details["reason"]
     assert reason.startswith("rolled back: no connection to AWS IoT on the trial boot"), reason
     assert record(r)["slot"] == 0 and "app: step 2.0.0" in console.split("apps: [rollback]")[-1]
+
+
+# --- ROMFS slot 0 deployed by hand: `mpremote romfs deploy` checks the whole partition -------
+
+HALF = 0x20000  # a ROMFS slot: half of FOTA_ESP32's 256 KB romfs partition
+
+
+def image_of(size: int) -> bytes:
+    """Application 2.0.0 (GOOD) with a padding file that makes the image `size` bytes.
+    mpremote's writer makes images of even length (a 0x80 byte, a zero digit, leads the
+    length's varuint when it would be odd); without that byte the image is one shorter and
+    the same to extmod/vfs_rom.c."""
+    base = size - len(appimage.app("2.0.0", GOOD, **{"pad.bin": ""}))
+    for pad in range(base - 4, base + 4):
+        image = appimage.app("2.0.0", GOOD, **{"pad.bin": "x" * pad})
+        if len(image) == size:
+            return image
+        if len(image) == size + 1 and image[3] == 0x80:
+            return image[:3] + image[4:]
+    raise AssertionError(f"no image of {size} bytes")
+
+
+def deployed(rig, image: bytes, app: str):
+    """A board with ROMFS onto which `mpremote romfs deploy` put `image`: no apps.json."""
+    from emulator.flash import create_flash, deploy_romfs
+    from tests.device.rig import firmware
+
+    r = rig(app=app)
+    create_flash(r.flash, firmware("1.0.0"), romfs=True)
+    deploy_romfs(r.flash, image)
+    return r
+
+
+RUNS = ONCE + "from fota import apps\napp = apps.start(fota.reject)\nprint('app: runs', app and app.VERSION)\n"
+
+
+def test_romfs_image_of_exactly_a_slot_deployed_by_hand_is_adopted(rig):
+    r = deployed(rig, image_of(HALF), RUNS)
+    result = r.run(max_boots=2)
+    assert result.exit_reason == "main-returned", result.console
+    assert "apps: [boot] ROMFS slot 0 holds application 2.0.0: confirmed" in result.console
+    assert "apps: [boot] application 2.0.0 from ROMFS slot 0" in result.console
+    assert "app: runs 2.0.0" in result.console
+    assert record(r)["slot"] == 0
+
+
+def test_romfs_image_one_byte_over_a_slot_deployed_by_hand_is_refused(rig):
+    r = deployed(rig, image_of(HALF + 1), RUNS)
+    result = r.run(max_boots=1)
+    assert result.exit_reason == "main-returned", result.console
+    assert (f"apps: [boot] ROMFS slot 0 holds an image of {HALF + 1} bytes, more than the "
+            f"slot's {HALF}: not adopted, no application runs (deploy one of at most {HALF} "
+            "bytes)") in result.console
+    assert "app: runs None" in result.console  # nothing mounted from it; the board works on
+    assert "Traceback" not in result.console and "boot: application slots" not in result.console
+    assert r.file("apps.json") is None
+    # and an application job installs into slot 0 over it
+    job = publish_app(r, appimage.app("2.1.0", GOOD))
+    result = r.run(max_boots=3)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert "apps: [boot] application 2.1.0 from ROMFS slot 0" in result.console
+    assert record(r)["slot"] == 0 and record(r)["versions"][0] == "2.1.0"
+
+
+def test_romfs_slot_over_its_size_in_the_record_is_refused_not_mounted(rig):
+    # a record that already names slot 0 (an older library adopted it): the mount is refused
+    # with the sizes, and the loop runs without an application
+    r = deployed(rig, image_of(HALF + 1), RUNS)
+    (r.fs / "apps.json").write_text(json.dumps(CONFIRMED))
+    result = r.run(max_boots=2)
+    assert result.exit_reason == "main-returned", result.console
+    assert (f"boot: application slots: OSError(19, \"ROMFS slot 0 holds an image of {HALF + 1} "
+            f"bytes, more than the slot's {HALF}\")") in result.console
+    assert "app: runs None" in result.console and "app: done" in result.console

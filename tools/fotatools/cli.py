@@ -17,7 +17,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,15 +31,19 @@ from .backend import Backend, BackendError, NotFound, Rollout
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
 from .progress import WAITING, Progress, Target
-from .release import (APP_KIND, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS, PIECE, ImageError,
-                      build_app_release, build_release, kind_of, load_release, read_file,
-                      safe_name)
+from .partitions import FOTA_ESP32, Partition, TableError, parse_csv
+from .partitions import find as find_partition
+from .partitions import load as load_partitions
+from .release import (APP_KIND, APP_SLOT_SIZE, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS,
+                      PIECE, ImageError, build_app_release, build_release, kind_of, load_release,
+                      read_file, safe_name)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IN_PROGRESS = 0, 1, 2, 3
 SHORT_LIST = 10  # a mistyped name is answered with every name when there are at most this many
 NAME_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")  # AWS IoT thing and thing-group names
 JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLE_ARN_RE = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/\S+$")
+DEFAULT_PARTITIONS = Path("firmware/FOTA_ESP32/partitions.csv")  # the project's board
 
 
 class UsageError(Exception):
@@ -277,12 +283,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         base_sha256(read_file(Path(args.base), "base image"))
         if kind_of(read_file(Path(args.firmware))) != KIND_APP:
             raise UsageError("--from makes a patch between two ESP32 app images")
+    table = board_table(args)
     path, manifest = build_release(Path(args.firmware), out, args.version,
                                    Path(args.sign) if args.sign else None, args.chip,
                                    window if args.compress else None,
-                                   Path(args.mcuboot_key) if args.mcuboot_key else None)
+                                   Path(args.mcuboot_key) if args.mcuboot_key else None,
+                                   table)
     if args.base:  # fota build NEW.bin --from OLD.bin: a delta patch next to the release
-        manifest["delta"] = add_delta(path, Path(args.base), args.delta_compression)
+        delta = add_delta(path, Path(args.base), args.delta_compression)
+        if delta is None:
+            manifest = json.loads(path.read_text())
+        else:
+            manifest["delta"] = delta
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
@@ -303,14 +315,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     if d:
         print(f"delta: {d['file']}, {d['size']} bytes ({d['size'] / manifest['size']:.1%} of the "
               f"image), {d['compression']}, from {d['base_version']} (SHA-256 {d['base_sha256']})")
+    for what, why in manifest.get("not_kept", {}).items():
+        print(f"{what}: not kept: {why}")
     print(f"release: {path}")
     print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  (or --group GROUP)")
     return EXIT_OK
 
 
+def board_table(args: argparse.Namespace) -> tuple[list[Partition], str]:
+    """The partition table the release is for: --partitions FILE, else the project's board
+    (firmware/FOTA_ESP32/partitions.csv)."""
+    from .flashing import find_project
+
+    if args.partitions:
+        path = Path(args.partitions)
+    else:
+        project = find_project()
+        path = (project or Path.cwd()) / DEFAULT_PARTITIONS
+        if not path.is_file():  # fota installed on its own: the same table, built in
+            return parse_csv(FOTA_ESP32, str(DEFAULT_PARTITIONS)), str(DEFAULT_PARTITIONS)
+    try:
+        return load_partitions(path), str(args.partitions or DEFAULT_PARTITIONS)
+    except TableError as e:
+        raise UsageError(str(e)) from None
+
+
 def build_app(args: argparse.Namespace, out: Path | None) -> int:
+    table, source = board_table(args)
+    romfs = find_partition(table, "romfs")
+    slot = romfs.size // 2 if romfs is not None else APP_SLOT_SIZE  # two halves: the slots
     path, manifest = build_app_release(Path(args.app), out, args.version,
-                                       Path(args.sign) if args.sign else None, args.arch)
+                                       Path(args.sign) if args.sign else None, args.arch, slot)
     if args.json:
         emit_json({"manifest": str(path), **manifest})
         return EXIT_OK
@@ -450,8 +485,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
     patch = None
     if args.protocol == "https" and not args.no_delta and Path(args.release).suffix == ".json":
         patch = load_delta(Path(args.release), manifest)
+    # a release from an older fota may keep a file no smaller than the image: send the image
+    for what, kept in (("compressed", packed), ("delta", patch)):
+        if kept is not None and manifest[what]["size"] >= manifest["size"]:
+            print(f"fota: the {what} file is {manifest[what]['size']:,} bytes, not fewer than "
+                  f"the image's {manifest['size']:,}: sending the image", file=sys.stderr)
+            packed, patch = (None, patch) if what == "compressed" else (packed, None)
     if args.delta_only and patch is None:
-        raise UsageError("--delta-only needs a release built with --from (and --protocol https)")
+        raise UsageError("--delta-only needs a release with a delta patch smaller than the "
+                         "image (fota build --from, and --protocol https)")
     if patch:
         packed = None  # the devices that run another base take the image itself
     targets = target_arns(backend, things, groups)
@@ -737,19 +779,28 @@ def cmd_flash(args: argparse.Namespace) -> int:
     if project is None:
         raise UsageError("cannot find the device files (boot.py, main.py, lib/): "
                          "run from the project folder or use --project DIR")
+    # an app image's plan reads the board's partition table into a file first
+    work = Path(tempfile.gettempdir()) if args.dry_run else Path(
+        tempfile.mkdtemp(prefix="fota-flash-"))
     try:
-        p = flashing.plan(args.port, Path(args.firmware), Path(args.device), project,
-                          args.chip, args.baud, Path(args.umqtt) if args.umqtt else None)
-    except ValueError as e:  # ImageError included
-        raise UsageError(str(e)) from None
-    if args.dry_run:
-        print(f"# {p.kind} image at {p.offset:#x}")
-        for line in p.lines():
-            print(line)
-        return EXIT_OK
-    if args.port.startswith("/dev/") and not Path(args.port).exists():
-        raise UsageError(f"no serial port {args.port}")
-    rc = flashing.run(p)
+        try:
+            p = flashing.plan(args.port, Path(args.firmware), Path(args.device), project,
+                              args.chip, args.baud, Path(args.umqtt) if args.umqtt else None,
+                              args.erase_all, work)
+        except ValueError as e:  # ImageError included
+            raise UsageError(str(e)) from None
+        if not args.dry_run and args.port.startswith("/dev/") and not Path(args.port).exists():
+            raise UsageError(f"no serial port {args.port}")
+        for note in p.notes:
+            print(f"# {note}")
+        if args.dry_run:
+            for line in p.lines():
+                print(line)
+            return EXIT_OK
+        rc = flashing.run(p)
+    finally:
+        if not args.dry_run:
+            shutil.rmtree(work, ignore_errors=True)
     if rc != 0:
         print(f"fota: error: a flashing step failed (exit {rc})", file=sys.stderr)
         return EXIT_FAILED
@@ -897,6 +948,10 @@ def build_parser() -> Parser:
     p.add_argument("--mcuboot-key", metavar="KEY.pem",
                    help="an MCUboot image: check its signature with this key (public or "
                         "private, as `imgtool sign -k` takes), as the secondary's MCUboot will")
+    p.add_argument("--partitions", metavar="FILE",
+                   help="the boards' partition table (CSV, or the binary one): an app image "
+                        "must fit its OTA slots, an application half its romfs partition "
+                        f"(default {DEFAULT_PARTITIONS})")
 
     p = sub("publish", "upload a release (or several files) and create the FOTA job",
             cmd_publish, (HOME, CLOUD, STORE))
@@ -971,7 +1026,9 @@ def build_parser() -> Parser:
             cmd_flash, json_flag=False)
     p.add_argument("port", help="serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--firmware", required=True, metavar="FW.bin",
-                   help="full image (written at 0x1000) or app image (at 0x10000)")
+                   help="full image (written at 0x1000, after erasing the data partitions of "
+                        "its table and the filesystem) or app image (into ota_0 at 0x10000, "
+                        "keeping the board's table and files)")
     p.add_argument("--device", required=True, metavar="DIR",
                    help="device folder from `fota provision`")
     p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
@@ -979,6 +1036,9 @@ def build_parser() -> Parser:
     p.add_argument("--project", metavar="DIR",
                    help="folder with boot.py, main.py, lib/ (default: found automatically)")
     p.add_argument("--umqtt", metavar="DIR", help="umqtt package folder (default .deps/umqtt)")
+    p.add_argument("--erase-all", action="store_true",
+                   help="with a full image: erase the whole flash first (esptool erase-flash) "
+                        "instead of the partitions the new layout needs erased")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
 
     p = sub("mip-index", "build a package index of the device library (fota and umqtt.simple) "

@@ -5,7 +5,9 @@ with detools (bsdiff; heatshrink or crle inside, whichever is smaller, by defaul
 release, with a "delta" entry in the manifest: file, base_sha256 (the SHA-256 appended to the
 base image, what `esptool image-info` calls its validation hash and what the device reads from
 its running slot), base_version, size, md5, compression and, for heatshrink, window_sz2 and
-lookahead_sz2. The patch is applied back with detools before it is written.
+lookahead_sz2. The patch is applied back with detools before it is written. A patch that is
+not smaller than the image is not kept: the manifest's "not_kept" says why, and devices get
+the image itself.
 
 `fota publish` then sends the patch to the devices that run the base and the whole image to
 the rest in one document (lib/fotaplan.py: bc_enc "delta", bc_base, bc_zsize, bc_full).
@@ -86,9 +88,12 @@ def patch_header(patch: bytes) -> tuple[str, int, int | None]:
 
 
 def add_delta(manifest_path: Path, base: Path, compression: str = SMALLEST,
-              window: int = DEFAULT_WINDOW, lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any]:
+              window: int = DEFAULT_WINDOW,
+              lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any] | None:
     """Make the patch from `base` to the release of `manifest_path`, write it next to it and
-    record it in the manifest; -> the "delta" entry."""
+    record it in the manifest; -> the "delta" entry. A patch not smaller than the image is
+    not kept (devices would fetch more than the image): the manifest's "not_kept" says why,
+    and -> None."""
     manifest = json.loads(manifest_path.read_text())
     new = read_file(manifest_path.parent / manifest["file"], "release image")
     old = read_file(base, "base image")
@@ -101,6 +106,14 @@ def add_delta(manifest_path: Path, base: Path, compression: str = SMALLEST,
     else:
         patch = make_patch(old, new, compression, window, lookahead)
     name = Path(manifest["file"]).stem + ".patch"
+    if len(patch) >= len(new):
+        (manifest_path.parent / name).unlink(missing_ok=True)  # an earlier build's
+        manifest.pop("delta", None)
+        manifest.setdefault("not_kept", {})["delta"] = (
+            f"the patch from {inspect_image(old).version} is {len(patch):,} bytes, not fewer "
+            f"than the image's {len(new):,}: the image is sent itself")
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        return None
     (manifest_path.parent / name).write_bytes(patch)
     info: dict[str, Any] = {"file": name, "base_sha256": sha,
                             "base_version": inspect_image(old).version, "size": len(patch),

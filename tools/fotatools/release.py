@@ -26,7 +26,13 @@ only): the image cut into 64 KB pieces, each compressed as its own zlib stream w
 2**BITS bytes (the RAM the device's inflater allocates for it; the device takes at most 2**12).
 Pieces let a device resume a broken download at a piece instead of starting over. The
 manifest's "compressed" says: file, encoding ("deflate"), wbits, piece, size, md5, and
-one_stream_size (the same image as one zlib stream, what the pieces cost).
+one_stream_size (the same image as one zlib stream, what the pieces cost). A compressed file
+(or a delta patch, see delta.py) that is not smaller than the image is not kept: the
+manifest's "not_kept" ({"compressed": why, "delta": why}) says so, and `publish` sends the
+image itself.
+
+An app image must fit the OTA slots of the partition table the board is built with
+(`check_slots`; `fota build` reads firmware/FOTA_ESP32/partitions.csv, or --partitions FILE).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from typing import Any
 
 from esptool.bin_image import ESP32FirmwareImage
 from esptool.util import FatalError
+
+from .partitions import Partition, ota_slots
 
 MANIFEST_FORMAT = "fota-release/1"
 IMAGE_MAGIC = 0xE9
@@ -391,14 +399,33 @@ def make_manifest(app: AppImage, file_name: str, version: str | None = None,
     return manifest
 
 
+def check_slots(size: int, table: list[Partition], source: str) -> None:
+    """An app image of `size` bytes must fit every OTA slot of the board's partition table:
+    an update is written into whichever slot does not run. ImageError otherwise."""
+    slots = ota_slots(table)
+    if not slots:
+        raise ImageError(f"{source} has no OTA app slots (ota_0, ota_1): a board with that "
+                         "table cannot take a firmware update")
+    small = min(slots, key=lambda p: p.size)
+    if size > small.size:
+        names = ", ".join(p.name for p in slots if p.size == small.size)
+        raise ImageError(f"the image is {size:,} bytes, larger than the {small.size:,}-byte "
+                         f"OTA slot{'s' if ',' in names else ''} ({names}) of {source}")
+
+
 def build_release(image_path: Path, out_dir: Path | None = None, version: str | None = None,
                   sign_key: Path | None = None, chip: str = "esp32",
                   compress: int | None = None,
-                  mcuboot_key: Path | None = None) -> tuple[Path, dict[str, Any]]:
+                  mcuboot_key: Path | None = None,
+                  table: tuple[list[Partition], str] | None = None) -> tuple[Path, dict[str, Any]]:
     """Check the file and write `<project>-<version>.bin` + `.json` into out_dir
     (default `build/<project>-<version>`), and with `compress` (window bits; app images only)
-    the compressed `.deflate`; return the manifest path and the manifest."""
+    the compressed `.deflate` when it is smaller than the image (else the manifest's
+    "not_kept" says why); return the manifest path and the manifest. `table` (partitions,
+    where they come from): an app image must fit its OTA slots."""
     data = read_file(image_path)
+    if table is not None and kind_of(data) == KIND_APP:  # too big is reason enough, first
+        check_slots(len(data), *table)
     info = describe_file(image_path, version, chip, data, mcuboot_key=mcuboot_key)
     if compress is not None and info["kind"] != KIND_APP:  # before anything is written
         raise ImageError(f"--compress is for ESP32 app images; {image_path} is a {info['kind']} file")
@@ -419,8 +446,15 @@ def build_release(image_path: Path, out_dir: Path | None = None, version: str | 
         shutil.copyfile(image_path, image_out)
     if compress is not None:
         packed = compress_image(data, compress)
-        (out / f"{base}.deflate").write_bytes(packed)
-        manifest["compressed"] = compressed_info(data, packed, f"{base}.deflate", compress)
+        packed_path = out / f"{base}.deflate"
+        if len(packed) < len(data):
+            packed_path.write_bytes(packed)
+            manifest["compressed"] = compressed_info(data, packed, packed_path.name, compress)
+        else:  # it would cost the devices more than the image itself
+            packed_path.unlink(missing_ok=True)  # an earlier build's, not this image's
+            manifest["not_kept"] = {"compressed": (
+                f"deflate made {len(packed):,} bytes, not fewer than the image's "
+                f"{len(data):,}: the image is sent itself")}
     manifest_path = out / f"{base}.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest_path, manifest

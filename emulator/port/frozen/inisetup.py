@@ -43,7 +43,7 @@ def setup():
     if bdev.info()[4] == "vfs":
         vfs.VfsLfs2.mkfs(bdev)
         fs = vfs.VfsLfs2(bdev)
-    else:
+    elif bdev.info()[4] == "ffat":
         vfs.VfsFat.mkfs(bdev)
         fs = vfs.VfsFat(bdev)
     vfs.mount(fs, "/")
