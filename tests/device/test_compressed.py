@@ -414,3 +414,43 @@ def test_inflater_never_runs_past_its_buffer(tmp_path, empties, ok):
     else:
         assert error == "piece 0 takes more than 4096 compressed bytes for 1024 image bytes"
         assert got == sha(b"")
+
+
+def test_file_cut_anywhere_ends_in_its_piece(tmp_path):
+    # The compressed file cut short at every 37th byte (a server whose file is short of what
+    # the document says, bc_zsize matching it): each cut is reported where it is, never as
+    # bad data or a bomb made of bytes from past the cut (the buffer keeps older ones there).
+    import json
+
+    from tests.device.mpy import run_json
+
+    (tmp_path / "fw.z").write_bytes(PACKED)
+    cuts = list(range(1, len(PACKED), 37))
+    why = run_json(f"""
+import json
+from fota import inflate
+class Cut:
+    def __init__(self, start):
+        self.f = open("fw.z", "rb"); self.f.seek(start); self.total = cut; self.left = cut - start
+    def readinto(self, b):
+        n = self.f.readinto(memoryview(b)[:min(len(b), self.left)])
+        self.left -= n
+        return n
+    def close(self):
+        self.f.close()
+buf = bytearray(4096)
+out = []
+for cut in {json.dumps(cuts)}:
+    r = inflate.Inflater(Cut, {len(NEW)}, cut, 12).open(0)
+    try:
+        while r.readinto(buf):
+            pass
+        out.append("made the image")
+    except inflate.InflateError as e:
+        out.append(str(e))
+    r.close()
+print(json.dumps(out))
+""", cwd=tmp_path, heapsize="1m", timeout=300)
+    want = ["compressed file ends in piece %d" % max(k for k, o in enumerate(OFFSETS) if o <= c)
+            for c in cuts]
+    assert why == want
