@@ -547,6 +547,27 @@ MUTATIONS: list[Mutation] = [
     m("inflate: a broken connection taken for the end of the file", "lib/fota/inflate.py",
       "if self.broken:\n                raise self.broken", "if False:\n                raise self.broken",
       D + "test_compressed.py::test_broken_connection_resumes_at_the_piece_it_broke_in"),
+    m("cpu: the clock is not raised for the update", "lib/fota/core.py",
+      "        machine.freq(FAST_HZ)\n", "        pass\n",
+      D + "test_cpu_clock.py::test_update_runs_at_240_mhz_and_puts_the_clock_back"),
+    m("cpu: the clock is not put back after the update", "lib/fota/core.py",
+      "    if old:\n        try:\n            machine.freq(old)", "    if False:\n        try:\n            machine.freq(old)",
+      D + "test_cpu_clock.py::test_update_runs_at_240_mhz_and_puts_the_clock_back"),
+    m("cpu: the clock is put back only after a success", "lib/fota/install.py",
+      "        return _update(document, ca, start, progress, conn, disconnect, state)\n"
+      "    finally:\n        core.cpu_back(clock)",
+      "        v = _update(document, ca, start, progress, conn, disconnect, state)\n"
+      "        core.cpu_back(clock)\n        return v\n    finally:\n        pass",
+      D + "test_cpu_clock.py::test_failed_update_puts_the_clock_back"),
+    m('cpu: config.json "cpu_boost": false ignored', "lib/fota/core.py",
+      'if setting("cpu_boost", True) is False:', "if False:",
+      D + "test_cpu_clock.py::test_cpu_boost_false_leaves_the_clock_alone"),
+    m("cpu: a board at full speed already is set again", "lib/fota/core.py",
+      "    if old >= FAST_HZ:\n        return None", "    if False:\n        return None",
+      D + "test_cpu_clock.py::test_board_at_240_mhz_already_is_left_there"),
+    m("cpu: a chip that refuses 240 MHz fails the update", "lib/fota/core.py",
+      "    except ValueError:\n        return None\n    log(", "    except KeyError:\n        return None\n    log(",
+      D + "test_cpu_clock.py::test_chip_that_stops_at_160_mhz_updates_at_160"),
 ]
 
 
