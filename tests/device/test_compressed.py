@@ -454,3 +454,14 @@ print(json.dumps(out))
     want = ["compressed file ends in piece %d" % max(k for k, o in enumerate(OFFSETS) if o <= c)
             for c in cuts]
     assert why == want
+
+
+def test_host_checks_pieces_against_the_device_inflater():
+    # fota build's check of every span (fotatools.release.inflate_pieces) and the device's
+    # inflater agree on the piece, the span and the bytes held for it.
+    from fotatools import release
+    from tests.device.mpy import run_json
+
+    device = run_json("import json\nfrom fota import inflate\n"
+                      "print(json.dumps([inflate.PIECE, inflate.STEP, inflate.LOW]))")
+    assert device == [release.PIECE, release.INFLATE_STEP, release.INFLATE_LOW]
