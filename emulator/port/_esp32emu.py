@@ -4,7 +4,7 @@ Configuration comes from the runner through environment variables:
 
     ESP32_FLASH         path of the flash file (required)
     ESP32_STATE         folder for state shared with the runner: flash counters, reset
-                        record, watchdog feeds, RTC memory (required)
+                        record, watchdog feeds, RTC memory, CPU clock changes (required)
     ESP32_RUNNING       offset of the partition the bootloader started (e.g. 0x10000)
     ESP32_RESET_CAUSE   machine.reset_cause() value for this boot (1..5)
     ESP32_CUT_AT        cut the power during this flash operation (counted over the run)
@@ -97,6 +97,7 @@ _reset_file = open(STATE + "/reset", "w")
 _wdt_file = _open_rw(STATE + "/wdt")
 _rtc_file = _open_rw(STATE + "/rtc_memory")
 _clock_file = _open_rw(STATE + "/clock")
+_cpu_file = _open_rw(STATE + "/cpu")
 _boot_ms = time.ticks_ms()
 
 
@@ -112,6 +113,27 @@ def rtc_memory(data=None):
     f.seek(0)
     f.write(bytes((len(data) & 0xFF, len(data) >> 8)) + bytes(data))
     f.flush()
+
+
+DEFAULT_MHZ = 160  # ESP32_GENERIC's clock at boot (ESP-IDF's CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ)
+
+
+def cpu_clock(mhz=None):
+    """The CPU clock in MHz. Set: appended to ESP32_STATE/cpu as "<MHz> <flash operations so
+    far in the run>" (the runner's RunResult.cpu_clock). Read: the last one set if this boot is
+    a soft reset (ports/esp32/main.c leaves the power management as it was), else the clock
+    every other reset starts at."""
+    f = _cpu_file
+    if mhz is not None:
+        f.seek(0, 2)
+        f.write(("%d %d\n" % (mhz, flash.stats()["ops"])).encode())
+        f.flush()
+        return mhz
+    if RESET_CAUSE != SOFT_RESET:
+        return DEFAULT_MHZ
+    f.seek(0)
+    lines = f.read().split()
+    return int(lines[-2]) if lines else DEFAULT_MHZ
 
 
 def civil_seconds(year, month, day, hour, minute, second):

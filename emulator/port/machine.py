@@ -32,7 +32,7 @@ TIMER_WAKE = 4
 TOUCHPAD_WAKE = 5
 ULP_WAKE = 6
 
-_freq = [160000000]
+_freq = [_emu.cpu_clock() * 1000000]
 
 if _builtin is not None:
     for _name in ("mem8", "mem16", "mem32", "time_pulse_us", "PinBase", "Signal"):
@@ -62,12 +62,19 @@ def unique_id():
 
 
 def freq(hz=None):
+    """The CPU clock in Hz (ports/esp32/modmachine.c, for the ESP32): 160 MHz at boot (ESP-IDF's
+    default), kept over a soft reset; set to 20, 40, 80, 160 or 240 MHz, any other value is
+    ValueError with the port's message. Every change is recorded for the runner
+    (RunResult.cpu_clock)."""
     if hz is None:
         return _freq[0]
+    if not isinstance(hz, int):
+        raise TypeError("can't convert %s to int" % type(hz).__name__)  # mp_obj_get_int
     mhz = hz // 1000000
     if mhz not in (20, 40, 80, 160, 240):
         raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
     _freq[0] = mhz * 1000000
+    _emu.cpu_clock(mhz)
 
 
 def idle():

@@ -147,13 +147,52 @@ def clear():
         pass
 
 
-def config_file(key):
-    # The contents of the file config.json names under key, or None.
-    from fota.awsiot import CONFIG, read
+def setting(key, default=None):
+    # config.json's value under key, or default.
+    from fota.awsiot import CONFIG
 
     try:
         with open(CONFIG) as f:
-            path = json.load(f).get(key)
-    except (OSError, ValueError):
-        return None
+            return json.load(f).get(key, default)
+    except (OSError, ValueError, AttributeError):
+        return default
+
+
+def config_file(key):
+    # The contents of the file config.json names under key, or None.
+    from fota.awsiot import read
+
+    path = setting(key)
     return read(path) if path else None
+
+
+# --- the CPU clock -------------------------------------------------------------------------
+# An update's inflating, patching, hashing and signature check are CPU work, and a stock
+# ESP32_GENERIC runs at 160 MHz: the update runs at FAST_HZ (1.5x the clock) and puts the clock
+# back after, unless config.json says "cpu_boost": false. A chip that stops lower (ESP32-C3,
+# -C6: 160 MHz) refuses FAST_HZ with ValueError (ports/esp32/modmachine.c) and is left alone.
+
+FAST_HZ = 240000000
+
+
+def cpu_fast():
+    # -> the clock to go back to, or None if it was left alone.
+    if setting("cpu_boost", True) is False:
+        return None
+    old = machine.freq()
+    if old >= FAST_HZ:
+        return None
+    try:
+        machine.freq(FAST_HZ)
+    except ValueError:
+        return None
+    log("download", "CPU clock %d MHz, from %d" % (FAST_HZ // 1000000, old // 1000000))
+    return old
+
+
+def cpu_back(old):
+    if old:
+        try:
+            machine.freq(old)
+        except ValueError as e:  # never: it ran at that clock before
+            log("download", "CPU clock not set back to %d MHz: %s" % (old // 1000000, why(e)))

@@ -41,6 +41,15 @@ def update(document, ca=None, start=0, progress=None, conn=None, disconnect=Fals
     # Returns the new image's version; raises FotaError(step, reason) on any failure.
     # On a failure the slot's previous image is left as it was unless a sector of the new
     # one was written; then its header is erased (never a bootable mix of two images).
+    # The CPU runs at full speed meanwhile (core.cpu_fast), and at its own clock again after.
+    clock = core.cpu_fast()
+    try:
+        return _update(document, ca, start, progress, conn, disconnect, state)
+    finally:
+        core.cpu_back(clock)
+
+
+def _update(document, ca, start, progress, conn, disconnect, state):
     w = None
     try:
         p = plan_for(document)

@@ -7,8 +7,9 @@
 # What the application takes comes as arguments (fota.run says which); the application in a
 # slot (fota/apps.py) is the module `app`, imported once at start-up: its optional step(conn)
 # runs at every turn of the loop, its optional selftest(jobs) -> (ok, why) on its trial boot.
-# config.json may set "telemetry_s" (default 30), "watchdog_s" (default 120) and "trial_s"
-# (default 120: how long a new firmware may try to reach AWS IoT before it rolls back).
+# config.json may set "telemetry_s" (default 30), "watchdog_s" (default 120), "trial_s"
+# (default 120: how long a new firmware may try to reach AWS IoT before it rolls back) and
+# "cpu_boost" (default true: an update runs the CPU at 240 MHz, fota/core.py: cpu_fast).
 
 import gc
 import json

@@ -116,6 +116,31 @@ def test_inflate_pieces_refuses_what_a_device_refuses(packed, message):
         inflate_pieces(packed)
 
 
+def padded_piece(data: bytes, empties: int) -> bytes:
+    """A zlib stream (window 2**12) of data that starts with `empties` empty stored blocks of
+    5 bytes each: valid deflate, whose first bytes of output come after 5 * empties bytes."""
+    raw = zlib.compressobj(9, zlib.DEFLATED, -12)
+    body = b"\x00\x00\x00\xff\xff" * empties + raw.compress(data) + raw.flush()
+    return bytes((0x48, 0x0D)) + body + zlib.adler32(data).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize("empties,ok", [(505, True), (509, False)])
+def test_inflate_pieces_refuses_a_span_past_the_device_buffer(empties, ok):
+    # A device inflates 1024 image bytes at a time from at least 2560 compressed bytes; the
+    # check keeps 16 to spare (zlib reads a little further than the device's uzlib): the first
+    # 1024 bytes from 2525 and a few (505 empty blocks) pass, from 2545 and more (509) not.
+    data = b"ab" + bytes(PIECE - 2)
+    packed = padded_piece(data, empties) + compress_image(IMAGE)
+    assert zlib.decompress(packed[:len(packed) - len(compress_image(IMAGE))]) == data
+    if ok:
+        assert inflate_pieces(packed) == data + IMAGE
+    else:
+        with pytest.raises(ImageError, match="piece 0 takes more than 2544 compressed bytes for "
+                                             "1024 image bytes: a device inflates 1024 at a time "
+                                             "from a buffer of 2560"):
+            inflate_pieces(packed)
+
+
 def test_document_of_a_compressed_release():
     manifest = {"md5": "a" * 32, "size": 300_000, "version": "2.0.0",
                 "compressed": {"wbits": 11, "size": 1234}}

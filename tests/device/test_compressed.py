@@ -332,3 +332,136 @@ print(json.dumps(out))
 """, cwd=tmp_path, timeout=300)
     want = [hashlib.md5(NEW[s:s + 4096]).hexdigest() for s in sectors for _ in (0, 1)]
     assert out == want
+
+
+# --- the inflater's buffer (lib/fota/inflate.py alone, in MicroPython) ------------------------
+
+INFLATE_FILE = """
+import json, os, io, deflate, hashlib, binascii
+from fota import inflate
+class File:
+    def __init__(self, start):
+        self.f = open("fw.z", "rb"); self.f.seek(start); self.total = os.stat("fw.z")[6]
+    def readinto(self, b):
+        return self.f.readinto(b)
+    def close(self):
+        self.f.close()
+sources = []
+class Spy:  # deflate, noting the type of each source DeflateIO is given
+    ZLIB = deflate.ZLIB
+    def DeflateIO(src, *args):
+        sources.append(type(src).__name__)
+        return deflate.DeflateIO(src, *args)
+inflate.deflate = Spy
+r = inflate.Inflater(File, SIZE, os.stat("fw.z")[6], 12).open(0)
+buf = bytearray(4096)
+got = hashlib.sha256()
+error = None
+try:
+    while True:
+        n = r.readinto(buf)
+        if not n:
+            break
+        got.update(buf[:n])
+except inflate.InflateError as e:
+    error = str(e)
+print(json.dumps([binascii.hexlify(got.digest()).decode(), sorted(set(sources)), error]))
+"""
+
+
+def inflate_alone(tmp_path, packed: bytes, size: int) -> tuple[str, list[str], str | None]:
+    """The Inflater on `packed`: the SHA-256 of what it gave, the types of DeflateIO's
+    sources, and its InflateError (None if it made the image)."""
+    from tests.device.mpy import run_json
+
+    (tmp_path / "fw.z").write_bytes(packed)
+    got, sources, error = run_json(f"SIZE = {size}\n" + INFLATE_FILE, cwd=tmp_path, timeout=300)
+    return got, sources, error
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_inflater_reads_a_native_stream(tmp_path):
+    # DeflateIO reads its source a byte at a time: from an io.BytesIO in C, from a Python
+    # stream one call per byte (6x the time of the inflating).
+    got, sources, error = inflate_alone(tmp_path, PACKED, len(NEW))
+    assert error is None and got == sha(NEW)
+    assert sources == ["BytesIO"]
+
+
+def padded_piece(data: bytes, empties: int) -> bytes:
+    """A zlib stream (window 2**12) of data that starts with `empties` empty stored blocks of
+    5 bytes each: valid deflate, whose first bytes of output come after 5 * empties bytes."""
+    raw = zlib.compressobj(9, zlib.DEFLATED, -12)
+    body = b"\x00\x00\x00\xff\xff" * empties + raw.compress(data) + raw.flush()
+    return bytes((0x48, 0x0D)) + body + zlib.adler32(data).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize("empties,ok", [(810, True), (819, False)])
+def test_inflater_never_runs_past_its_buffer(tmp_path, empties, ok):
+    # The inflater is asked for 1024 image bytes at a time with the file's next 4096 bytes in
+    # its buffer: a piece whose first 1024 bytes take 4050 and some (810 empty blocks) is
+    # inflated; one whose first 1024 take 4095 and more (819) fails with its reason, never
+    # with bytes from past the buffer.
+    data = b"ab" + bytes(4094)  # its first 1024 bytes: a few bytes of deflate
+    packed = padded_piece(data, empties)
+    assert zlib.decompress(packed) == data
+    got, _, error = inflate_alone(tmp_path, packed, len(data))
+    if ok:
+        assert error is None and got == sha(data)
+    else:
+        assert error == "piece 0 takes more than 4096 compressed bytes for 1024 image bytes"
+        assert got == sha(b"")
+
+
+def test_file_cut_anywhere_ends_in_its_piece(tmp_path):
+    # The compressed file cut short at every 37th byte (a server whose file is short of what
+    # the document says, bc_zsize matching it): each cut is reported where it is, never as
+    # bad data or a bomb made of bytes from past the cut (the buffer keeps older ones there).
+    import json
+
+    from tests.device.mpy import run_json
+
+    (tmp_path / "fw.z").write_bytes(PACKED)
+    cuts = list(range(1, len(PACKED), 37))
+    why = run_json(f"""
+import json
+from fota import inflate
+class Cut:
+    def __init__(self, start):
+        self.f = open("fw.z", "rb"); self.f.seek(start); self.total = cut; self.left = cut - start
+    def readinto(self, b):
+        n = self.f.readinto(memoryview(b)[:min(len(b), self.left)])
+        self.left -= n
+        return n
+    def close(self):
+        self.f.close()
+buf = bytearray(4096)
+out = []
+for cut in {json.dumps(cuts)}:
+    r = inflate.Inflater(Cut, {len(NEW)}, cut, 12).open(0)
+    try:
+        while r.readinto(buf):
+            pass
+        out.append("made the image")
+    except inflate.InflateError as e:
+        out.append(str(e))
+    r.close()
+print(json.dumps(out))
+""", cwd=tmp_path, heapsize="1m", timeout=300)
+    want = ["compressed file ends in piece %d" % max(k for k, o in enumerate(OFFSETS) if o <= c)
+            for c in cuts]
+    assert why == want
+
+
+def test_host_checks_pieces_against_the_device_inflater():
+    # fota build's check of every span (fotatools.release.inflate_pieces) and the device's
+    # inflater agree on the piece, the span and the bytes held for it.
+    from fotatools import release
+    from tests.device.mpy import run_json
+
+    device = run_json("import json\nfrom fota import inflate\n"
+                      "print(json.dumps([inflate.PIECE, inflate.STEP, inflate.LOW]))")
+    assert device == [release.PIECE, release.INFLATE_STEP, release.INFLATE_LOW]

@@ -326,6 +326,38 @@ emit(err(machine.Pin, 35, machine.Pin.OUT))
     assert r[8] == ["ValueError", "invalid pin"] and r[9][0] == "ValueError"
 
 
+def test_cpu_clock_as_a_board_has_it(board):
+    # ports/esp32/modmachine.c: 20, 40, 80, 160 or 240 MHz, anything else ValueError; the
+    # boot default (160 MHz) after every reset but a soft one; each change recorded with the
+    # number of flash operations before it.
+    result = board.run(EMIT + """
+import machine, esp32
+cause = machine.reset_cause()
+emit([cause, machine.freq()])
+if cause == machine.PWRON_RESET:
+    emit([err(machine.freq, hz) for hz in (10000000, 100000000, 239999999 + 2000000, 123)])
+    emit(err(machine.freq, 240e6))
+    for mhz in (20, 40, 80, 160, 240):
+        machine.freq(mhz * 1000000)
+        emit(machine.freq())
+    esp32.Partition("ota_1").writeblocks(0, bytes(4096))  # a flash erase and write
+    machine.freq(80000000)
+    machine.soft_reset()
+elif cause == machine.SOFT_RESET:
+    machine.reset()
+""", max_boots=3)
+    r = records(result)
+    msg = "frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz"
+    assert r[0] == [1, 160000000]
+    assert r[1] == [["ValueError", msg]] * 4
+    assert r[2][0] == "TypeError"
+    assert r[3:8] == [20000000, 40000000, 80000000, 160000000, 240000000]
+    assert r[8] == [5, 80000000]  # kept over the soft reset
+    assert r[9] == [2, 160000000]  # back to the default after machine.reset()
+    ops = result.cpu_clock[0][1]
+    assert result.cpu_clock == [(20, ops), (40, ops), (80, ops), (160, ops), (240, ops), (80, ops + 2)]
+
+
 def test_command_line(tmp_path):
     frozen = tmp_path / "frozen"
     frozen.mkdir()

@@ -63,7 +63,12 @@ CHIP_IDS = {"esp32": 0, "esp32s2": 2, "esp32c3": 5, "esp32s3": 9, "esp32c2": 12,
             "esp32c6": 13, "esp32h2": 16, "esp32p4": 18}
 MAX_VERSION_LEN = 31  # esp_app_desc_t.version is char[32], NUL-terminated
 SIGNATURE_ALGORITHM = "ecdsa-p256-sha256"
-PIECE = 65536  # image bytes per independently compressed piece (lib/inflate.py: PIECE)
+PIECE = 65536  # image bytes per independently compressed piece (lib/fota/inflate.py: PIECE)
+# A device asks its inflater for at most INFLATE_STEP image bytes at a time, within one
+# INFLATE_STEP-aligned span of a piece, with at least INFLATE_LOW compressed bytes in its buffer
+# (lib/fota/inflate.py: STEP, LOW): every span of a piece must come from fewer.
+INFLATE_STEP = 1024
+INFLATE_LOW = 2 * INFLATE_STEP + 512
 DEFAULT_WBITS = 12  # 4 KB window: the largest a device takes (lib/fotaplan.py: MAX_WBITS)
 MIN_WBITS, MAX_WBITS = 9, 15  # what zlib makes
 KIND_APP, KIND_MCUBOOT, KIND_FILE = "esp32-app", "mcuboot", "file"
@@ -358,21 +363,42 @@ def one_stream_size(data: bytes, wbits: int) -> int:
     return len(c.compress(data) + c.flush())
 
 
+# zlib may take a few bytes more than the device's inflater (uzlib) for the same output (it
+# reads the next code before it finds no room for its byte): checked with this much to spare.
+_SPAN_SLACK = 16
+
+
 def inflate_pieces(packed: bytes, piece: int = PIECE) -> bytes:
     """compress_image undone, with the same checks as a device: every piece a whole zlib
-    stream of `piece` bytes (the last one shorter), nothing after the last."""
+    stream of `piece` bytes (the last one shorter), nothing after the last, and each
+    INFLATE_STEP-aligned span of a piece (and its end) from fewer than INFLATE_LOW compressed
+    bytes, as the device's buffer holds them."""
     out = bytearray()
+    view = memoryview(packed)
+    limit = INFLATE_LOW - _SPAN_SLACK
     pos = 0
     while pos < len(packed):
+        k = len(out) // piece
         d = zlib.decompressobj()
-        try:
-            chunk = d.decompress(memoryview(packed)[pos:], piece + 1)
-        except zlib.error as e:
-            raise ImageError(f"piece {len(out) // piece} is not valid zlib data ({e})") from None
-        if not d.eof or len(chunk) > piece or (len(chunk) < piece and d.unused_data):
-            raise ImageError(f"piece {len(out) // piece} is not a whole piece of {piece} bytes")
-        out += chunk
-        pos = len(packed) - len(d.unused_data)
+        got = 0
+        while not d.eof and got <= piece:
+            want = INFLATE_STEP if got < piece else 1
+            span = view[pos:pos + limit]
+            try:
+                chunk = d.decompress(span, want)
+            except zlib.error as e:
+                raise ImageError(f"piece {k} is not valid zlib data ({e})") from None
+            pos += len(span) - len(d.unused_data if d.eof else d.unconsumed_tail)
+            out += chunk
+            got += len(chunk)
+            if len(chunk) < want and not d.eof:
+                if pos >= len(packed):
+                    break  # the file ends in the piece
+                raise ImageError(f"piece {k} takes more than {limit} compressed bytes for "
+                                 f"{want} image bytes: a device inflates {INFLATE_STEP} at a "
+                                 f"time from a buffer of {INFLATE_LOW}")
+        if not d.eof or got > piece or (got < piece and pos < len(packed)):
+            raise ImageError(f"piece {k} is not a whole piece of {piece} bytes")
     return bytes(out)
 
 
