@@ -452,7 +452,8 @@ MUTATIONS: list[Mutation] = [
       "self._skip(start)", "self._skip(0)",
       D + "test_delta.py::test_broken_connection_applies_the_patch_again_without_rewriting_flash"),
     m("delta: no plain-bytecode fallback", "lib/fota/delta.py",
-      "except (SyntaxError, ValueError, ImportError):", "except (ValueError, ImportError):",
+      "except (SyntaxError, ValueError, ImportError, MemoryError) as e:",
+      "except (ValueError, ImportError, MemoryError) as e:",
       D + "test_delta.py::test_firmware_without_the_viper_emitter_applies_in_plain_bytecode"),
     m("delta: viper back-reference offset", "lib/fota/deltaviper.py",
       "            back = v + 1\n", "            back = v\n", DELTA_CLI),
@@ -524,6 +525,14 @@ MUTATIONS: list[Mutation] = [
     m("unknown target taken as firmware", "lib/fota/plan.py",
       'if k == "fota" and doc.get("target", "firmware") != "firmware":', "if False:",
       APPS, "-k", "target"),
+    # --- names, slow peers, viper ---
+    m("viper: no plain-bytecode fallback when IRAM is full", "lib/fota/delta.py",
+      "except (SyntaxError, ValueError, ImportError, MemoryError) as e:",
+      "except (SyntaxError, ValueError, ImportError) as e:",
+      D + "test_delta.py::test_firmware_short_of_iram_for_viper_code_applies_in_plain_bytecode"),
+    m("viper: fallback not logged", "lib/fota/delta.py",
+      '    print("delta: viper unavailable (%s: %s): plain bytecode" % (type(e).__name__, e))\n', "",
+      D + "test_delta.py::test_firmware_short_of_iram_for_viper_code_applies_in_plain_bytecode"),
 ]
 
 
