@@ -26,6 +26,8 @@ import os
 import struct
 import time
 
+from fota.plan import NAME_MAX, control, parts, quoted
+
 
 smp = None  # fota.smp, once an SmpTarget is made
 
@@ -34,11 +36,15 @@ class TargetError(Exception):
     pass
 
 
+STAGE = ".new"  # a file target's new file, until it is checked and renamed over the old one
+
+
 class FileTarget:
     # A file on the filesystem (flash or a mounted SD card): written under path + ".new",
     # checked, then renamed over the old one in one step, so that a power cut leaves the old
     # file or the new one, never a mix. path: where it goes; folder: the document's filepath
-    # (its last part) within this folder instead.
+    # (its last part) within this folder instead. A name that is no name (see where()) is
+    # refused before any file is opened: a failed job leaves the old file as it was.
     def __init__(self, path=None, folder=None):
         self.fixed = path
         self.folder = folder
@@ -46,10 +52,19 @@ class FileTarget:
         self.f = None
 
     def where(self, f):
+        # The file for f: the target's own path, or the last part of f's filepath in its
+        # folder, a name the filesystem keeps as it is, ".new" included (fota/plan.py).
         if self.fixed is None:
-            name = (f.path or "").split("/")[-1]
+            self.path = None  # abort() then touches no file
+            name = parts(f.path or "")[-1]
             if not name or name in (".", ".."):
-                raise TargetError("filepath %r names no file" % f.path)
+                raise TargetError("filepath %s names no file" % quoted(f.path or ""))
+            n = len(name.encode())
+            if n + len(STAGE) > NAME_MAX:
+                raise TargetError("filepath names a file of %d bytes; with %s the filesystem takes %d at most"
+                                  % (n, STAGE, NAME_MAX - len(STAGE)))
+            if control(name):
+                raise TargetError("filepath %s holds a control character" % quoted(f.path))
             self.path = self.folder.rstrip("/") + "/" + name
         return self.path
 
@@ -58,7 +73,7 @@ class FileTarget:
         self.size = f.size
         self.n = 0
         try:
-            self.f = open(self.path + ".new", "wb")
+            self.f = open(self.path + STAGE, "wb")
         except OSError as e:
             raise TargetError("cannot write %s.new: %s" % (self.path, e))
         return 0  # a staged file is written again from its start
@@ -70,22 +85,24 @@ class FileTarget:
     def close(self):
         self.f.close()
         self.f = None
-        size = os.stat(self.path + ".new")[6]
+        size = os.stat(self.path + STAGE)[6]
         if size != self.size or self.n != self.size:
             raise TargetError("%d bytes written, the file has %d" % (size, self.size))
-        return _digest(self.path + ".new")
+        return _digest(self.path + STAGE)
 
     def abort(self):
         if self.f:
             self.f.close()
             self.f = None
+        if self.path is None:
+            return  # refused before a file was named
         try:
-            os.remove(self.path + ".new")
+            os.remove(self.path + STAGE)
         except OSError:
             pass
 
     def activate(self, f, version):
-        new = self.where(f) + ".new"
+        new = self.where(f) + STAGE
         try:
             os.stat(new)
         except OSError:
