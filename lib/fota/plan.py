@@ -174,23 +174,27 @@ def control(text):
     return False
 
 
-def parts(path):
-    # A path's parts, at "/" and at "\\" (FatFs takes both as separators).
-    return path.replace("\\", "/").split("/")
+def last(path):
+    # A path's last part: after its last "/" or "\\" (FatFs takes both as separators).
+    return path[max(path.rfind("/"), path.rfind("\\")) + 1:]
 
 
 def _filepath(path):
-    # The document's filepath (None: it has none), checked as a path; -> path.
+    # The document's filepath (None: it has none), checked as a path; -> path. Its parts are
+    # looked at in place: a path of thousands of parts is no list of thousands of strings.
     if path is None:
         return None
     if not isinstance(path, str) or not path:
         raise DocError("filepath must be a string")
-    for part in parts(path):
-        n = len(part.encode())
-        if n > NAME_MAX:
-            raise DocError("filepath %s: a name of %d bytes (at most %d)" % (quoted(path), n, NAME_MAX))
-        if part == "..":
-            raise DocError("filepath %s: .. is not a name" % quoted(path))
+    b = b"/" + path.encode().replace(b"\\", b"/") + b"/"
+    if b"/../" in b:
+        raise DocError("filepath %s: .. is not a name" % quoted(path))
+    i = 0
+    while i < len(b) - 1:
+        j = b.find(b"/", i + 1)
+        if j - i - 1 > NAME_MAX:
+            raise DocError("filepath %s: a name of %d bytes (at most %d)" % (quoted(path), j - i - 1, NAME_MAX))
+        i = j
     if control(path):
         raise DocError("filepath %s holds a control character" % quoted(path))
     return path

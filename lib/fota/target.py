@@ -26,7 +26,7 @@ import os
 import struct
 import time
 
-from fota.plan import NAME_MAX, control, parts, quoted
+from fota.plan import NAME_MAX, control, last, quoted
 
 
 smp = None  # fota.smp, once an SmpTarget is made
@@ -56,7 +56,7 @@ class FileTarget:
         # folder, a name the filesystem keeps as it is, ".new" included (fota/plan.py).
         if self.fixed is None:
             self.path = None  # abort() then touches no file
-            name = parts(f.path or "")[-1]
+            name = last(f.path or "")
             if not name or name in (".", ".."):
                 raise TargetError("filepath %s names no file" % quoted(f.path or ""))
             n = len(name.encode())

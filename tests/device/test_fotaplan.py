@@ -266,3 +266,19 @@ def test_stream_ids_and_versions_are_names(doc, taken):
     else:
         assert ("afr_ota.streamname missing or not a stream id" in r["error"]
                 or "1 to 31 characters, none a control character" in r["error"]), r
+
+
+def test_a_path_of_thousands_of_parts_is_checked_in_little_memory():
+    # 4,000 parts in 8,000 characters: the check looks at them in place (a list of 4,000
+    # strings would take more heap than this one has).
+    from tests.device.mpy import run
+
+    doc = _afr(file_change={"filepath": "a/" * 4000 + "fw.bin"})
+    code = f"""
+import json
+from fota.plan import files
+doc = json.loads({json.dumps(json.dumps(doc))})
+print(json.dumps([len(f.path) for f in files(doc)]))
+"""
+    out = run(code, heapsize="96k")
+    assert out.stdout.strip().splitlines()[-1] == "[8006]"
