@@ -152,8 +152,8 @@ class Secondary:
 
     # ---- what the tests look at
     def faults(self, **kw: Any) -> Faults:
-        """Set faults (silent, corrupt, reset_at, refuse); the others keep their value. Takes
-        effect at the next packet."""
+        """Set faults (silent, corrupt, reset_at, refuse, slow, stall: see mcu.Faults); the
+        others keep their value. Takes effect at the next packet."""
         path = self.state / "faults.json"
         faults = Faults.load(path)
         for k, v in kw.items():

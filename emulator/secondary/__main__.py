@@ -111,6 +111,14 @@ class Runner:
                 if self.answer(message):
                     break  # the MCU reset: the rest of what arrived is lost
 
+    def wait(self, seconds: float) -> bool:
+        """Busy for that long, reading nothing (what comes waits in the line); False if the
+        process is asked to stop meanwhile."""
+        end = time.monotonic() + seconds
+        while not self.stop and time.monotonic() < end:
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        return not self.stop
+
     def line_matches(self) -> bool:
         """Whether the other end's UART runs at this one's speed, as the pseudo-terminal's
         settings say. Logged when it changes."""
@@ -135,6 +143,27 @@ class Runner:
             faults.save(self.faults_path)
             self.reset()
             return True
+        hold, self.mcu.hold = self.mcu.hold, 0.0
+        if self.mcu.slowed:
+            self.mcu.slowed = False
+            faults = Faults.load(self.faults_path)
+            if faults.slow and len(faults.slow) > 2:  # the next n chunks only
+                faults.slow[2] -= 1
+                if faults.slow[2] <= 0:
+                    faults.slow = None
+                faults.save(self.faults_path)
+        if self.mcu.stalled:
+            self.mcu.stalled = False
+            faults = Faults.load(self.faults_path)
+            forever = faults.stall is not None and faults.stall[1] < 0
+            faults.stall = None  # fires once
+            faults.silent = faults.silent or forever
+            faults.save(self.faults_path)
+            if forever:
+                self.mcu.log("fault: stalled for good, no answer")
+                return False
+        if hold > 0 and not self.wait(hold):
+            return False  # stopped meanwhile
         if reply is not None:
             bad = faults.corrupt != 0
             if bad:
@@ -173,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corrupt", type=int, default=0, help="fault: bad CRC on the next N answers (-1: all)")
     ap.add_argument("--reset-at", type=int, help="fault: reset when an upload reaches this byte")
     ap.add_argument("--refuse", help="fault: refuse every completed upload with this reason")
+    ap.add_argument("--slow", type=_numbers, metavar="BYTES,MS[,N]",
+                    help="fault: take at most BYTES of each upload chunk (0: all), answer after MS ms "
+                         "(the next N chunks only)")
+    ap.add_argument("--stall", type=_numbers, metavar="BYTE,SECONDS",
+                    help="fault: go quiet for SECONDS when an upload reaches BYTE (once; below 0: for good)")
     args = ap.parse_args(argv)
 
     state = Path(args.state)
@@ -191,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         mcu.erase_slot("primary", 0)
         mcu.write_slot("primary", 0, factory)
         mcu.save()
-    if args.silent or args.corrupt or args.reset_at is not None or args.refuse:
-        Faults(args.silent, args.corrupt, args.reset_at, args.refuse).save(state / "faults.json")
+    if args.silent or args.corrupt or args.reset_at is not None or args.refuse or args.slow or args.stall:
+        Faults(args.silent, args.corrupt, args.reset_at, args.refuse, args.slow, args.stall).save(
+            state / "faults.json")
 
     if args.fd is not None:
         fd = args.fd
@@ -218,6 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     print(port, flush=True)
     runner.serve()
     return 0
+
+
+def _numbers(text: str) -> list[float]:
+    """Two or three numbers, "A,B[,C]"."""
+    try:
+        out = [float(x) for x in text.split(",")]
+    except ValueError:
+        out = []
+    if not 2 <= len(out) <= 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: two or three numbers, A,B[,C]")
+    return out
 
 
 def load_config(state: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -86,12 +86,18 @@ class Faults:
     silent: the MCU reads but never answers. corrupt: corrupt the CRC of the next N answers
     (-1: every one). reset_at: reset when an upload reaches this byte of the image (the bytes
     before it are in flash, the upload state is lost; fires once). refuse: refuse every
-    completed upload with this reason (the application's upload check says no)."""
+    completed upload with this reason (the application's upload check says no). slow:
+    [bytes, ms] or [bytes, ms, n]: each upload chunk (the next n of them) is taken only up to
+    that many bytes (0: all of it) and answered after ms milliseconds. stall: [byte, seconds]: when an upload reaches this byte
+    of the image the MCU goes quiet for that long before it answers (it reads nothing
+    meanwhile; what comes waits in the line), once; seconds below 0: for good (then silent)."""
 
     silent: bool = False
     corrupt: int = 0
     reset_at: int | None = None
     refuse: str | None = None
+    slow: list[float] | None = None
+    stall: list[float] | None = None
 
     @classmethod
     def load(cls, path: Path) -> "Faults":
@@ -99,7 +105,8 @@ class Faults:
             data = json.loads(path.read_text() or "{}")
         except (OSError, ValueError):
             data = {}
-        return cls(**{k: data[k] for k in ("silent", "corrupt", "reset_at", "refuse") if k in data})
+        return cls(**{k: data[k] for k in ("silent", "corrupt", "reset_at", "refuse", "slow", "stall")
+                      if k in data})
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -121,6 +128,9 @@ class MCU:
     running: mi.ImageInfo | None = None
     dead: bool = False  # the application crashes at every start: nothing answers
     hung: bool = False  # the application hangs: nothing answers until the watchdog resets it
+    hold: float = 0.0  # seconds to wait before the answer to the message just handled
+    slowed: bool = False  # the message just handled was slowed down by the slow fault
+    stalled: bool = False  # the message just handled set off the stall fault
 
     # ---- persistent state
     def slot_path(self, slot: str) -> Path:
@@ -409,6 +419,16 @@ class MCU:
         up = self.upload
         if up is None or off != up.off:
             return {"off": up.off if up else 0}
+        if faults.slow:
+            take, ms = int(faults.slow[0]), float(faults.slow[1])
+            if take > 0:
+                data = data[:take]
+            self.hold = ms / 1000
+            self.slowed = True
+        if faults.stall and off <= faults.stall[0] < off + len(data):
+            self.stalled = True
+            self.hold = max(self.hold, float(faults.stall[1]))
+            self.log(f"fault: stall at upload byte {int(faults.stall[0])} for {faults.stall[1]} s")
         if off + len(data) > up.size:
             self.upload = None
             return self.refused(mi.IMG_ERR_INVALID_IMAGE_DATA_OVERRUN, "data past len")

@@ -20,6 +20,8 @@ from fota import clock
 from fota.https import nodelay, tls_context
 
 CONFIG = "config.json"
+READ_S = 30  # the longest a read of the session blocks: the TLS handshake, CONNACK, SUBACK, and
+#              the rest of a message once its first byte has come
 
 
 def load_config(path=CONFIG):
@@ -42,21 +44,47 @@ class _TLS:
     # on a socket that sends each MQTT packet at once (https.nodelay). The frozen umqtt.simple
     # calls ssl.wrap_socket(sock, server_hostname=...); the PyPI one imports `ussl` (gone in
     # MicroPython 1.23+) and calls ussl.wrap_socket(sock, **ssl_params): this serves both.
-    def __init__(self, ctx, host):
+    def __init__(self, ctx, host, timeout_s):
         self.ctx = ctx
         self.host = host
+        self.timeout_s = timeout_s
 
     def wrap_socket(self, sock, **_):
         nodelay(sock)
-        return self.ctx.wrap_socket(sock, server_hostname=self.host)
+        sock.settimeout(self.timeout_s)  # the handshake, CONNACK, SUBACK
+        return _Sock(self.ctx.wrap_socket(sock, server_hostname=self.host), sock, self.timeout_s)
+
+
+class _Sock:
+    # The TLS socket as umqtt.simple uses it, but "blocking" blocks timeout_s at most:
+    # umqtt.simple makes its socket blocking for good in the middle of each message (wait_msg),
+    # and a broker or a network that stops there would hold the board until its watchdog
+    # resets it. A read that times out raises OSError (ETIMEDOUT): the loop connects again.
+    def __init__(self, tls, raw, timeout_s):
+        self.tls = tls  # what select.poll watches
+        self.raw = raw
+        self.timeout_s = timeout_s
+
+    def read(self, n):
+        return self.tls.read(n)
+
+    def write(self, *args):
+        return self.tls.write(*args)
+
+    def setblocking(self, flag):
+        self.raw.settimeout(self.timeout_s if flag else 0)
+
+    def close(self):
+        self.tls.close()
 
 
 class Connection:
     # An MQTT session that can be closed (to free its TLS buffers) and opened again.
-    def __init__(self, cfg, keepalive=60):
+    def __init__(self, cfg, keepalive=60, read_s=READ_S):
         self.cfg = cfg
         self.thing = cfg["thing"]
         self.keepalive = keepalive
+        self.read_s = read_s
         self.ca = read(cfg["ca"])
         self.ctx = None
         self.client = None
@@ -71,7 +99,7 @@ class Connection:
         clock.ready(self.cfg.get("ntp", clock.DEFAULT))
         if self.ctx is None:
             self.ctx = tls_context(self.ca, read(self.cfg["cert"]), read(self.cfg["key"]))
-        tls = _TLS(self.ctx, self.cfg["endpoint"])
+        tls = _TLS(self.ctx, self.cfg["endpoint"], self.read_s)
         c = MQTTClient(self.thing, self.cfg["endpoint"], port=self.cfg["port"],
                        keepalive=self.keepalive, ssl=tls)
         c.set_callback(self._on_msg)
@@ -127,7 +155,7 @@ class Connection:
         if time.ticks_diff(time.ticks_ms(), self.sent) > self.keepalive * 500:
             self.ping()
         poll = select.poll()
-        poll.register(self.client.sock, select.POLLIN)
+        poll.register(self.client.sock.tls, select.POLLIN)
         poll.poll(ms)
         if one:
             self.client.check_msg()

@@ -28,7 +28,12 @@ from fota import heatshrink
 
 try:
     from fota import deltaviper as fast
-except (SyntaxError, ValueError, ImportError):  # a firmware built without the viper emitter
+except (SyntaxError, ValueError, ImportError, MemoryError) as e:
+    # SyntaxError, ValueError, ImportError: a firmware built without the viper emitter.
+    # MemoryError: no room for the machine code. On the ESP32 viper code goes to IRAM
+    # (ports/esp32/main.c, esp_native_code_commit: heap_caps_malloc(MALLOC_CAP_EXEC), and
+    # m_malloc_fail when that fails), which other native code may have filled.
+    print("delta: viper unavailable (%s: %s): plain bytecode" % (type(e).__name__, e))
     fast = None
 kern = fast or deltaplain  # the hot loops in use
 

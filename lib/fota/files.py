@@ -55,6 +55,7 @@ def run(jobs, job, fs, rec):
 def _one(jobs, f, t, key, rec):
     # One file into its target: create, write, close, signature, activate, state, confirm.
     # -> the version the target reports; FotaError(step, reason) on any failure.
+    t.feed = core.feed  # a target feeds the watchdog in every wait (fota/target.py)
     cur = rec.get("file")
     if not cur or cur["id"] != f.id:
         cur = rec["file"] = {"id": f.id, "step": "download", "done": 0}

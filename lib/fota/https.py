@@ -3,10 +3,15 @@
 # One request, one response, read in place with readinto(): nothing is buffered beyond what
 # the caller hands in. The server certificate must chain to the CA given (DER) and match the
 # host name. `start` asks for the bytes from that offset on (Range), so a broken download can
-# go on from the last good sector.
+# go on from the last good sector. Each read waits `timeout` s at most; the status line and
+# the headers come within `timeout` s, in HEADER_LINES lines of LINE_MAX bytes at most.
 
 import socket
 import ssl
+import time
+
+HEADER_LINES = 64  # header lines a response may have
+LINE_MAX = 1024  # bytes in one of them
 
 
 class HTTPError(Exception):
@@ -94,26 +99,40 @@ def get(url, ca_der, start=0, timeout=30):
         if start:
             req += "Range: bytes=%d-\r\n" % start
         sock.write(req.encode() + b"\r\n")
-        return _response(sock, start)
+        return _response(sock, start, timeout)
     except Exception:
         sock.close()
         raise
 
 
-def _response(sock, start):
-    line = sock.readline()
+def _line(sock, deadline, timeout):
+    line = sock.readline(LINE_MAX)
+    if len(line) == LINE_MAX and line[-1] != 10:
+        raise HTTPError("a header line longer than %d bytes" % LINE_MAX)
+    if time.ticks_diff(deadline, time.ticks_ms()) < 0:
+        raise HTTPError("no end of the headers in %d s" % timeout)
+    return line
+
+
+def _response(sock, start, timeout=30):
+    deadline = time.ticks_add(time.ticks_ms(), timeout * 1000)
+    line = _line(sock, deadline, timeout)
     parts = line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
         raise HTTPError("bad status line")
     status = int(parts[1])
     length = total = -1
     chunked = False
+    n = 0
     while True:
-        line = sock.readline()
+        line = _line(sock, deadline, timeout)
         if not line:
             raise Broken("connection closed in headers")
         if line == b"\r\n":
             break
+        n += 1
+        if n > HEADER_LINES:
+            raise HTTPError("more than %d header lines" % HEADER_LINES)
         k, _, v = line.partition(b":")
         k = k.strip().lower()
         v = v.strip()

@@ -42,12 +42,30 @@
 # The first protocol of the list that the document can serve is used: MQTT (the file of the
 # stream `streamname`, over AWS IoT MQTT-based file delivery) or HTTP (`update_data_url`).
 # files(doc) checks and lists them all; plan(doc) is file 0's slot.
+#
+# Names a document gives the device are names, or the document is refused (DocError):
+#   filepath     a path whose last part a file target (fota/target.py) takes as the name of
+#                the file it writes: no control character (MicroPython's VFS ends a path at
+#                NUL, FatFs at any character below a space), no part "..", no part longer
+#                than NAME_MAX bytes. A leading "/" is the device path AWS IoT's OTA Update
+#                Manager writes there ("/fw.bin"): the device never follows it, only the last
+#                part names a file, within the folder the application gave its target.
+#   streamname   one MQTT topic level: 1..STREAM_MAX characters, no "/", "+", "#", no
+#                control character (MQTT forbids NUL in a topic)
+#   version, fwversion   1..VERSION_MAX characters, no control character: the document's
+#                version becomes an application's version where its image has no VERSION
 
 import binascii
 import json
 
 HEX = "0123456789abcdef"
 MAX_WBITS = 12  # the largest deflate window this device allocates: 2**12 = 4 KB
+NAME_MAX = 255  # bytes in one name of a file: littlefs's LFS2_NAME_MAX (lib/littlefs/lfs2.h),
+#                 which MicroPython's VfsLfs2 keeps (extmod/vfs_lfsx.c sets no name_max); FatFs
+#                 names are 255 UTF-16 units at most (FF_MAX_LFN), never more than their bytes
+STREAM_MAX = 128  # characters in a stream id (AWS IoT CreateStream: [a-zA-Z0-9_-]{1,128})
+VERSION_MAX = 31  # characters in a version, as esp_app_desc_t's version (char[32]) and an
+#                   application's VERSION file hold
 
 
 class DocError(Exception):
@@ -108,9 +126,7 @@ def plan(doc, nslots, running, next_slot, slot_size):
     if not isinstance(md5, str) or len(md5) != 32 or any(c not in HEX for c in md5.lower()):
         raise DocError("bc_crc must be the image's MD5 as 32 hex digits")
     url = _url(doc.get("bc_url"), "bc_url")
-    version = doc.get("version")
-    if version is not None and not isinstance(version, str):
-        raise DocError("version must be a string")
+    version = _version(doc, "version")
     sig = doc.get("bc_sig")
     if sig is not None:
         sig = _b64(sig, "bc_sig")
@@ -147,6 +163,57 @@ def _codec(doc, p, slot_size):
         p.codec, p.args, p.xsize = enc, {"base": sha.lower(), "full": full}, xsize
         return
     raise DocError("bc_enc %s is not supported (deflate, delta)" % show(enc))
+
+
+def control(text):
+    # True if text holds a control character (C0, DEL or C1): no name or version has one.
+    for c in text:
+        o = ord(c)
+        if o < 32 or 127 <= o < 160:
+            return True
+    return False
+
+
+def last(path):
+    # A path's last part: after its last "/" or "\\" (FatFs takes both as separators).
+    return path[max(path.rfind("/"), path.rfind("\\")) + 1:]
+
+
+def _filepath(path):
+    # The document's filepath (None: it has none), checked as a path; -> path. Its parts are
+    # looked at in place: a path of thousands of parts is no list of thousands of strings.
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise DocError("filepath must be a string")
+    b = b"/" + path.encode().replace(b"\\", b"/") + b"/"
+    if b"/../" in b:
+        raise DocError("filepath %s: .. is not a name" % quoted(path))
+    i = 0
+    while i < len(b) - 1:
+        j = b.find(b"/", i + 1)
+        if j - i - 1 > NAME_MAX:
+            raise DocError("filepath %s: a name of %d bytes (at most %d)" % (quoted(path), j - i - 1, NAME_MAX))
+        i = j
+    if control(path):
+        raise DocError("filepath %s holds a control character" % quoted(path))
+    return path
+
+
+def _version(doc, key):
+    v = doc.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise DocError("%s must be a string" % key)
+    if not 0 < len(v) <= VERSION_MAX or control(v):
+        raise DocError("%s %s: 1 to %d characters, none a control character" % (key, quoted(v), VERSION_MAX))
+    return v
+
+
+def quoted(name):
+    # A name in a reason: quoted, anything but printable ASCII escaped, short whatever its size.
+    return repr(name[:40]) + ("... (%d characters)" % len(name) if len(name) > 40 else "")
 
 
 def show(v):
@@ -220,13 +287,12 @@ def _afr_file(ota, f, fid, protocols):
         if size <= 0:
             raise DocError("filesize %d is not a size" % size)
         sig = _b64(f.get("sig-sha256-ecdsa"), "sig-sha256-ecdsa")
-        path = f.get("filepath")
-        if path is not None and (not isinstance(path, str) or not path):
-            raise DocError("filepath must be a string")
+        path = _filepath(f.get("filepath"))
         for proto in protocols:
             if proto == "MQTT":
                 stream = ota.get("streamname")
-                if not isinstance(stream, str) or not stream or "/" in stream or "+" in stream or "#" in stream:
+                if (not isinstance(stream, str) or not 0 < len(stream) <= STREAM_MAX or "/" in stream
+                        or "+" in stream or "#" in stream or control(stream)):
                     raise DocError("afr_ota.streamname missing or not a stream id")
                 return OtaFile(fid, size, sig, path, (stream, fid), None)
             if proto == "HTTP":
@@ -259,9 +325,7 @@ def _aws_fota(doc, running, next_slot, slot_size):
         raise DocError("location.protocol must be https:")
     if not isinstance(host, str) or not host or "/" in host or not isinstance(path, str) or not path:
         raise DocError("location needs a host and a path")
-    version = doc.get("fwversion")
-    if version is not None and not isinstance(version, str):
-        raise DocError("fwversion must be a string")
+    version = _version(doc, "fwversion")
     url = _url("https://%s/%s" % (host, path.lstrip("/")), "location")
     return Plan(next_slot, size, None, url, version, None, "aws_fota")
 

@@ -6,7 +6,9 @@
 #     length of what follows (2 bytes, big-endian) | message | CRC16-XMODEM of the message
 # goes in base64, cut into lines of at most 127 bytes: the first starts 0x06 0x09, the next
 # ones 0x04 0x14, each ends with "\n". Lines without these marks (the MCU's console) are
-# skipped. Each request waits TIMEOUT_MS for its answer and is sent again up to TRIES times.
+# skipped. Each request waits TIMEOUT_MS for its answer and is sent again up to TRIES times;
+# every wait calls feed() (the watchdog's, where the caller gives one), and a line that never
+# falls quiet is drained for TIMEOUT_MS at most.
 #
 #   images()            image state read      -> [{"slot", "version", "hash", "active",
 #                                                   "confirmed", "pending", ...}, ...]
@@ -63,10 +65,15 @@ def crc16(mv):
     return c
 
 
+def _nothing():
+    pass
+
+
 class Smp:
-    def __init__(self, uart, timeout_ms=TIMEOUT_MS):
+    def __init__(self, uart, timeout_ms=TIMEOUT_MS, feed=_nothing):
         self.uart = uart
         self.timeout_ms = timeout_ms
+        self.feed = feed  # called in every wait
         self.seq = 0
         self.buf = bytearray(2 + MTU + 2)  # length | message | CRC, sent and received here
         self.line = bytearray(132)  # one line of the answer
@@ -218,6 +225,7 @@ class Smp:
                 if k < len(self.line):
                     self.line[k] = b
                     k += 1
+            self.feed()
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 return None
             if self.uart.any():
@@ -227,9 +235,12 @@ class Smp:
                 time.sleep_ms(1)
 
     def _drain(self):
+        # What came before this request answers nothing of it: dropped, for timeout_ms at most.
         self.rn = self.rp = 0
-        while self.uart.any():
+        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+        while self.uart.any() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
             self.uart.readinto(self.rx)
+            self.feed()
 
 
 def _check(answer, what):

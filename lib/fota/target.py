@@ -17,6 +17,8 @@
 #                      boot and reset); done again after a power cut, it finishes what is left
 #   state(f)           -> (version in use, True while on trial); a secondary once it is back
 #   confirm(f)         make the version on trial permanent
+#   feed               an attribute: the files step sets it to the watchdog's feed before it
+#                      calls the target; a target that waits for a peer calls it in every wait
 #
 # fota/files.py checks each file's signature (SHA-256 over every byte written) between close()
 # and activate(), and calls the job done only when state() reports the new version.
@@ -26,6 +28,8 @@ import os
 import struct
 import time
 
+from fota.plan import NAME_MAX, control, last, quoted
+
 
 smp = None  # fota.smp, once an SmpTarget is made
 
@@ -34,22 +38,40 @@ class TargetError(Exception):
     pass
 
 
+STAGE = ".new"  # a file target's new file, until it is checked and renamed over the old one
+
+
+def _nothing():
+    pass
+
+
 class FileTarget:
     # A file on the filesystem (flash or a mounted SD card): written under path + ".new",
     # checked, then renamed over the old one in one step, so that a power cut leaves the old
     # file or the new one, never a mix. path: where it goes; folder: the document's filepath
-    # (its last part) within this folder instead.
+    # (its last part) within this folder instead. A name that is no name (see where()) is
+    # refused before any file is opened: a failed job leaves the old file as it was.
     def __init__(self, path=None, folder=None):
         self.fixed = path
         self.folder = folder
         self.path = path
         self.f = None
+        self.feed = _nothing
 
     def where(self, f):
+        # The file for f: the target's own path, or the last part of f's filepath in its
+        # folder, a name the filesystem keeps as it is, ".new" included (fota/plan.py).
         if self.fixed is None:
-            name = (f.path or "").split("/")[-1]
+            self.path = None  # abort() then touches no file
+            name = last(f.path or "")
             if not name or name in (".", ".."):
-                raise TargetError("filepath %r names no file" % f.path)
+                raise TargetError("filepath %s names no file" % quoted(f.path or ""))
+            n = len(name.encode())
+            if n + len(STAGE) > NAME_MAX:
+                raise TargetError("filepath names a file of %d bytes; with %s the filesystem takes %d at most"
+                                  % (n, STAGE, NAME_MAX - len(STAGE)))
+            if control(name):
+                raise TargetError("filepath %s holds a control character" % quoted(f.path))
             self.path = self.folder.rstrip("/") + "/" + name
         return self.path
 
@@ -58,7 +80,7 @@ class FileTarget:
         self.size = f.size
         self.n = 0
         try:
-            self.f = open(self.path + ".new", "wb")
+            self.f = open(self.path + STAGE, "wb")
         except OSError as e:
             raise TargetError("cannot write %s.new: %s" % (self.path, e))
         return 0  # a staged file is written again from its start
@@ -70,22 +92,24 @@ class FileTarget:
     def close(self):
         self.f.close()
         self.f = None
-        size = os.stat(self.path + ".new")[6]
+        size = os.stat(self.path + STAGE)[6]
         if size != self.size or self.n != self.size:
             raise TargetError("%d bytes written, the file has %d" % (size, self.size))
-        return _digest(self.path + ".new")
+        return _digest(self.path + STAGE)
 
     def abort(self):
         if self.f:
             self.f.close()
             self.f = None
+        if self.path is None:
+            return  # refused before a file was named
         try:
-            os.remove(self.path + ".new")
+            os.remove(self.path + STAGE)
         except OSError:
             pass
 
     def activate(self, f, version):
-        new = self.where(f) + ".new"
+        new = self.where(f) + STAGE
         try:
             os.stat(new)
         except OSError:
@@ -123,6 +147,7 @@ CHUNK = 256  # upload bytes per request when the MCU does not say its buffer siz
 OVERHEAD = 64  # SMP header and the CBOR around the data of an upload request
 RESET_MS = 1000  # from the answer to a reset request to the reset itself, at most
 BOOT_MS = 20000  # how long the MCU may take to reset, swap and answer again
+SHORT = 8  # upload answers per upload that may take less than half of what was sent
 
 
 def mcuboot_version(head):
@@ -140,19 +165,42 @@ class SmpTarget:
     # A secondary MCU running MCUboot and an SMP server on a serial line: the image goes to
     # its secondary slot (image upload, resumed at the offset the MCU reports), is marked
     # for one test boot (image state write), the MCU resets and MCUboot swaps it in; the
-    # version it then runs is read back and only then confirmed.
-    def __init__(self, uart, timeout_ms=3000, boot_ms=BOOT_MS, reset_ms=RESET_MS):
+    # version it then runs is read back and only then confirmed. name: what the reasons call
+    # it ("secondary: no answer to image state in 3000 ms").
+    #
+    # Every wait has its bounds: each request waits timeout_ms for its answer, TRIES times
+    # (fota/smp.py), feeding the watchdog; an upload answer that takes less than half of the
+    # bytes sent is short, and more than SHORT of them end the upload (an MCU that takes a
+    # byte per answer would need a request per byte); after its reset the MCU has boot_ms.
+    def __init__(self, uart, timeout_ms=3000, boot_ms=BOOT_MS, reset_ms=RESET_MS, name="secondary"):
         global smp
         from fota import smp  # only boards with a secondary load SMP and CBOR
 
-        self.smp = smp.Smp(uart, timeout_ms)
+        self.smp = smp.Smp(uart, timeout_ms, self._feed)
+        self.name = name
+        self.feed = _nothing
         self.boot_ms = boot_ms
         self.reset_ms = reset_ms
         self.buf = None
         self.off = self.size = 0
 
+    def _feed(self):
+        self.feed()
+
+    def _error(self, e):
+        # An SMP failure as the target's, named.
+        return TargetError("%s: %s" % (self.name, e))
+
     def create(self, f, resume=0):
+        try:
+            return self._create(f, resume)
+        except smp.SmpError as e:
+            raise self._error(e)
+
+    def _create(self, f, resume):
+        self.off = self.size = 0  # nothing of this file on the MCU yet (see abort)
         self.old = self._running()[0]  # also: the MCU answers
+        self.short = 0  # upload answers that took less than half of what was sent
         n = self.smp.params()
         chunk = min(n, smp.MTU) - OVERHEAD if n and n > 2 * OVERHEAD else CHUNK
         self.buf = bytearray(chunk)
@@ -197,14 +245,28 @@ class SmpTarget:
     def _send(self):
         self._admit()
         sent = self.off
-        off = self.smp.upload(sent, memoryview(self.buf)[:self.fill], self.size)
+        try:
+            off = self.smp.upload(sent, memoryview(self.buf)[:self.fill], self.size)
+        except smp.SmpError as e:
+            raise TargetError("%s at byte %d of %d: %s" % (self.name, sent, self.size, e))
         if off == sent:
-            raise TargetError("the MCU took no bytes at %d" % sent)
+            raise TargetError("%s took no bytes at byte %d of %d" % (self.name, sent, self.size))
         if off < sent:
-            raise TargetError("the MCU went back to byte %d of the upload (did it reset?)" % off)
+            if off == 0 and sent + self.fill == self.size:
+                # The last chunk again, its first answer lost: an MCU that had it all has ended
+                # the upload and forgotten it (Zephyr's img_mgmt_reset_upload), and answers 0.
+                # close() asks it whether its secondary slot holds the image.
+                self.off, self.fill = self.size, 0
+                return
+            raise TargetError("%s went back to byte %d of the upload (did it reset?)" % (self.name, off))
         if off > self.size:
-            raise TargetError("the MCU reports byte %d of a %d-byte image" % (off, self.size))
+            raise TargetError("%s reports byte %d of a %d-byte image" % (self.name, off, self.size))
         done = min(off - sent, self.fill)  # bytes of buf the MCU took
+        if 2 * done < self.fill:
+            self.short += 1
+            if self.short > SHORT:
+                raise TargetError("%s took %d of %d bytes per answer at byte %d of %d, %d times: too slow"
+                                  % (self.name, done, self.fill, off, self.size, self.short))
         self.buf[:self.fill - done] = self.buf[done:self.fill]
         self.fill -= done
         self.off = sent + done
@@ -216,10 +278,13 @@ class SmpTarget:
         while self.fill:
             self._send()
         if self.off != self.size:
-            raise TargetError("the MCU has %d of %d bytes" % (self.off, self.size))
+            raise TargetError("%s has %d of %d bytes" % (self.name, self.off, self.size))
         self.buf = None
         self._admit()
-        self._slot1(self.new)
+        try:
+            self._slot1(self.new)
+        except smp.SmpError as e:
+            raise self._error(e)
         return self.new
 
     def _slot1(self, version):
@@ -227,7 +292,7 @@ class SmpTarget:
         for im in self.smp.images():
             if im.get("slot") == 1 and im.get("version") == version and isinstance(im.get("hash"), bytes):
                 return im["hash"]
-        raise TargetError("the MCU does not list image %s in its secondary slot" % version)
+        raise TargetError("%s does not list image %s in its secondary slot" % (self.name, version))
 
     def abort(self):
         # A whole image refused here (signature, version) is erased from the secondary slot;
@@ -241,11 +306,17 @@ class SmpTarget:
 
     def activate(self, f, version):
         # Set the new image for one test boot and reset the MCU (MCUboot swaps it in).
-        if self._running()[0] == version:
-            return  # it runs the new image already (this board was reset on the way)
-        self.smp.test(self._slot1(version))
-        self.smp.reset()
-        time.sleep_ms(self.reset_ms)  # it answers first, then resets (Zephyr: 250 ms later)
+        try:
+            if self._running()[0] == version:
+                return  # it runs the new image already (this board was reset on the way)
+            self.smp.test(self._slot1(version))
+            self.smp.reset()
+        except smp.SmpError as e:
+            raise self._error(e)
+        end = time.ticks_add(time.ticks_ms(), self.reset_ms)  # it answers first, then resets
+        while time.ticks_diff(end, time.ticks_ms()) > 0:  # (Zephyr: 250 ms later)
+            self.feed()
+            time.sleep_ms(50)
 
     def state(self, f):
         # Once the MCU is back from its reset (boot_ms at most).
@@ -255,16 +326,19 @@ class SmpTarget:
                 return self._running()
             except smp.SmpError as e:
                 if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise TargetError("the MCU does not answer after its reset: %s" % e)
+                    raise TargetError("%s does not answer after its reset: %s" % (self.name, e))
 
     def _running(self):
         for im in self.smp.images():
             if im.get("active"):  # flags that are false are left out, as Zephyr does
                 return im.get("version"), not im.get("confirmed")
-        raise TargetError("the MCU lists no running image")
+        raise TargetError("%s lists no running image" % self.name)
 
     def confirm(self, f):
-        self.smp.confirm()
+        try:
+            self.smp.confirm()
+        except smp.SmpError as e:
+            raise self._error(e)
 
 
 def _vkey(v):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +21,9 @@ class FirmwareServer:
     /hold/<name>          the file, once the test calls release() (held is set while it waits)
     /chunked/<name>       Transfer-Encoding: chunked
     /chunkedlen/<name>    Transfer-Encoding: chunked and a Content-Length as well (which must not be used)
+    /headers/<n>/<name>   n header lines before the file's (a server that never ends its headers)
+    /longheader/<name>    a header line of 100 KB
+    /slowheaders/<name>   a header line every 0.5 s, 40 of them, then the file
     """
 
     def __init__(self, files: dict[str, bytes], cert: Path, key: Path) -> None:
@@ -38,8 +42,8 @@ class FirmwareServer:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, self.headers.get("Range")))
-                m = re.match(r"^/(fw|short|long|chunkedlen|chunked|hold|status/(\d+)|drop/(\d+)|dropall/(\d+))/([^?]+)",
-                             self.path)
+                m = re.match(r"^/(fw|short|long|chunkedlen|chunked|hold|status/(\d+)|drop/(\d+)|dropall/(\d+)"
+                             r"|headers/\d+|longheader|slowheaders)/([^?]+)", self.path)
                 if not m or m.group(5) not in server.files:
                     return self._send(404, b"not found")
                 data = server.files[m.group(5)]
@@ -66,6 +70,20 @@ class FirmwareServer:
                     self.end_headers()
                     self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
                     return
+                try:
+                    self.flush_headers()  # the status line goes first
+                    if kind.startswith("headers/"):
+                        for i in range(int(kind[8:])):
+                            self.wfile.write(b"X-Pad-%d: %s\r\n" % (i, b"p" * 40))
+                    elif kind == "longheader":
+                        self.wfile.write(b"X-Long: " + b"l" * 100_000 + b"\r\n")
+                    elif kind == "slowheaders":
+                        for i in range(40):
+                            self.wfile.write(b"X-Slow-%d: s\r\n" % i)
+                            self.wfile.flush()
+                            time.sleep(0.5)
+                except OSError:
+                    return  # the device hung up
                 self.send_header("Content-Length", str(len(body)))
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

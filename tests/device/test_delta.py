@@ -20,7 +20,7 @@ import pytest
 from emulator.flash import create_flash
 from emulator.image import build_app_image
 from tests.deltaimages import evolve
-from tests.device.mpy import ROOT, run_json
+from tests.device.mpy import ROOT, run, run_json
 
 OLD = build_app_image("1.0.0", size=300_000)
 NEW = evolve(OLD, "1.0.1")
@@ -63,9 +63,9 @@ print(json.dumps(out))
 
 
 def on_board(tmp: Path, image: bytes, patches: dict[str, bytes], plain: bool = False,
-             first: list[Path] = []) -> dict:
+             first: list[Path] = [], console: list[str] | None = None) -> dict:
     """Apply each patch on a board running `image`; -> {name: [bytes made, SHA-256] or error}.
-    `first`: folders ahead of lib/ on the module path."""
+    `first`: folders ahead of lib/ on the module path; `console` gets the lines printed."""
     tmp.mkdir(parents=True, exist_ok=True)
     create_flash(tmp / "flash.bin", image)
     (tmp / "state").mkdir(exist_ok=True)
@@ -77,7 +77,10 @@ def on_board(tmp: Path, image: bytes, patches: dict[str, bytes], plain: bool = F
     env = {"MICROPYPATH": ":".join(path),
            "ESP32_FLASH": str(tmp / "flash.bin"), "ESP32_STATE": str(tmp / "state"),
            "ESP32_RUNNING": "0x10000"}
-    return run_json(APPLY % repr(jobs), env=env, cwd=tmp, timeout=300)
+    lines = run(APPLY % repr(jobs), env=env, cwd=tmp, timeout=300).stdout.strip().splitlines()
+    if console is not None:
+        console.extend(lines)
+    return json.loads(lines[-1])
 
 
 def cli_patch(tmp: Path, old: bytes, new: bytes, *args: str) -> bytes:
@@ -135,6 +138,27 @@ def test_firmware_without_the_viper_emitter_applies_in_plain_bytecode(tmp_path):
     out = on_board(tmp_path / "board", OLD, {"p": patch}, first=[tmp_path / "shadow"])
     assert out["fast"] is False
     assert out["p"] == made(NEW)
+
+
+def test_firmware_short_of_iram_for_viper_code_applies_in_plain_bytecode(tmp_path):
+    # On the ESP32 the viper emitter's machine code goes to IRAM (ports/esp32/main.c,
+    # esp_native_code_commit: heap_caps_malloc(MALLOC_CAP_EXEC), m_malloc_fail when IRAM is
+    # full): the import of deltaviper raises MemoryError. The plain-bytecode loops take over,
+    # and the console says so once.
+    import shutil
+
+    shutil.copytree(ROOT / "lib" / "fota", tmp_path / "shadow" / "fota")
+    (tmp_path / "shadow" / "fota" / "deltaviper.py").write_text(
+        'raise MemoryError("memory allocation failed, allocating 2056 bytes")\n')
+    patch = cli_patch(tmp_path, OLD, NEW, "-c", "heatshrink")
+    console: list[str] = []
+    out = on_board(tmp_path / "board", OLD, {"p": patch, "again": patch}, first=[tmp_path / "shadow"],
+                   console=console)
+    assert out["fast"] is False
+    assert out["p"] == out["again"] == made(NEW)
+    said = [ln for ln in console if ln.startswith("delta: viper unavailable")]
+    assert said == ["delta: viper unavailable (MemoryError: memory allocation failed, allocating 2056 bytes): "
+                    "plain bytecode"], console
 
 
 def test_full_size_image(tmp_path):

@@ -77,6 +77,16 @@ def test_the_documents_filepath_within_a_folder(rig):
     assert r.file("data/index.html") == b"x" * 5000
 
 
+def test_the_longest_name_a_folder_target_writes(rig):
+    # 251 bytes, and 255 with ".new": littlefs's longest name (LFS2_NAME_MAX)
+    r = board(rig)
+    name = "\u00e9" * 120 + "n" * 11  # 131 characters, 251 bytes
+    job = multi_job(r, [(5, b"x" * 5000, "/www/" + name)])
+    result = r.run(max_boots=2)
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.file("data/" + name) == b"x" * 5000 and r.file("data/fpga.bit") == OLD
+
+
 def test_this_boards_firmware_and_a_file_in_one_job(rig):
     r = board(rig)
     new = firmware("1.0.1", size=100_000)
@@ -103,6 +113,20 @@ BAD = [
      "download", "file 2: server has %d bytes, document says %d" % (len(CONFIG), len(CONFIG) - 1)),
     ("no target next to firmware", [(0, firmware("1.0.1", size=100_000), "fw.bin"), (9, CONFIG, "x")],
      sig, "REJECTED", "check", "file 9: no target for this file id"),
+    # names that are no names: MicroPython's VFS ends a path at NUL, so "fpga.bit\0.new" would
+    # be the file itself, removed by a failed job and written over, unstaged, by a good one
+    ("NUL in the name, bad signature", [(5, CONFIG, "fpga.bit\u0000")], lambda d: sig(d + b"x"), "FAILED",
+     "check", "bad fota data: file 5: filepath 'fpga.bit\\x00' holds a control character"),
+    ("NUL in the name, good signature", [(5, CONFIG, "fpga.bit\u0000")], sig, "FAILED",
+     "check", "bad fota data: file 5: filepath 'fpga.bit\\x00' holds a control character"),
+    ("NUL in the filepath of a fixed file", [(2, CONFIG, "fpga.bit\u0000")], sig, "FAILED",
+     "check", "bad fota data: file 2: filepath 'fpga.bit\\x00' holds a control character"),
+    ("a control character in the name", [(5, CONFIG, "fpga.bit\u0001")], sig, "FAILED",
+     "check", "bad fota data: file 5: filepath 'fpga.bit\\x01' holds a control character"),
+    (".. in the filepath", [(5, CONFIG, "../data/fpga.bit")], sig, "FAILED",
+     "check", "bad fota data: file 5: filepath '../data/fpga.bit': .. is not a name"),
+    ("a name too long for its .new", [(5, CONFIG, "/www/" + "n" * 252)], sig, "FAILED", "download",
+     "file 5: filepath names a file of 252 bytes; with .new the filesystem takes 251 at most"),
 ]
 
 
@@ -141,6 +165,50 @@ except target.TargetError as e:
     print(json.dumps([str(e), os.listdir()]))
 """, cwd=tmp_path)
     assert out == ["99 bytes written, the file has 100", []]
+
+
+def test_a_folder_target_refuses_what_is_no_name_and_touches_nothing(tmp_path):
+    # The target's own checks, for an application that feeds it directly: the name is refused
+    # before a file is opened, and abort() then removes nothing (not the last file's ".new").
+    from tests.device.mpy import run_json
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f.bin").write_bytes(b"old")
+    (tmp_path / "d" / "f.bin.new").write_bytes(b"staged")
+    out = run_json("""
+import json, os
+from fota import target
+class F:
+    id, size = 5, 3
+t = target.FileTarget(folder="d")
+F.path = "f.bin"
+t.where(F)
+out = []
+for name in ("f.bin\\x00", "f.bin\\x1f", "f.bin\\x85", "f.bin\\\\..", "/www/", "n" * 252, "\\u00e9" * 126):
+    F.path = name
+    try:
+        t.create(F)
+        out.append("taken")
+    except target.TargetError as e:
+        t.abort()
+        out.append(str(e))
+F.path = "n" * 251
+t.create(F)
+t.write(0, b"new")
+t.close()
+out.append(sorted(os.listdir("d")))
+print(json.dumps(out))
+""", cwd=tmp_path)
+    assert out == ["filepath 'f.bin\\x00' holds a control character",
+                   "filepath 'f.bin\\x1f' holds a control character",
+                   "filepath 'f.bin\\x85' holds a control character",
+                   "filepath 'f.bin\\\\..' names no file",
+                   "filepath '/www/' names no file",
+                   "filepath names a file of 252 bytes; with .new the filesystem takes 251 at most",
+                   "filepath names a file of 252 bytes; with .new the filesystem takes 251 at most",
+                   ["f.bin", "f.bin.new", "n" * 251 + ".new"]]
+    assert (tmp_path / "d" / "f.bin").read_bytes() == b"old"
+    assert (tmp_path / "d" / "f.bin.new").read_bytes() == b"staged"
 
 
 def test_each_file_done_is_reported_while_the_job_goes_on(rig):

@@ -202,3 +202,83 @@ def test_a_bad_field_of_a_file_names_the_file():
     doc = {"afr_ota": dict(AFR["afr_ota"], files=[f0, dict(f0, fileid=3, **{"sig-sha256-ecdsa": None})])}
     assert files(doc) == "file 3: sig-sha256-ecdsa must be a base64 signature"
     assert files({"operation": "fota"}) == []
+
+
+# --- names a document gives the device: refused unless they are names ----------------------
+
+LONGEST = "n" * 255  # littlefs's LFS2_NAME_MAX, in bytes
+FILEPATHS_OK = ["/fw.bin", "fw.bin", "/sd/www/index.html", "./fw.bin", "a..b", "...", "fw 1.bin",
+                "\u00e9t\u00e9.bin", "no\u00a0break", LONGEST, "/d/" + LONGEST, "\u00e9" * 127 + "n"]
+FILEPATHS_BAD = [
+    ("fpga.bit\u0000", "filepath 'fpga.bit\\x00' holds a control character"),
+    ("\u0000", "holds a control character"),
+    ("fpga\u0001.bit", "holds a control character"),
+    ("fpga.bit\n", "holds a control character"),
+    ("\u001f.bin", "holds a control character"),
+    ("a\u007fb", "holds a control character"),
+    ("a\u0080b", "holds a control character"),
+    ("a\u009fb", "holds a control character"),
+    ("..", "filepath '..': .. is not a name"),
+    ("../fw.bin", ".. is not a name"),
+    ("/sd/../main.py", ".. is not a name"),
+    ("www/..", ".. is not a name"),
+    ("..\\main.py", ".. is not a name"),  # FatFs takes "\" as a separator too
+    ("a\\..\\b", ".. is not a name"),
+    ("n" * 256, "a name of 256 bytes (at most 255)"),
+    ("/d/" + "n" * 256 + "/x", "a name of 256 bytes (at most 255)"),
+    ("\u00e9" * 128, "a name of 256 bytes (at most 255)"),  # 128 characters, 256 bytes
+]
+
+
+@pytest.mark.parametrize("path", FILEPATHS_OK, ids=[repr(p)[:30] for p in FILEPATHS_OK])
+def test_a_filepath_that_is_a_path_is_taken(path):
+    assert files(_afr(file_change={"filepath": path}))[0][2] == path
+
+
+@pytest.mark.parametrize("path,reason", FILEPATHS_BAD, ids=[repr(p)[:30] for p, _ in FILEPATHS_BAD])
+def test_a_filepath_that_is_no_path_is_refused(path, reason):
+    got = files(_afr(file_change={"filepath": path}))
+    assert isinstance(got, str) and got.startswith("file 0: filepath ") and reason in got, got
+
+
+NAMES = [  # (the document, whether it is taken)
+    (_afr({"protocols": ["MQTT"], "streamname": "s" * 128}), True),
+    (_afr({"protocols": ["MQTT"], "streamname": "s" * 129}), False),
+    (_afr({"protocols": ["MQTT"], "streamname": "AFR_OTA-1\u0000"}), False),
+    (_afr({"protocols": ["MQTT"], "streamname": "AFR\nOTA"}), False),
+    (_afr({"protocols": ["MQTT"], "streamname": ""}), False),
+    (dict(GOOD, bc_idx=-1, version="v" * 31), True),
+    (dict(GOOD, bc_idx=-1, version="v" * 32), False),
+    (dict(GOOD, bc_idx=-1, version=""), False),
+    (dict(GOOD, bc_idx=-1, version="1.0.1\u0000"), False),
+    (dict(GOOD, bc_idx=-1, version="1.0\u00851"), False),
+    (changed(NORDIC, {"fwversion": "v" * 31}), True),
+    (changed(NORDIC, {"fwversion": "v" * 32}), False),
+    (changed(NORDIC, {"fwversion": "v1.0.2\u0007"}), False),
+]
+
+
+@pytest.mark.parametrize("doc,taken", NAMES, ids=[f"{i}-{t}" for i, (_, t) in enumerate(NAMES)])
+def test_stream_ids_and_versions_are_names(doc, taken):
+    r = plan(doc, running=1, next_slot=0)
+    if taken:
+        assert "ok" in r, r
+    else:
+        assert ("afr_ota.streamname missing or not a stream id" in r["error"]
+                or "1 to 31 characters, none a control character" in r["error"]), r
+
+
+def test_a_path_of_thousands_of_parts_is_checked_in_little_memory():
+    # 4,000 parts in 8,000 characters: the check looks at them in place (a list of 4,000
+    # strings would take more heap than this one has).
+    from tests.device.mpy import run
+
+    doc = _afr(file_change={"filepath": "a/" * 4000 + "fw.bin"})
+    code = f"""
+import json
+from fota.plan import files
+doc = json.loads({json.dumps(json.dumps(doc))})
+print(json.dumps([len(f.path) for f in files(doc)]))
+"""
+    out = run(code, heapsize="96k")
+    assert out.stdout.strip().splitlines()[-1] == "[8006]"

@@ -12,7 +12,7 @@ import json, hashlib, binascii
 from fota.https import get, HTTPError
 ca = open({ca!r}, "rb").read()
 try:
-    r = get({url!r}, ca, start={start})
+    r = get({url!r}, ca, start={start}, timeout={timeout})
     h = hashlib.md5(); buf = bytearray(4096); n = 0
     while True:
         k = r.readinto(buf)
@@ -26,8 +26,8 @@ except Exception as e:
 """
 
 
-def download(pki, url, start=0):
-    return run_json(DOWNLOAD.format(ca=str(pki["ca_der"]), url=url, start=start))
+def download(pki, url, start=0, timeout=30):
+    return run_json(DOWNLOAD.format(ca=str(pki["ca_der"]), url=url, start=start, timeout=timeout))
 
 
 def test_streams_the_whole_file(pki, https_server, blob):
@@ -51,6 +51,22 @@ def test_range_from_an_offset(pki, https_server, blob):
 ])
 def test_server_faults_are_errors(pki, https_server, path, error):
     assert download(pki, https_server.url(path))["error"].startswith(error)
+
+
+@pytest.mark.parametrize("path,error", [
+    ("/headers/60/blob.bin", None),  # and the server's own 4 (Server, Date, Content-Length, Connection)
+    ("/headers/61/blob.bin", "HTTPError: more than 64 header lines"),
+    ("/headers/100000/blob.bin", "HTTPError: more than 64 header lines"),
+    ("/longheader/blob.bin", "HTTPError: a header line longer than 1024 bytes"),
+    ("/slowheaders/blob.bin", "HTTPError: no end of the headers in 3 s"),
+])
+def test_headers_without_end_are_refused(pki, https_server, blob, path, error):
+    # A server that never ends its headers, or one slowly: bounded in lines, bytes and time.
+    r = download(pki, https_server.url(path), timeout=3)
+    if error is None:
+        assert r == {"n": len(blob), "total": len(blob), "md5": hashlib.md5(blob).hexdigest()}
+    else:
+        assert r.get("error") == error, r
 
 
 def test_plain_http_is_refused(pki, https_server):
@@ -87,10 +103,13 @@ calls = []
 class Sock:
     def setsockopt(self, *a):
         calls.append(list(a))
+    def settimeout(self, t):
+        calls.append(["timeout", t])
 class Ctx:
     def wrap_socket(self, sock, server_hostname=None):
         calls.append(["wrap", server_hostname])
         return "tls"
-print(json.dumps([awsiot._TLS(Ctx(), "broker.example").wrap_socket(Sock()), calls]))
+print(json.dumps([awsiot._TLS(Ctx(), "broker.example", 30).wrap_socket(Sock()).tls, calls]))
 """)
-    assert out == ["tls", [[6, 1, 1], ["wrap", "broker.example"]]]
+    # the handshake (and CONNACK, SUBACK) waits awsiot.READ_S at most
+    assert out == ["tls", [[6, 1, 1], ["timeout", 30], ["wrap", "broker.example"]]]

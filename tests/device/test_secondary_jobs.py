@@ -123,13 +123,24 @@ _unused = """)
     assert mcu.slot("primary")[:len(image)] == image
 
 
+CHUNK = 448  # upload bytes per request: the MCU's 1024-byte buffer, cut to the 512-byte MTU, less 64
+
+
+def last_chunk(image: bytes) -> int:
+    return (len(image) - 1) // CHUNK * CHUNK
+
+
+# reasons: {n} the image's size, {last} where its last chunk starts
 FAULTS = [
-    ("silent", dict(silent=True), "download", "file 1: no answer to image state in 1000 ms"),
-    ("garbage", dict(corrupt=-1), "download", "file 1: garbled answer to image state: bad CRC"),
+    ("silent", dict(silent=True), "download", "file 1: secondary: no answer to image state in 1000 ms"),
+    ("garbage", dict(corrupt=-1), "download", "file 1: secondary: garbled answer to image state: bad CRC"),
     ("reset mid-upload", dict(reset_at=9000), "download",
-     "file 1: the MCU went back to byte 0 of the upload (did it reset?)"),
+     "file 1: secondary went back to byte 0 of the upload (did it reset?)"),
+    # the slot lists the image (its hash TLV is in), whose signature TLV is cut: never tested
+    ("reset in the last chunk", dict(reset_at=20620), "activate",
+     "file 1: secondary: image state refused: group 1 rc 5 (invalid TLV)"),
     ("refused upload", dict(refuse="no room for the radio calibration"), "download",
-     "file 1: image upload refused: group 1 rc 1 (unknown)"),
+     "file 1: secondary at byte {last} of {n}: image upload refused: group 1 rc 1 (unknown)"),
 ]
 
 
@@ -138,11 +149,12 @@ def test_a_faulty_mcu_fails_the_job(rig, mcu, name, faults, step, reason):
     r = board(rig, mcu)
     before = r.running_slot_bytes()
     mcu.faults(**faults)
-    job = multi_job(r, [(1, mcu_image(), "mcu.bin")])
+    image = mcu_image()
+    job = multi_job(r, [(1, image, "mcu.bin")])
     result = r.run_mcu(max_boots=2)
     ex = r.execution(job)
     assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
-        ("FAILED", step, reason), result.console + mcu.log()
+        ("FAILED", step, reason.format(n=len(image), last=last_chunk(image))), result.console + mcu.log()
     assert "app: done 1.0.0" in result.console  # the flow returned: the loop goes on
     assert result.boot_count == 1 and r.running_slot_bytes() == before
     mcu.clear_faults()
@@ -151,15 +163,15 @@ def test_a_faulty_mcu_fails_the_job(rig, mcu, name, faults, step, reason):
 
 BAD_IMAGES = [
     ("signed by another key", lambda: mcu_image(key=OTHER_KEY), {}, "download",
-     "file 1: image upload refused: group 1 rc 5 (invalid TLV)"),
+     "file 1: secondary at byte {last} of {n}: image upload refused: group 1 rc 5 (invalid TLV)"),
     ("larger than the slot", lambda: mcu_image(size=70_000), dict(slot_size=0x10000), "download",
-     "file 1: image upload refused: group 1 rc 30 (image too large for its slot)"),
+     "file 1: secondary at byte 0 of {n}: image upload refused: group 1 rc 30 (image too large for its slot)"),
     ("not newer", lambda: mcu_image((1, 0, 0, 0)), {}, "download",
      "file 1: version 1.0.0 is not newer than the MCU's 1.0.0"),
     ("not an MCUboot image", lambda: b"\x00" * 4000, {}, "download",
      "file 1: not an MCUboot image (header magic 00000000)"),
     ("not an MCUboot image past the header check here", lambda: b"\x3d\xb8\xf3\x96" + b"\x00" * 16 + b"\x02" + b"\x00" * 4000,
-     {}, "download", "file 1: image upload refused: group 1 rc 22 (invalid image header)"),
+     {}, "download", "file 1: secondary at byte 0 of {n}: image upload refused: group 1 rc 22 (invalid image header)"),
 ]
 
 
@@ -168,11 +180,12 @@ def test_an_image_the_mcu_refuses_fails_the_job(rig, tmp_path, name, image, mcu_
     with Secondary(tmp_path / "mcu", key=pem(MCU_KEY), primary=mcu_image((1, 0, 0, 0)), **mcu_kw) as m:
         r = board(rig, m)
         before = r.running_slot_bytes()
-        job = multi_job(r, [(1, image(), "mcu.bin")])
+        data = image()
+        job = multi_job(r, [(1, data, "mcu.bin")])
         result = r.run_mcu(max_boots=2)
         ex = r.execution(job)
         assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
-            ("FAILED", step, reason), result.console + m.log()
+            ("FAILED", step, reason.format(n=len(data), last=last_chunk(data))), result.console + m.log()
         assert result.boot_count == 1 and r.running_slot_bytes() == before
         assert running(m) == ("1.0.0", {"magic": False, "copy_done": False, "image_ok": False})
         assert set(m.slot("secondary")) == {0xFF}  # refused by the MCU, or erased by the ESP32
@@ -351,3 +364,56 @@ def test_a_new_image_that_crashes_or_hangs_on_its_test_boot_is_reverted(rig, mcu
     assert running(mcu) == ("1.0.0", {"magic": True, "copy_done": True, "image_ok": True})
     assert result.boot_count == 1 and r.running_slot_bytes() == before
     assert "app: done 1.0.0" in result.console
+
+
+# An application with a watchdog of 2 s (4 s with the emulator's grace) and a secondary that
+# may take 2 s per answer: every wait of the files step must feed it.
+WATCHED = APP.replace("timeout_ms=1000", "timeout_ms=2000").replace(
+    "fota.handle_fota_jobs(jobs, force=True)",
+    "fota.watchdog = machine.WDT(timeout=2000)\nfota.handle_fota_jobs(jobs, force=True)")
+
+# reasons: {n} the image's size
+SLOW = [
+    ("a byte per answer", dict(slow=[1, 50]), "download",
+     "file 1: secondary took 1 of 448 bytes per answer at byte 9 of {n}, 9 times: too slow"),
+    ("less than half a chunk per answer", dict(slow=[223, 0]), "download",
+     "file 1: secondary took 223 of 448 bytes per answer at byte 2007 of {n}, 9 times: too slow"),
+    ("half a chunk per answer", dict(slow=[224, 0]), "confirm", None),
+    ("8 short answers", dict(slow=[1, 0, 8]), "confirm", None),
+    ("9 short answers", dict(slow=[1, 0, 9]), "download",
+     "file 1: secondary took 1 of 448 bytes per answer at byte 9 of {n}, 9 times: too slow"),
+    ("late answers", dict(slow=[0, 1500, 4]), "confirm", None),
+    ("a stall within the tries", dict(stall=[4096, 3]), "confirm", None),
+    ("a stall at the last chunk", dict(stall=[20620, 3]), "confirm", None),  # its first answer lost
+    ("a stall for good", dict(stall=[4096, -1]), "download",
+     "file 1: secondary at byte 4032 of {n}: no answer to image upload in 2000 ms"),
+]
+
+
+@pytest.mark.parametrize("name,faults,step,reason", SLOW, ids=[s[0] for s in SLOW])
+def test_a_slow_or_stalling_mcu_ends_the_job_with_no_watchdog_reset(rig, mcu, name, faults, step, reason):
+    # Before: an MCU taking a byte per answer made the upload send hundreds of requests per
+    # block without feeding the watchdog: three watchdog resets, then "interrupted 3 times".
+    r = board(rig, mcu, WATCHED)
+    before = r.running_slot_bytes()
+    mcu.faults(**faults)
+    image = mcu_image()
+    job = multi_job(r, [(1, image, "mcu.bin")])
+    result = r.run_mcu(max_boots=2)
+    ex = r.execution(job)
+    status = "FAILED" if reason else "SUCCEEDED"
+    assert (ex.status, ex.status_details.get("step"), ex.status_details.get("reason")) == \
+        (status, step, reason and reason.format(n=len(image))), result.console + mcu.log()
+    assert result.boot_count == 1 and "app: done 1.0.0" in result.console  # no reset; the loop goes on
+    assert r.running_slot_bytes() == before
+    mcu.clear_faults()
+    assert running(mcu)[0] == ("1.0.0" if reason else "1.1.0")
+
+
+def test_a_long_wait_for_the_mcus_reset_feeds_the_watchdog(rig, mcu):
+    # reset_ms longer than the watchdog's period: the wait is fed all along.
+    r = board(rig, mcu, WATCHED.replace("boot_ms=5000)", "boot_ms=5000, reset_ms=5000)"))
+    job = multi_job(r, [(1, mcu_image(), "mcu.bin")])
+    result = r.run_mcu(max_boots=2)
+    assert r.execution(job).status == "SUCCEEDED", result.console + mcu.log()
+    assert result.boot_count == 1 and running(mcu)[0] == "1.1.0"

@@ -124,3 +124,40 @@ except target.TargetError as e:
     print(json.dumps(str(e)))
 """)
     assert got == "not an MCUboot image (header magic 00000000)"
+
+
+LINES = """
+import json
+from fota import smp
+class Line:  # the UART: quiet, or a console that never falls quiet (and never answers)
+    def __init__(self, babble):
+        self.babble = babble
+    def any(self):
+        return 64 if self.babble else 0
+    def readinto(self, b):
+        line = b"console: " + b"tick " * 10 + b"....\\n"  # 64 bytes
+        b[:] = line[:len(b)]
+        return len(b)
+    def write(self, b):
+        return len(b)
+fed = [0]
+def feed():
+    fed[0] += 1
+out = []
+for babble in (False, True):
+    fed[0] = 0
+    try:
+        smp.Smp(Line(babble), 200, feed).images()
+        out.append("answered")
+    except smp.SmpError as e:
+        out.append([str(e), fed[0] > 0])
+print(json.dumps(out))
+"""
+
+
+def test_every_wait_for_an_answer_feeds_and_ends():
+    # The watchdog is fed while an answer is awaited, on a quiet line and on one that never
+    # falls quiet; the drain before each request ends too (it used to read for as long as
+    # bytes came).
+    out = run_json(LINES, timeout=30)
+    assert out == [["no answer to image state in 200 ms", True]] * 2

@@ -341,6 +341,46 @@ def test_reset_at_upload_byte(smp, mcu, sign):
     assert offsets[-1] == len(image) and smp.images()[1]["version"] == "1.10.0"
 
 
+def test_slow_upload_takes_part_of_each_chunk_and_answers_late(smp, mcu, sign):
+    """slow [bytes, ms(, n)]: each chunk is taken only up to `bytes` and answered `ms` later
+    (the next n chunks only); the client goes on from the offset it is given."""
+    image = sign("1.10.1")
+    first = dict(len=len(image), sha=hashlib.sha256(image).digest(), image=0)
+    mcu.faults(slow=[100, 0])
+    assert smp.request(chunk(image, 0, 512, **first)).off == 100
+    assert smp.request(chunk(image, 100, 512)).off == 200
+    mcu.faults(slow=[0, 300])  # whole chunks, late
+    assert smp.request(chunk(image, 200, 512), timeout=5).off == 712
+    mcu.faults(slow=[1, 0, 2])
+    assert smp.request(chunk(image, 712, 512)).off == 713
+    assert smp.request(chunk(image, 713, 512)).off == 714
+    assert smp.request(chunk(image, 714, 512)).off == 1226  # two chunks only
+    assert mcu.faults().slow is None
+    offsets = smp.upload(image)
+    assert offsets[-1] == len(image) and smp.images()[1]["version"] == "1.10.1"
+    assert mcu.slot("secondary")[:len(image)] == image
+
+
+def test_stall_at_upload_byte(smp, mcu, sign):
+    """stall [byte, seconds]: the chunk holding that byte is written and answered that much
+    later, once; what comes meanwhile waits in the line. Below 0 seconds: it never answers
+    again (silent)."""
+    image = sign("1.10.2")
+    first = dict(len=len(image), sha=hashlib.sha256(image).digest(), image=0)
+    mcu.faults(stall=[700, 1.5])
+    assert smp.request(chunk(image, 0, 512, **first)).off == 512
+    assert smp.request(chunk(image, 512, 512), timeout=5).off == 1024
+    assert "fault: stall at upload byte 700 for 1.5 s" in mcu.log()
+    assert mcu.faults().stall is None  # once
+    assert smp.request(chunk(image, 1024, 512)).off == 1536
+    mcu.faults(stall=[2000, -1])
+    with pytest.raises(TimeoutError):
+        smp.request(chunk(image, 1536, 512), timeout=0.5)
+    with pytest.raises(TimeoutError):
+        smp.request(EchoWrite(d="anyone?"), timeout=0.5)
+    assert mcu.faults().silent and "fault: stalled for good" in mcu.log()
+
+
 # ---- the serial framing
 
 def test_framing_matches_a_third_party_codec():
