@@ -33,7 +33,8 @@ running (a plugin writes its node id to a file before each test; MicroPython rea
 through os.VfsPosix, which reaches the host even on the emulated board). The map is then
 test -> {file::function}, with each test's duration and outcome. A mutant runs the tests that
 run its function (or, for code outside any function, its module), quickest first, at most
---max-tests of them, with -x and a time limit; a test that failed in the map run is not used.
+--max-tests of them and --budget seconds (as the map run timed them), with -x and a time
+limit; a test that failed in the map run is not used.
 
 Results: killed (a test failed, or the time limit passed), survived, untested (no test runs
 its function: counted with the survivors), equivalent (listed in tests/mutants-equivalent.txt:
@@ -497,9 +498,11 @@ def load_map(root: Path, tests: list[str], remap: bool) -> dict:
     return m
 
 
-def tests_for(mu: Mutant, tmap: dict, limit: int) -> list[str]:
+def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None) -> list[str]:
     """The tests that run the mutant's function (or the nearest enclosing one,
-    or its module, when the function itself is not instrumented), quickest first, at most `limit`; tests that failed in the map run left out."""
+    or its module, when the function itself is not instrumented), quickest first, at most `limit`
+    and `budget` seconds of them (as the map run timed them, at least one test); tests that
+    failed in the map run left out."""
     usable = {n: t for n, t in tmap["tests"].items() if t["outcome"] == "passed"}
     known = set(tmap["functions"])
     parts = mu.function.split(".") if mu.function != "<module>" else []
@@ -508,7 +511,14 @@ def tests_for(mu: Mutant, tmap: dict, limit: int) -> list[str]:
     name = f"{mu.file}::{'.'.join(parts) or '<module>'}"
     chosen = [n for n, t in usable.items() if name in t["hits"]]
     chosen.sort(key=lambda n: (usable[n]["duration"], n))
-    return chosen[:limit]
+    out: list[str] = []
+    spent = 0.0
+    for n in chosen[:limit]:
+        spent += usable[n]["duration"]
+        if out and budget is not None and spent > budget:
+            break
+        out.append(n)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,7 +576,9 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     ap.add_argument("--map-tests", nargs="+", default=list(MAP_TESTS),
                     help="the tests the map is made from (default: %(default)s)")
     ap.add_argument("--remap", action="store_true", help="recompute the map even if it is current")
-    ap.add_argument("--max-tests", type=int, default=8, help="tests per mutant, quickest first")
+    ap.add_argument("--max-tests", type=int, default=60, help="tests per mutant, quickest first")
+    ap.add_argument("--budget", type=float, default=15.0,
+                    help="seconds of tests per mutant (as timed in the map run; at least one test)")
     ap.add_argument("--timeout", type=float, help="seconds per mutant (default: from the map)")
     ap.add_argument("--list", action="store_true", help="print the drawn mutants and stop")
     ap.add_argument("--fail-under", type=float, default=90.0,
@@ -598,7 +610,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
             elif not compiles(mu, new):
                 result = "skipped"
             else:
-                tests = tests_for(mu, tmap, a.max_tests)
+                tests = tests_for(mu, tmap, a.max_tests, a.budget)
                 if not tests:
                     result = "untested"
                 else:

@@ -171,3 +171,23 @@ def test_the_equivalents_file_gives_a_reason_for_each(tmp_path):
     bad.write_text("a | b | c | d => e\n")
     with pytest.raises(ValueError, match="no reason"):
         mutate.read_equivalents(bad)
+
+
+def test_a_mutant_gets_the_quickest_tests_of_its_function_within_the_budget():
+    tmap = {"functions": ["a.py::f", "a.py::<module>"], "tests": {
+        "t1": {"duration": 5.0, "outcome": "passed", "hits": ["a.py::f"]},
+        "t2": {"duration": 1.0, "outcome": "passed", "hits": ["a.py::f"]},
+        "t3": {"duration": 0.5, "outcome": "failed", "hits": ["a.py::f"]},
+        "t4": {"duration": 9.0, "outcome": "passed", "hits": ["a.py::<module>"]},
+        "t5": {"duration": 20.0, "outcome": "passed", "hits": ["a.py::f"]}}}
+
+    def mu(function: str) -> Mutant:
+        return Mutant("a.py", function, "op", 1, 0, 0, "", "")
+
+    assert mutate.tests_for(mu("f"), tmap, 10) == ["t2", "t1", "t5"]  # t3 failed in the map run
+    assert mutate.tests_for(mu("f"), tmap, 2) == ["t2", "t1"]
+    assert mutate.tests_for(mu("f"), tmap, 10, budget=6.0) == ["t2", "t1"]
+    assert mutate.tests_for(mu("f"), tmap, 10, budget=0.1) == ["t2"]
+    # not instrumented (a class body, a one-line function): the nearest enclosing scope
+    assert mutate.tests_for(mu("f.inner"), tmap, 10, budget=6.0) == ["t2", "t1"]
+    assert mutate.tests_for(mu("C"), tmap, 10) == ["t4"]
