@@ -32,7 +32,8 @@ stand-in: every function (and every module body) first calls a small function th
 running (a plugin writes its node id to a file before each test; MicroPython reads that file
 through os.VfsPosix, which reaches the host even on the emulated board). The map is then
 test -> {file::function}, with each test's duration and outcome. A mutant runs the tests that
-run its function (or, for code outside any function, its module), quickest first, at most
+run its function (for a module-level constant, the functions of its file that read it; for
+other code outside any function, its module), quickest first, at most
 --max-tests of them and --budget seconds (as the map run timed them), with -x and a time
 limit; a test that failed in the map run is not used.
 
@@ -86,6 +87,7 @@ class Mutant:
     end: int
     original: str
     replacement: str
+    names: tuple[str, ...] = ()  # module-level code: the names it assigns
 
     @property
     def key(self) -> str:
@@ -138,6 +140,7 @@ class _Collector(ast.NodeVisitor):
     def __init__(self, file: str, text: str):
         self.file, self.text, self.pos = file, text, _Offsets(text)
         self.scope: list[str] = []
+        self.names: tuple[str, ...] = ()  # the names the module-level statement assigns
         self.out: list[Mutant] = []
 
     # -- helpers
@@ -153,7 +156,7 @@ class _Collector(ast.NodeVisitor):
             orig = self.text[a:b]
         if replacement != orig:
             self.out.append(Mutant(self.file, ".".join(self.scope) or "<module>", op, node.lineno,
-                                   a, b, orig, replacement))
+                                   a, b, orig, replacement, () if self.scope else self.names))
 
     def expr(self, node: ast.AST, op: str, new: ast.AST) -> None:
         text = ast.unparse(new)
@@ -165,9 +168,9 @@ class _Collector(ast.NodeVisitor):
             return
         for d in node.decorator_list:
             self.visit(d)
+        self.scope.append(node.name)  # a default value matters where the function runs
         for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
             self.visit(d)
-        self.scope.append(node.name)
         self.body(node.body)
         self.scope.pop()
 
@@ -179,7 +182,14 @@ class _Collector(ast.NodeVisitor):
         self.scope.pop()
 
     def visit_Module(self, node: ast.Module) -> None:
-        self.body(node.body)
+        for i, s in enumerate(node.body):
+            if i == 0 and _is_docstring(s):
+                continue
+            targets = s.targets if isinstance(s, ast.Assign) else [s.target] if isinstance(
+                s, (ast.AnnAssign, ast.AugAssign)) else []
+            self.names = tuple(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            self.visit(s)
+        self.names = ()
 
     def body(self, stmts: list[ast.stmt]) -> None:
         for i, s in enumerate(stmts):
@@ -498,7 +508,25 @@ def load_map(root: Path, tests: list[str], remap: bool) -> dict:
     return m
 
 
-def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None) -> list[str]:
+def readers(path: Path, names: tuple[str, ...]) -> list[str]:
+    """The qualified names of the functions of this file that read any of `names`."""
+    out: list[str] = []
+
+    def walk(body: list[ast.stmt], scope: list[str]) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                inner = scope + [node.name]
+                if not isinstance(node, ast.ClassDef) and any(
+                        isinstance(n, ast.Name) and n.id in names for n in ast.walk(node)):
+                    out.append(".".join(inner))
+                walk(node.body, inner)
+
+    walk(ast.parse(path.read_text()).body, [])
+    return out
+
+
+def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
+              root: Path = ROOT) -> list[str]:
     """The tests that run the mutant's function (or the nearest enclosing one,
     or its module, when the function itself is not instrumented), quickest first, at most `limit`
     and `budget` seconds of them (as the map run timed them, at least one test); tests that
@@ -508,8 +536,10 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None) -
     parts = mu.function.split(".") if mu.function != "<module>" else []
     while parts and f"{mu.file}::{'.'.join(parts)}" not in known:
         parts.pop()  # a class body, or a function written on one line: not instrumented
-    name = f"{mu.file}::{'.'.join(parts) or '<module>'}"
-    chosen = [n for n, t in usable.items() if name in t["hits"]]
+    names = {f"{mu.file}::{'.'.join(parts) or '<module>'}"}
+    if not parts and mu.names:  # a module-level constant: the tests of the functions that read it
+        names = {f"{mu.file}::{f}" for f in readers(root / mu.file, mu.names)} or names
+    chosen = [n for n, t in usable.items() if names & set(t["hits"])]
     chosen.sort(key=lambda n: (usable[n]["duration"], n))
     out: list[str] = []
     spent = 0.0
@@ -610,7 +640,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
             elif not compiles(mu, new):
                 result = "skipped"
             else:
-                tests = tests_for(mu, tmap, a.max_tests, a.budget)
+                tests = tests_for(mu, tmap, a.max_tests, a.budget, root)
                 if not tests:
                     result = "untested"
                 else:
