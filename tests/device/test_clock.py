@@ -195,6 +195,26 @@ print(json.dumps([len(req), req[0], list(req[1:40]), struct.unpack_from("!II", r
     assert out[3][0] == 5
 
 
+def test_ntp_counts_to_the_epoch_of_the_board_or_of_the_unix_port():
+    # a board's time.gmtime(0) is 2000-01-01 (MicroPython's ports/esp32: MICROPY_EPOCH_IS_2000):
+    # its NTP seconds are 3155673600 more; the unix port counts from 1970 (2208988800 more)
+    out = mpy.run_json("""
+import json, sys, time
+class _T:
+    def gmtime(self, t=None):
+        return (2000, 1, 1, 0, 0, 0, 5, 1) if t == 0 else time.gmtime(t)
+    def __getattr__(self, name):
+        return getattr(time, name)
+real = time
+sys.modules["time"] = _T()
+from fota import clock
+sys.modules["time"] = real
+print(json.dumps([clock.EPOCH, clock.NTP_DELTA]))
+""")
+    assert out == [2000, 3155673600]
+    assert mpy.run_json("import json\nfrom fota import clock\nprint(json.dumps(clock.NTP_DELTA))") == 2208988800
+
+
 def test_a_transmit_time_with_zero_seconds_is_a_time():
     # only seconds and fraction both zero mean "no time": 0 s and a half is 2036-02-07 06:28:16.5
     out = mpy.run_json("""
