@@ -32,8 +32,8 @@ stand-in: every function (and every module body) first calls a small function th
 running (a plugin writes its node id to a file before each test; MicroPython reads that file
 through os.VfsPosix, which reaches the host even on the emulated board). The map is then
 test -> {file::function}, with each test's duration and outcome. A mutant runs the tests that
-run its function (for other code outside any function, its module; for a module-level
-constant, those that run the functions of its file that read it come first), quickest first, at most
+run its function (for code outside any function, its module's, and for a module-level
+constant also those that run the functions of its file that read it), quickest first, at most
 --max-tests of them and --budget seconds (as the map run timed them), with -x and a time
 limit; a test that failed in the map run is not used.
 
@@ -536,13 +536,11 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
     parts = mu.function.split(".") if mu.function != "<module>" else []
     while parts and f"{mu.file}::{'.'.join(parts)}" not in known:
         parts.pop()  # a class body, or a function written on one line: not instrumented
-    name = f"{mu.file}::{'.'.join(parts) or '<module>'}"
-    chosen = sorted((n for n, t in usable.items() if name in t["hits"]),
+    names = {f"{mu.file}::{'.'.join(parts) or '<module>'}"}
+    if not parts and mu.names:  # a module-level constant: the module's tests and its readers'
+        names |= {f"{mu.file}::{f}" for f in readers(root / mu.file, mu.names)}
+    chosen = sorted((n for n, t in usable.items() if names & set(t["hits"])),
                     key=lambda n: (usable[n]["duration"], n))
-    if not parts and mu.names:  # a module-level constant: first the tests of the functions that read it
-        names = {f"{mu.file}::{f}" for f in readers(root / mu.file, mu.names)}
-        first = [n for n in chosen if names & set(usable[n]["hits"])]
-        chosen = first + [n for n in chosen if n not in first]
     out: list[str] = []
     spent = 0.0
     for n in chosen[:limit]:

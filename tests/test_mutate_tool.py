@@ -193,7 +193,7 @@ def test_a_mutant_gets_the_quickest_tests_of_its_function_within_the_budget():
     assert mutate.tests_for(mu("C"), tmap, 10) == ["t4"]
 
 
-def test_a_module_constant_is_tried_first_by_the_tests_of_the_functions_that_read_it(tmp_path):
+def test_a_module_constant_is_tried_by_the_tests_of_the_functions_that_read_it(tmp_path):
     (tmp_path / "a.py").write_text("CHUNK = 4 * 1024\nOTHER = 1\n\n\ndef copy(n=3):\n    return CHUNK\n\n\n"
                                    "def other():\n    return OTHER\n")
     ms = mutate.mutants_of("a.py", (tmp_path / "a.py").read_text())
@@ -204,8 +204,9 @@ def test_a_module_constant_is_tried_first_by_the_tests_of_the_functions_that_rea
     assert mutate.readers(tmp_path / "a.py", ("CHUNK",)) == ["copy"]
     tmap = {"functions": ["a.py::<module>", "a.py::copy", "a.py::other"], "tests": {
         "t_import": {"duration": 0.1, "outcome": "passed", "hits": ["a.py::<module>"]},
-        "t_copy": {"duration": 1.0, "outcome": "passed", "hits": ["a.py::<module>", "a.py::copy"]},
+        "t_copy": {"duration": 1.0, "outcome": "passed", "hits": ["a.py::copy"]},  # imported before
         "t_other": {"duration": 0.5, "outcome": "passed", "hits": ["a.py::<module>", "a.py::other"]}}}
-    assert mutate.tests_for(chunk, tmap, 10, root=tmp_path) == ["t_copy", "t_import", "t_other"]
-    assert mutate.tests_for(chunk, tmap, 1, root=tmp_path) == ["t_copy"]
+    assert mutate.tests_for(chunk, tmap, 10, root=tmp_path) == ["t_import", "t_other", "t_copy"]
+    assert mutate.tests_for([m for m in ms if m.original == "1"][0], tmap, 10, root=tmp_path) == \
+        ["t_import", "t_other"]  # OTHER: copy() does not read it
     assert mutate.tests_for(default, tmap, 10, root=tmp_path) == ["t_copy"]
