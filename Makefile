@@ -7,7 +7,7 @@ DEPS   := .deps
 UMQTT  := $(DEPS)/umqtt/simple.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test docs bench reliability mutants clean system-packages firmware mip
+.PHONY: setup demo test docs bench reliability mutants mutants-sample clean system-packages firmware mip
 
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
@@ -50,6 +50,14 @@ bench: setup
 # (tests/mutants.py): a table of caught / missed; fails if any is missed.
 mutants: setup
 	$(BIN)/python tests/mutants.py
+
+# Mutations nobody named, drawn at random by seed over lib/fota and the stand-in, each run
+# against the tests that run its code (tests/mutate.py; the map is kept in build/): prints
+# killed / survived / equivalent and every survivor's diff; fails under 90 % killed.
+SEED  ?= 1
+COUNT ?= 300
+mutants-sample: setup
+	$(BIN)/python tests/mutate.py --seed $(SEED) --count $(COUNT)
 
 # Every fault sweep in full (power cuts, hostile documents, dropped connections, restarts, ...):
 # one table of "survived / tried"; fails unless every row is whole.

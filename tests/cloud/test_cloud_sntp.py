@@ -4,6 +4,7 @@ and the "ntp" entry that provisioning writes for devices."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 import struct
 
@@ -12,7 +13,8 @@ import pytest
 from fotatools.backend import DEFAULT_NTP, Endpoint, ThingCredentials
 from fotatools.cloud import daemon
 from fotatools.cloud.ca import LocalCA
-from fotatools.cloud.sntp import NTP_DELTA, SntpServer, bind, device_address, ntp_stamp, reply
+from fotatools.cloud.sntp import (NTP_DELTA, SntpServer, bind, device_address, loopback_candidates,
+                                  ntp_stamp, reply)
 from fotatools.provisioning import write_device_folder
 
 
@@ -61,6 +63,16 @@ def test_anything_but_a_client_request_gets_no_answer(request_):
 def test_ntp_stamp_counts_from_1900():
     assert ntp_stamp(0) == struct.pack("!II", NTP_DELTA, 0)
     assert ntp_stamp(1.5) == struct.pack("!II", NTP_DELTA + 1, 2**31)
+    # a clock of today keeps its last fraction bit (2**-22 s): the fraction is taken from t - secs
+    assert ntp_stamp(1_700_000_000 + 2**-22) == struct.pack("!II", NTP_DELTA + 1_700_000_000, 1024)
+
+
+def test_loopback_candidates_are_twenty_addresses_of_127_8_but_not_127_0():
+    assert len(loopback_candidates(random.Random(1))) == 20  # tries on port 123 before a free port
+    got = [[int(x) for x in a.split(".")] for a in loopback_candidates(random.Random(1), 5000)]
+    assert {a[0] for a in got} == {127}
+    for i, (low, high) in ((1, (1, 254)), (2, (0, 255)), (3, (1, 254))):
+        assert min(a[i] for a in got) == low and max(a[i] for a in got) == high, i
 
 
 def test_server_answers_over_udp_from_its_clock():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 import time
 from pathlib import Path
@@ -61,6 +62,10 @@ def test_presigned_get_and_head(backend, cloud, obj):
     ("bytes=0-1,5-6", 200, 0, len(DATA) - 1),  # multiple ranges: the whole object, as S3 does
     ("bytes=9-3", 200, 0, len(DATA) - 1),  # invalid: ignored
     ("items=0-3", 200, 0, len(DATA) - 1),
+    ("bytes=-", 200, 0, len(DATA) - 1),  # neither end: ignored
+    ("bytes=-1", 206, len(DATA) - 1, len(DATA) - 1),  # the shortest suffix (-0 is unsatisfiable)
+    ("bytes=10239-", 206, len(DATA) - 1, len(DATA) - 1),  # the last byte (10240- is unsatisfiable)
+    ("bytes=0-10239", 206, 0, len(DATA) - 1),
 ])
 def test_ranges(backend, cloud, obj, rng, status, first, last):
     st, headers, body = get(cloud, backend.presign(obj[0]), headers={"Range": rng})
@@ -165,3 +170,52 @@ def test_parse_s3_url(url, expected):
 def test_parse_s3_url_rejects(url):
     with pytest.raises(StoreError):
         parse_s3_url(url)
+
+
+@pytest.mark.parametrize("key,status", [
+    ("a/../fw.bin", 400), ("a//fw.bin", 400), ("./fw.bin", 400), ("k" * 1025, 400),
+    ("k" * 1024, 403),  # the longest key S3 takes: checked, then refused for want of a signature
+])
+def test_a_bad_object_key_is_an_invalid_request(backend, cloud, key, status):
+    url = urlsplit(backend.presign("fw.bin"))
+    st, headers, body = get(cloud, f"https://{url.netloc}/fota-firmware/{key}")
+    assert st == status
+    assert (b"<Code>InvalidRequest</Code>" if status == 400 else b"<Code>AccessDenied</Code>") in body
+    assert headers["Content-Type"] == "application/xml"  # what an S3 client parses the code from
+    assert headers["Content-Length"] == str(len(body))
+
+
+@pytest.mark.parametrize("bucket", ["Bad_Bucket", "ab", "a" * 64])
+def test_a_bad_bucket_is_an_invalid_request(backend, cloud, bucket):
+    url = urlsplit(backend.presign("fw.bin"))
+    st, _, body = get(cloud, f"https://{url.netloc}/{bucket}/fw.bin")
+    assert st == 400 and b"<Code>InvalidRequest</Code>" in body
+
+
+def test_a_large_object_is_stored_and_served_whole(backend, cloud, tmp_path):
+    # larger than the 64 KiB the store copies and sends at a time, and not a multiple of it
+    data = bytes(range(256)) * 700 + b"end"
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    key = f"{unique('big')}/big.bin"
+    backend.upload(src, key)
+    st, headers, body = get(cloud, backend.presign(key))
+    assert st == 200 and body == data
+    st, _, body = get(cloud, backend.presign(key), headers={"Range": "bytes=65530-"})
+    assert st == 206 and body == data[65530:]
+
+
+def test_a_head_answer_ends_with_its_headers(backend, cloud, obj):
+    # nothing may follow the headers of a HEAD answer (RFC 9110 9.3.2): raw, as a client sees it
+    url = urlsplit(backend.presign(obj[0]))
+    ctx = ssl.create_default_context(cafile=cloud.ca_pem)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=url.hostname) as tls:
+        tls.sendall(f"HEAD {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                    "Connection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n")[0]
+    assert f"Content-Length: {len(DATA)}".encode() in answer
+    assert answer.endswith(b"\r\n\r\n") and answer.count(b"\r\n\r\n") == 1

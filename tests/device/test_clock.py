@@ -181,6 +181,72 @@ print(json.dumps(clock.parse(rep, req)))
     assert out == [0x100000000 + stamp, 0]
 
 
+def test_the_request_carries_the_clock_past_2036_and_a_nonce():
+    # the clock 5 s into NTP era 1 (odd, so a lost low bit shows): the transmit timestamp is
+    # its NTP seconds modulo 2**32, which the server echoes back as the originate timestamp
+    out = mpy.run_json("""
+import json, struct, time
+from fota import clock
+clock.now = lambda: 0x100000000 + 5 - clock.NTP_DELTA
+req = clock.request()
+print(json.dumps([len(req), req[0], list(req[1:40]), struct.unpack_from("!II", req, 40)]))
+""")
+    assert out[:3] == [48, 0x23, [0] * 39]  # LI 0, version 4, mode 3; nothing else set
+    assert out[3][0] == 5
+
+
+def test_ntp_counts_to_the_epoch_of_the_board_or_of_the_unix_port():
+    # a board's time.gmtime(0) is 2000-01-01 (MicroPython's ports/esp32: MICROPY_EPOCH_IS_2000):
+    # its NTP seconds are 3155673600 more; the unix port counts from 1970 (2208988800 more)
+    out = mpy.run_json("""
+import json, sys, time
+class _T:
+    def gmtime(self, t=None):
+        return (2000, 1, 1, 0, 0, 0, 5, 1) if t == 0 else time.gmtime(t)
+    def __getattr__(self, name):
+        return getattr(time, name)
+real = time
+sys.modules["time"] = _T()
+from fota import clock
+sys.modules["time"] = real
+print(json.dumps([clock.EPOCH, clock.NTP_DELTA]))
+""")
+    assert out == [2000, 3155673600]
+    assert mpy.run_json("import json\nfrom fota import clock\nprint(json.dumps(clock.NTP_DELTA))") == 2208988800
+
+
+def test_a_transmit_time_with_zero_seconds_is_a_time():
+    # only seconds and fraction both zero mean "no time": 0 s and a half is 2036-02-07 06:28:16.5
+    out = mpy.run_json("""
+import struct, json
+from fota import clock
+req = clock.request()
+rep = bytearray(48)
+rep[0] = 0x24
+rep[1] = 1
+rep[24:32] = req[40:48]
+struct.pack_into("!II", rep, 40, 0, 0x80000000)
+print(json.dumps(clock.parse(rep, req)))
+""")
+    assert out == [0x100000000, 500000]
+
+
+def test_the_build_time_is_read_only_from_an_app_image_header():
+    at = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
+    head = built(at)[:144]
+    cases = {"image": head, "short": head[:143], "not an image": b"\xe8" + head[1:],
+             "no app descriptor": head[:32] + b"\x33\x54\xcd\xab" + head[36:]}
+    out = mpy.run_json(f"""
+import json
+from fota import clock
+cases = {cases!r}
+print(json.dumps({{k: clock.build_time(v) for k, v in cases.items()}}))
+""")
+    unix = int(at.timestamp())
+    assert out["image"] == unix  # the unix port counts from 1970 (a board from 2000)
+    assert out["short"] == out["not an image"] == out["no app descriptor"] == 0
+
+
 # a fake RTC for ready() outside the emulator: records what the clock was set to
 FAKE_RTC = """
 import sys, time

@@ -282,3 +282,19 @@ print(json.dumps([len(f.path) for f in files(doc)]))
 """
     out = run(code, heapsize="96k")
     assert out.stdout.strip().splitlines()[-1] == "[8006]"
+
+
+@pytest.mark.parametrize("wbits,ok", [(8, False), (9, True), (12, True), (13, False)])
+def test_deflate_windows_of_2_9_to_2_12_bytes(wbits, ok):
+    r = plan(dict(GOOD, bc_enc="deflate", bc_wbits=wbits, bc_zsize=1000))
+    if ok:
+        assert r["ok"][1] == GOOD["bc_size"], r
+    else:
+        assert r["error"] == f"bc_wbits {wbits}: this device inflates windows of 2**9..2**12 bytes"
+
+
+def test_an_application_is_sent_as_it_is():
+    app = dict(GOOD, target="app")
+    assert plan(app)["kind"] == "app" and "ok" in plan(app)
+    r = plan(dict(app, bc_enc="deflate", bc_wbits=12, bc_zsize=1000))
+    assert r["error"] == "bc_enc is for firmware images; an application is sent as it is"

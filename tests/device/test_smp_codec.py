@@ -73,6 +73,39 @@ print(json.dumps(binascii.hexlify(buf[:n]).decode()))
                                                "len": 123456, "confirm": False, "neg": -70000}
 
 
+ENCODED = [True, False, None, 0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, -1, -24, -25,
+           -256, -257, -2**32, "", "a" * 23, "a" * 24, "é", b"", b"x" * 23, b"x" * 24, b"y" * 256, [], [None],
+           [True, [False, None, 1]], {}, {"k": None}, {"a": [1, b"\x00"], "b": {"c": -1}}]
+
+
+def test_encode_writes_what_cbor2_writes_for_each_kind_and_length():
+    out = mp(f"""
+from fota import cbor
+res = []
+for v in {ENCODED!r}:
+    buf = bytearray(400)
+    n = cbor.encode(buf, 0, v)
+    res.append(binascii.hexlify(buf[:n]).decode())
+print(json.dumps(res))
+""")
+    assert out == [cbor2.dumps(v).hex() for v in ENCODED]
+
+
+def test_encode_refuses_integers_past_32_bits():
+    out = mp("""
+from fota import cbor
+res = []
+for v in (2**32, -2**32 - 1):
+    try:
+        cbor.encode(bytearray(16), 0, v)
+        res.append("encoded")
+    except cbor.CborError as e:
+        res.append(str(e))
+print(json.dumps(res))
+""")
+    assert out == ["integer too large"] * 2
+
+
 GARBAGE = ["", "a1", "a16161", "5f", "c0", "fb3ff0000000000000", "a1616101ff", "01 02",
            "9f" * 20 + "ff" * 20, "7a00010000", "62ffff", "a2616101"]
 
