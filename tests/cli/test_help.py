@@ -20,6 +20,7 @@ USES = {
     "status": HOME + CLOUD,
     "cancel": HOME + CLOUD,
     "flash": [],
+    "mip-index": [],
 }
 
 
