@@ -3,10 +3,14 @@
 # One request, one response, read in place with readinto(): nothing is buffered beyond what
 # the caller hands in. The server certificate must chain to the CA given (DER) and match the
 # host name. `start` asks for the bytes from that offset on (Range), so a broken download can
-# go on from the last good sector.
+# go on from the last good sector. The handshake tells the board's clock how it went
+# (clock.tls_ok, clock.hint): a refusal over certificate dates moves the clock, and the request
+# is made again at once (a few times at most) when it did.
 
 import socket
 import ssl
+
+from fota import clock
 
 
 class HTTPError(Exception):
@@ -82,6 +86,20 @@ class Response:
 
 
 def get(url, ca_der, start=0, timeout=30):
+    tries = 3
+    while True:
+        try:
+            r = _get(url, ca_der, start, timeout)
+        except Exception as e:
+            tries -= 1
+            if not clock.hint(e) or not tries:
+                raise
+            continue
+        clock.tls_ok()
+        return r
+
+
+def _get(url, ca_der, start, timeout):
     host, port, path = split_url(url)
     addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
     sock = socket.socket()

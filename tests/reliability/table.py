@@ -25,6 +25,7 @@ ROWS = [
     "broker and jobs service restarts during a job",
     "non-FOTA jobs queued ahead of an update",
     "cross-thing attempts and bad URLs",
+    "lying time servers",
 ]
 
 
