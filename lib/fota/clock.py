@@ -27,7 +27,8 @@
 # ready(ntp, feed) is called before each TLS session; it never raises and asks the sources only
 # when due: at once after a believed clock met a date refusal, every 10 s doubling to a minute
 # while no two agree, every 6 hours once they did. Each server gets one request and TIMEOUT_S
-# to answer; feed() (the watchdog) is called before each.
+# to answer (its name lookup takes what the port's getaddrinfo takes: no timeout can be given);
+# feed() (the watchdog) is called before each.
 
 import gc
 import socket
