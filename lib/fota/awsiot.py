@@ -3,9 +3,11 @@
 # config.json (written by `fota provision`):
 #   {"thing": "dev-1", "endpoint": "xxxx-ats.iot.eu-west-1.amazonaws.com", "port": 8883,
 #    "cert": "certs/device.crt.der", "key": "certs/device.key.der", "ca": "certs/ca.der",
-#    "ntp": "time.aws.com"}
+#    "ntp": ["time.aws.com", "time.cloudflare.com", "pool.ntp.org"]}
 # Every connect() first sets the board's clock (clock.py: the firmware's build time as a
-# floor, then NTP at "ntp"), since TLS checks the certificates' dates against it.
+# floor, then the time sources of "ntp"), since TLS checks the certificates' dates against it;
+# a refusal over those dates moves the clock (clock.hint) and is tried again at once, a few
+# times at most; a handshake that gets through confirms a time on trial (clock.tls_ok).
 # Keys and certificates are DER: MicroPython's mbedTLS binding does not parse PEM.
 # The client id is the thing name, as AWS IoT policies with iot:Connection.Thing.ThingName
 # require. Works with both umqtt.simple releases: the one frozen into ESP32 firmware
@@ -22,6 +24,7 @@ from fota.https import nodelay, tls_context
 CONFIG = "config.json"
 READ_S = 30  # the longest a read of the session blocks: the TLS handshake, CONNACK, SUBACK, and
 #              the rest of a message once its first byte has come
+CLOCK_TRIES = 4  # handshakes per connect(): the times on trial, then the floor
 
 
 def load_config(path=CONFIG):
@@ -79,9 +82,11 @@ class _Sock:
 
 
 class Connection:
-    # An MQTT session that can be closed (to free its TLS buffers) and opened again.
-    def __init__(self, cfg, keepalive=60, read_s=READ_S):
+    # An MQTT session that can be closed (to free its TLS buffers) and opened again. feed():
+    # the watchdog, fed while the clock asks its sources.
+    def __init__(self, cfg, keepalive=60, feed=None, read_s=READ_S):
         self.cfg = cfg
+        self.feed = feed
         self.thing = cfg["thing"]
         self.keepalive = keepalive
         self.read_s = read_s
@@ -94,9 +99,24 @@ class Connection:
         self.sent = 0  # ticks_ms of the last packet sent (for the keep-alive)
 
     def connect(self):
+        tries = CLOCK_TRIES
+        while True:
+            clock.ready(self.cfg.get("ntp", clock.DEFAULT), self.feed)
+            try:
+                self._connect()
+            except Exception as e:
+                tries -= 1
+                if not clock.hint(e) or not tries:
+                    raise
+                if self.feed:
+                    self.feed()
+                continue
+            clock.tls_ok()
+            return
+
+    def _connect(self):
         from umqtt.simple import MQTTClient
 
-        clock.ready(self.cfg.get("ntp", clock.DEFAULT))
         if self.ctx is None:
             self.ctx = tls_context(self.ca, read(self.cfg["cert"]), read(self.cfg["key"]))
         tls = _TLS(self.ctx, self.cfg["endpoint"], self.read_s)
@@ -109,10 +129,9 @@ class Connection:
             c.connect()
             for t in self.subs:
                 c.subscribe(t)
-        except Exception as e:
+        except Exception:
             if c.sock:
                 c.sock.close()  # a board has few sockets: a failed attempt must not keep one
-            clock.hint(e)
             raise
         finally:
             if old is None:

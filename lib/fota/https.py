@@ -4,11 +4,16 @@
 # the caller hands in. The server certificate must chain to the CA given (DER) and match the
 # host name. `start` asks for the bytes from that offset on (Range), so a broken download can
 # go on from the last good sector. Each read waits `timeout` s at most; the status line and
-# the headers come within `timeout` s, in HEADER_LINES lines of LINE_MAX bytes at most.
+# the headers come within `timeout` s, in HEADER_LINES lines of LINE_MAX bytes at most. The
+# handshake tells the board's clock how it went (clock.tls_ok, clock.hint): a refusal over
+# certificate dates moves the clock, and the request is made again at once (a few times at
+# most) when it did.
 
 import socket
 import ssl
 import time
+
+from fota import clock
 
 HEADER_LINES = 64  # header lines a response may have
 LINE_MAX = 1024  # bytes in one of them
@@ -87,6 +92,20 @@ class Response:
 
 
 def get(url, ca_der, start=0, timeout=30):
+    tries = 3
+    while True:
+        try:
+            r = _get(url, ca_der, start, timeout)
+        except Exception as e:
+            tries -= 1
+            if not clock.hint(e) or not tries:
+                raise
+            continue
+        clock.tls_ok()
+        return r
+
+
+def _get(url, ca_der, start, timeout):
     host, port, path = split_url(url)
     addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
     sock = socket.socket()

@@ -70,7 +70,7 @@ def run(job_cbk=None, check=None, settings=None):
     core.watchdog = wdt  # long update steps feed it
     app = apps.start(core.reject)  # the application boot.py chose (None: there is none)
     checks = [c for c in (check, _hook(app, "selftest")) if c]
-    conn = Connection(cfg)
+    conn = Connection(cfg, feed=wdt.feed)  # the clock feeds it while it asks its sources
     jobs = None
     pause, fails, n = 1, 0, 0
     trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)

@@ -26,7 +26,7 @@ def test_provision_build_publish_status_cancel(fota_aws, moto, tmp_path):
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg == {"thing": thing, "endpoint": cfg["endpoint"], "port": 8883,
                    "cert": "certs/device.crt.der", "key": "certs/device.key.der",
-                   "ca": "certs/ca.der", "ntp": "time.aws.com"}
+                   "ca": "certs/ca.der", "ntp": ["time.aws.com", "time.cloudflare.com", "pool.ntp.org"]}
     assert cfg["endpoint"].endswith("-ats.iot.eu-west-1.amazonaws.com")
     x509.load_der_x509_certificate((folder / "certs" / "ca.der").read_bytes())
 

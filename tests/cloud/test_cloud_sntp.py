@@ -15,7 +15,7 @@ from fotatools.cloud import daemon
 from fotatools.cloud.ca import LocalCA
 from fotatools.cloud.sntp import (NTP_DELTA, SntpServer, bind, device_address, loopback_candidates,
                                   ntp_stamp, reply)
-from fotatools.provisioning import write_device_folder
+from fotatools.provisioning import check_device_folder, write_device_folder
 
 
 def client_request(version: int = 4, mode: int = 3, nonce: bytes = b"\x12\x34\x56\x78\x9a\xbc\xde\xf0",
@@ -131,4 +131,30 @@ def test_aws_devices_get_the_public_default(tmp_path):
     creds = ThingCredentials("aws-thing", thing.cert_pem, thing.key_pem, "0" * 64,
                              Endpoint("xxxx-ats.iot.eu-west-1.amazonaws.com", 8883, ca.cert_pem))
     config = write_device_folder(creds, tmp_path / "dev", tmp_path / "home")
-    assert config["ntp"] == DEFAULT_NTP == "time.aws.com"
+    # three independent public services: one that lies is outvoted by the two others
+    assert config["ntp"] == list(DEFAULT_NTP) == ["time.aws.com", "time.cloudflare.com", "pool.ntp.org"]
+
+
+def test_the_default_servers_are_the_devices_default():
+    from tests.device.mpy import run_json
+    assert run_json("import json\nfrom fota import clock\nprint(json.dumps(clock.DEFAULT))") == list(DEFAULT_NTP)
+
+
+@pytest.mark.parametrize("ntp,ok", [
+    ("time.aws.com", True), ("127.0.0.1:40123", True), ("", True), ([], True),
+    (["time.aws.com", "pool.ntp.org:123"], True),
+    ("host:0", False), ("host:65536", False), ("host:x", False), (":123", False), ("a b", False),
+    (5, False), (["ok", 5], False), ({"host": "x"}, False), (["ok", "host:"], True),
+])
+def test_the_ntp_setting_is_checked_before_it_reaches_a_board(tmp_path, ntp, ok):
+    ca = LocalCA(tmp_path / "ca").ensure()
+    thing = ca.issue("a-thing")
+    creds = ThingCredentials("a-thing", thing.cert_pem, thing.key_pem, "0" * 64,
+                             Endpoint("broker.example", 8883, ca.cert_pem, ntp=ntp))
+    folder = tmp_path / "dev"
+    write_device_folder(creds, folder, tmp_path / "home")
+    if ok:
+        assert check_device_folder(folder)["ntp"] == ntp
+    else:
+        with pytest.raises(ValueError, match='"ntp"'):
+            check_device_folder(folder)

@@ -113,3 +113,50 @@ print(json.dumps([awsiot._TLS(Ctx(), "broker.example", 30).wrap_socket(Sock()).t
 """)
     # the handshake (and CONNACK, SUBACK) waits awsiot.READ_S at most
     assert out == ["tls", [[6, 1, 1], ["timeout", 30], ["wrap", "broker.example"]]]
+
+
+# the board's clock around a download: a fake RTC records what the clock is set to
+CLOCKED = """
+import json, sys, time
+from fota import clock, https
+class _RTC:
+    set = []
+    def datetime(self, dt=None):
+        _RTC.set.append(dt)
+class _M:
+    RTC = _RTC
+sys.modules["machine"] = _M
+clock._floor = int(time.time()) - 1000
+clock.synced = {synced}
+clock._on = {on!r}
+clock._due = 12345
+try:
+    r = https.get({url!r}, open({ca!r}, "rb").read())
+    r.close()
+    print(json.dumps({{"synced": clock.synced, "on": clock._on, "set": len(_RTC.set)}}))
+except Exception as e:
+    print(json.dumps({{"error": str(e), "synced": clock.synced, "due": clock._due, "set": len(_RTC.set)}}))
+"""
+
+
+def test_a_certificate_date_refusal_sets_the_clock_again(pki, blob, tmp_path):
+    # a believed clock that a server's certificate calls expired: the clock goes back to the
+    # floor and the request is made again at once, three times at most; the sources are to be
+    # asked again at the next chance (due None)
+    import datetime as dt
+
+    from fotatools.cloud.ca import LocalCA
+    now = dt.datetime.now(dt.timezone.utc)
+    files = LocalCA.save(pki["ca"].issue("localhost", server=True,
+                                         valid=(now - dt.timedelta(days=50), now - dt.timedelta(days=3))),
+                         tmp_path, "expired")
+    with FirmwareServer({"blob.bin": blob}, files.cert_pem, files.key_pem) as s:
+        r = run_json(CLOCKED.format(synced=2, on=None, url=s.url("/fw/blob.bin"), ca=str(pki["ca_der"])))
+    assert "The certificate validity has expired" in r["error"], r
+    assert (r["synced"], r["due"], r["set"]) == (0, None, 3), r
+
+
+def test_a_download_confirms_a_time_on_trial(pki, https_server):
+    r = run_json(CLOCKED.format(synced=0, on="ntp.example", url=https_server.url("/fw/blob.bin"),
+                                ca=str(pki["ca_der"])))
+    assert r == {"synced": 1, "on": None, "set": 0}

@@ -106,7 +106,7 @@ def test_new_firmware_that_cannot_reach_the_cloud_rolls_back(rig):
         "    with open(path) as f:\n"
         "        return json.load(f)\n"
         "class Connection:\n"
-        "    def __init__(self, cfg, keepalive=60):\n"
+        "    def __init__(self, cfg, keepalive=60, feed=None):\n"
         "        self.thing = cfg['thing']\n"
         "    def connect(self):\n"
         "        raise OSError(113)\n"

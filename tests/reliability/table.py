@@ -27,6 +27,7 @@ ROWS = [
     "cross-thing attempts and bad URLs",
     "names",
     "slow and stalling MCUs",
+    "lying time servers",
 ]
 
 

@@ -37,8 +37,10 @@ class NotFound(BackendError):
         self.name = name
 
 
-# Amazon's public NTP service: what devices on AWS set their clock from by default.
-DEFAULT_NTP = "time.aws.com"
+# What devices on AWS set their clock from by default: three independent public NTP services
+# (Amazon's, Cloudflare's, the NTP pool), so that one that lies is outvoted (lib/fota/clock.py
+# believes a time only when two servers agree, or when TLS lets it through).
+DEFAULT_NTP = ("time.aws.com", "time.cloudflare.com", "pool.ntp.org")
 
 
 @dataclass
@@ -48,7 +50,8 @@ class Endpoint:
     host: str
     port: int
     ca_pem: bytes  # the CA that signs the broker's (and the object store's) certificate
-    ntp: str = DEFAULT_NTP  # the SNTP server devices set their clock from ("host[:port]")
+    # the SNTP servers devices set their clock from ("host[:port]", or a list of them)
+    ntp: str | list[str] = field(default_factory=lambda: list(DEFAULT_NTP))
 
 
 @dataclass

@@ -33,6 +33,22 @@ SIGNER = "certs/signer.der"
 CONFIG_KEYS = ("thing", "endpoint", "port", "cert", "key", "ca")
 
 
+def ntp_sources(value: Any) -> list[str]:
+    """config.json's "ntp" as the device reads it (lib/fota/clock.py): one "host[:port]" or a
+    list of them; "" or [] turns NTP off. ValueError with a one-line reason otherwise."""
+    if isinstance(value, str):
+        items = [value] if value else []
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise ValueError(f'"ntp" must be "host[:port]" or a list of them, not {value!r}')
+    for item in items:
+        host, _, port = item.partition(":")
+        if not host or " " in item or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ValueError(f'"ntp": bad time server {item!r} (give "host" or "host:port")')
+    return items
+
+
 def cert_der(pem: bytes) -> bytes:
     return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
 
@@ -127,6 +143,11 @@ def check_device_folder(folder: Path) -> dict[str, Any]:
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}")
+    if "ntp" in config:
+        try:
+            ntp_sources(config["ntp"])
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
     for k in ("cert", "key", "ca"):
         rel = str(config[k])
         if rel.startswith("/") or ".." in Path(rel).parts:

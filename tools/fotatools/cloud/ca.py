@@ -200,20 +200,24 @@ class LocalCA:
         return self.cert_der_path.read_bytes()
 
     # -- issuing ---------------------------------------------------------------------------
-    def issue(self, cn: str, server: bool = False, names: list[str] | None = None) -> Issued:
+    def issue(self, cn: str, server: bool = False, names: list[str] | None = None,
+              valid: tuple[dt.datetime, dt.datetime] | None = None) -> Issued:
         """Issue a certificate for `cn` (a server one carries SAN localhost and 127.0.0.1, or
-        `names`: DNS names and IP addresses)."""
+        `names`: DNS names and IP addresses), valid (not before, not after): by default from an
+        hour ago for ten years. Publicly trusted server certificates live 47 to 200 days: tests
+        of the board's clock give such dates."""
         ca_key, ca_cert = self._key(), self._cert()
         key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
+        start, end = valid or (now - dt.timedelta(hours=1), now + dt.timedelta(days=VALIDITY_DAYS - 1))
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
             .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=VALIDITY_DAYS - 1))
+            .not_valid_before(start)
+            .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_agreement=True,
                                          key_cert_sign=False, crl_sign=False,
@@ -249,11 +253,13 @@ class LocalCA:
         _write(files.cert_der, issued.cert_der)
         return files
 
-    def issue_server(self, folder: Path, stem: str = "server",
-                     hosts: list[str] | tuple[str, ...] = ()) -> CertFiles:
+    def issue_server(self, folder: Path, stem: str = "server", hosts: list[str] | tuple[str, ...] = (),
+                     valid: tuple[dt.datetime, dt.datetime] | None = None) -> CertFiles:
         """Issue the TLS server certificate: CN localhost, SAN localhost, 127.0.0.1 and
-        `hosts` (DNS names or IPv4 addresses by which devices reach this machine)."""
-        return self.save(self.issue("localhost", server=True, names=server_names(hosts)), folder, stem)
+        `hosts` (DNS names or IPv4 addresses by which devices reach this machine); `valid` as
+        for issue()."""
+        return self.save(self.issue("localhost", server=True, names=server_names(hosts), valid=valid),
+                         folder, stem)
 
     def server_for(self, folder: Path, hosts: list[str] | tuple[str, ...] = (),
                    stem: str = "server") -> CertFiles:

@@ -83,7 +83,7 @@ class LocalBackend:
     def endpoint(self) -> Endpoint:
         r = self.call("DescribeEndpoint")
         return Endpoint(host=r["endpointAddress"], port=int(r["port"]),
-                        ca_pem=r["caCertificatePem"].encode(), ntp=self.info.ntp or DEFAULT_NTP)
+                        ca_pem=r["caCertificatePem"].encode(), ntp=self.info.ntp or list(DEFAULT_NTP))
 
     def provision(self, thing_name: str) -> ThingCredentials:
         r = self.call("Provision", {"thingName": thing_name})

@@ -1,9 +1,10 @@
 """The stand-in's time service: an SNTP server (RFC 4330) answering from this machine's clock.
 
 A board's clock starts at 2000-01-01 after power-up and TLS checks certificate dates against
-it, so devices ask NTP before they connect (`lib/clock.py`). AWS devices use a public server
-(time.aws.com); devices of the stand-in use this one, whose address `fota provision` writes
-into their config.json ("ntp").
+it, so devices ask NTP before they connect (`lib/fota/clock.py`). AWS devices use three
+independent public servers (a time is believed when two agree); devices of the stand-in use
+this one alone, whose address `fota provision` writes into their config.json ("ntp"): a sole
+source's time is confirmed by the TLS handshake it lets through.
 
 Where it listens: UDP port 123, the port devices ask by default, when this process may bind it
 (root); each stand-in on loopback takes its own 127.x.y.z address, so that several run side by
