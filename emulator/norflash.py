@@ -85,7 +85,7 @@ class NorFlash:
         self.s = [0] * len(STATS_FIELDS)
         self.busy_us = 0  # modelled busy time of this process (for the watchdog model)
         self._scratch = bytearray(SECTOR)  # what a write lands on
-        self._views = {}  # size -> (view of _scratch, that many 0xFF bytes)
+        self._views = {}  # size -> (view of _scratch, view of that many 0xFF bytes of _ERASED)
         self._packed = bytearray(8 * len(STATS_FIELDS))
         if stats_path:
             try:
@@ -209,7 +209,8 @@ class NorFlash:
         if size <= SECTOR:
             pair = self._views.get(size)
             if pair is None:
-                pair = self._views[size] = (memoryview(self._scratch)[:size], b"\xff" * size)
+                # views, not copies: a board's flash driver takes nothing of the firmware's heap
+                pair = self._views[size] = (memoryview(self._scratch)[:size], memoryview(_ERASED)[:size])
             old = pair[0]
             self.f.readinto(old)
             unerased = old != pair[1]

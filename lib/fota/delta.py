@@ -139,9 +139,10 @@ class Crle:
 
 
 class Patch:
-    def __init__(self, src, base, base_len, max_window=MAX_WINDOW):
+    def __init__(self, src, base, base_len, max_window=MAX_WINDOW, dbuf=None):
         # src: the patch stream (readinto, close); base: the running slot's Partition;
-        # base_len: the length of the image in it (appimage.length). Reads the header.
+        # base_len: the length of the image in it (appimage.length); dbuf: a 4096-byte buffer
+        # for decompressed patch data (made here if not given). Reads the header.
         self.src = src
         self.r = r = Reader(src)
         head = r.byte()
@@ -172,7 +173,7 @@ class Patch:
         self.base = base
         self.blen = base_len
         self.bs = base.ioctl(5, 0)
-        self.dbuf = bytearray(4096)  # decompressed patch data
+        self.dbuf = dbuf or bytearray(4096)  # decompressed patch data
         self.dmv = memoryview(self.dbuf)
         self.dpos = self.dend = 0
         self.made = 0  # bytes of the new image made
@@ -271,6 +272,9 @@ class Patcher:
         self.size = size
         self.xsize = xsize
         self.p = None
+        # made now, with the update's other buffers, while the heap is in one piece; each
+        # open (a resume) uses it again
+        self.dbuf = bytearray(4096)
 
     def state(self, done):
         return None  # nothing to record: a resume starts the patch over
@@ -280,7 +284,7 @@ class Patcher:
         try:
             if r.total != self.xsize:
                 raise DeltaError("server has %d bytes, document says %d" % (r.total, self.xsize))
-            p = Patch(r, self.base, self.blen)
+            p = Patch(r, self.base, self.blen, dbuf=self.dbuf)
             if p.total != self.size:
                 raise DeltaError("patch makes %d bytes, document says %d" % (p.total, self.size))
             self.p = p
