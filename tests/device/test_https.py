@@ -5,6 +5,7 @@ import hashlib
 import pytest
 
 from tests.device.mpy import run_json
+from tests.device.test_clock import FAKE_RTC
 from tests.device.servers import FirmwareServer
 
 DOWNLOAD = """
@@ -115,17 +116,10 @@ print(json.dumps([awsiot._TLS(Ctx(), "broker.example", 30).wrap_socket(Sock()).t
     assert out == ["tls", [[6, 1, 1], ["timeout", 30], ["wrap", "broker.example"]]]
 
 
-# the board's clock around a download: a fake RTC records what the clock is set to
-CLOCKED = """
-import json, sys, time
-from fota import clock, https
-class _RTC:
-    set = []
-    def datetime(self, dt=None):
-        _RTC.set.append(dt)
-class _M:
-    RTC = _RTC
-sys.modules["machine"] = _M
+# the board's clock around a download: test_clock's fake RTC records what the clock is set to
+CLOCKED = FAKE_RTC.replace("{", "{{").replace("}", "}}") + """
+import json
+from fota import https
 clock._floor = int(time.time()) - 1000
 clock.synced = {synced}
 clock._on = {on!r}
