@@ -125,17 +125,14 @@ def signer(work: Path) -> tuple[Path, Path]:
 # The demo board's main.py when it has a secondary MCU: the project's main.py, with the
 # secondary on UART1 (TX GPIO17, RX GPIO16) registered for the files of id 1
 # (docs: "Wiring a real secondary MCU").
-SECONDARY_MAIN = """import fota, machine
+RUN = "fota.run(selftest=checks and checks.run)\n"
+assert RUN in (ROOT / "main.py").read_text(), "main.py no longer calls " + RUN
+SECONDARY_MAIN = (ROOT / "main.py").read_text().replace(RUN, """import machine
 from fota.target import SmpTarget
-
-try:
-    import checks  # a firmware's own self-test, if its build froze one: checks.run(jobs) -> (ok, why)
-except ImportError:
-    checks = None
 
 fota.run(selftest=checks and checks.run,
          targets={1: SmpTarget(machine.UART(1, 115200, tx=17, rx=16))})
-"""
+""")
 
 
 def device_folder(work: Path, home: Path, cert: Path | None = None,
