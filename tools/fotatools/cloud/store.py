@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
@@ -124,10 +125,11 @@ class ObjectStore:
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
 
     def presign(self, bucket: str, key: str, expires_in: int, now: float | None = None) -> str:
-        """A URL that lets anyone GET the object for `expires_in` seconds."""
+        """A URL that lets anyone GET the object for at least `expires_in` seconds (the expiry
+        is a whole second, rounded up: rounded down, a 1 s URL could be dead within 1 ms)."""
         check_bucket(bucket)
         check_key(key)
-        expires = int((time.time() if now is None else now) + expires_in)
+        expires = math.ceil((time.time() if now is None else now) + expires_in)
         path = quote(f"/{bucket}/{key}", safe="/-_.~")
         sig = self._signature(bucket, key, expires)
         return (f"https://{self.host}:{self.port}{path}"
