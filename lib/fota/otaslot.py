@@ -161,10 +161,15 @@ class SlotWriter:
     def _flush(self):
         if not self.fill:
             return
-        if self.fill < SECTOR:  # last, short sector: pad like erased flash
-            for i in range(self.fill, SECTOR):
-                self.buf[i] = 0xFF
         mv = memoryview(self.buf)
+        i = self.fill
+        if i < SECTOR:  # last, short sector: pad like erased flash, doubling the 0xFF run
+            mv[i] = 0xFF
+            k = 1
+            while i + k < SECTOR:
+                c = min(k, SECTOR - i - k)
+                mv[i + k:i + k + c] = mv[i:i + c]
+                k += c
         if not self._holds(mv):  # else the sector holds these bytes already: no erase, no write
             self.touched = True
             self.part.writeblocks(self.sector, self.buf)  # erases the sector first

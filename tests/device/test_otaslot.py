@@ -65,3 +65,44 @@ def test_slot_writer_refusals_and_abort(tmp_path):
     f = Flash(tmp_path / "flash.bin")
     assert f.app_desc("ota_1") is None  # the header is gone: nothing can boot the slot
     assert f.boot_slot() == "ota_0"
+
+
+PAD_APP = """
+import json
+from fota import otaslot
+other = otaslot.slots()[1]
+class Body:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+out = {}
+for size in (4096 + 1, 4096 + 2, 4096 + 3, 4096 + 1000, 2 * 4096 - 1):
+    data = bytes((i * 7 + 1) % 255 for i in range(size))  # never 0xFF
+    w = otaslot.SlotWriter(other, size)
+    body = Body(data)
+    while w.feed_from(body):
+        pass
+    w._flush()
+    last = bytearray(4096)
+    other.readblocks(1, last)
+    tail = size - 4096
+    out[size] = [last[:tail] == data[4096:], last[tail:] == b"\\xff" * (4096 - tail)]
+print("result:", json.dumps(out))
+"""
+
+
+def test_the_last_short_sector_is_padded_like_erased_flash(tmp_path):
+    # The sector's buffer still holds the previous sector's bytes: every byte after the
+    # image's end must be written as 0xFF, for tails of 1, 2, 3, 1000 and 4095 bytes.
+    fs = device_folder(tmp_path / "fs", PAD_APP)
+    create_flash(tmp_path / "flash.bin", firmware("1.0.0"))
+    with Device(tmp_path / "flash.bin", fs, echo=None) as dev:
+        r = dev.run(max_boots=1, timeout=60)
+    assert r.exit_reason == "main-returned", r.console
+    line = next(x for x in r.console.splitlines() if x.startswith("result: "))
+    assert json.loads(line[len("result: "):]) == {
+        str(n): [True, True] for n in (4097, 4098, 4099, 5096, 8191)}
