@@ -41,10 +41,14 @@ class Target:
     thing: str
     state: str  # an execution state, WAITING or SPARED
     execution: Execution | None = None
+    stage: str = ""  # of a canary rollout (fotatools.canary): "canary" or "rest"
+    why: str = ""  # the note, when the job's own state does not say it
 
     @property
     def note(self) -> str:
         """Why a thing without a finished execution stands where it does (or "")."""
+        if self.why:
+            return self.why
         if self.state == WAITING:
             return "(not queued yet)"
         if self.state == SPARED:

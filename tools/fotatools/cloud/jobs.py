@@ -691,8 +691,11 @@ class JobsEngine:
                 crit = x.get("rateIncreaseCriteria")
                 if not _is_int(base) or not 1 <= base <= 1000:
                     raise _invalid("exponentialRate.baseRatePerMinute must be an integer 1..1000")
-                if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1.1 <= factor <= 5:
-                    raise _invalid("exponentialRate.incrementFactor must be 1.1..5")
+                # "up to one digit after the decimal (for example, 1.5, but not 1.55)"
+                if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
+                        or not 1.1 <= factor <= 5 or round(factor, 1) != factor:
+                    raise _invalid("exponentialRate.incrementFactor must be 1.1..5 with at most "
+                                   "one digit after the decimal")
                 if not isinstance(crit, dict) or len(crit) != 1 or not (
                         _is_int(crit.get("numberOfNotifiedThings")) and crit["numberOfNotifiedThings"] >= 1
                         or _is_int(crit.get("numberOfSucceededThings")) and crit["numberOfSucceededThings"] >= 1):
@@ -890,7 +893,9 @@ class JobsEngine:
             crit = expo["rateIncreaseCriteria"]
             if ("numberOfNotifiedThings" in crit and notified >= crit["numberOfNotifiedThings"]) or \
                     ("numberOfSucceededThings" in crit and succeeded >= crit["numberOfSucceededThings"]):
-                rate = min(1000.0, rate * expo["incrementFactor"])
+                # maximumPerMinute, given with an exponential rate, is as far as it grows
+                cap = job["config"]["jobExecutionsRolloutConfig"].get("maximumPerMinute", 1000)
+                rate = min(float(cap), rate * expo["incrementFactor"])
                 notified = succeeded = 0
             fields.update(rollout_rate=rate, notified_since_increase=notified,
                           succeeded_since_increase=succeeded)
