@@ -266,3 +266,31 @@ def test_watch_follows_a_canary_to_the_end(cloud, fw, capsys, monkeypatch):
     assert code == 0, err
     report = json.loads(out)
     assert report["counts"] == {"SUCCEEDED": 3} and looks["n"] == 3
+
+
+# -- the stand-in's CreateJob, as AWS's API reference bounds it -------------------------------------
+@pytest.mark.parametrize("factor,ok", [(1.1, True), (5, True), (1.5, True), (1.0, False),
+                                       (5.1, False), (1.55, False)])
+def test_the_stand_in_takes_an_increment_factor_of_one_decimal(cloud, factor, ok):
+    from fotatools.cloud.jobs import ControlError
+
+    cloud.things("t")
+    params = {"jobId": "f", "targets": ["arn:aws:iot:local:000000000000:thing/t"],
+              "document": "{}", "jobExecutionsRolloutConfig": {"exponentialRate": {
+                  "baseRatePerMinute": 1, "incrementFactor": factor,
+                  "rateIncreaseCriteria": {"numberOfSucceededThings": 1}}}}
+    if ok:
+        cloud.engine.create_job(params)
+    else:
+        with pytest.raises(ControlError, match="incrementFactor"):
+            cloud.engine.create_job(params)
+
+
+def test_maximum_per_minute_bounds_the_base_rate_too(cloud):
+    cloud.things(*FLEET[:4])
+    cloud.engine.create_job({
+        "jobId": "cap", "targets": [f"arn:aws:iot:local:000000000000:thing/{t}" for t in FLEET[:4]],
+        "document": "{}", "jobExecutionsRolloutConfig": {"maximumPerMinute": 2, "exponentialRate": {
+            "baseRatePerMinute": 3, "incrementFactor": 2,
+            "rateIncreaseCriteria": {"numberOfNotifiedThings": 100}}}})
+    assert queued(cloud, "cap") == 2
