@@ -294,3 +294,24 @@ def test_maximum_per_minute_bounds_the_base_rate_too(cloud):
             "baseRatePerMinute": 3, "incrementFactor": 2,
             "rateIncreaseCriteria": {"numberOfNotifiedThings": 100}}}})
     assert queued(cloud, "cap") == 2
+
+
+def test_a_mistyped_target_of_a_rollback_exits_2_before_the_release_is_made(cloud, capsys,
+                                                                          tmp_path):
+    fleet(cloud, 2)
+    old = tmp_path / "old.bin"
+    old.write_bytes(app_image("1.0.0"))
+    for target, said in ((["--thing", "kitchen-9"], "no thing 'kitchen-9' on the local cloud; "
+                                                    "the things are: kitchen-1, kitchen-2"),
+                         (["--group", "kitchen"], "no group 'kitchen' on the local cloud; the "
+                                                  "groups are: kitchens")):
+        code, out, err = cloud.fota(capsys, "rollback", old, "--version", "1.1.0", "--out",
+                                    tmp_path / "rb", *target)
+        assert code == 2 and not out and err == f"fota: error: {said}\n"
+        assert not (tmp_path / "rb").exists()
+    code, out, err = cloud.fota(capsys, "rollback", old, "--version", "1.1.0", "--out",
+                                tmp_path / "rb", "--group", "kitchens", "--job-id", "back")
+    assert code == 0, err
+    assert "release: " in out and "job back: micropython 1.1.0 -> group kitchens" in out
+    code, st = cloud.status(capsys, "back")
+    assert code == 3 and st["version"] == "1.1.0" and st["counts"] == {"QUEUED": 2}

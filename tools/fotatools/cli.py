@@ -740,9 +740,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                                  "(publishing the rollback)")
         if args.watch:
             raise UsageError("--watch goes with --thing or --group (publishing the rollback)")
-    else:  # bad publish options before anything is written
+    else:  # bad publish options, and targets that do not exist, before anything is written
+        things = [check_name(t) for t in args.thing or []]
+        groups = [check_name(g, "group name") for g in args.group or []]
         parse_rollout(args)
-        canary_options(args, [], [])
+        canary_options(args, things, groups)
+        target_arns(make_backend(args), things, groups)
     path, manifest = build_rollback(Path(args.old), args.version,
                                     Path(args.out) if args.out else None,
                                     Path(args.sign) if args.sign else None, args.chip,
