@@ -1,8 +1,9 @@
 """`fota`: publish ESP32 MicroPython firmware as AWS IoT jobs and follow the rollout.
 
-Exit codes: 0 success (`status`, `--watch`: every thing the job targets SUCCEEDED); 1 a failed
-operation or rollout (the control plane refused; the job ended with a thing that failed, was
-rejected, timed out, removed, canceled, or spared by a cancel before it started); 2 bad input,
+Exit codes: 0 success (`status`, `--watch`: every thing the job targets SUCCEEDED, a canary's
+rest included); 1 a failed operation or rollout (the control plane refused; the job ended with
+a thing that failed, was rejected, timed out, removed, canceled, or spared by a cancel or a
+canary that did not succeed before it started); 2 bad input,
 or a job, thing or group that does not exist (one line `fota: error: ...` on stderr, naming
 those that do); 3 `status`, `--watch`: the rollout still goes on (a thing waits for the rollout
 rate to queue it, is queued or in progress); `cloud status`: the local cloud is not running.
@@ -901,6 +902,9 @@ def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
                     tqdm.write(f"{stamp} {t.thing}: {t.state} {state[1]}".rstrip(),
                                file=sys.stdout)
                 seen[t.thing] = state
+            if not as_json and report.get("promoted"):
+                tqdm.write(f"{stamp} {job_id}: the canary succeeded: created job "
+                           f"{report['stages'][-1]['job_id']}", file=sys.stdout)
             if not as_json and progress.summary() != said:
                 said = progress.summary()
                 tqdm.write(f"{stamp} {job_id}: {said}", file=sys.stdout)
@@ -1231,7 +1235,10 @@ def build_parser() -> Parser:
     p = sub("status", "show how far a job has got over every thing it targets; exit 0 "
                       "every one SUCCEEDED, 3 while any waits to be queued, is queued or in "
                       "progress, 1 when it ended otherwise (failed, rejected, timed out, "
-                      "removed, canceled, spared by a cancel)", cmd_status, (HOME, CLOUD))
+                      "removed, canceled, spared by a cancel); a canary job (publish "
+                      "--canary) counts the things of both its stages, and once every canary "
+                      "thing SUCCEEDED creates the job of the rest, JOB-rest", cmd_status,
+            (HOME, CLOUD))
     p.add_argument("job", help="job id (on AWS also an OTA update id: its AFR_OTA- job)")
     p.add_argument("--watch", action="store_true",
                    help="follow until no thing waits to be queued, is queued or in progress")
