@@ -62,6 +62,9 @@ def test_an_exponential_rate_grows_as_things_are_notified(cloud, fw, capsys, opt
     assert out["status"] == "IN_PROGRESS"
     config = cloud.engine.describe_job("expo")["job"]["jobExecutionsRolloutConfig"]
     assert config["exponentialRate"]["rateIncreaseCriteria"] == {"numberOfNotifiedThings": 1}
+    if "--rate" in options:
+        code, st = cloud.status(capsys, "expo")
+        assert st["summary"].endswith("(not yet queued at from 1/min, x2.0 up to 3/min)")
     seen = []
     for _ in per_minute:
         seen.append(queued(cloud, "expo"))

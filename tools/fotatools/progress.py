@@ -60,7 +60,9 @@ def rate_text(rollout: dict[str, Any]) -> str:
     """A job's rollout rate in a few words ("1/min", "from 5/min, x2"), or ""."""
     expo = rollout.get("exponentialRate")
     if isinstance(expo, dict) and expo.get("baseRatePerMinute"):
-        return f"from {expo['baseRatePerMinute']}/min, x{expo.get('incrementFactor', '?')}"
+        cap = f" up to {rollout['maximumPerMinute']}/min" if rollout.get("maximumPerMinute") \
+            else ""
+        return f"from {expo['baseRatePerMinute']}/min, x{expo.get('incrementFactor', '?')}{cap}"
     if rollout.get("maximumPerMinute"):
         return f"{rollout['maximumPerMinute']}/min"
     return ""
