@@ -273,6 +273,14 @@ class AwsBackend:
                     break
         return out[:MAX_NAMES]
 
+    def group_members(self, group: str) -> list[str]:
+        out: list[str] = []
+        with self._named("group", group):
+            for page in self.iot.get_paginator("list_things_in_thing_group").paginate(
+                    thingGroupName=group, recursive=True):
+                out += page.get("things", [])
+        return list(dict.fromkeys(out))
+
     def target_things(self, job: JobInfo) -> list[str]:
         # AWS lists a job's executions, not the things it has yet to queue: the things named
         # by its targets are read here. A group the job has finished rolling out to adds none
@@ -435,8 +443,9 @@ class AwsBackend:
         }
         if protocol != "mqtt":
             args["awsJobPresignedUrlConfig"] = {"expiresInSec": rollout.presigned_expires_sec}
-        if rollout.maximum_per_minute:
-            args["awsJobExecutionsRolloutConfig"] = {"maximumPerMinute": rollout.maximum_per_minute}
+        rate = rollout.rollout_config()  # AwsJobExecutionsRolloutConfig: the same fields
+        if rate:
+            args["awsJobExecutionsRolloutConfig"] = rate
         if rollout.abort_failure_percent is not None:
             args["awsJobAbortConfig"] = {"abortCriteriaList": [{
                 "failureType": "ALL", "action": "CANCEL",
@@ -511,13 +520,13 @@ class AwsBackend:
             return dict(self.iot.get_ota_update(otaUpdateId=ota_id)["otaUpdateInfo"])
 
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
-                   rollout: Rollout) -> JobInfo:
+                   rollout: Rollout, description: str | None = None) -> JobInfo:
         args: dict[str, Any] = {
             "jobId": job_id,
             "targets": targets,
             "document": json.dumps(document, separators=(",", ":")),
             "targetSelection": "SNAPSHOT",
-            "description": f"FOTA {document.get('version', '')}".strip(),
+            "description": description or f"FOTA {document.get('version', '')}".strip(),
         }
         if "${aws:iot:s3-presigned-url:" in args["document"]:
             if not self.role_arn:
@@ -525,15 +534,7 @@ class AwsBackend:
                                    "FOTA_PRESIGN_ROLE_ARN")
             args["presignedUrlConfig"] = {"roleArn": self.role_arn,
                                           "expiresInSec": rollout.presigned_expires_sec}
-        if rollout.maximum_per_minute:
-            args["jobExecutionsRolloutConfig"] = {"maximumPerMinute": rollout.maximum_per_minute}
-        if rollout.abort_failure_percent is not None:
-            args["abortConfig"] = {"criteriaList": [{
-                "failureType": "ALL", "action": "CANCEL",
-                "thresholdPercentage": float(rollout.abort_failure_percent),
-                "minNumberOfExecutedThings": rollout.abort_min_executed}]}
-        if rollout.step_timeout_minutes:
-            args["timeoutConfig"] = {"inProgressTimeoutInMinutes": rollout.step_timeout_minutes}
+        args.update(rollout.job_config())
         with self._call(f"create job {job_id}"):
             self.iot.create_job(**args)
         return self.describe_job(job_id)
@@ -557,6 +558,7 @@ class AwsBackend:
             target_selection=job.get("targetSelection") or "SNAPSHOT",
             processing_targets=list(details.get("processingTargets") or []),
             rollout=dict(job.get("jobExecutionsRolloutConfig") or {}),
+            description=job.get("description"),
         )
 
     def list_executions(self, job_id: str) -> list[Execution]:

@@ -67,11 +67,50 @@ class ThingCredentials:
 class Rollout:
     """Rollout and abort settings, as AWS IoT's create_job takes them."""
 
-    maximum_per_minute: int | None = None  # jobExecutionsRolloutConfig.maximumPerMinute
+    # jobExecutionsRolloutConfig.maximumPerMinute: a constant rate, or with an exponential
+    # rate the most it grows to
+    maximum_per_minute: int | None = None
+    # jobExecutionsRolloutConfig.exponentialRate: baseRatePerMinute (1..1000), incrementFactor
+    # (1.1..5, one decimal), and rateIncreaseCriteria: numberOfNotifiedThings or
+    # numberOfSucceededThings (>= 1) since the last increase
+    base_per_minute: int | None = None
+    increment_factor: float | None = None
+    increase_after: int | None = None
+    increase_on: str = "succeeded"  # or "notified"
     abort_failure_percent: float | None = None  # abortConfig: failureType ALL, action CANCEL
     abort_min_executed: int = 1  # abortConfig: minNumberOfExecutedThings
     step_timeout_minutes: int | None = None  # timeoutConfig.inProgressTimeoutInMinutes
     presigned_expires_sec: int = 3600  # presignedUrlConfig.expiresInSec (60..3600)
+
+    def rollout_config(self) -> dict[str, Any] | None:
+        """jobExecutionsRolloutConfig, or None for no rate at all."""
+        out: dict[str, Any] = {}
+        if self.base_per_minute is not None:
+            key = ("numberOfNotifiedThings" if self.increase_on == "notified"
+                   else "numberOfSucceededThings")
+            out["exponentialRate"] = {
+                "baseRatePerMinute": self.base_per_minute,
+                "incrementFactor": float(self.increment_factor or 2.0),
+                "rateIncreaseCriteria": {key: int(self.increase_after or 1)}}
+        if self.maximum_per_minute is not None:
+            out["maximumPerMinute"] = self.maximum_per_minute
+        return out or None
+
+    def job_config(self) -> dict[str, Any]:
+        """The create_job parameters these settings make (presignedUrlConfig aside, whose
+        role only AWS needs): jobExecutionsRolloutConfig, abortConfig, timeoutConfig."""
+        out: dict[str, Any] = {}
+        rate = self.rollout_config()
+        if rate:
+            out["jobExecutionsRolloutConfig"] = rate
+        if self.abort_failure_percent is not None:
+            out["abortConfig"] = {"criteriaList": [{
+                "failureType": "ALL", "action": "CANCEL",
+                "thresholdPercentage": float(self.abort_failure_percent),
+                "minNumberOfExecutedThings": self.abort_min_executed}]}
+        if self.step_timeout_minutes is not None:
+            out["timeoutConfig"] = {"inProgressTimeoutInMinutes": self.step_timeout_minutes}
+        return out
 
 
 @dataclass
@@ -101,6 +140,7 @@ class JobInfo:
     # (creating executions for); empty once every target thing has its execution
     processing_targets: list[str] = field(default_factory=list)
     rollout: dict[str, Any] = field(default_factory=dict)  # jobExecutionsRolloutConfig
+    description: str | None = None
 
 
 class Backend(Protocol):
@@ -135,12 +175,16 @@ class Backend(Protocol):
         """An MQTT file-delivery stream over uploaded objects (file id, key); its version."""
 
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
-                   rollout: Rollout) -> JobInfo: ...
+                   rollout: Rollout, description: str | None = None) -> JobInfo: ...
 
     def describe_job(self, job_id: str) -> JobInfo:
         """NotFound if there is no such job."""
 
     def list_executions(self, job_id: str) -> list[Execution]: ...
+
+    def group_members(self, group: str) -> list[str]:
+        """The things in a thing group now, its child groups' included (NotFound if there is
+        no such group)."""
 
     def target_things(self, job: JobInfo) -> list[str]:
         """The things the job targets as it saw them, group members included, in order: those

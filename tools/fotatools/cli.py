@@ -1,8 +1,9 @@
 """`fota`: publish ESP32 MicroPython firmware as AWS IoT jobs and follow the rollout.
 
-Exit codes: 0 success (`status`, `--watch`: every thing the job targets SUCCEEDED); 1 a failed
-operation or rollout (the control plane refused; the job ended with a thing that failed, was
-rejected, timed out, removed, canceled, or spared by a cancel before it started); 2 bad input,
+Exit codes: 0 success (`status`, `--watch`: every thing the job targets SUCCEEDED, a canary's
+rest included); 1 a failed operation or rollout (the control plane refused; the job ended with
+a thing that failed, was rejected, timed out, removed, canceled, or spared by a cancel or a
+canary that did not succeed before it started); 2 bad input,
 or a job, thing or group that does not exist (one line `fota: error: ...` on stderr, naming
 those that do); 3 `status`, `--watch`: the rollout still goes on (a thing waits for the rollout
 rate to queue it, is queued or in progress); `cloud status`: the local cloud is not running.
@@ -22,12 +23,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
 from .backend import Backend, BackendError, NotFound, Rollout
+from .canary import REST_SUFFIX, target_list
+from .canary import Plan as CanaryPlan
+from .canary import decode as decode_canary
+from .canary import follow as follow_canary
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
 from .progress import WAITING, Progress, Target
@@ -364,10 +370,10 @@ def default_job_id(version: str, now: dt.datetime | None = None) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]+", "-", raw)[:64]
 
 
-def parse_rate(text: str) -> int:
+def parse_rate(text: str, option: str = "--rate") -> int:
     m = re.fullmatch(r"\s*(\d+)\s*(/\s*min)?\s*", text)
     if not m or not 1 <= int(m.group(1)) <= 1000:
-        raise UsageError(f"bad --rate {text!r}: things per minute, 1..1000 (e.g. 10/min)")
+        raise UsageError(f"bad {option} {text!r}: things per minute, 1..1000 (e.g. 10/min)")
     return int(m.group(1))
 
 
@@ -414,18 +420,33 @@ def make_afr_ota_document(manifest: dict[str, Any], url: str, stream_id: str,
     }}
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
-    if not args.thing and not args.group:
-        raise UsageError("give the targets: --thing T... and/or --group G...")
-    things = [check_name(t) for t in args.thing or []]
-    groups = [check_name(g, "group name") for g in args.group or []]
-    if not -1 <= args.slot <= 15:
-        raise UsageError(f"bad --slot {args.slot}: -1 (the next OTA slot) or 0..15")
-    if args.job_id is not None and not JOB_ID_RE.match(args.job_id):
-        raise UsageError(f"bad --job-id {args.job_id!r}: 1..64 characters of a-z A-Z 0-9 _ -")
+def parse_rollout(args: argparse.Namespace) -> Rollout:
+    """The rollout options of `publish` (and `rollback`) as AWS IoT's create_job takes them."""
     rollout = Rollout()
     if args.rate is not None:
         rollout.maximum_per_minute = parse_rate(args.rate)
+    expo = {"--rate-factor": args.rate_factor, "--rate-increase-after": args.rate_increase_after,
+            "--rate-increase-on": args.rate_increase_on}
+    if args.rate_base is None:
+        given = [name for name, v in expo.items() if v is not None]
+        if given:
+            raise UsageError(f"{given[0]} goes with --rate-base (an exponential rollout)")
+    else:
+        rollout.base_per_minute = parse_rate(args.rate_base, "--rate-base")
+        factor = 2.0 if args.rate_factor is None else args.rate_factor
+        if not 1.1 <= factor <= 5 or round(factor, 1) != factor:
+            raise UsageError(f"bad --rate-factor {factor}: 1.1..5, at most one digit after the "
+                             "decimal point (AWS IoT's incrementFactor)")
+        rollout.increment_factor = factor
+        after = 1 if args.rate_increase_after is None else args.rate_increase_after
+        if after < 1:
+            raise UsageError(f"bad --rate-increase-after {after}: at least 1 thing")
+        rollout.increase_after = after
+        rollout.increase_on = args.rate_increase_on or "succeeded"
+        if rollout.maximum_per_minute is not None and \
+                rollout.maximum_per_minute < rollout.base_per_minute:
+            raise UsageError(f"--rate {args.rate} is below --rate-base {args.rate_base}: with an "
+                             "exponential rollout --rate is the most the rate grows to")
     if args.abort_percent is not None:
         if not 0 < args.abort_percent <= 100:
             raise UsageError(f"bad --abort-percent {args.abort_percent}: 0 < P <= 100")
@@ -444,6 +465,71 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if not 60 <= args.expires <= 3600:
             raise UsageError(f"bad --expires {args.expires}: seconds, 60..3600")
         rollout.presigned_expires_sec = args.expires
+    return rollout
+
+
+def canary_options(args: argparse.Namespace, things: list[str],
+                   groups: list[str]) -> tuple[int | None, str | None] | None:
+    """(--canary N, --canary-group G), checked; None without a canary."""
+    n, group = getattr(args, "canary", None), getattr(args, "canary_group", None)
+    if n is None and group is None:
+        return None
+    if n is not None and group is not None:
+        raise UsageError("--canary and --canary-group exclude each other")
+    if n is not None and not 1 <= n <= 100:
+        raise UsageError(f"bad --canary {n}: 1..100 things")
+    if group is not None:
+        check_name(group, "group name")
+    if getattr(args, "file", None):
+        raise UsageError("--canary and --canary-group go with a RELEASE, not --file")
+    job_id = args.job_id or ""
+    if len(job_id) > 64 - len(REST_SUFFIX):
+        raise UsageError(f"bad --job-id {job_id!r} for a canary: at most "
+                         f"{64 - len(REST_SUFFIX)} characters (the rest goes out as "
+                         f"{job_id}{REST_SUFFIX})")
+    return n, group
+
+
+def plan_canary(backend: Backend, job_id: str, canary: tuple[int | None, str | None],
+                things: list[str], groups: list[str], targets: list[str],
+                rollout: Rollout) -> tuple[list[str], Rollout, str, list[str], list[str]]:
+    """The canary's job targets, its rollout and description, its things and the rest's."""
+    n, group = canary
+    with named(backend):
+        everyone = target_list(backend, things, groups)
+        if group is not None:
+            first = backend.group_members(group)
+            if not first:
+                raise UsageError(f"the canary group {group} has no things")
+            first_targets = [backend.group_arn(group)]
+        else:
+            first = everyone[:n]
+            first_targets = [backend.thing_arn(t) for t in first]
+    rest = [t for t in everyone if t not in set(first)]
+    if not rest:
+        raise UsageError(f"the canary ({len(first)} things) is the whole rollout "
+                         f"({len(everyone)} things): publish without --canary, or a smaller one")
+    plan = CanaryPlan(job_id + REST_SUFFIX, targets, asdict(rollout))
+    try:
+        description = plan.encode()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    first_rollout = Rollout(step_timeout_minutes=rollout.step_timeout_minutes,
+                            presigned_expires_sec=rollout.presigned_expires_sec)
+    return first_targets, first_rollout, description, first, rest
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    if not args.thing and not args.group:
+        raise UsageError("give the targets: --thing T... and/or --group G...")
+    things = [check_name(t) for t in args.thing or []]
+    groups = [check_name(g, "group name") for g in args.group or []]
+    if not -1 <= args.slot <= 15:
+        raise UsageError(f"bad --slot {args.slot}: -1 (the next OTA slot) or 0..15")
+    if args.job_id is not None and not JOB_ID_RE.match(args.job_id):
+        raise UsageError(f"bad --job-id {args.job_id!r}: 1..64 characters of a-z A-Z 0-9 _ -")
+    rollout = parse_rollout(args)
+    canary = canary_options(args, things, groups)
     if args.watch:
         check_interval(args.interval)
         if args.watch_timeout is not None and args.watch_timeout <= 0:
@@ -477,6 +563,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise UsageError("--protocol mqtt makes a FreeRTOS OTA job, which must be signed: "
                              "fota build --sign KEY.pem")
     job_id = args.job_id or default_job_id(str(manifest["version"]))
+    if canary:
+        job_id = job_id[:64 - len(REST_SUFFIX)]
     backend = make_backend(args)
     if backend.name == "aws":
         check_aws_settings(backend)
@@ -497,6 +585,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if patch:
         packed = None  # the devices that run another base take the image itself
     targets = target_arns(backend, things, groups)
+    job_targets, job_rollout, description = targets, rollout, None
+    if canary:
+        job_targets, job_rollout, description, first, rest = plan_canary(
+            backend, job_id, canary, things, groups, targets, rollout)
     upload = packed or release.image
     key = "/".join(["apps" if is_app else "firmware", safe_name(str(manifest["project"])),
                     safe_name(str(manifest["version"])), upload.name])
@@ -509,14 +601,23 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if patch:
             patch_url = backend.upload(patch, key.rsplit("/", 1)[0] + "/" + patch.name)
             document.update(delta_fields(manifest, patch_url, None if args.delta_only else url))
-    job = backend.create_job(job_id, targets, document, rollout)
+    job = backend.create_job(job_id, job_targets, document, job_rollout,
+                             **({"description": description} if description else {}))
     if not args.watch:
         if args.json:
-            emit_json({"job_id": job.job_id, "status": job.status, "targets": targets,
-                       "url": url, "document": document})
+            out: dict[str, Any] = {"job_id": job.job_id, "status": job.status,
+                                   "targets": targets, "url": url, "document": document}
+            if canary:
+                out["canary"] = {"job_id": job.job_id, "targets": job_targets, "things": first,
+                                 "rest_job_id": job.job_id + REST_SUFFIX, "rest_things": rest}
+            emit_json(out)
         else:
             print(f"job {job.job_id}: {manifest['project']} {manifest['version']} -> "
                   f"{', '.join(things + [f'group {g}' for g in groups])}")
+            if canary:
+                print(f"canary first: {', '.join(first)}; the other {len(rest)} things follow "
+                      f"in job {job.job_id}{REST_SUFFIX} once each of these SUCCEEDED (`fota "
+                      f"status {job.job_id}` creates it)")
             print(f"firmware: {url}")
             print(f"follow it: fota status {job.job_id} --watch")
         return EXIT_OK
@@ -625,12 +726,70 @@ def check_aws_settings(backend: Backend) -> None:
         raise UsageError(f"bad role ARN {role!r}: arn:aws:iam::<account>:role/<name>")
 
 
+# -- rollback ---------------------------------------------------------------------------------
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """`fota rollback OLD --version C [--sign KEY]`: the release of OLD's code as version C
+    (fotatools.rollback); with --thing/--group, published as `fota publish` would."""
+    from .rollback import build_rollback
+
+    targeted = bool(args.thing or args.group)
+    if not targeted:  # options that only mean something for a job
+        for opt in ("job_id", "rate", "rate_base", "abort_percent", "timeout", "canary",
+                    "canary_group", "protocol"):
+            if getattr(args, opt) is not None:
+                raise UsageError(f"--{opt.replace('_', '-')} goes with --thing or --group "
+                                 "(publishing the rollback)")
+        if args.watch:
+            raise UsageError("--watch goes with --thing or --group (publishing the rollback)")
+    else:  # bad publish options, and targets that do not exist, before anything is written
+        things = [check_name(t) for t in args.thing or []]
+        groups = [check_name(g, "group name") for g in args.group or []]
+        parse_rollout(args)
+        canary_options(args, things, groups)
+        target_arns(make_backend(args), things, groups)
+    path, manifest = build_rollback(Path(args.old), args.version,
+                                    Path(args.out) if args.out else None,
+                                    Path(args.sign) if args.sign else None, args.chip,
+                                    board_table(args))
+    was = manifest["rollback_of"]["version"]
+    signed = ", signed" if "signature" in manifest else ", NOT signed (boards with a signer " \
+        "key refuse it: --sign KEY.pem)"
+    if not targeted:
+        if args.json:
+            emit_json({"manifest": str(path), **manifest})
+        else:
+            print(f"{manifest['project']} {manifest['version']}: the code of {was} "
+                  f"(SHA-256 {manifest['rollback_of']['sha256'][:16]}...), {manifest['size']} "
+                  f"bytes, md5 {manifest['md5']}{signed}")
+            print(f"release: {path}")
+            print(f"publish: fota publish {shlex.quote(str(path))} --thing THING  "
+                  "(or --group GROUP)")
+        return EXIT_OK
+    if not args.json:
+        print(f"release: {path} ({manifest['project']} {manifest['version']}: the code of "
+              f"{was}{signed})", flush=True)
+    pub = argparse.Namespace(**vars(args))
+    pub.release = str(path)
+    for opt in ("file", "sign", "certfile", "signing_cert", "signing_profile"):
+        setattr(pub, opt, None)
+    pub.no_compress = pub.no_delta = pub.delta_only = False
+    return cmd_publish(pub)
+
+
 # -- status / watch ---------------------------------------------------------------------------
 def snapshot(backend: Backend, job_id: str) -> tuple[Progress, dict[str, Any]]:
     """The job counted over every thing it targets (see `progress`), and its JSON report."""
     job = backend.describe_job(job_id)
     executions = sorted(backend.list_executions(job_id), key=lambda e: e.thing_name)
     progress = Progress.of(job, executions, backend.target_things(job))
+    plan = decode_canary(job.description)
+    stages = None
+    if plan is not None:  # a canary: its things, then the rest's (fotatools.canary)
+        with named(backend):
+            stages = follow_canary(backend, job, progress, plan)
+        progress = stages.progress()
+        if stages.rest is not None:
+            executions += [t.execution for t in stages.rest.targets if t.execution]
     report = {
         "job_id": job.job_id,
         "status": job.status,
@@ -648,7 +807,8 @@ def snapshot(backend: Backend, job_id: str) -> tuple[Progress, dict[str, Any]]:
         "result": progress.result,
         "exit_code": progress.code,
         "things": [{"thing": t.thing, "status": t.state,
-                    "execution_status": t.execution.status if t.execution else None}
+                    "execution_status": t.execution.status if t.execution else None,
+                    **({"stage": t.stage} if t.stage else {})}
                    for t in progress.targets],
         "executions": [{
             "thing": e.thing_name, "status": e.status, "status_details": e.status_details,
@@ -656,6 +816,9 @@ def snapshot(backend: Backend, job_id: str) -> tuple[Progress, dict[str, Any]]:
             "queued_at": _iso(e.queued_at), "started_at": _iso(e.started_at),
             "last_updated_at": _iso(e.last_updated_at)} for e in executions],
     }
+    if stages is not None:
+        report["stages"] = stages.report()
+        report["promoted"] = stages.promoted
     return progress, report
 
 
@@ -673,9 +836,15 @@ def print_report(progress: Progress, report: dict[str, Any]) -> None:
     reason = f" ({report['reason_code']})" if report.get("reason_code") else ""
     print(f"job {report['job_id']}: {report['status']}{reason}, version "
           f"{report.get('version')}: {progress.summary()}")
+    for stage in report.get("stages", []):
+        print(f"  {stage['stage']}: job {stage['job_id']}, {stage['status']}: "
+              f"{stage['summary']}")
+    if report.get("promoted"):
+        print(f"  the canary succeeded: created job {report['stages'][-1]['job_id']}")
     width = max([len(t.thing) for t in progress.targets] + [5])
     for t in progress.targets:
-        print(f"  {t.thing:<{width}}  {t.state:<11}  {_row(t)}".rstrip())
+        stage = f"{t.stage:<7} " if t.stage else ""
+        print(f"  {stage}{t.thing:<{width}}  {t.state:<11}  {_row(t)}".rstrip())
     print(progress.totals())
 
 
@@ -733,6 +902,9 @@ def watch(backend: Backend, job_id: str, timeout: float | None, interval: float,
                     tqdm.write(f"{stamp} {t.thing}: {t.state} {state[1]}".rstrip(),
                                file=sys.stdout)
                 seen[t.thing] = state
+            if not as_json and report.get("promoted"):
+                tqdm.write(f"{stamp} {job_id}: the canary succeeded: created job "
+                           f"{report['stages'][-1]['job_id']}", file=sys.stdout)
             if not as_json and progress.summary() != said:
                 said = progress.summary()
                 tqdm.write(f"{stamp} {job_id}: {said}", file=sys.stdout)
@@ -864,6 +1036,56 @@ def add_cloud_options(p: argparse.ArgumentParser, uses: tuple[str, ...], sub: bo
                             "(env FOTA_PRESIGN_ROLE_ARN)")
 
 
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--thing", action="extend", nargs="+", metavar="T", help="target things")
+    p.add_argument("--group", action="extend", nargs="+", metavar="G", help="target groups")
+    p.add_argument("--slot", type=int, default=-1,
+                   help="OTA slot to write (bc_idx): -1 = the device's next update slot "
+                        "(default), or 0/1")
+
+
+def add_rollout_options(p: argparse.ArgumentParser) -> None:
+    """The job's rollout (AWS IoT create_job: jobExecutionsRolloutConfig, abortConfig,
+    timeoutConfig, presignedUrlConfig), a canary first, and --watch."""
+    p.add_argument("--job-id", help="job id (default fota-VERSION-UTCTIME)")
+    r = p.add_argument_group("rollout (AWS IoT Jobs' rollout, abort and timeout settings)")
+    r.add_argument("--rate", metavar="N/min",
+                   help="at most N things a minute (maximumPerMinute); with --rate-base, the "
+                        "most the growing rate reaches")
+    r.add_argument("--rate-base", metavar="N/min",
+                   help="an exponential rollout (exponentialRate): start at N things a minute "
+                        "and multiply the rate by --rate-factor each time --rate-increase-after "
+                        "more things have succeeded (or been notified)")
+    r.add_argument("--rate-factor", type=float, metavar="F",
+                   help="with --rate-base: the rate's factor, 1.1..5, one decimal (default 2)")
+    r.add_argument("--rate-increase-after", type=int, metavar="N",
+                   help="with --rate-base: grow the rate after every N things (default 1)")
+    r.add_argument("--rate-increase-on", choices=("succeeded", "notified"),
+                   help="with --rate-base: count the things that SUCCEEDED (default) or that "
+                        "were notified (numberOfSucceededThings / numberOfNotifiedThings)")
+    r.add_argument("--abort-percent", type=float, metavar="P",
+                   help="cancel the job when P%% of executed things fail")
+    r.add_argument("--abort-min", type=int, metavar="N",
+                   help="... once at least N things have run (default 1)")
+    r.add_argument("--timeout", type=int, metavar="MIN",
+                   help="in-progress timeout per device, 1..10080 minutes "
+                        "(inProgressTimeoutInMinutes): a thing still IN_PROGRESS then is "
+                        "TIMED_OUT")
+    r.add_argument("--expires", type=int, metavar="SEC",
+                   help="pre-signed URL lifetime, 60..3600 s (default 3600)")
+    r.add_argument("--canary", type=int, metavar="N",
+                   help="send it to the first N targets first (--thing ones, then each "
+                        "group's members); the rest, in job JOB-rest with the rollout above, "
+                        "only once every one of them SUCCEEDED (`status` creates it)")
+    r.add_argument("--canary-group", metavar="G",
+                   help="as --canary, with the things of group G as the first stage")
+    p.add_argument("--watch", action="store_true",
+                   help="follow the rollout (as `status --watch`, with its exit codes)")
+    p.add_argument("--watch-timeout", type=float, metavar="SEC", help="stop watching after SEC")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
+                   help="poll interval when watching (default 2)")
+
+
 def build_parser() -> Parser:
     ap = Parser(prog="fota", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -972,11 +1194,7 @@ def build_parser() -> Parser:
     p.add_argument("--signing-profile", metavar="NAME",
                    help="with --file on AWS: let AWS Signer sign each file with this signing "
                         "profile (platform AmazonFreeRTOS-Default) instead of --sign")
-    p.add_argument("--thing", action="extend", nargs="+", metavar="T", help="target things")
-    p.add_argument("--group", action="extend", nargs="+", metavar="G", help="target groups")
-    p.add_argument("--slot", type=int, default=-1,
-                   help="OTA slot to write (bc_idx): -1 = the device's next update slot "
-                        "(default), or 0/1")
+    add_target_options(p)
     p.add_argument("--protocol", choices=("https", "mqtt"),
                    help="https: a Zerynth-style document, the image from a pre-signed URL "
                         "(default for RELEASE); mqtt: a FreeRTOS OTA (afr_ota) document, the "
@@ -990,26 +1208,37 @@ def build_parser() -> Parser:
     p.add_argument("--delta-only", action="store_true",
                    help="send the patch alone (no full image in the document): devices that run "
                         "another base end the job FAILED")
-    p.add_argument("--job-id", help="job id (default fota-VERSION-UTCTIME)")
-    p.add_argument("--rate", metavar="N/min", help="rollout: at most N things a minute")
-    p.add_argument("--abort-percent", type=float, metavar="P",
-                   help="cancel the job when P%% of executed things fail")
-    p.add_argument("--abort-min", type=int, metavar="N",
-                   help="... once at least N things have run (default 1)")
-    p.add_argument("--timeout", type=int, metavar="MIN",
-                   help="in-progress timeout per device, minutes (then TIMED_OUT)")
-    p.add_argument("--expires", type=int, metavar="SEC",
-                   help="pre-signed URL lifetime, 60..3600 s (default 3600)")
-    p.add_argument("--watch", action="store_true",
-                   help="follow the rollout (as `status --watch`, with its exit codes)")
-    p.add_argument("--watch-timeout", type=float, metavar="SEC", help="stop watching after SEC")
-    p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
-                   help="poll interval when watching (default 2)")
+    add_rollout_options(p)
+
+    p = sub("rollback", "make a release of an older app image under a newer version (its "
+                        "app descriptor's version rewritten, checksum and SHA-256 made again, "
+                        "signed with the fleet's key), so that boards that take only newer "
+                        "signed versions go back to its code; with targets, publish it",
+            cmd_rollback, (HOME, CLOUD, STORE))
+    p.add_argument("old", metavar="OLD",
+                   help="the older app image (.bin) or its release manifest (.json)")
+    p.add_argument("--version", required=True,
+                   help="the version it goes out as: newer than every board of the fleet runs")
+    p.add_argument("--sign", metavar="KEY.pem",
+                   help="the fleet's EC P-256 signing key (boards with a signer take only "
+                        "images signed with it)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default build/PROJECT-VERSION)")
+    p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
+    p.add_argument("--partitions", metavar="FILE",
+                   help="the boards' partition table: the image must fit its OTA slots "
+                        f"(default {DEFAULT_PARTITIONS})")
+    add_target_options(p)
+    p.add_argument("--protocol", choices=("https", "mqtt"),
+                   help="as `publish --protocol` (default https)")
+    add_rollout_options(p)
 
     p = sub("status", "show how far a job has got over every thing it targets; exit 0 "
                       "every one SUCCEEDED, 3 while any waits to be queued, is queued or in "
                       "progress, 1 when it ended otherwise (failed, rejected, timed out, "
-                      "removed, canceled, spared by a cancel)", cmd_status, (HOME, CLOUD))
+                      "removed, canceled, spared by a cancel); a canary job (publish "
+                      "--canary) counts the things of both its stages, and once every canary "
+                      "thing SUCCEEDED creates the job of the rest, JOB-rest", cmd_status,
+            (HOME, CLOUD))
     p.add_argument("job", help="job id (on AWS also an OTA update id: its AFR_OTA- job)")
     p.add_argument("--watch", action="store_true",
                    help="follow until no thing waits to be queued, is queued or in progress")

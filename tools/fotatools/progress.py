@@ -41,10 +41,14 @@ class Target:
     thing: str
     state: str  # an execution state, WAITING or SPARED
     execution: Execution | None = None
+    stage: str = ""  # of a canary rollout (fotatools.canary): "canary" or "rest"
+    why: str = ""  # the note, when the job's own state does not say it
 
     @property
     def note(self) -> str:
         """Why a thing without a finished execution stands where it does (or "")."""
+        if self.why:
+            return self.why
         if self.state == WAITING:
             return "(not queued yet)"
         if self.state == SPARED:
@@ -56,7 +60,9 @@ def rate_text(rollout: dict[str, Any]) -> str:
     """A job's rollout rate in a few words ("1/min", "from 5/min, x2"), or ""."""
     expo = rollout.get("exponentialRate")
     if isinstance(expo, dict) and expo.get("baseRatePerMinute"):
-        return f"from {expo['baseRatePerMinute']}/min, x{expo.get('incrementFactor', '?')}"
+        cap = f" up to {rollout['maximumPerMinute']}/min" if rollout.get("maximumPerMinute") \
+            else ""
+        return f"from {expo['baseRatePerMinute']}/min, x{expo.get('incrementFactor', '?')}{cap}"
     if rollout.get("maximumPerMinute"):
         return f"{rollout['maximumPerMinute']}/min"
     return ""

@@ -138,19 +138,13 @@ class LocalBackend:
         return r["url"]
 
     def create_job(self, job_id: str, targets: list[str], document: dict[str, Any],
-                   rollout: Rollout) -> JobInfo:
+                   rollout: Rollout, description: str | None = None) -> JobInfo:
         params: dict[str, Any] = {"jobId": job_id, "targets": list(targets),
                                   "document": json.dumps(document), "targetSelection": "SNAPSHOT",
                                   "presignedUrlConfig": {"expiresInSec": rollout.presigned_expires_sec}}
-        if rollout.maximum_per_minute is not None:
-            params["jobExecutionsRolloutConfig"] = {"maximumPerMinute": rollout.maximum_per_minute}
-        if rollout.abort_failure_percent is not None:
-            params["abortConfig"] = {"criteriaList": [{
-                "failureType": "ALL", "action": "CANCEL",
-                "thresholdPercentage": rollout.abort_failure_percent,
-                "minNumberOfExecutedThings": rollout.abort_min_executed}]}
-        if rollout.step_timeout_minutes is not None:
-            params["timeoutConfig"] = {"inProgressTimeoutInMinutes": rollout.step_timeout_minutes}
+        params.update(rollout.job_config())
+        if description:
+            params["description"] = description
         self.call("CreateJob", params)
         return self.describe_job(job_id)
 
@@ -164,7 +158,12 @@ class LocalBackend:
                        reason_code=job.get("reasonCode") or job.get("comment"),
                        target_selection=job.get("targetSelection", "SNAPSHOT"),
                        processing_targets=list(details.get("processingTargets") or []),
-                       rollout=dict(job.get("jobExecutionsRolloutConfig") or {}))
+                       rollout=dict(job.get("jobExecutionsRolloutConfig") or {}),
+                       description=job.get("description"))
+
+    def group_members(self, group: str) -> list[str]:
+        return list(self._named("group", group, "ListThingsInThingGroup",
+                                {"thingGroupName": group})["things"])
 
     def target_things(self, job: JobInfo) -> list[str]:
         return list(self.call("ListJobTargets", {"jobId": job.job_id})["things"])

@@ -691,8 +691,11 @@ class JobsEngine:
                 crit = x.get("rateIncreaseCriteria")
                 if not _is_int(base) or not 1 <= base <= 1000:
                     raise _invalid("exponentialRate.baseRatePerMinute must be an integer 1..1000")
-                if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1.1 <= factor <= 5:
-                    raise _invalid("exponentialRate.incrementFactor must be 1.1..5")
+                # "up to one digit after the decimal (for example, 1.5, but not 1.55)"
+                if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
+                        or not 1.1 <= factor <= 5 or round(factor, 1) != factor:
+                    raise _invalid("exponentialRate.incrementFactor must be 1.1..5 with at most "
+                                   "one digit after the decimal")
                 if not isinstance(crit, dict) or len(crit) != 1 or not (
                         _is_int(crit.get("numberOfNotifiedThings")) and crit["numberOfNotifiedThings"] >= 1
                         or _is_int(crit.get("numberOfSucceededThings")) and crit["numberOfSucceededThings"] >= 1):
@@ -829,7 +832,8 @@ class JobsEngine:
                 rollout = config.get("jobExecutionsRolloutConfig", {})
                 rate = None
                 if "exponentialRate" in rollout:
-                    rate = float(rollout["exponentialRate"]["baseRatePerMinute"])
+                    rate = float(min(rollout["exponentialRate"]["baseRatePerMinute"],
+                                     rollout.get("maximumPerMinute", 1000)))
                 elif "maximumPerMinute" in rollout:
                     rate = float(rollout["maximumPerMinute"])
                 before = {t: self._snapshot(t) for t in things}
@@ -876,22 +880,34 @@ class JobsEngine:
         if job is None or job["status"] != "IN_PROGRESS" or job["rollout_rate"] is None:
             return
         rate, start, released = job["rollout_rate"], job["window_start"], job["window_released"]
+        config = job["config"].get("jobExecutionsRolloutConfig", {})
+        expo = config.get("exponentialRate")
+        notified, succeeded = job["notified_since_increase"], job["succeeded_since_increase"]
+
+        def grow() -> None:
+            # An exponential rate is multiplied by its incrementFactor each time the number of
+            # things notified (executions created), or of executions SUCCEEDED, since the last
+            # increase reaches rateIncreaseCriteria; maximumPerMinute, given with it, is as
+            # far as it grows. The new rate counts from the next minute's window.
+            nonlocal rate, notified, succeeded
+            crit = expo["rateIncreaseCriteria"]
+            if ("numberOfNotifiedThings" in crit and notified >= crit["numberOfNotifiedThings"]) or \
+                    ("numberOfSucceededThings" in crit and succeeded >= crit["numberOfSucceededThings"]):
+                rate = min(float(config.get("maximumPerMinute", 1000)), rate * expo["incrementFactor"])
+                notified = succeeded = 0
+
         if now - start >= self.minute:
             start, released = now, 0
+            if expo:
+                grow()  # things that succeeded during the last window
         budget = int(rate) - released
         things = self.db.take_targets(job_id, budget) if budget > 0 else []
         for t in things:
             self._new_execution(job, t, now)
         fields: dict[str, Any] = {"window_start": start, "window_released": released + len(things)}
-        expo = job["config"].get("jobExecutionsRolloutConfig", {}).get("exponentialRate")
         if expo:
-            notified = job["notified_since_increase"] + len(things)
-            succeeded = job["succeeded_since_increase"]
-            crit = expo["rateIncreaseCriteria"]
-            if ("numberOfNotifiedThings" in crit and notified >= crit["numberOfNotifiedThings"]) or \
-                    ("numberOfSucceededThings" in crit and succeeded >= crit["numberOfSucceededThings"]):
-                rate = min(1000.0, rate * expo["incrementFactor"])
-                notified = succeeded = 0
+            notified += len(things)
+            grow()
             fields.update(rollout_rate=rate, notified_since_increase=notified,
                           succeeded_since_increase=succeeded)
         self.db.update_job(job_id, **fields)
