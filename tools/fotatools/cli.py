@@ -1235,8 +1235,8 @@ def build_parser() -> Parser:
     p = sub("status", "show how far a job has got over every thing it targets; exit 0 "
                       "every one SUCCEEDED, 3 while any waits to be queued, is queued or in "
                       "progress, 1 when it ended otherwise (failed, rejected, timed out, "
-                      "removed, canceled, spared by a cancel); a canary job (publish "
-                      "--canary) counts the things of both its stages, and once every canary "
+                      "removed, canceled, spared by a cancel); a canary job (one "
+                      "published with a canary stage) counts the things of both its stages, and once every canary "
                       "thing SUCCEEDED creates the job of the rest, JOB-rest", cmd_status,
             (HOME, CLOUD))
     p.add_argument("job", help="job id (on AWS also an OTA update id: its AFR_OTA- job)")
