@@ -1,0 +1,447 @@
+"""Both sides of every limit of the device code: each test here is one side of one row of
+tests/device/bounds.py (just inside the limit, or just outside it). They run the device modules
+in MicroPython's unix port, with what a module talks to (the clock, a UART, the MQTT session, a
+partition) replaced by a small fake, so that a time limit is reached by a fake clock, never by
+waiting."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import pytest
+
+from tests.device.mpy import run_json
+
+# What every snippet has: a fake clock for a module's `time`, and fake `machine` and `esp32`
+# modules for those that import them (the limits tested here never reach the flash).
+PRELUDE = """
+import json, sys, struct, binascii, io
+
+class Clock:
+    def __init__(self):
+        self.t = 0
+    def ticks_ms(self):
+        return self.t
+    def ticks_us(self):
+        return self.t * 1000
+    def ticks_add(self, a, b):
+        return a + b
+    def ticks_diff(self, a, b):
+        return a - b
+    def sleep_ms(self, ms):
+        self.t += ms
+    def sleep(self, s):
+        self.t += int(s * 1000)
+
+clk = Clock()
+
+class Fake:
+    pass
+
+class Partition:
+    RUNNING = 0
+    TYPE_APP = 0
+    TYPE_DATA = 1
+    parts = []
+    def __init__(self, *a):
+        pass
+    @classmethod
+    def find(cls, *a):
+        return cls.parts
+    def info(self):
+        return (0, 0x10, 0, 0, "ota_0", False)
+
+machine = Fake()
+machine.freq = lambda *a: 160000000
+esp32 = Fake()
+esp32.Partition = Partition
+sys.modules["machine"] = machine
+sys.modules["esp32"] = esp32
+
+def out(v):
+    print(json.dumps(v))
+
+def error(f, *a):
+    # -> "ok" if f(*a) returns, else the exception's class and text
+    try:
+        f(*a)
+        return "ok"
+    except Exception as e:
+        return "%s: %s" % (type(e).__name__, e)
+"""
+
+
+def mp(code: str, **kw) -> object:
+    return run_json(PRELUDE + code, **kw)
+
+
+def cases(table):
+    """(id, *args) rows -> pytest.param(*args, id=id)."""
+    return [pytest.param(*row[1:], id=row[0]) for row in table]
+
+
+# --- job documents (fota/plan.py) ------------------------------------------------------------
+
+SLOT = 0x180000
+GOOD = {"operation": "fota", "bc_idx": 1, "bc_crc": "0" * 32, "bc_size": 1000,
+        "bc_url": "https://h/fw.bin", "version": "1.0.1"}
+DEFLATE = dict(GOOD, bc_enc="deflate", bc_wbits=12, bc_zsize=1000)
+DELTA = dict(GOOD, bc_enc="delta", bc_base="0" * 64, bc_zsize=1000)
+NORDIC = {"operation": "app_fw_update", "fwversion": "v1", "size": 1000,
+          "location": {"protocol": "https:", "host": "h", "path": "fw.bin"}}
+SIG = "MEUCIQ=="
+
+
+def afr(file=None, **ota):
+    f = {"fileid": 0, "filesize": 1000, "update_data_url": "https://h/fw.bin", "sig-sha256-ecdsa": SIG}
+    f.update(file or {})
+    return {"afr_ota": dict({"protocols": ["HTTP"], "streamname": "s", "files": [f]}, **ota)}
+
+
+DOCS = [  # (id, document, running slot, None if taken else a part of the reason)
+    ("bc_idx-inside-1", dict(GOOD, bc_idx=1), 0, None),
+    ("bc_idx-outside-2", dict(GOOD, bc_idx=2), 0, "bc_idx 2: no such OTA slot (0..1)"),
+    ("bc_idx-inside-0", dict(GOOD, bc_idx=0), 1, None),
+    ("bc_idx-outside--2", dict(GOOD, bc_idx=-2), 1, "bc_idx -2: no such OTA slot"),
+    ("bc_size-inside-slot", dict(GOOD, bc_size=SLOT), 0, None),
+    ("bc_size-outside-slot+1", dict(GOOD, bc_size=SLOT + 1), 0, "bc_size 1572865 does not fit"),
+    ("bc_size-inside-1", dict(GOOD, bc_size=1), 0, None),
+    ("bc_size-outside-0", dict(GOOD, bc_size=0), 0, "bc_size 0 does not fit"),
+    ("bc_crc-inside-32", dict(GOOD, bc_crc="a" * 32), 0, None),
+    ("bc_crc-outside-31", dict(GOOD, bc_crc="a" * 31), 0, "bc_crc must be"),
+    ("bc_crc-outside-33", dict(GOOD, bc_crc="a" * 33), 0, "bc_crc must be"),
+    ("bc_url-inside-9", dict(GOOD, bc_url="https://h"), 0, None),
+    ("bc_url-outside-8", dict(GOOD, bc_url="https://"), 0, "bc_url must be an https URL"),
+    ("deflate-bc_zsize-inside-slot", dict(DEFLATE, bc_zsize=SLOT), 0, None),
+    ("deflate-bc_zsize-outside-slot+1", dict(DEFLATE, bc_zsize=SLOT + 1), 0, "bc_zsize 1572865 does not fit"),
+    ("deflate-bc_zsize-inside-1", dict(DEFLATE, bc_zsize=1), 0, None),
+    ("deflate-bc_zsize-outside-0", dict(DEFLATE, bc_zsize=0), 0, "bc_zsize 0 does not fit"),
+    ("delta-bc_zsize-inside-slot", dict(DELTA, bc_zsize=SLOT), 0, None),
+    ("delta-bc_zsize-outside-slot+1", dict(DELTA, bc_zsize=SLOT + 1), 0, "bc_zsize 1572865 does not fit"),
+    ("delta-bc_zsize-inside-1", dict(DELTA, bc_zsize=1), 0, None),
+    ("delta-bc_zsize-outside-0", dict(DELTA, bc_zsize=0), 0, "bc_zsize 0 does not fit"),
+    ("bc_base-inside-64", dict(DELTA, bc_base="b" * 64), 0, None),
+    ("bc_base-outside-63", dict(DELTA, bc_base="b" * 63), 0, "bc_base must be"),
+    ("bc_base-outside-65", dict(DELTA, bc_base="b" * 65), 0, "bc_base must be"),
+    ("version-inside-31", dict(GOOD, version="v" * 31), 0, None),
+    ("version-outside-32", dict(GOOD, version="v" * 32), 0, "1 to 31 characters"),
+    ("version-inside-1", dict(GOOD, version="v"), 0, None),
+    ("version-outside-0", dict(GOOD, version=""), 0, "1 to 31 characters"),
+    ("control-inside-32", dict(GOOD, version="a\x20b"), 0, None),
+    ("control-outside-31", dict(GOOD, version="a\x1fb"), 0, "none a control character"),
+    ("control-inside-126", dict(GOOD, version="a\x7eb"), 0, None),
+    ("control-outside-127", dict(GOOD, version="a\x7fb"), 0, "none a control character"),
+    ("control-inside-160", dict(GOOD, version="a\xa0b"), 0, None),
+    ("control-outside-159", dict(GOOD, version="a\x9fb"), 0, "none a control character"),
+    ("fileid-inside-0", afr(), 0, None),
+    ("fileid-outside--1", afr({"fileid": -1}), 0, "fileid must be an integer 0..255"),
+    ("fileid-inside-255", afr(files=[afr()["afr_ota"]["files"][0], dict(afr()["afr_ota"]["files"][0], fileid=255)]),
+     0, None),
+    ("fileid-outside-256", afr({"fileid": 256}), 0, "fileid must be an integer 0..255"),
+    ("filesize-inside-1", afr({"filesize": 1}), 0, None),
+    ("filesize-outside-0", afr({"filesize": 0}), 0, "filesize 0 is not a size"),
+    ("filesize-inside-slot", afr({"filesize": SLOT}), 0, None),
+    ("filesize-outside-slot+1", afr({"filesize": SLOT + 1}), 0, "filesize 1572865 does not fit"),
+    ("filepath-inside-255", afr({"filepath": "d/" + "n" * 255}), 0, None),
+    ("filepath-outside-256", afr({"filepath": "d/" + "n" * 256}), 0, "a name of 256 bytes (at most 255)"),
+    ("streamname-inside-128", afr(protocols=["MQTT"], streamname="s" * 128), 0, None),
+    ("streamname-outside-129", afr(protocols=["MQTT"], streamname="s" * 129), 0, "not a stream id"),
+    ("streamname-inside-1", afr(protocols=["MQTT"], streamname="s"), 0, None),
+    ("streamname-outside-0", afr(protocols=["MQTT"], streamname=""), 0, "not a stream id"),
+    ("size-inside-slot", dict(NORDIC, size=SLOT), 0, None),
+    ("size-outside-slot+1", dict(NORDIC, size=SLOT + 1), 0, "size 1572865 does not fit"),
+    ("size-inside-1", dict(NORDIC, size=1), 0, None),
+    ("size-outside-0", dict(NORDIC, size=0), 0, "size 0 does not fit"),
+]
+
+
+@pytest.mark.parametrize("doc,running,reason", cases(DOCS))
+def test_document_field(doc, running, reason):
+    got = mp(f"""
+from fota.plan import plan
+doc = json.loads({json.dumps(json.dumps(doc))})
+out(error(plan, doc, 2, {running}, 1 - {running}, {SLOT}))
+""")
+    if reason is None:
+        assert got == "ok"
+    else:
+        assert got.startswith("DocError: ") and reason in got, got
+
+
+# --- SMP over a UART (fota/smp.py), and the MCUboot target (fota/target.py) ------------------
+
+SMP = """
+from fota import smp, cbor
+smp.time = clk
+
+def frame(seq, fields, piece=90, op=1, group=1, cmd=0):
+    # An SMP answer as a server sends it on the serial line.
+    body = bytearray(2048)
+    n = cbor.encode(body, 0, fields)
+    msg = struct.pack(">BBHHBB", 1 << 3 | op, 0, n, group, seq, cmd) + bytes(body[:n])
+    pkt = struct.pack(">H", len(msg) + 2) + msg + struct.pack(">H", smp.crc16(msg))
+    lines = b""
+    for i in range(0, len(pkt), piece):
+        lines += (b"\\x06\\x09" if i == 0 else b"\\x04\\x14") + binascii.b2a_base64(pkt[i:i + piece], newline=False) + b"\\n"
+    return lines, len(msg)
+
+UPLOAD = (3, 1, 1)  # op (write answer), group (image), command (upload)
+
+class Uart:
+    # answer(n) -> the fields of the answer to request n (from 1), or None for no answer;
+    # it can be read `delay` ms after the request.
+    def __init__(self, answer, delay=0, piece=90, hdr=(1, 1, 0)):
+        self.answer, self.delay, self.piece, self.hdr = answer, delay, piece, hdr
+        self.n, self.rx, self.at, self.sent = 0, b"", 0, False
+    def write(self, b):
+        self.sent = True
+    def any(self):
+        if self.sent:
+            self.sent = False
+            self.n += 1
+            a = self.answer(self.n)
+            if a is not None:
+                self.rx, self.at = frame(s.seq, a, self.piece, *self.hdr)[0], clk.t + self.delay
+        return len(self.rx) if self.rx and clk.t >= self.at else 0
+    def readinto(self, buf):
+        k = min(len(buf), len(self.rx))
+        buf[:k] = self.rx[:k]
+        self.rx = self.rx[k:]
+        return k
+"""
+
+
+def smp(code: str) -> object:
+    return mp(SMP + code)
+
+
+@pytest.mark.parametrize("delay,taken", cases([("inside-2999ms", 2999, True), ("outside-3000ms", 3000, False)]))
+def test_smp_answer_within_the_request_timeout(delay, taken):
+    got = smp(f"""
+s = smp.Smp(Uart(lambda n: {{"images": []}}, delay={delay}))
+out([s.timeout_ms, error(s.request, 0, 1, 0, {{}}, 1)])
+""")
+    assert got == [3000, "ok" if taken else "SmpError: no answer to image state in 3000 ms"]
+
+
+@pytest.mark.parametrize("answered,taken", cases([("inside-3rd-try", 3, True), ("outside-4th-try", 4, False)]))
+def test_smp_tries_of_a_request(answered, taken):
+    got = smp(f"""
+u = Uart(lambda n: {{"off": 7}} if n == {answered} else None, hdr=UPLOAD)
+s = smp.Smp(u)
+r = error(s.upload, 5, b"x")
+out([r, u.n])
+""")
+    assert got == (["ok", 3] if taken else ["SmpError: no answer to image upload in 3000 ms", 3])
+
+
+@pytest.mark.parametrize("size,fits", cases([("inside-512", 512, True), ("outside-513", 513, False)]))
+def test_smp_largest_request(size, fits):
+    # a request message of `size` bytes (8-byte header and CBOR): {"d": bytes}
+    got = smp(f"""
+u = Uart(lambda n: {{}}, hdr=(3, 1, 1))
+s = smp.Smp(u)
+k = {size} - 8 - 6  # map, key "d", a byte string head of 3 bytes
+out([error(s.request, 2, 1, 1, {{"d": bytes(k)}}, 1), u.n])
+""")
+    assert got == (["ok", 1] if fits else ["SmpError: request does not fit 512 bytes", 0])
+
+
+@pytest.mark.parametrize("size,taken", cases([("inside-512", 512, True), ("outside-513", 513, False)]))
+def test_smp_largest_answer(size, taken):
+    got = smp(f"""
+k = 0
+while frame(0, {{"off": 1, "d": bytes(k)}})[1] < {size}:
+    k += 1
+assert frame(0, {{"off": 1, "d": bytes(k)}})[1] == {size}
+s = smp.Smp(Uart(lambda n: {{"off": 1, "d": bytes(k)}}, hdr=UPLOAD))
+out(error(s.upload, 5, b"x"))
+""")
+    # 513 bytes: the length field says 515 (with the CRC), more than 2 + 512 + 2 can hold
+    assert got == ("ok" if taken else "SmpError: garbled answer to image upload: length field 515")
+
+
+@pytest.mark.parametrize("piece,taken", cases([("inside-line-130", 96, True), ("outside-line-134", 99, False)]))
+def test_smp_longest_line_of_an_answer(piece, taken):
+    # a line is the 2-byte mark and the base64 of `piece` packet bytes: 130 or 134 bytes; the
+    # device keeps 132 (MCUmgr's own lines are 127 at most)
+    got = smp(f"""
+s = smp.Smp(Uart(lambda n: {{"off": 1, "d": bytes(300)}}, piece={piece}, hdr=UPLOAD))
+out(error(s.upload, 5, b"x"))
+""")
+    assert got == "ok" if taken else got.startswith("SmpError: garbled answer to image upload: ")
+
+
+@pytest.mark.parametrize("rc,name", cases([("inside-13", 13, "protocol too new"), ("outside-14", 14, "error")]))
+def test_smp_result_codes_it_names(rc, name):
+    got = smp(f"out(error(smp._check, {{'rc': {rc}}}, 'reset'))")
+    assert got == f"SmpError: reset refused: rc {rc} ({name})"
+
+
+TARGET = """
+from fota import target, smp as smpmod
+target.time = clk
+class Smp:
+    # the MCU's side of what SmpTarget asks: upload answers from take(sent, n) -> offset
+    def __init__(self, take=None, buf_size=None, back_at=0):
+        self.take, self.buf_size, self.back_at, self.calls = take, buf_size, back_at, []
+    def upload(self, off, data, size=None):
+        return self.take(off, len(data))
+    def params(self):
+        return self.buf_size
+    def images(self):
+        clk.t += 1
+        if clk.t < self.back_at:
+            raise smpmod.SmpError("no answer")
+        return [{"slot": 0, "version": "1.0.0", "active": True, "confirmed": True}]
+    def test(self, h):
+        pass
+    def reset(self):
+        self.calls.append(-clk.t)
+
+class U:
+    pass
+
+def smp_target(fake):
+    t = target.SmpTarget(U())
+    t.smp = fake
+    return t
+
+class F:
+    size = 100
+    path = None
+"""
+
+
+def tgt(code: str) -> object:
+    return mp(TARGET + code)
+
+
+@pytest.mark.parametrize("shorts,ok", cases([("inside-8", 8, True), ("outside-9", 9, False)]))
+def test_smp_target_short_upload_answers(shorts, ok):
+    # the MCU takes 1 byte per answer `shorts` times, then all the rest
+    got = tgt(f"""
+n = [0]
+def take(off, k):
+    n[0] += 1
+    return off + (1 if n[0] <= {shorts} else k)
+t = smp_target(Smp(take))
+t.create(F())
+t.new = "2.0.0"  # header read: the version check is not what this tests
+def upload():
+    t.write(0, bytes(100))
+    while t.fill:
+        t._send()
+out([target.SHORT, error(upload), t.off])
+""")
+    assert got == ([8, "ok", 100] if ok else
+                   [8, "TargetError: secondary took 1 of 92 bytes per answer at byte 9 of 100, 9 times: too slow", 8])
+
+
+@pytest.mark.parametrize("buf_size,chunk", cases([
+    ("inside-129", 129, 65), ("outside-128", 128, 256),  # at most 2 * OVERHEAD: CHUNK
+    ("inside-512", 512, 448), ("outside-513", 513, 448),  # above MTU: MTU
+]))
+def test_smp_target_upload_chunk_from_the_mcus_buffer_size(buf_size, chunk):
+    got = tgt(f"""
+t = smp_target(Smp(buf_size={buf_size}))
+t.create(F())
+out([target.CHUNK, target.OVERHEAD, smpmod.MTU, len(t.buf)])
+""")
+    assert got == [256, 64, 512, chunk]
+
+
+@pytest.mark.parametrize("extra,ok", cases([("inside-size", 0, True), ("outside-size+1", 1, False)]))
+def test_smp_target_offset_the_mcu_reports(extra, ok):
+    got = tgt(f"""
+t = smp_target(Smp(lambda off, k: off + k + {extra}))
+t.create(F())
+t.new = "2.0.0"
+out(error(t.write, 0, bytes(100)))
+""")
+    assert got == ("ok" if ok else "TargetError: secondary reports byte 101 of a 100-byte image")
+
+
+@pytest.mark.parametrize("back,ok", cases([("inside-20000ms", 20000, True), ("outside-20001ms", 20001, False)]))
+def test_smp_target_boot_time_after_its_reset(back, ok):
+    # each question to the MCU takes 1 ms here; it answers from `back` ms on
+    got = tgt(f"""
+t = smp_target(Smp(back_at={back}))
+out([t.boot_ms, error(t.state, F())])
+""")
+    assert got == [20000, "ok" if ok else "TargetError: secondary does not answer after its reset: no answer"]
+
+
+@pytest.mark.parametrize("side", ["inside", "outside"])
+def test_smp_target_wait_after_a_reset_request(side):
+    # activate() asks for the reset, then waits RESET_MS (in 50 ms naps) before anything else
+    got = tgt("""
+f = Smp()
+t = smp_target(f)
+t._slot1 = lambda v: b"h"
+f.images = lambda: [{"slot": 0, "version": "1.0.0", "active": True}]
+t.activate(F(), "2.0.0")
+out([target.RESET_MS, clk.t])
+""")
+    if side == "inside":
+        assert got[1] >= got[0] == 1000  # not less than RESET_MS
+    else:
+        assert got[1] < got[0] + 50  # not a nap more
+
+
+@pytest.mark.parametrize("name,ok", cases([("inside-251", "n" * 251, True), ("outside-252", "n" * 252, False)]))
+def test_file_target_longest_name(name, ok):
+    got = mp(f"""
+from fota import target
+class F:
+    path = "/www/" + {name!r}
+t = target.FileTarget(folder="/data")
+out(error(t.where, F()))
+""")
+    assert got == ("ok" if ok else
+                   "TargetError: filepath names a file of 252 bytes; with .new the filesystem takes 251 at most")
+
+
+# --- CBOR (fota/cbor.py) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth,ok", cases([("inside-8", 8, True), ("outside-9", 9, False)]))
+def test_cbor_nesting(depth, ok):
+    got = mp(f"""
+from fota import cbor
+out([cbor.MAX_DEPTH, error(cbor.decode, b"\\x81" * ({depth} - 1) + b"\\x80")])
+""")
+    assert got == [8, "ok" if ok else "CborError: nested too deeply"]
+
+
+@pytest.mark.parametrize("value,ok", cases([("inside-2**32-1", 2**32 - 1, True), ("outside-2**32", 2**32, False)]))
+def test_cbor_largest_integer(value, ok):
+    got = mp(f"""
+from fota import cbor
+b = bytearray(16)
+try:
+    n = cbor.encode(b, 0, {value})
+    out(cbor.decode(b[:n]))
+except cbor.CborError as e:
+    out(str(e))
+""")
+    assert got == (value if ok else "integer too large")
+
+
+@pytest.mark.parametrize("head,ok", cases([("inside-27", "1b0000000000000005", True), ("outside-28", "1c", False)]))
+def test_cbor_length_codes(head, ok):
+    got = mp(f"""
+from fota import cbor
+out(error(cbor.decode, binascii.unhexlify("{head}")))
+""")
+    assert got == ("ok" if ok else "CborError: unsupported CBOR length")
+
+
+@pytest.mark.parametrize("n,ok", cases([("inside-fills", 14, True), ("outside-one-more", 15, False)]))
+def test_cbor_encode_into_its_buffer(n, ok):
+    # a byte string of n bytes (1-byte head) into a 15-byte buffer
+    got = mp(f"""
+from fota import cbor
+out(error(cbor.encode, bytearray(15), 0, bytes({n})))
+""")
+    assert got == ("ok" if ok else "CborError: message does not fit its buffer")
