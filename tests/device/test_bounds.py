@@ -445,3 +445,214 @@ from fota import cbor
 out(error(cbor.encode, bytearray(15), 0, bytes({n})))
 """)
     assert got == ("ok" if ok else "CborError: message does not fit its buffer")
+
+
+# --- AWS IoT MQTT-based file delivery (fota/streams.py) --------------------------------------
+
+STREAMS = """
+from fota import streams, cbor
+streams.time = clk
+
+class Conn:
+    # The stream service over a fake MQTT session: block b of request k comes `delay` ms after
+    # the request if serve(k, b); its payload is `extra` bytes longer than it should be.
+    thing = "t"
+    def __init__(self, size, serve=lambda k, b: True, delay=0, extra=0):
+        self.size, self.serve, self.delay, self.extra = size, serve, delay, extra
+        self.q, self.reqs = [], []
+    def on(self, prefix, fn):
+        self.prefix, self.fn = prefix, fn
+    def subscribe(self, t):
+        pass
+    def publish(self, topic, msg):
+        kind = topic[len(self.prefix):]
+        if kind == "describe/json":
+            body = {"c": json.loads(msg)["c"], "s": 1, "r": [{"f": 0, "z": self.size}]}
+            self.q.append((clk.t, "description/json", json.dumps(body)))
+            return
+        req = streams._decode(memoryview(bytes(msg)))
+        self.reqs.append([req["o"], req["n"]])
+        for b in range(req["o"], req["o"] + req["n"]):
+            if self.serve(len(self.reqs), b):
+                n = min(4096, self.size - b * 4096) + self.extra
+                buf = bytearray(n + 64)
+                k = cbor.encode(buf, 0, {"c": req["c"], "f": 0, "i": b, "l": 4096, "p": bytes(n)})
+                self.q.append((clk.t + self.delay, "data/cbor", bytes(buf[:k])))
+    def wait(self, ms, one=False):
+        # what comes within ms is handled when it comes; else ms pass
+        if self.q and self.q[0][0] <= clk.t + ms:
+            at, kind, msg = self.q.pop(0)
+            clk.t = max(clk.t, at)
+            self.fn(self.prefix + kind, msg)
+        else:
+            clk.t += ms
+
+def read_all(sf):
+    r = sf.open(0)
+    buf = bytearray(4096)
+    n = 0
+    while True:
+        k = r.readinto(buf)
+        if not k:
+            return n
+        n += k
+"""
+
+
+def streams(code: str) -> object:
+    return mp(STREAMS + code)
+
+
+@pytest.mark.parametrize("delay,taken", cases([("inside-10000ms", 10000, True), ("outside-10001ms", 10001, False)]))
+def test_stream_block_within_its_timeout(delay, taken):
+    got = streams(f"""
+sf = streams.StreamFile(Conn(4096, delay={delay}), "s", 0)
+sf.describe()
+sf.request(0, 1)
+b = sf.block(0)
+out([streams.TIMEOUT_MS, b is not None])
+""")
+    assert got == [10000, taken]
+
+
+@pytest.mark.parametrize("answered,ok", cases([("inside-3rd-request", 3, True), ("outside-4th-request", 4, False)]))
+def test_stream_tries_of_a_block(answered, ok):
+    got = streams(f"""
+c = Conn(4096, serve=lambda k, b: k == {answered})
+sf = streams.StreamFile(c, "s", 0, fmt="json")
+sf.fmt = "cbor"
+sf.proven = True  # CBOR works: no fallback to JSON (not what this tests)
+out([error(read_all, sf), len(c.reqs)])
+""")
+    assert got == (["ok", 3] if ok else ["OSError: stream block 0 did not come", 3])
+
+
+@pytest.mark.parametrize("blocks,requests", cases([
+    ("inside-8-blocks", 8, [[0, 8]]), ("outside-9-blocks", 9, [[0, 8], [8, 1]])]))
+def test_stream_blocks_asked_for_at_once(blocks, requests):
+    got = streams(f"""
+c = Conn({blocks} * 4096)
+sf = streams.StreamFile(c, "s", 0)
+out([read_all(sf), c.reqs])
+""")
+    assert got == [blocks * 4096, requests]
+
+
+@pytest.mark.parametrize("extra,ok", cases([
+    ("inside-4096", 0, True), ("outside-4095", -1, False), ("outside-4097", 1, False)]))
+def test_stream_block_size(extra, ok):
+    got = streams(f"""
+sf = streams.StreamFile(Conn(2 * 4096, extra={extra}), "s", 0)
+sf.describe()
+sf.request(0, 1)
+out([streams.BLOCK, error(sf.block, 0)])
+""")
+    assert got == [4096, "ok" if ok else "StreamError: block 0 is not 4096 bytes"]
+
+
+@pytest.mark.parametrize("size,ok", cases([("inside-1", 1, True), ("outside-0", 0, False)]))
+def test_stream_file_size(size, ok):
+    got = streams(f"""
+sf = streams.StreamFile(Conn({size}), "s", 0)
+out(error(sf.describe))
+""")
+    assert got == ("ok" if ok else "StreamError: file 0 has no size")
+
+
+@pytest.mark.parametrize("entries,ok", cases([("inside-23", 23, True), ("outside-24", 24, False)]))
+def test_stream_message_map_size(entries, ok):
+    got = mp(f"""
+from fota import streams, cbor
+b = bytearray(512)
+n = cbor.encode(b, 0, dict(("k%d" % i, i) for i in range({entries})))
+out(error(streams._decode, memoryview(b)[:n]))
+""")
+    assert got == ("ok" if ok else "StreamError: not a small CBOR map")
+
+
+# --- HTTPS (fota/https.py) -------------------------------------------------------------------
+
+HTTPS = """
+from fota import https
+https.time = clk
+
+class Sock:
+    # the server's response; line i arrives after[i] ms after the one before
+    def __init__(self, text, after=()):
+        self.b = io.BytesIO(text)
+        self.after = list(after)
+    def readline(self, n):
+        if self.after:
+            clk.t += self.after.pop(0)
+        return self.b.readline(n)
+
+def response(text, after=(), timeout=30):
+    try:
+        r = https._response(Sock(text, after), 0, timeout)
+        return ["ok", r.length]
+    except Exception as e:
+        return "%s: %s" % (type(e).__name__, e)
+"""
+
+
+def https(code: str) -> object:
+    return mp(HTTPS + code)
+
+
+@pytest.mark.parametrize("lines,ok", cases([("inside-64", 64, True), ("outside-65", 65, False)]))
+def test_https_header_lines(lines, ok):
+    got = https(f"""
+head = b"HTTP/1.1 200 OK\\r\\nContent-Length: 5\\r\\n" + b"X-A: b\\r\\n" * ({lines} - 1) + b"\\r\\n"
+out([https.HEADER_LINES, response(head)])
+""")
+    assert got == [64, ["ok", 5] if ok else "HTTPError: more than 64 header lines"]
+
+
+@pytest.mark.parametrize("size,ok", cases([("inside-1024", 1024, True), ("outside-1025", 1025, False)]))
+def test_https_header_line_length(size, ok):
+    # a header line of `size` bytes, its CR LF included
+    got = https(f"""
+line = b"X-A: " + b"b" * ({size} - 7) + b"\\r\\n"
+assert len(line) == {size}
+out([https.LINE_MAX, response(b"HTTP/1.1 200 OK\\r\\n" + line + b"Content-Length: 5\\r\\n\\r\\n")])
+""")
+    assert got == [1024, ["ok", 5] if ok else "HTTPError: a header line longer than 1024 bytes"]
+
+
+@pytest.mark.parametrize("late,ok", cases([("inside-30000ms", 30000, True), ("outside-30001ms", 30001, False)]))
+def test_https_headers_within_the_timeout(late, ok):
+    # the end of the headers comes `late` ms after the request
+    got = https(f"""
+out(response(b"HTTP/1.1 200 OK\\r\\nContent-Length: 5\\r\\n\\r\\n", (0, 0, {late})))
+""")
+    assert got == (["ok", 5] if ok else "HTTPError: no end of the headers in 30 s")
+
+
+@pytest.mark.parametrize("refusals,ok", cases([("inside-2", 2, True), ("outside-3", 3, False)]))
+def test_https_handshakes_after_certificate_date_refusals(refusals, ok):
+    # each refusal over the certificate's dates moves the clock: 3 handshakes at most
+    got = https(f"""
+class C:
+    def hint(self, e):
+        return True
+    def tls_ok(self):
+        pass
+https.clock = C()
+n = [0]
+def get(url, ca, start, timeout):
+    n[0] += 1
+    if n[0] <= {refusals}:
+        raise ValueError("The certificate validity starts in the future")
+    return "response"
+https._get = get
+out([error(https.get, "https://h/x", b""), n[0]])
+""")
+    assert got == (["ok", 3] if ok else ["ValueError: The certificate validity starts in the future", 3])
+
+
+@pytest.mark.parametrize("url,ok", cases([
+    ("inside-65535", "https://h:65535/x", True), ("outside-65536", "https://h:65536/x", False),
+    ("inside-1", "https://h:1/x", True), ("outside-0", "https://h:0/x", False)]))
+def test_https_port_of_a_url(url, ok):
+    got = https(f"out(error(https.split_url, {url!r}))")
+    assert got == ("ok" if ok else "HTTPError: bad port in URL")
