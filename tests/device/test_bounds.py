@@ -656,3 +656,289 @@ out([error(https.get, "https://h/x", b""), n[0]])
 def test_https_port_of_a_url(url, ok):
     got = https(f"out(error(https.split_url, {url!r}))")
     assert got == ("ok" if ok else "HTTPError: bad port in URL")
+
+
+# --- the clock (fota/clock.py) ---------------------------------------------------------------
+
+CLOCK = """
+import time as _time
+from fota import clock
+
+class T(Clock):
+    now = 1700000000
+    def gmtime(self, t):
+        return _time.gmtime(t)
+    def time(self):
+        return self.now
+
+ct = T()
+clock.time = ct
+sets = []
+clock.set_time = lambda t, us=0: sets.append(t)
+FL = 1700000000
+clock.floor = lambda: FL
+
+def reply(req, n=48, li=0, vn=4, stratum=2, secs=0xE0000000):
+    r = bytearray(max(n, 48))
+    r[0] = li << 6 | vn << 3 | 4
+    r[1] = stratum
+    r[24:32] = req[40:48]
+    struct.pack_into("!II", r, 40, secs, 0)
+    return bytes(r[:n])
+"""
+
+
+def clock(code: str) -> object:
+    return mp(CLOCK + code)
+
+
+@pytest.mark.parametrize("apart,agree", cases([("inside-60s", 60, True), ("outside-61s", 61, False)]))
+def test_clock_two_sources_agree(apart, agree):
+    got = clock(f"""
+replies = {{"a": (FL, 0, ("10.0.0.1", 123)), "b": (FL + {apart}, 0, ("10.0.0.2", 123))}}
+clock.sntp = lambda host, port: replies[host]
+clock.attempt(["a", "b"], FL)
+out([clock.AGREE, clock.synced])
+""")
+    assert got == [60, 2 if agree else 0]
+
+
+@pytest.mark.parametrize("offset,ok", cases([
+    ("inside-floor-1day", -86400, True), ("outside-floor-1day-1s", -86401, False),
+    ("inside-floor+20years", 7305 * 86400, True), ("outside-floor+20years+1s", 7305 * 86400 + 1, False)]))
+def test_clock_times_believed_around_the_floor(offset, ok):
+    got = clock(f"out([clock.SLACK, clock.AHEAD, error(clock.check, FL + {offset}, FL)])")
+    assert got[:2] == [86400, 7305 * 86400]
+    assert (got[2] == "ok") if ok else ("before the firmware was built" in got[2] or "more than 20 years" in got[2])
+
+
+@pytest.mark.parametrize("kw,ok", cases([
+    ("length-inside-48", "n=48", True), ("length-outside-47", "n=47", False),
+    ("stratum-inside-15", "stratum=15", True), ("stratum-outside-16", "stratum=16", False),
+    ("version-inside-3", "vn=3", True), ("version-outside-2", "vn=2", False),
+    ("version-inside-4", "vn=4", True), ("version-outside-5", "vn=5", False)]))
+def test_clock_ntp_reply_fields(kw, ok):
+    got = clock(f"""
+req = clock.request()
+out(error(clock.parse, reply(req, {kw}), req))
+""")
+    assert (got == "ok") if ok else got.startswith("ValueError: ")
+
+
+@pytest.mark.parametrize("secs,read", cases([
+    ("inside-era0-0x80000000", 0x80000000, 0x80000000), ("outside-era1-0x7fffffff", 0x7FFFFFFF, 0x17FFFFFFF)]))
+def test_clock_ntp_era(secs, read):
+    # RFC 4330 section 3: seconds with the top bit clear are from 2036 on (era 1)
+    got = clock(f"""
+req = clock.request()
+out(clock.parse(reply(req, secs={secs}), req)[0])
+""")
+    assert got == read
+
+
+@pytest.mark.parametrize("src,ok", cases([
+    ("inside-65535", "h:65535", True), ("outside-65536", "h:65536", False),
+    ("inside-1", "h:1", True), ("outside-0", "h:0", False)]))
+def test_clock_ntp_port(src, ok):
+    got = clock(f"out(error(clock.address, {src!r}))")
+    assert got == ("ok" if ok else f"ValueError: bad ntp address '{src}'")
+
+
+def _waits():
+    return clock("""
+def none(host, port):
+    raise OSError(110)
+clock.sntp = none
+waits = []
+for _ in range(5):
+    clock.attempt(["a"], FL)
+    waits.append(clock._due - ct.t)
+out([clock.FIRST_WAIT_MS, clock.MAX_WAIT_MS, waits])
+""")
+
+
+def test_clock_retry_waits_below_the_cap():
+    assert _waits()[2][:3] == [10000, 20000, 40000]  # from FIRST_WAIT_MS, doubling
+
+
+def test_clock_retry_waits_at_the_cap():
+    first, cap, waits = _waits()
+    assert (first, cap, waits[3:]) == (10000, 60000, [60000, 60000])  # 80 s would be past MAX_WAIT_MS
+
+
+@pytest.mark.parametrize("late,asked", cases([("inside-6h-1ms", -1, False), ("outside-6h", 0, True)]))
+def test_clock_sources_asked_again_after_6_hours(late, asked):
+    got = clock(f"""
+n = [0]
+def agree(host, port):
+    n[0] += 1
+    return (FL, 0, (host, 123))
+clock.sntp = agree
+clock.ready(["a", "b"])
+assert clock.synced == 2 and n[0] == 2
+ct.t = clock.RESYNC_MS + {late}
+clock.ready(["a", "b"])
+out([clock.RESYNC_MS, n[0] > 2])
+""")
+    assert got == [6 * 3600_000, asked]
+
+
+@pytest.mark.parametrize("way,off,moved", cases([
+    ("ahead-inside-60s", "expired", 60, False), ("ahead-outside-61s", "expired", 61, True),
+    ("behind-inside-60s", "future", -60, False), ("behind-outside-61s", "future", -61, True)]))
+def test_clock_back_to_the_floor_after_a_date_refusal(way, off, moved):
+    # no time on trial: a clock more than AGREE s off the floor the way the refusal points goes
+    # back to the floor
+    text = "has expired" if way == "expired" else "starts in the future"
+    got = clock(f"""
+ct.now = FL + {off}
+moved = clock.hint(ValueError("The certificate validity {text}"))
+out([moved, sets])
+""")
+    assert got == ([True, [1700000000]] if moved else [False, []])
+
+
+@pytest.mark.parametrize("below,set_", cases([("inside-floor", 0, False), ("outside-floor-1s", 1, True)]))
+def test_clock_below_the_floor_is_set_to_it(below, set_):
+    got = clock(f"""
+ct.now = FL - {below}
+clock.ready("")
+out(sets)
+""")
+    assert got == ([1700000000] if set_ else [])
+
+
+@pytest.mark.parametrize("n,read", cases([("inside-144", 144, True), ("outside-143", 143, False)]))
+def test_clock_build_time_needs_144_bytes(n, read):
+    got = clock(f"""
+h = bytearray(144)
+h[0] = 0xE9
+struct.pack_into("<I", h, 32, 0xABCD5432)
+h[112:120] = b"12:00:00"
+h[128:139] = b"Jan  1 2025"
+out(clock.build_time(h[:{n}]))
+""")
+    assert got == (1735732800 if read else 0)
+
+
+# --- the Jobs API (fota/jobs.py) and the MQTT session (fota/awsiot.py) --------------------------
+
+JOBS = """
+from fota import jobs
+jobs.time = clk
+
+class Conn:
+    thing = "t"
+    def __init__(self, delay):
+        self.delay, self.q = delay, []
+    def on(self, prefix, fn):
+        self.prefix, self.fn = prefix, fn
+    def subscribe(self, t):
+        pass
+    def connected(self):
+        return True
+    def publish(self, topic, msg):
+        body = {"clientToken": json.loads(msg)["clientToken"], "inProgressJobs": [], "queuedJobs": []}
+        self.q.append((clk.t + self.delay, topic + "/accepted", json.dumps(body)))
+    def wait(self, ms):
+        if self.q and self.q[0][0] <= clk.t + ms:
+            at, topic, msg = self.q.pop(0)
+            clk.t = max(clk.t, at)
+            self.fn(topic, msg)
+        else:
+            clk.t += ms
+"""
+
+
+@pytest.mark.parametrize("delay,ok", cases([("inside-10000ms", 10000, True), ("outside-10001ms", 10001, False)]))
+def test_jobs_answer_within_the_timeout(delay, ok):
+    got = mp(JOBS + f"""
+j = jobs.Jobs(Conn({delay}))
+out([jobs.TIMEOUT_MS, error(j.list)])
+""")
+    assert got == [10000, "ok" if ok else "JobsError: Timeout: no answer to get in 10000 ms"]
+
+
+@pytest.mark.parametrize("n,kept", cases([("inside-1024", 1024, 1024), ("outside-1025", 1025, 1024)]))
+def test_jobs_status_detail_length(n, kept):
+    got = mp(f"""
+from fota import jobs
+out(len(jobs._details({{"reason": "r" * {n}}})["reason"]))
+""")
+    assert got == kept
+
+
+AWSIOT = """
+from fota import awsiot
+awsiot.time = clk
+open("ca.der", "wb").close()
+conn = awsiot.Connection({"thing": "t", "endpoint": "e", "port": 1, "cert": "c", "key": "k", "ca": "ca.der"})
+"""
+
+
+@pytest.mark.parametrize("refusals,ok", cases([("inside-3", 3, True), ("outside-4", 4, False)]))
+def test_mqtt_handshakes_after_certificate_date_refusals(refusals, ok, tmp_path):
+    got = mp(AWSIOT + f"""
+class C:
+    DEFAULT = ()
+    def ready(self, ntp, feed):
+        pass
+    def hint(self, e):
+        return True
+    def tls_ok(self):
+        pass
+awsiot.clock = C()
+n = [0]
+def connect():
+    n[0] += 1
+    if n[0] <= {refusals}:
+        raise ValueError("The certificate validity has expired")
+conn._connect = connect
+out([awsiot.CLOCK_TRIES, error(conn.connect), n[0]])
+""", cwd=tmp_path)
+    assert got == [4, "ok", 4] if ok else [4, "ValueError: The certificate validity has expired", 4]
+
+
+@pytest.mark.parametrize("quiet,ping", cases([("inside-30000ms", 30000, False), ("outside-30001ms", 30001, True)]))
+def test_mqtt_ping_after_half_the_keepalive(quiet, ping, tmp_path):
+    got = mp(AWSIOT + f"""
+class Poll:
+    def register(self, *a):
+        pass
+    def poll(self, ms):
+        pass
+sel = Fake()
+sel.POLLIN = 1
+sel.poll = Poll
+awsiot.select = sel
+pings = []
+cl = Fake()
+cl.sock = Fake()
+cl.sock.tls = None
+cl.ping = lambda: pings.append(clk.t)
+conn.client = cl
+conn.check = lambda: None
+conn.sent = 0
+clk.t = {quiet}
+conn.wait(0)
+out([conn.keepalive, len(pings)])
+""", cwd=tmp_path)
+    assert got == [60, 1 if ping else 0]
+
+
+def test_mqtt_read_bound_is_given_to_the_socket(tmp_path):
+    # the other side of this bound, a broker that stops, is
+    # test_session_bounds.py::test_a_broker_that_stops_costs_the_read_bound
+    got = mp(AWSIOT + """
+got = []
+raw = Fake()
+raw.settimeout = lambda s: got.append(s)
+raw.setsockopt = lambda *a: None
+ctx = Fake()
+ctx.wrap_socket = lambda sock, server_hostname=None: sock
+s = awsiot._TLS(ctx, "e", conn.read_s).wrap_socket(raw)
+s.setblocking(True)
+s.setblocking(False)
+out([awsiot.READ_S, got])
+""", cwd=tmp_path)
+    assert got == [30, [30, 30, 0]]
