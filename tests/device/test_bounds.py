@@ -942,3 +942,157 @@ s.setblocking(False)
 out([awsiot.READ_S, got])
 """, cwd=tmp_path)
     assert got == [30, [30, 30, 0]]
+
+
+# --- the device's loop (fota/loop.py): config.json's times and the back-off ------------------
+
+LOOP = """
+from fota import loop
+
+class Stop(Exception):
+    pass
+
+class T(Clock):
+    def sleep(self, s):
+        self.t += int(s * 1000)
+        sleeps.append(s)
+        if len(sleeps) > LIMIT:
+            raise KeyboardInterrupt  # out of the loop (it catches Exception)
+
+sleeps, events, LIMIT = [], [], 1000
+lt = T()
+loop.time = lt
+
+class WDT:
+    def __init__(self, timeout):
+        events.append(["wdt", timeout])
+    def feed(self):
+        pass
+
+m = Fake()
+m.WDT = WDT
+loop.machine = m
+
+class Core:
+    watchdog = None
+    on_trial = False
+    def version(self):
+        return "1.0.0"
+    def testing(self):
+        return self.on_trial
+    def reject(self, why):
+        events.append(["reject", lt.t])
+        raise KeyboardInterrupt
+
+core = Core()
+loop.core = core
+apps = Fake()
+apps.version = lambda: "none"
+apps.start = lambda reject: None
+loop.apps = apps
+flow = Fake()
+flow.handle_fota_jobs = lambda *a, **k: None
+loop.flow = flow
+
+class Conn:
+    fail_at = None  # each connect() fails at this time, if set
+    def __init__(self, cfg, feed=None):
+        self.up = False
+    def connected(self):
+        return self.up
+    def connect(self):
+        events.append(["connect", lt.t])
+        if Conn.fail_at is not None:
+            lt.t = max(lt.t, Conn.fail_at)
+            raise OSError(113)
+        self.up = True
+    def close(self):
+        self.up = False
+    def publish(self, topic, msg):
+        events.append(["publish", lt.t])
+        if len([e for e in events if e[0] == "publish"]) > 1:
+            raise KeyboardInterrupt
+
+class Jobs:
+    def __init__(self, conn):
+        pass
+    def wait(self, ms):
+        lt.t += ms
+        events.append(["wait", ms])
+        return False
+
+loop.Connection = Conn
+loop.Jobs = Jobs
+cfg = {"thing": "t"}
+loop.load_config = lambda: cfg
+
+def run():
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+"""
+
+
+def loop(code: str) -> object:
+    return mp(LOOP + code)
+
+
+def _backoff():
+    # connect() fails at once, every time: the pauses between tries, in seconds
+    got = loop("""
+Conn.fail_at = 0
+LIMIT = 400
+run()
+tries = [e[1] for e in events if e[0] == "connect"]
+out([(b - a) // 1000 for a, b in zip(tries, tries[1:])])
+""")
+    return got
+
+
+def test_loop_backoff_below_its_cap():
+    assert _backoff()[:6] == [1, 2, 4, 8, 16, 32]  # doubling from 1 s
+
+
+def test_loop_backoff_at_its_cap():
+    assert _backoff()[6:9] == [60, 60, 60]  # 64 s would be past the cap of 60 s
+
+
+@pytest.mark.parametrize("setting,timeout", cases([("default-120s", None, 120000), ("config-7s", 7, 7000)]))
+def test_loop_watchdog_timeout(setting, timeout):
+    got = loop(f"""
+if {setting!r} is not None:
+    cfg["watchdog_s"] = {setting!r}
+run()
+out([e for e in events if e[0] == "wdt"])
+""")
+    assert got == [["wdt", timeout]]
+
+
+@pytest.mark.parametrize("setting,waits", cases([("default-30s", None, 30), ("config-7s", 7, 7)]))
+def test_loop_telemetry_period(setting, waits):
+    # between two telemetry messages: `waits` waits of 1 s for a job notification
+    got = loop(f"""
+if {setting!r} is not None:
+    cfg["telemetry_s"] = {setting!r}
+run()
+out([e[1] for e in events if e[0] == "wait"])
+""")
+    assert got == [1000] * waits
+
+
+@pytest.mark.parametrize("setting,fail_at,rejected", cases([
+    ("default-inside-120000ms", None, 120000, False), ("default-outside-120001ms", None, 120001, True),
+    ("config-inside-7000ms", 7, 7000, False), ("config-outside-7001ms", 7, 7001, True)]))
+def test_loop_trial_time_to_reach_aws_iot(setting, fail_at, rejected):
+    # a new firmware on trial whose first connect() fails `fail_at` ms after start
+    got = loop(f"""
+if {setting!r} is not None:
+    cfg["trial_s"] = {setting!r}
+core.on_trial = True
+Conn.fail_at = {fail_at}
+LIMIT = 0
+run()
+out([e for e in events if e[0] == "reject"])
+""")
+    assert got == ([["reject", fail_at]] if rejected else [])
