@@ -1096,3 +1096,112 @@ run()
 out([e for e in events if e[0] == "reject"])
 """)
     assert got == ([["reject", fail_at]] if rejected else [])
+
+
+# --- the download's retries and records (fota/install.py, fota/files.py, fota/core.py) --------
+
+DOWNLOAD = """
+from fota import core, install, files
+from fota.https import Broken
+
+class W:
+    # a slot writer that takes whole sectors
+    def __init__(self, size):
+        self.size, self.sector, self.buf = size, 0, bytearray(4096)
+    @property
+    def written(self):
+        return self.sector * 4096
+    def restart(self):
+        return self.sector * 4096
+    def feed_from(self, r):
+        n = r.readinto(self.buf)
+        if n:
+            self.sector += 1
+        return n
+
+class R:
+    # the file from `start`; the first `breaks` connections break after one sector
+    def __init__(self, size, start, broken):
+        self.total, self.pos, self.broken = size, start, broken
+    def readinto(self, buf):
+        if self.broken and self.pos % 8192:
+            raise OSError(104)
+        k = min(len(buf), self.total - self.pos)
+        self.pos += k
+        return k
+    def close(self):
+        pass
+
+opened = []
+def source(size, breaks):
+    def open_(start):
+        opened.append(start)
+        return R(size, start, len(opened) <= breaks)
+    return open_
+
+class Image:
+    def __init__(self, src):
+        self.open = src
+    def state(self, done):
+        return None
+"""
+
+
+@pytest.mark.parametrize("breaks,ok", cases([("inside-2", 2, True), ("outside-3", 3, False)]))
+def test_download_broken_connections(breaks, ok):
+    got = mp(DOWNLOAD + f"""
+w = W(16 * 4096)
+out([core.MAX_TRIES, error(install._download, w, Image(source(w.size, {breaks}))), len(opened)])
+""")
+    assert got == [3, "ok", 3] if ok else [3, "OSError: 104", 3]
+
+
+@pytest.mark.parametrize("sectors,records", cases([("inside-64KB", 16, [65536]), ("outside-60KB", 15, [])]))
+def test_download_progress_recorded_every_64_kb(sectors, records):
+    got = mp(DOWNLOAD + f"""
+saved = []
+w = W({sectors} * 4096)
+install._download(w, Image(source(w.size, 0)), lambda done, state: saved.append(done))
+out([core.PROGRESS_EVERY, saved])
+""")
+    assert got == [65536, records]
+
+
+@pytest.mark.parametrize("breaks,ok", cases([("inside-2", 2, True), ("outside-3", 3, False)]))
+def test_file_download_broken_connections(breaks, ok):
+    got = mp(DOWNLOAD + f"""
+class T:
+    def write(self, pos, data):
+        return pos + len(data)
+class F:
+    id, size = 2, 16384
+out([error(files._receive, T(), F(), source(F.size, {breaks}), {{}}, {{}}), len(opened)])
+""")
+    assert got == ["ok", 3] if ok else ["OSError: 104", 3]
+
+
+@pytest.mark.parametrize("size,records", cases([("inside-16384", 16384, [16384]), ("outside-16383", 16383, [])]))
+def test_file_progress_recorded_every_16_kb(size, records):
+    got = mp(DOWNLOAD + f"""
+saved = []
+core.save = lambda rec: saved.append(cur["done"])
+class T:
+    def write(self, pos, data):
+        return pos + len(data)
+class F:
+    id, size = 2, {size}
+cur = {{"done": 0}}
+files._receive(T(), F(), source(F.size, 0), cur, {{}})
+out([core.FILE_PROGRESS_EVERY, saved])
+""")
+    assert got == [16384, records]
+
+
+@pytest.mark.parametrize("hz,raised", cases([("inside-239999999", 239999999, True), ("outside-240000000", 240000000, False)]))
+def test_cpu_clock_raised_below_240_mhz(hz, raised, tmp_path):
+    got = mp(f"""
+from fota import core
+core.machine.freq = lambda *a: {hz}
+out([core.FAST_HZ, core.cpu_fast()])
+""", cwd=tmp_path)
+    assert got == [240000000, hz if raised else None]
