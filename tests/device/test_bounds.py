@@ -1205,3 +1205,388 @@ core.machine.freq = lambda *a: {hz}
 out([core.FAST_HZ, core.cpu_fast()])
 """, cwd=tmp_path)
     assert got == [240000000, hz if raised else None]
+
+
+# --- images: compressed pieces, delta patches, ROMFS, app images, slots ----------------------
+
+def _zpieces(sizes: list[int]) -> bytes:
+    """Pieces of zeros of these sizes, each its own zlib stream (window 2**12)."""
+    out = b""
+    for n in sizes:
+        z = zlib.compressobj(9, zlib.DEFLATED, 12)
+        out += z.compress(bytes(n)) + z.flush()
+    return out
+
+
+@pytest.mark.parametrize("sizes,reason", cases([
+    ("inside-65536", [65536, 100], None),
+    ("outside-65537", [65537, 99], "piece 0 inflates past its 65536 bytes"),
+    ("outside-65535", [65535, 101], "piece 0 ends at byte 65535 of the image, short of 65536")]))
+def test_inflate_piece_size(sizes, reason):
+    data = _zpieces(sizes)
+    got = mp(f"""
+from fota import inflate
+data = binascii.unhexlify({data.hex()!r})
+class R:
+    def __init__(self, start):
+        self.b, self.total = io.BytesIO(data[start:]), len(data)
+    def readinto(self, buf):
+        return self.b.readinto(buf)
+    def close(self):
+        pass
+i = inflate.Inflater(R, 65636, len(data), 12).open(0)
+buf = bytearray(4096)
+def all_():
+    while i.readinto(buf):
+        pass
+out([inflate.PIECE, error(all_)])
+""")
+    assert got == [65536, "ok" if reason is None else "InflateError: " + reason]
+
+
+def _size_field(v: int) -> bytes:
+    """A detools size field."""
+    b = [(0x40 if v < 0 else 0) | (abs(v) & 0x3F)]
+    v = abs(v) >> 6
+    while v:
+        b[-1] |= 0x80
+        b.append(v & 0x7F)
+        v >>= 7
+    return bytes(b)
+
+
+def _hs_literals(data: bytes) -> bytes:
+    """Heatshrink data of literals only."""
+    bits = "".join("1" + format(c, "08b") for c in data)
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+
+
+def _patch(diff: bytes, window: int | None = None, total: int | None = None) -> bytes:
+    """A detools sequential patch of one entry: `diff` added to the base."""
+    body = _size_field(0) + _size_field(len(diff)) + diff + _size_field(0) + _size_field(0)
+    made = _size_field(len(diff) if total is None else total)
+    if window is None:
+        return b"\x00" + made + body
+    return b"\x04" + made + bytes([(window - 4) << 4 | (4 - 3)]) + _hs_literals(body)
+
+
+DELTA_RUN = """
+from fota import delta
+class Base:
+    def __init__(self, n):
+        self.b = bytearray(b"\\x01" * n)
+    def ioctl(self, op, arg):
+        return 4096
+    def readblocks(self, block, buf, off=0):
+        at = block * 4096 + off
+        buf[:] = self.b[at:at + len(buf)]
+def apply(patch, base_len):
+    p = delta.Patch(io.BytesIO(patch), Base(base_len), base_len)
+    buf = bytearray(512)
+    n = 0
+    while True:
+        k = p.readinto(buf)
+        if not k:
+            return n
+        n += k
+"""
+
+
+@pytest.mark.parametrize("window,ok", cases([("inside-12", 12, True), ("outside-13", 13, False)]))
+def test_delta_heatshrink_window(window, ok):
+    patch = _patch(bytes(100), window=window)
+    got = mp(DELTA_RUN + f"out([delta.MAX_WINDOW, error(apply, binascii.unhexlify({patch.hex()!r}), 100)])")
+    assert got == [12, "ok" if ok else
+                   "DeltaError: heatshrink window of 2**13 bytes is larger than this device allows (2**12)"]
+
+
+@pytest.mark.parametrize("window,lookahead,ok", cases([
+    ("window-inside-4", 4, 3, True), ("window-outside-3", 3, 3, False),
+    ("window-inside-15", 15, 8, True), ("window-outside-16", 16, 8, False),
+    ("lookahead-inside-3", 8, 3, True), ("lookahead-outside-2", 8, 2, False),
+    ("lookahead-inside-window-1", 8, 7, True), ("lookahead-outside-window", 8, 8, False)]))
+def test_heatshrink_parameters(window, lookahead, ok):
+    got = mp(f"""
+from fota import heatshrink
+out(error(heatshrink.Decoder, None, {window}, {lookahead}, None))
+""")
+    assert got == ("ok" if ok else f"HeatshrinkError: bad heatshrink parameters: window {window} bits, "
+                   f"lookahead {lookahead} bits")
+
+
+@pytest.mark.parametrize("length,base,ok", cases([("inside-base", 100, 100, True), ("outside-base+1", 101, 100, False)]))
+def test_delta_reads_within_its_base(length, base, ok):
+    patch = _patch(bytes(length))
+    got = mp(DELTA_RUN + f"out(error(apply, binascii.unhexlify({patch.hex()!r}), {base}))")
+    assert got == ("ok" if ok else "DeltaError: patch reads bytes 0-101 of the 100-byte base image")
+
+
+@pytest.mark.parametrize("total,ok", cases([("inside-1", 1, True), ("outside-0", 0, False)]))
+def test_delta_image_size(total, ok):
+    patch = _patch(bytes(total))
+    got = mp(DELTA_RUN + f"out(error(apply, binascii.unhexlify({patch.hex()!r}), 100))")
+    assert got == ("ok" if ok else "DeltaError: patch makes an empty image")
+
+
+@pytest.mark.parametrize("field,ok", cases([
+    ("inside-6-bytes", "80808080807f", True), ("outside-7-bytes", "8080808080807f", False)]))
+def test_delta_size_field_length(field, ok):
+    got = mp(f"""
+from fota import delta
+it = iter(binascii.unhexlify({field!r}))
+out(error(delta._size, lambda: next(it)))
+""")
+    assert got == ("ok" if ok else "DeltaError: size field too long in the patch")
+
+
+@pytest.mark.parametrize("field,ok", cases([
+    ("inside-6-bytes", "80808080807f", True), ("outside-7-bytes", "8080808080807f", False)]))
+def test_crle_length_field(field, ok):
+    got = mp(f"""
+from fota import delta
+class R:
+    def __init__(self):
+        self.it = iter(binascii.unhexlify({field!r}))
+    def byte(self):
+        return next(self.it)
+c = delta.Crle(R())
+out(error(c._uleb))
+""")
+    assert got == ("ok" if ok else "DeltaError: size field too long in the patch")
+
+
+def _vu(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def _romfs(name: bytes, data: bytes = b"x") -> bytes:
+    def rec(kind: int, payload: bytes) -> bytes:
+        return _vu(kind) + _vu(len(payload)) + payload
+
+    body = rec(5, _vu(len(name)) + name + rec(2, data))
+    return b"\xd2\xcd\x31" + _vu(len(body)) + body
+
+
+ROMWALK = """
+from fota import romimage
+def walk(img):
+    b = io.BytesIO(img)
+    rd = romimage.Reader(b.readinto, bytearray(64))
+    return [list(e) for e in romimage.walk(rd, len(img))]
+"""
+
+
+@pytest.mark.parametrize("name,ok", cases([
+    ("inside-64", b"n" * 64, True), ("outside-65", b"n" * 65, False),
+    ("inside-1", b"n", True), ("outside-0", b"", False)]))
+def test_romfs_name_length(name, ok):
+    img = _romfs(name)
+    got = mp(ROMWALK + f"out([romimage.MAX_NAME, error(walk, binascii.unhexlify({img.hex()!r}))])")
+    assert got[0] == 64 and (got[1] == "ok" if ok else got[1].startswith(f"ImageError: bad name length {len(name)}"))
+
+
+@pytest.mark.parametrize("char,ok", cases([
+    ("inside-33", 33, True), ("outside-32", 32, False), ("inside-126", 126, True), ("outside-127", 127, False),
+    ("outside-47", 47, False)]))
+def test_romfs_name_characters(char, ok):
+    img = _romfs(b"a" + bytes([char]) + b"b")
+    got = mp(ROMWALK + f"out(error(walk, binascii.unhexlify({img.hex()!r})))")
+    assert (got == "ok") if ok else got.startswith("ImageError: bad name ")
+
+
+@pytest.mark.parametrize("field,ok", cases([("inside-5-bytes", "8080808001", True), ("outside-6-bytes", "808080808001", False)]))
+def test_romfs_varuint_length(field, ok):
+    got = mp(f"""
+from fota import romimage
+b = io.BytesIO(binascii.unhexlify({field!r}))
+out(error(romimage.Reader(b.readinto, bytearray(64)).uint))
+""")
+    assert got == ("ok" if ok else "ImageError: varuint too long at byte 5")
+
+
+@pytest.mark.parametrize("text,ok", cases([
+    ("inside-31", "v" * 31, True), ("outside-32", "v" * 32, False), ("inside-1", "v", True), ("outside-0", " \n", False)]))
+def test_application_version_file(text, ok):
+    got = mp(f"""
+from fota import appwrite
+s = appwrite.Seen()
+out([error(s.file, "VERSION", {text.encode()!r}), s.version])
+""")
+    assert got == (["ok", text.strip()] if ok else ["ImageError: VERSION must be 1 to 31 characters", None])
+
+
+APPS = """
+from fota import apps
+machine.reset_cause = lambda: 3
+apps.ROM = "rom"
+apps._mount = lambda slot: None
+"""
+
+
+@pytest.mark.parametrize("text,version", cases([("inside-31", "v" * 31, "v" * 31), ("outside-32", "v" * 32, "unknown")]))
+def test_adopted_application_version(text, version, tmp_path):
+    (tmp_path / "rom").mkdir()
+    (tmp_path / "rom" / "app.py").write_text("")
+    (tmp_path / "rom" / "VERSION").write_text(text + "\n")
+    got = mp(APPS + """
+apps.segment = lambda: 1
+apps._oversize = lambda seg, slot: None
+rec = apps.load()
+out([apps._adopt(rec), rec["versions"][0]])
+""", cwd=tmp_path)
+    assert got == [True, version]
+
+
+@pytest.mark.parametrize("boot,slot", cases([("inside-1st-boot", 1, 1), ("outside-2nd-boot", 2, 0)]))
+def test_application_trial_boots(boot, slot, tmp_path):
+    got = mp(APPS + f"""
+apps.save({{"slot": 0, "trial": None, "left": 0, "versions": ["1.0", None], "failed": None}})
+apps.switch(1, "2.0")
+for _ in range({boot}):
+    s = apps.boot()
+out([apps.TRIAL_BOOTS, s])
+""", cwd=tmp_path)
+    assert got == [1, slot]
+
+
+@pytest.mark.parametrize("extra,ok", cases([("inside-capacity", 0, True), ("outside-capacity+1", 1, False)]))
+def test_application_capacity_leaves_the_reserve(extra, ok, tmp_path):
+    # a filesystem of 900 free 4 KB blocks and no application yet: 900 * 4096 - RESERVE bytes
+    got = mp(APPS + f"""
+from fota import install
+class OS:
+    def statvfs(self, p):
+        return (4096, 4096, 1000, 900, 900, 0, 0, 0, 0, 255)
+apps.os = OS()
+apps.segment = lambda: None
+cap = 900 * 4096 - apps.RESERVE
+doc = {{"operation": "fota", "target": "app", "bc_idx": -1, "bc_crc": "0" * 32, "bc_size": cap + {extra},
+       "bc_url": "https://h/app.rom"}}
+out([apps.RESERVE, error(install.plan_for, doc)])
+""", cwd=tmp_path)
+    assert got == [65536, "ok" if ok else "DocError: bc_size 3620865 does not fit the 3620864-byte slot"]
+
+
+@pytest.mark.parametrize("payload,why", cases([
+    ("inside-100", 96, None), ("outside-101", 97, "ROMFS slot 0 holds an image of 101 bytes, more than the slot's 100")]))
+def test_romfs_image_fits_its_slot(payload, why):
+    # a header of 4 bytes (magic, a 1-byte length) and the payload, in a slot of 100 bytes
+    got = mp(f"""
+from fota import apps
+apps._half = lambda seg: 100
+seg = bytearray(200)
+seg[0:4] = b"\\xd2\\xcd\\x31" + bytes([{payload}])
+out(apps._oversize(seg, 0))
+""")
+    assert got == why
+
+
+SLOTS = """
+from fota import otaslot
+class Part:
+    def __init__(self, sub=0x11, blocks=4):
+        self.sub, self.blocks = sub, blocks
+    def info(self):
+        return (0, self.sub, 0x200000 + self.sub, self.blocks * 4096, "p", False)
+    def ioctl(self, op, arg):
+        return self.blocks
+    def readblocks(self, *a):
+        pass
+"""
+
+
+@pytest.mark.parametrize("size,ok", cases([
+    ("inside-slot", 4 * 4096, True), ("outside-slot+1", 4 * 4096 + 1, False),
+    ("inside-1", 1, True), ("outside-0", 0, False)]))
+def test_slot_writer_image_size(size, ok):
+    got = mp(SLOTS + f"out(error(otaslot.SlotWriter, Part(), {size}))")
+    assert got == ("ok" if ok else f"SlotError: image of {size} bytes does not fit the 16384-byte slot")
+
+
+@pytest.mark.parametrize("start,ok", cases([
+    ("inside-size", 8192, True), ("outside-size+sector", 12288, False),
+    ("inside-sector", 4096, True), ("outside-sector-1", 4095, False)]))
+def test_slot_writer_resume_offset(start, ok):
+    got = mp(SLOTS + f"out(error(otaslot.SlotWriter, Part(), 8192, {start}))")
+    assert got == ("ok" if ok else f"SlotError: resume offset {start} is not a sector boundary")
+
+
+@pytest.mark.parametrize("subtypes,slots", cases([
+    ("inside-0x10-0x1f", [0x1F, 0x10], [0x10, 0x1F]), ("outside-0x00-0x20", [0x00, 0x20], [])]))
+def test_ota_slot_subtypes(subtypes, slots):
+    got = mp(SLOTS + f"""
+Partition.parts = [Part(s) for s in {subtypes}]
+out([p.sub for p in otaslot.slots()])
+""")
+    assert got == slots
+
+
+@pytest.mark.parametrize("seg,ok", cases([("inside-fills-the-slot", 4063, True), ("outside-16-bytes-more", 4064, False)]))
+def test_app_image_fits_its_slot(seg, ok):
+    # one segment of `seg` bytes: 24 + 8 + seg, padded to 16, in a slot of one 4 KB block
+    got = mp(f"""
+from fota import appimage
+img = bytearray(4096)
+img[0], img[1] = 0xE9, 1
+struct.pack_into("<II", img, 24, 0x3F400020, {seg})
+class Part:
+    def ioctl(self, op, arg):
+        return 4096 if op == 5 else 1
+    def readblocks(self, block, buf, off=0):
+        buf[:] = img[block * 4096 + off:block * 4096 + off + len(buf)]
+out(error(appimage.length, Part()))
+""")
+    assert got == ("ok" if ok else "ImageError: app image runs past its slot")
+
+
+@pytest.mark.parametrize("pieces,ok", cases([("inside-8-pieces", 8, True), ("outside-7-pieces", 7, False)]))
+def test_self_test_heap(pieces, ok):
+    # the heap gives `pieces` buffers of 4 KB, then no more
+    got = mp(f"""
+from fota import selftest
+n = [0]
+def give(k):
+    n[0] += 1
+    if n[0] > {pieces}:
+        raise MemoryError
+    return None
+selftest.bytearray = give
+out([selftest.MIN_FREE, selftest.PIECE, selftest.memory()])
+""")
+    assert got[:2] == [30000, 4096]
+    assert got[2] is None if ok else got[2].startswith("heap could not give 30000 bytes in 4096-byte pieces (got 28672")
+
+
+@pytest.mark.parametrize("up,joined", cases([("inside-20000ms", 20000, True), ("outside-20001ms", 20001, False)]))
+def test_boot_wifi_timeout(up, joined, tmp_path):
+    from tests.device.mpy import ROOT
+
+    (tmp_path / "config.json").write_text(json.dumps({"wifi": {"ssid": "s"}}))
+    got = mp(f"""
+net = Fake()
+net.STA_IF = 0
+class WLAN:
+    def __init__(self, i):
+        pass
+    def active(self, on):
+        pass
+    def isconnected(self):
+        return clk.t >= {up}
+    def connect(self, ssid, pw):
+        pass
+    def ifconfig(self):
+        return ("10.0.0.2",)
+net.WLAN = WLAN
+sys.modules["network"] = net
+sys.modules["time"] = clk
+src = open({str(ROOT / "boot.py")!r}).read().replace("\\napplication()\\n", "\\n")
+exec(src, {{"__name__": "boot"}})
+out([clk.t, WLAN(0).isconnected()])
+""", cwd=tmp_path)
+    assert got == [20000, joined]
