@@ -1590,3 +1590,60 @@ exec(src, {{"__name__": "boot"}})
 out([clk.t, WLAN(0).isconnected()])
 """, cwd=tmp_path)
     assert got == [20000, joined]
+
+
+@pytest.mark.parametrize("tries,reason", cases([
+    ("inside-3rd-boot", 2, "afr_ota images are code-signed: this device has no signer key"),
+    ("outside-4th-boot", 3, "interrupted 3 times")]))
+def test_files_step_boots_after_power_cuts(tries, reason, tmp_path):
+    # the record says the files step began `tries` times: one more goes on (to the next check,
+    # here the signer key this device lacks), or the job ends
+    got = mp(DOWNLOAD + f"""
+ends = []
+class Job:
+    id = "j"
+    def update(self, status, details):
+        ends.append(details["reason"])
+install.signer_key = lambda: None
+files.run(None, Job(), [], {{"job": "j", "step": "files", "slot": -1, "tries": {tries}, "files": {{}}}})
+out(ends)
+""", cwd=tmp_path)
+    assert got == [reason]
+
+
+def test_clock_ntp_timeout_is_given_to_the_socket():
+    got = clock("""
+got = []
+class S:
+    def settimeout(self, s):
+        got.append(s)
+    def connect(self, a):
+        pass
+    def send(self, b):
+        pass
+    def recv(self, n):
+        raise OSError(110)
+    def close(self):
+        pass
+sock = Fake()
+sock.AF_INET, sock.SOCK_DGRAM = 2, 2
+sock.getaddrinfo = lambda *a: [(2, 2, 0, "", ("10.0.0.1", 123))]
+sock.socket = lambda *a: S()
+clock.socket = sock
+out([clock.TIMEOUT_S, got, error(clock.sntp, "h")])
+""")
+    assert got == [1, [1], "OSError: [Errno 110] ETIMEDOUT"]
+
+
+def test_clock_ntp_timeout_is_no_answer():
+    # the other side: a source that does not answer within it is passed over, and said so
+    from tests.device.mpy import run
+
+    p = run(PRELUDE + CLOCK + """
+def none(host, port):
+    raise OSError(110)
+clock.sntp = none
+clock.attempt(["a"], FL)
+out(clock.synced)
+""")
+    assert "clock: NTP a: no answer in 1 s" in p.stdout and p.stdout.splitlines()[-1] == "0"
