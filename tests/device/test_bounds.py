@@ -1149,27 +1149,27 @@ class Image:
 
 
 @pytest.mark.parametrize("breaks,ok", cases([("inside-2", 2, True), ("outside-3", 3, False)]))
-def test_download_broken_connections(breaks, ok):
+def test_download_broken_connections(breaks, ok, tmp_path):
     got = mp(DOWNLOAD + f"""
 w = W(16 * 4096)
 out([core.MAX_TRIES, error(install._download, w, Image(source(w.size, {breaks}))), len(opened)])
-""")
+""", cwd=tmp_path)
     assert got == ([3, "ok", 3] if ok else [3, "OSError: [Errno 104] ECONNRESET", 3])
 
 
 @pytest.mark.parametrize("sectors,records", cases([("inside-64KB", 16, [65536]), ("outside-60KB", 15, [])]))
-def test_download_progress_recorded_every_64_kb(sectors, records):
+def test_download_progress_recorded_every_64_kb(sectors, records, tmp_path):
     got = mp(DOWNLOAD + f"""
 saved = []
 w = W({sectors} * 4096)
 install._download(w, Image(source(w.size, 0)), lambda done, state: saved.append(done))
 out([core.PROGRESS_EVERY, saved])
-""")
+""", cwd=tmp_path)
     assert got == [65536, records]
 
 
 @pytest.mark.parametrize("breaks,ok", cases([("inside-2", 2, True), ("outside-3", 3, False)]))
-def test_file_download_broken_connections(breaks, ok):
+def test_file_download_broken_connections(breaks, ok, tmp_path):
     got = mp(DOWNLOAD + f"""
 class T:
     def write(self, pos, data):
@@ -1177,12 +1177,12 @@ class T:
 class F:
     id, size = 2, 16384
 out([error(files._receive, T(), F(), source(F.size, {breaks}), {{}}, {{}}), len(opened)])
-""")
+""", cwd=tmp_path)
     assert got == (["ok", 3] if ok else ["OSError: [Errno 104] ECONNRESET", 3])
 
 
 @pytest.mark.parametrize("size,records", cases([("inside-16384", 16384, [16384]), ("outside-16383", 16383, [])]))
-def test_file_progress_recorded_every_16_kb(size, records):
+def test_file_progress_recorded_every_16_kb(size, records, tmp_path):
     got = mp(DOWNLOAD + f"""
 saved = []
 core.save = lambda rec: saved.append(cur["done"])
@@ -1194,7 +1194,7 @@ class F:
 cur = {{"done": 0}}
 files._receive(T(), F(), source(F.size, 0), cur, {{}})
 out([core.FILE_PROGRESS_EVERY, saved])
-""")
+""", cwd=tmp_path)
     assert got == [16384, records]
 
 
