@@ -833,6 +833,17 @@ MUTATIONS: list[Mutation] = [
          "heatshrink_parameters"),
         ("a self-test heap of 7 pieces", "selftest.py", "MIN_FREE = 30000", "MIN_FREE = 28672", "self_test_heap"),
         ("Wi-Fi waited for longer", "boot.py", "timeout_ms=20000", "timeout_ms=20100", "wifi_timeout"),
+        ("a ROMFS record a byte past its folder", "romimage.py", "if stop > ends[-1]:", "if stop > ends[-1] + 1:",
+         "record_within"),
+        ("ROMFS data a byte past its file", "romimage.py", 'if rd.pos + n > stop:\n            raise ImageError("%s: data',
+         'if rd.pos + n > stop + 1:\n            raise ImageError("%s: data', "data_within"),
+        ("a CBOR string a byte past its message", "cbor.py", "if i + v > len(mv):", "if i + v > len(mv) + 1:",
+         "cbor_string_within"),
+        ("a stream string a byte past its message", "streams.py", "if v > len(mv) - i:", "if v > len(mv) - i + 1:",
+         "stream_string_within"),
+        ("a signature integer of 34 bytes", "ecdsa.py", "der[i + 1] > 33", "der[i + 1] > 34", "signature_integer"),
+        ("a public key of 92 bytes", "ecdsa.py", "len(der) not in (65, 91)", "len(der) not in (65, 91, 92)",
+         "public_key_length"),
     ]],
 ]
 

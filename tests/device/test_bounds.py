@@ -1648,3 +1648,83 @@ clock.attempt(["a"], FL)
 out(clock.synced)
 """)
     assert "clock: NTP a: no answer in 1 s" in p.stdout and p.stdout.splitlines()[-1] == "0"
+
+
+# --- lengths an item gives itself: never past what holds it --------------------------------
+
+def _romfs_claiming(record_extra: int = 0, data_extra: int = 0) -> bytes:
+    """A ROMFS image of one file whose file record, or its data record, says it is longer than
+    it is by that many bytes (the image's own length counts what is there)."""
+    def rec(kind: int, payload: bytes, extra: int = 0) -> bytes:
+        return _vu(kind) + _vu(len(payload) + extra) + payload
+
+    body = rec(5, _vu(1) + b"f" + rec(2, b"data", data_extra), record_extra)
+    return b"\xd2\xcd\x31" + _vu(len(body)) + body
+
+
+@pytest.mark.parametrize("extra,reason", cases([
+    ("inside-ends-with-its-folder", 0, None), ("outside-one-byte-past", 1, "record at byte 6 runs past its folder")]))
+def test_romfs_record_within_its_folder(extra, reason):
+    img = _romfs_claiming(record_extra=extra)
+    got = mp(ROMWALK + f"out(error(walk, binascii.unhexlify({img.hex()!r})))")
+    assert got == ("ok" if reason is None else "ImageError: " + reason)
+
+
+@pytest.mark.parametrize("extra,reason", cases([
+    ("inside-ends-with-its-file", 0, None), ("outside-one-byte-past", 1, "f: data runs past its file")]))
+def test_romfs_data_within_its_file(extra, reason):
+    img = _romfs_claiming(data_extra=extra)
+    got = mp(ROMWALK + f"out(error(walk, binascii.unhexlify({img.hex()!r})))")
+    assert got == ("ok" if reason is None else "ImageError: " + reason)
+
+
+@pytest.mark.parametrize("head,ok", cases([("inside-3", "43", True), ("outside-4", "44", False)]))
+def test_cbor_string_within_its_message(head, ok):
+    # a byte string head saying 3 or 4 bytes, and 3 bytes
+    got = mp(f"""
+from fota import cbor
+out(error(cbor.decode, binascii.unhexlify("{head}616263")))
+""")
+    assert got == ("ok" if ok else "CborError: message ends inside an item")
+
+
+@pytest.mark.parametrize("head,ok", cases([("inside-3", "43", True), ("outside-4", "44", False)]))
+def test_stream_string_within_its_message(head, ok):
+    got = mp(f"""
+from fota import streams
+out(error(streams._decode, memoryview(binascii.unhexlify("a16170{head}616263"))))
+""")
+    assert got == ("ok" if ok else "StreamError: CBOR string past the message")
+
+
+def _der_signature(r_len: int) -> bytes:
+    r = b"\x00" * (r_len - 32) + b"\x11" * 32
+    s = b"\x22" * 32
+    body = bytes([2, len(r)]) + r + bytes([2, len(s)]) + s
+    return bytes([0x30, len(body)]) + body
+
+
+@pytest.mark.parametrize("r_len,ok", cases([("inside-33", 33, True), ("outside-34", 34, False)]))
+def test_signature_integer_length(r_len, ok):
+    der = _der_signature(r_len)
+    got = mp(f"""
+from fota import ecdsa
+out(error(ecdsa.signature, binascii.unhexlify({der.hex()!r})))
+""")
+    assert got == ("ok" if ok else "SignatureError: malformed signature")
+
+
+# the P-256 generator as a public key: an uncompressed point, and in a SubjectPublicKeyInfo
+G = bytes.fromhex("046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e16"
+                  "2bce33576b315ececbb6406837bf51f5")
+SPKI = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200") + G
+
+
+@pytest.mark.parametrize("key,ok", cases([
+    ("inside-65", G, True), ("outside-64", G[1:], False), ("inside-91", SPKI, True), ("outside-92", b"\x00" + SPKI, False)]))
+def test_public_key_length(key, ok):
+    got = mp(f"""
+from fota import ecdsa
+out(error(ecdsa.public_key, binascii.unhexlify({key.hex()!r})))
+""")
+    assert got == ("ok" if ok else "SignatureError: not an uncompressed P-256 public key")
