@@ -41,6 +41,8 @@ def split_url(url):
         try:
             port = int(p)
         except ValueError:
+            port = 0
+        if not 0 < port < 65536:  # lwIP's getaddrinfo refuses it (an OSError, retried for nothing)
             raise HTTPError("bad port in URL")
     if not host or " " in url:
         raise HTTPError("bad host in URL")

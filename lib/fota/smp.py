@@ -133,7 +133,9 @@ class Smp:
         buf = self.buf
         try:
             n = cbor.encode(buf, 10, fields) - 10
-        except (IndexError, ValueError):
+        except (IndexError, ValueError, cbor.CborError):
+            n = MTU  # it ran past the buffer
+        if 8 + n > MTU:  # the CRC goes after it: a longer one would not fit (or get out)
             raise SmpError("request does not fit %d bytes" % MTU)
         struct.pack_into(">HBBHHBB", buf, 0, 8 + n + 2, VERSION << 3 | op, 0, n, group,
                          self.seq, cmd)
