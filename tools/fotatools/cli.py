@@ -836,6 +836,50 @@ def cmd_mip_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- dashboard --------------------------------------------------------------------------------
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import secrets
+    import socket
+
+    from . import dashboard
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"bad --port {args.port}: 0..65535 (0: any free port)")
+    check_interval(args.interval)
+    if args.token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,128}", args.token):
+        raise UsageError("bad --token: 16..128 characters of A-Z a-z 0-9 . _ ~ -")
+    loopback = dashboard.is_loopback(args.host)
+    token = args.token if args.token or loopback else secrets.token_urlsafe(24)
+    backend = make_backend(args)
+    try:
+        dash = dashboard.Dashboard(backend, args.host, args.port, token, args.interval)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    dash.watcher.sample()  # a control plane that does not answer fails now, not on the page
+    if dash.watcher.error:
+        dash.server.server_close()
+        raise BackendError(dash.watcher.error)
+    host = args.host
+    if host in ("0.0.0.0", "::", ""):  # every address: name this machine
+        host = socket.gethostname()
+    url = dash.server.url(host) + (f"?token={token}" if token else "")
+    where = "AWS IoT" if backend.name == "aws" else "the local cloud"
+    print(f"dashboard of {where}: {url}", flush=True)
+    if not loopback:
+        print("every request must carry the token (the address above sets it as a cookie); "
+              "anyone on the network who has it can read the fleet", flush=True)
+    print("read-only; Ctrl-C stops it", flush=True)
+    dash.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("dashboard stopped")
+        return EXIT_OK
+    finally:
+        dash.stop()
+
+
 # -- parser -----------------------------------------------------------------------------------
 HOME, CLOUD, STORE = "home", "cloud", "store"  # the groups of control-plane options
 
@@ -1053,6 +1097,20 @@ def build_parser() -> Parser:
     p.add_argument("--replace", action="store_true",
                    help="rewrite this version's listing if OUT has it with other files (by "
                         "default a version, once in the index, is kept)")
+
+    p = sub("dashboard", "serve a read-only web page that follows the fleet: things by firmware "
+                         "and application version, each job's rollout over time, each thing's "
+                         "last job with its step and reason", cmd_dashboard, (HOME, CLOUD),
+            json_flag=False)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only); any "
+                        "other needs the token")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    p.add_argument("--token", help="the token every request must carry when the page listens "
+                   "on a non-loopback address (default: a new random one, printed); given on "
+                   "loopback, it is required there too")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
+                   help="read the control plane every SEC seconds (default 2)")
     return ap
 
 
