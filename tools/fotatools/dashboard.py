@@ -133,7 +133,8 @@ class Watcher:
         view.settled = progress.code != EXIT_IN_PROGRESS and job.status != "IN_PROGRESS"
         view.report = {
             "job_id": job.job_id, "status": job.status, "reason_code": job.reason_code,
-            "created_at": iso(job.created_at), "version": job.document.get("version"),
+            "created_at": iso(job.created_at), "created_at_epoch": job.created_at,
+            "version": job.document.get("version"), "settled": view.settled,
             "target": job.document.get("target", "firmware"),
             "total": len(progress.targets), "series": counts, "counts": progress.counts,
             "summary": progress.summary(), "result": progress.result,
@@ -146,7 +147,8 @@ class Watcher:
         details = dict(e.status_details) if e else {}
         return {"thing": thing, "state": state, "note": note,
                 "step": details.pop(STEP, None), "reason": details.pop(REASON, None),
-                "details": details, "updated": iso(e.last_updated_at) if e else None}
+                "details": details, "updated": iso(e.last_updated_at) if e else None,
+                "updated_epoch": e.last_updated_at if e else None}
 
     def sample(self) -> None:
         """One reading of the control plane; a failure keeps the last good state and says why."""
