@@ -40,6 +40,7 @@ from .db import Database
 from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
 from .sntp import SntpServer, device_address, open_socket
 from .store import ObjectStore, StoreServer
+from .shadow import ShadowEngine
 from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud")
@@ -235,11 +236,12 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         ntp = device_address(device_host if hosts else ntp_host, ntp_port)
         engine = JobsEngine(db, presign=store.presign, minute=minute, clock=clock)
         streams = StreamsEngine(db, store)
+        shadows = ShadowEngine(db)
         jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem,
-                           streams=streams).start()
+                           streams=streams, shadows=shadows).start()
         parts.append(jobs)
         api = ControlApi(engine, store, ca, device_host, port, allow_thing=broker.allow_thing,
-                         streams=streams, certificates_changed=_crl_updater(ca, db, broker, crl))
+                         streams=streams, shadows=shadows, certificates_changed=_crl_updater(ca, db, broker, crl))
         control = ControlServer(api, load_token(paths.token), port=_port_again(paths, "control")).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,
