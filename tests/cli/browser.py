@@ -20,7 +20,7 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
          "--disable-client-side-phishing-detection", "--disable-features=Translate,OptimizationHints,MediaRouter",
-         "--lang=en-US")
+         "--hide-scrollbars", "--lang=en-US")
 
 
 def _tool(*names: str) -> str:
@@ -67,7 +67,17 @@ def look(driver: Any, read: Callable[[Any], Any]) -> Any:
 
 
 def screenshot(driver: Any, name: str) -> Path:
+    """The whole page (not only the window's part of it), as build/dashboard/NAME.png."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    size = "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight];"
+    width, height = driver.execute_script(size)
+    try:
+        for _ in range(2):  # the page laid out again at its full height may be taller still
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            width, height = driver.execute_script(size)
+        driver.save_screenshot(str(path))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path

@@ -30,6 +30,7 @@ TOKEN = "t0ken-of-the-dashboard-0123456789"
 @pytest.fixture
 def cloud(tmp_path):
     s = StandIn(tmp_path / "home")
+    s.api.shadows.clock = s.clock
     yield s
     s.close()
 
@@ -52,6 +53,12 @@ def report(cloud: StandIn, thing: str, job_id: str, status: str, **details: str)
     """What a device's UpdateJobExecution sends."""
     body = {"status": status, "statusDetails": details} if details else {"status": status}
     cloud.engine.handle(f"$aws/things/{thing}/jobs/{job_id}/update", json.dumps(body).encode())
+
+
+def shadow(cloud: StandIn, thing: str, **reported: Any) -> None:
+    """What a board reports to its device shadow (lib/fota/shadow.py)."""
+    cloud.api.shadows.handle(f"$aws/things/{thing}/shadow/update",
+                             json.dumps({"state": {"reported": reported}}).encode())
 
 
 @contextmanager
@@ -112,6 +119,8 @@ def test_the_state_counts_every_target_with_step_and_reason(rollout):
 
 def test_the_chart_keeps_each_change_of_the_counts(rollout):
     """One point a change, none when nothing moved: the rollout over time."""
+    for thing in KITCHENS:
+        shadow(rollout, thing, firmware="1.0.0", app="none")
     with dashboard(rollout) as d:
         assert [p[1:] for p in state(d)["jobs"][0]["points"]] == [[0, 0, 1, 2, 0]]
         d.watcher.sample()  # nothing moved
@@ -121,19 +130,24 @@ def test_the_chart_keeps_each_change_of_the_counts(rollout):
         assert len(state(d)["jobs"][0]["points"]) == 1
         report(rollout, "kitchen-2", "roll", "IN_PROGRESS", step="download")
         d.watcher.sample()
-        report(rollout, "kitchen-2", "roll", "SUCCEEDED", version="1.2.0", app_version="0.3")
+        report(rollout, "kitchen-2", "roll", "SUCCEEDED", version="1.2.0", app_version="none")
         d.watcher.sample()
+        shadow(rollout, "kitchen-2", firmware="1.2.0", app="none",
+               job={"id": "roll", "status": "SUCCEEDED", "reason": None, "step": "confirm"})
+        d.watcher.sample()  # the board's report comes a moment after its job's
         st = state(d)
         assert [p[1:] for p in st["jobs"][0]["points"]] == [
             [0, 0, 1, 2, 0], [0, 1, 1, 1, 0], [1, 0, 1, 1, 0]]
         times = [p[0] for p in st["jobs"][0]["points"]]
         assert times == sorted(times)
-        # the versions a thing reported when it succeeded, counted by version
+        # what the boards' shadows say they run, counted by version
         fleet = st["fleet"]
-        assert fleet["firmware"] == [{"version": "1.2.0", "things": 1},
-                                     {"version": None, "things": 2}]  # not reported: last
-        assert fleet["application"] == [{"version": "0.3", "things": 1},
-                                        {"version": None, "things": 2}]
+        assert fleet["firmware"] == [{"version": "1.0.0", "things": 2},
+                                     {"version": "1.2.0", "things": 1}]
+        assert fleet["application"] == [{"version": "none", "things": 3}]
+        things = {t["thing"]: t for t in fleet["things"]}
+        assert (things["kitchen-2"]["firmware"], things["kitchen-2"]["state"]) == \
+            ("1.2.0", "SUCCEEDED")
 
 
 def test_an_ended_job_is_read_no_more_and_a_deleted_one_goes(rollout, capsys):
@@ -155,6 +169,48 @@ def test_a_control_plane_that_stops_answering_keeps_the_last_state(rollout):
         st = state(d)
         assert "does not answer" in st["error"]
         assert st["jobs"][0]["job_id"] == "roll"  # the last state it read
+
+
+def test_shadows_are_read_a_few_at_a_time_those_whose_job_moved_first(rollout, monkeypatch):
+    """A large fleet's shadows are read SHADOW_READS at a time (here one): never read first,
+    then a thing whose job just moved (its board reports after each job), then the oldest."""
+    from fotatools import dashboard as dash
+
+    monkeypatch.setattr(dash, "SHADOW_READS", 1)
+    read: list[str] = []
+    backend = LocalBackend(rollout.home)
+    shadow_of = backend.thing_shadow
+    monkeypatch.setattr(backend, "thing_shadow", lambda t: read.append(t) or shadow_of(t))
+    watcher = dash.Watcher(backend)
+    for _ in range(3):
+        watcher.sample()
+    assert read == KITCHENS  # each once, by name
+    rollout.minute()  # kitchen-2 is queued: its job moved
+    watcher.sample()
+    assert read[-1] == "kitchen-2"
+    for _ in range(dash.AGAIN - 1):  # and again, for a report that comes a moment later
+        watcher.sample()
+    assert read[3:] == ["kitchen-2"] * dash.AGAIN
+    watcher.sample()  # then the one read longest ago
+    assert read[-1] == "kitchen-1"
+
+
+def test_shadows_that_cannot_be_read_leave_the_jobs(rollout, monkeypatch):
+    from fotatools.backend import BackendError
+
+    backend = LocalBackend(rollout.home)
+
+    def refused(thing: str) -> None:
+        raise BackendError("shadow of kitchen-1: AccessDeniedException: not authorized")
+
+    monkeypatch.setattr(backend, "thing_shadow", refused)
+    d = Dashboard(backend, port=0)
+    d.watcher.sample()
+    st = json.loads(d.watcher.json())
+    d.server.server_close()
+    assert st["error"] is None and "AccessDeniedException" in st["shadow_error"]
+    assert st["jobs"][0]["summary"] == "0/3 succeeded, 1 failed, 2 waiting (not yet queued at 1/min)"
+    assert st["fleet"]["firmware"] == [{"version": None, "things": 3}]
 
 
 # -- who may read it ---------------------------------------------------------------------------
@@ -293,7 +349,8 @@ def test_fota_dashboard_on_aws(fota_aws, moto, tmp_path):
     moto.hold_back(job_id)
     moto.roll_out(job_id, things[0])
     moto.device_update(job_id, things[0], "FAILED", {"step": "verify", "reason": "md5 mismatch"})
-    with fota_dashboard(fota_aws.env, "--interval", "0.2") as (proc, url):
+    # the shadows through the IoT data plane: moto's, at the same address
+    with fota_dashboard(fota_aws.env, "--interval", "0.2", "--endpoint-url", moto.url) as (proc, url):
         def job() -> dict[str, Any] | None:
             code, _, body = get(url + "api/state")
             assert code == 200
@@ -309,6 +366,20 @@ def test_fota_dashboard_on_aws(fota_aws, moto, tmp_path):
         moto.device_update(job_id, things[1], "SUCCEEDED", {"version": "4.0.0"})
         j = until(lambda: (lambda j: j if j and j["series"]["succeeded"] == 1 else None)(job()))
         assert j["summary"] == "1/3 succeeded, 1 failed, 1 waiting (not yet queued at 1/min)"
+        # what the board then reports to its shadow: the version it runs
+        import boto3
+
+        data = boto3.client("iot-data", endpoint_url=moto.url, region_name="eu-west-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        data.update_thing_shadow(thingName=things[1], payload=json.dumps(
+            {"state": {"reported": {"firmware": "4.0.0", "app": "none"}}}).encode())
+
+        def firmware() -> list[dict[str, Any]] | None:
+            tally = json.loads(get(url + "api/state")[2])["fleet"]["firmware"]
+            return tally if tally[0]["version"] == "4.0.0" else None
+
+        assert until(firmware) == [{"version": "4.0.0", "things": 1},
+                                   {"version": None, "things": 2}]
 
 
 def until(look: Any, patience: float = 60.0) -> Any:

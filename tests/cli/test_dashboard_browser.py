@@ -24,7 +24,8 @@ from fotatools.dashboard import Dashboard
 from tests.cli.browser import chromium, look, screenshot, wait_for
 from tests.cli.images import app_image
 from tests.cli.standin import StandIn
-from tests.device.rig import Rig, firmware
+from emulator.device import Device
+from tests.device.rig import ROOT, Rig, firmware
 
 MINUTE = 60.0
 
@@ -83,7 +84,7 @@ JOB = 'section.job[data-job="roll"]'
 def legend(driver: Any) -> dict[str, int]:
     """The rollout chart's legend: "succeeded 1", "in progress 0", ... as numbers."""
     out = {}
-    for span in driver.find_elements("css selector", f"{JOB} .legend span"):
+    for span in driver.find_elements("css selector", f"{JOB} .legend > span[data-series]"):
         words, _, n = span.text.rpartition(" ")
         out[words] = int(n)
     return out
@@ -99,85 +100,98 @@ def target_row(driver: Any, thing: str) -> list[str]:
     return [td.text for td in row.find_elements("tag name", "td")]
 
 
-def queued(driver: Any) -> str | None:
-    """The thing the rollout has just queued (its row says QUEUED), if any."""
-    for row in driver.find_elements("css selector", f"{JOB} tr[data-thing]"):
-        cells = row.find_elements("tag name", "td")
-        if cells[1].text == "QUEUED":
-            return cells[0].text
-    return None
-
-
 def area(driver: Any, series: str) -> float:
     """The height the chart gives a series (0 if it never had a thing)."""
     found = driver.find_elements("css selector", f'{JOB} svg polygon[data-series="{series}"]')
     return found[0].rect["height"] if found else 0.0
 
 
+def axis(driver: Any) -> float:
+    """The height of the chart's axis of things (0 to all the job's targets)."""
+    return driver.find_element("css selector", f"{JOB} svg line.things").rect["height"]
+
+
 def counts(**n: int) -> dict[str, int]:
     return {"succeeded": 0, "in progress": 0, "failed": 0, "waiting": 0, **n}
 
 
+def versions(driver: Any) -> dict[str, int]:
+    """The firmware table: version -> things."""
+    out = {}
+    for row in driver.find_elements("css selector", "#firmware tr[data-version]"):
+        version, n = [td.text for td in row.find_elements("tag name", "td")]
+        out[version] = int(n)
+    return out
+
+
+def board(rig: Rig) -> Device:
+    """The board switched on, running the project's own main.py (fota.run: the device loop),
+    which takes a job as soon as its notification arrives."""
+    config = json.loads((rig.fs / "config.json").read_text())
+    config["telemetry_s"] = 30
+    (rig.fs / "config.json").write_text(json.dumps(config))
+    return Device(rig.flash, rig.fs, heapsize="256k", echo=None).start(timeout=600)
+
+
 def test_a_rollout_moves_from_waiting_to_succeeded_and_a_failure_shows_its_reason(cloud, tmp_path):
     backend, home, clock = cloud
-    boards = {}
-    for n in range(3):
-        rig = Rig(backend, home, tmp_path / f"board{n}")
-        boards[rig.thing] = rig
-    backend.create_thing_group("kitchens", sorted(boards))
-    for rig in boards.values():  # each board comes up on its firmware 1.0.0: no job yet
-        assert rig.run().exit_reason == "main-returned"
+    main = (ROOT / "main.py").read_text()
+    rigs = [Rig(backend, home, tmp_path / f"board{n}", app=main) for n in range(3)]
+    # the stand-in rolls a group out in the order its things joined: the last one here takes
+    # only signed images, and refuses this rollout's unsigned one
+    backend.create_thing_group("kitchens", [r.thing for r in rigs])
+    require_signatures(rigs[2])
     fw = tmp_path / "fw.bin"
     fw.write_bytes(firmware("1.0.1"))
-    assert cli.main(["--home", str(home), "publish", str(fw), "--group", "kitchens",
-                     "--rate", "1/min", "--job-id", "roll"]) == 0
+    devices: list[Device] = []
+    with Dashboard(backend, port=0, interval=0.25) as dash, chromium(1100, 1000) as driver:
+        try:
+            driver.get(dash.url)
+            devices += [board(r) for r in rigs]
+            # each board reports at boot what it runs
+            wait_for(driver, lambda d: versions(d) == {"1.0.0": 3}, "three boards on 1.0.0")
+            screenshot(driver, "01-fleet")
+            assert cli.main(["--home", str(home), "publish", str(fw), "--group", "kitchens",
+                             "--rate", "1/min", "--job-id", "roll"]) == 0
+            for done, rig in enumerate(rigs[:2], 1):
+                # the rate let one more board have the job: it takes it, the others wait
+                wait_for(driver, lambda d: legend(d) == counts(succeeded=done, waiting=3 - done),
+                         f"{done} succeeded, {3 - done} waiting")
+                assert look(driver, summary) == (f"{done}/3 succeeded, {3 - done} waiting "
+                                                 "(not yet queued at 1/min)")
+                assert look(driver, lambda d: target_row(d, rig.thing))[:3] == \
+                    [rig.thing, "SUCCEEDED", "confirm"]
+                wait_for(driver, lambda d: versions(d) == {"1.0.1": done, "1.0.0": 3 - done},
+                         f"{done} on 1.0.1")
+                screenshot(driver, f"0{done + 1}-board-{done}-succeeded")
+                clock.now += MINUTE  # a minute of the rate: the next board is queued
 
-    with Dashboard(backend, port=0, interval=0.25) as dash, chromium(1000, 1100) as driver:
-        driver.get(dash.url)
-        # published: one board queued, two waiting for the rate; nothing succeeded yet
-        wait_for(driver, lambda d: legend(d) == counts(waiting=3), "3 waiting")
-        assert look(driver, summary) == "0/3 succeeded, 1 queued, 2 waiting (not yet queued at 1/min)"
-        assert look(driver, lambda d: area(d, "succeeded")) == 0
-        screenshot(driver, "01-published")
-
-        for done in (1, 2):
-            thing = wait_for(driver, queued, "a queued board")
-            assert boards[thing].run().exit_reason == "main-returned"
-            assert boards[thing].version() == "1.0.1"
-            wait_for(driver, lambda d: legend(d) == counts(succeeded=done, waiting=3 - done),
-                     f"{done} succeeded")
-            assert look(driver, summary) == (f"{done}/3 succeeded, {3 - done} waiting "
-                                       "(not yet queued at 1/min)")
-            assert look(driver, lambda d: target_row(d, thing))[:3] == [thing, "SUCCEEDED", "confirm"]
-            assert look(driver, lambda d: area(d, "succeeded")) > 0
-            screenshot(driver, f"0{done + 1}-board-{done}-succeeded")
-            clock.now += MINUTE  # the rate's next minute: the next board is queued
-
-        # the third board was set up to take signed images only: it refuses this one
-        last = wait_for(driver, queued, "the third board queued")
-        require_signatures(boards[last])
-        assert boards[last].run().exit_reason == "main-returned"
-        assert boards[last].version() == "1.0.0"
-        wait_for(driver, lambda d: legend(d) == counts(succeeded=2, failed=1), "the failure")
-        assert look(driver, lambda d: target_row(d, last)) == [
-            last, "FAILED", "check", "unsigned image refused: this device requires bc_sig", ""]
-        assert look(driver, summary) == "2/3 succeeded, 1 failed"
-        job_state = look(driver, lambda d: d.find_element("css selector", f"{JOB} h3 .state").text)
-        assert job_state == "COMPLETED"
-        # the thing's own line in the fleet's table says the same
-        cells = look(driver, lambda d: [td.text for td in d.find_elements(
-            "css selector", f'#things tr[data-thing="{last}"] td')])
-        assert cells[3:7] == ["roll", "FAILED", "check",
-                              "unsigned image refused: this device requires bc_sig"]
-        # the chart drew the two successes (at the bottom): two thirds of the height the three
-        # waiting boards had at first
-        heights = look(driver, lambda d: {s: area(d, s) for s in ("succeeded", "waiting")})
-        assert heights["succeeded"] == pytest.approx(2 / 3 * heights["waiting"], rel=0.03)
-        screenshot(driver, "05-done")
+            last = rigs[2].thing
+            wait_for(driver, lambda d: legend(d) == counts(succeeded=2, failed=1), "the failure")
+            assert look(driver, lambda d: target_row(d, last)) == [
+                last, "FAILED", "check", "unsigned image refused: this device requires bc_sig", ""]
+            assert look(driver, summary) == "2/3 succeeded, 1 failed"
+            assert look(driver, lambda d: d.find_element(
+                "css selector", f"{JOB} h3 .state").text) == "COMPLETED"
+            # the board's own line: still on 1.0.0, its last job failed, and why
+            cells = look(driver, lambda d: [td.text for td in d.find_elements(
+                "css selector", f'#things tr[data-thing="{last}"] td')])
+            assert cells[1] == "1.0.0" and cells[4:8] == [
+                "roll", "FAILED", "check", "unsigned image refused: this device requires bc_sig"]
+            assert look(driver, versions) == {"1.0.1": 2, "1.0.0": 1}
+            # the chart: the successes at the bottom, two thirds of its height at the end
+            heights = look(driver, lambda d: (area(d, "succeeded"), axis(d)))
+            assert heights[0] == pytest.approx(2 / 3 * heights[1], rel=0.03)
+            screenshot(driver, "04-done")
+        finally:
+            for dev in devices:
+                dev.stop()
+    assert [r.version() for r in rigs] == ["1.0.1", "1.0.1", "1.0.0"]
 
 
 def test_what_devices_report_is_shown_as_text(tmp_path, capsys):
-    """A reason or a version is the device's text: markup in it shows as markup, runs nothing."""
+    """Reasons, versions, file versions are the devices' text: markup in them shows as
+    markup, and runs nothing."""
     cloud = StandIn(tmp_path / "home")
     try:
         cloud.group("kitchens", cloud.things("kitchen-1", "kitchen-2"))
@@ -191,17 +205,22 @@ def test_what_devices_report_is_shown_as_text(tmp_path, capsys):
                 ("kitchen-2", "SUCCEEDED", {"step": "confirm", "version": version})):
             cloud.engine.handle(f"$aws/things/{thing}/jobs/roll/update", json.dumps(
                 {"status": status, "statusDetails": details}).encode())
+        cloud.api.shadows.handle("$aws/things/kitchen-2/shadow/update", json.dumps(
+            {"state": {"reported": {"firmware": version, "app": "<i>none</i>",
+                                    "files": {"file_1": "<u>3</u>"}}}}).encode())
         with Dashboard(LocalBackend(cloud.home), port=0, interval=0.25) as dash, \
                 chromium() as driver:
             driver.get(dash.url)
             wait_for(driver, lambda d: target_row(d, "kitchen-1")[3] == reason, "the reason")
-            assert look(driver, lambda d: d.find_elements(
-                "css selector", '#things tr[data-thing="kitchen-2"] td')[1].text) == version
+            assert look(driver, lambda d: target_row(d, "kitchen-2")[4]) == f"version={version}"
+            assert look(driver, lambda d: [td.text for td in d.find_elements(
+                "css selector", '#things tr[data-thing="kitchen-2"] td')][1:4]) == \
+                [version, "<i>none</i>", "file_1=<u>3</u>"]
             assert look(driver, lambda d: d.find_element(
                 "css selector", '#firmware tr[data-version="<b>2.0</b>"]').text) == "<b>2.0</b> 1"
             assert driver.title == "fota fleet"
             assert len(driver.find_elements("tag name", "script")) == 1  # the page's own
-            assert not driver.find_elements("css selector", "img, b")
+            assert not driver.find_elements("css selector", "img, b, i, u")
             screenshot(driver, "markup-as-text")
     finally:
         cloud.close()

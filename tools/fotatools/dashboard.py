@@ -3,8 +3,8 @@
 One thread (`Watcher`) reads the control plane every few seconds through the same `Backend` as
 the CLI (the local stand-in or AWS) and keeps what it saw in memory: every job counted over all
 the things it targets (`progress.Progress`: WAITING and SPARED things included), how each job's
-counts moved since the page's server started (the rollout chart), and each thing's last job
-with its status, step and reason. The HTTP server only hands out that state: a page
+counts moved since the page's server started (the rollout chart), what each thing runs (its
+device shadow, `fleet.from_shadow`) and its last job with its status, step and reason. The HTTP server only hands out that state: a page
 (`dashboard.html`: one file, a little JavaScript, an SVG chart) and `GET /api/state` (JSON),
 which the page polls. Nothing on it changes the fleet: every other method is refused.
 
@@ -33,6 +33,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import fleet
 from .backend import Backend, BackendError, Execution, NotFound
 from .progress import EXIT_IN_PROGRESS, SPARED, WAITING, Progress
 
@@ -40,6 +41,8 @@ DEFAULT_PORT = 8765
 DEFAULT_INTERVAL = 2.0
 MAX_JOBS = 20  # jobs on the page, newest first
 MAX_POINTS = 2000  # changes of a job's counts kept for its chart (the oldest go first)
+SHADOW_READS = 100  # device shadows read at most each time (the rest at the next ones)
+AGAIN = 3  # times a thing's shadow is read again after its job moved
 
 # The chart's series, bottom to top, and the states each one counts.
 SERIES = ("succeeded", "in_progress", "failed", "waiting", "spared")
@@ -63,24 +66,6 @@ def series_counts(progress: Progress) -> dict[str, int]:
     out = dict.fromkeys(SERIES, 0)
     for t in progress.targets:
         out[SERIES_OF.get(t.state, "failed")] += 1
-    return out
-
-
-def versions_of(e: Execution) -> dict[str, str]:
-    """The firmware and application versions a thing reported when it ended a job (the
-    statusDetails of lib/fota/flow.py): a firmware job names the firmware "version" and the
-    "app_version"; an application job ("target": "app") the application "version" and the
-    "firmware"."""
-    d = e.status_details
-    out = {}
-    if d.get("target") == "app":
-        fw, app = d.get("firmware"), d.get("version")
-    else:
-        fw, app = d.get("version"), d.get("app_version")
-    if fw:
-        out["firmware"] = fw
-    if app:
-        out["application"] = app
     return out
 
 
@@ -114,10 +99,16 @@ class Watcher:
         self.clock = clock
         self.started = clock()
         self.jobs: dict[str, JobView] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards `state`
+        self._sampling = threading.Lock()  # one reading at a time
         self.state: dict[str, Any] = {}
         self.error: str | None = None
         self.read_at: float | None = None
+        self.shadows: dict[str, fleet.ThingState] = {}  # what each thing's shadow said
+        self._read: dict[str, float] = {}  # when each thing's shadow was read
+        self._again: dict[str, int] = {}  # thing -> reads still due since its job moved
+        self._seen: dict[str, tuple[str, str, int]] = {}  # thing -> its newest execution
+        self.shadow_error: str | None = None  # why the last reading of shadows failed
 
     # -- reading ------------------------------------------------------------------------------
     def _read_job(self, view: JobView) -> None:
@@ -152,6 +143,10 @@ class Watcher:
 
     def sample(self) -> None:
         """One reading of the control plane; a failure keeps the last good state and says why."""
+        with self._sampling:
+            self._sample()
+
+    def _sample(self) -> None:
         try:
             names = self.backend.names("job")
             for job_id in names:
@@ -165,8 +160,7 @@ class Watcher:
                         self._read_job(view)
                     except NotFound:  # deleted since it was listed
                         self.jobs.pop(view.job_id, None)
-            things = self.backend.names("thing")
-            error = None
+            fleet_state = self._fleet(self.backend.names("thing"))
         except BackendError as e:
             with self.lock:
                 self.error = str(e)
@@ -178,34 +172,65 @@ class Watcher:
         state = {
             "backend": self.backend.name,
             "read_at": iso(now), "read_at_epoch": now, "started_at_epoch": self.started,
-            "interval": self.interval, "error": error,
-            "fleet": self._fleet(things),
+            "interval": self.interval, "error": None, "shadow_error": self.shadow_error,
+            "fleet": fleet_state,
             "jobs": [{**v.report, "points": v.points} for v in shown if v.report],
         }
         with self.lock:
             self.error, self.read_at, self.state = None, now, state
 
+    def _shadows(self, things: list[str], last: dict[str, Execution]) -> None:
+        """Read the shadows of at most SHADOW_READS things: those never read first, then those
+        whose job moved lately (a board reports its shadow after each job it ends, a moment
+        after the job's own update), then the longest unread."""
+        moved = {t for t, e in last.items() if t in self._read
+                 and self._seen.get(t) != (e.job_id, e.status, e.version_number)}
+        self._seen = {t: (e.job_id, e.status, e.version_number) for t, e in last.items()}
+        for t in moved:
+            self._again[t] = AGAIN
+        for t in set(self.shadows) - set(things):  # deleted
+            self.shadows.pop(t, None)
+            self._read.pop(t, None)
+        order = sorted(things, key=lambda t: (t in self._read, not self._again.get(t),
+                                              self._read.get(t, 0.0), t))
+        try:
+            for t in order[:SHADOW_READS]:
+                self.shadows[t] = fleet.from_shadow(t, self.backend.thing_shadow(t))
+                self._read[t] = self.clock()
+                if self._again.get(t):
+                    self._again[t] -= 1
+        except BackendError as e:  # the jobs go on without (e.g. no right to read shadows)
+            self.shadow_error = str(e)
+        else:
+            self.shadow_error = None
+
     def _fleet(self, things: list[str]) -> dict[str, Any]:
-        """Each thing with its versions and its last job (from the jobs read: its newest
-        execution, and the versions its newest SUCCEEDED one reported), and the counts by
-        version."""
-        last: dict[str, tuple[float, Execution]] = {}
-        known: dict[str, tuple[float, dict[str, str]]] = {}
+        """Each thing with what its shadow says it runs, and its last job: the newest execution
+        of the jobs read (live: queued, in progress, its step), else the last job its shadow
+        reports; and the things counted by version."""
+        last: dict[str, Execution] = {}
         for view in self.jobs.values():
             for e in view.executions:
-                when = e.last_updated_at or e.queued_at or 0.0
-                if e.thing_name not in last or when >= last[e.thing_name][0]:
-                    last[e.thing_name] = (when, e)
-                versions = versions_of(e) if e.status == "SUCCEEDED" else {}
-                if versions and (e.thing_name not in known or when >= known[e.thing_name][0]):
-                    known[e.thing_name] = (when, versions)
+                when = (e.last_updated_at or e.queued_at or 0.0, e.execution_number)
+                had = last.get(e.thing_name)
+                if had is None or when >= (had.last_updated_at or had.queued_at or 0.0,
+                                           had.execution_number):
+                    last[e.thing_name] = e
+        self._shadows(things, last)
         rows = []
         for thing in sorted(set(things) | set(last)):
-            e = last[thing][1] if thing in last else None
-            versions = known.get(thing, (0.0, {}))[1]
-            row = self._target_row(thing, e.status if e else "", "", e)
-            row.update(job=e.job_id if e else None, firmware=versions.get("firmware"),
-                       application=versions.get("application"))
+            e = last.get(thing)
+            shadow = self.shadows.get(thing) or fleet.ThingState(thing)
+            if e is not None:
+                row = self._target_row(thing, e.status, "", e)
+                row["job"] = e.job_id
+            else:
+                row = {"thing": thing, "state": shadow.job_status or "", "note": "",
+                       "step": shadow.step, "reason": shadow.reason, "details": {},
+                       "job": shadow.job_id, "updated": None, "updated_epoch": None}
+            row.update(firmware=shadow.firmware, application=shadow.application,
+                       files=shadow.files, reported=iso(shadow.reported_at),
+                       reported_epoch=shadow.reported_at)
             rows.append(row)
         return {"things": rows, "firmware": _tally(rows, "firmware"),
                 "application": _tally(rows, "application")}
