@@ -21,6 +21,7 @@ USES = {
     "cancel": HOME + CLOUD,
     "flash": [],
     "mip-index": [],
+    "dashboard": HOME + CLOUD,
 }
 
 
@@ -48,7 +49,7 @@ def test_options_a_command_uses_work_after_it(command, tmp_path, capsys):
     """`fota status J --home DIR` as well as `fota --home DIR status J`."""
     args = cli.build_parser().parse_args(
         [command, *{"cloud": ["status"], "provision": ["t"], "group": ["create", "g"],
-                    "publish": [], "status": ["j"], "cancel": ["j"]}[command],
+                    "publish": [], "status": ["j"], "cancel": ["j"], "dashboard": []}[command],
          *[a for o in USES[command] for a in (o, "local" if o == "--backend" else "x")]])
     for option in USES[command]:
         assert getattr(args, option[2:].replace("-", "_")) in ("x", "local"), option
