@@ -19,6 +19,9 @@ USES = {
     "publish": HOME + CLOUD + STORE,
     "status": HOME + CLOUD,
     "cancel": HOME + CLOUD,
+    "things": HOME + CLOUD,
+    "history": HOME + CLOUD,
+    "jobs": HOME + CLOUD,
     "flash": [],
     "mip-index": [],
     "dashboard": HOME + CLOUD,
@@ -49,7 +52,8 @@ def test_options_a_command_uses_work_after_it(command, tmp_path, capsys):
     """`fota status J --home DIR` as well as `fota --home DIR status J`."""
     args = cli.build_parser().parse_args(
         [command, *{"cloud": ["status"], "provision": ["t"], "group": ["create", "g"],
-                    "publish": [], "status": ["j"], "cancel": ["j"], "dashboard": []}[command],
+                    "publish": [], "status": ["j"], "cancel": ["j"],
+                    "things": [], "history": ["t"], "jobs": [], "dashboard": []}[command],
          *[a for o in USES[command] for a in (o, "local" if o == "--backend" else "x")]])
     for option in USES[command]:
         assert getattr(args, option[2:].replace("-", "_")) in ("x", "local"), option

@@ -7,7 +7,7 @@ import time
 import uuid
 
 from emulator.device import Device
-from fotatools import fleet
+from fotatools import cli, fleet
 from fotatools.backend import Rollout
 from tests.device.rig import ROOT, firmware
 
@@ -26,7 +26,7 @@ def state(r):
     return fleet.from_shadow(r.thing, r.cloud.thing_shadow(r.thing))
 
 
-def test_the_board_reports_what_it_runs_and_how_each_job_ended(rig):
+def test_the_board_reports_what_it_runs_and_how_each_job_ended(rig, capsys):
     r = rig(app=(ROOT / "main.py").read_text())
     cfg = json.loads((r.fs / "config.json").read_text())
     cfg["telemetry_s"] = 30  # jobs are picked up from their notifications
@@ -54,6 +54,11 @@ def test_the_board_reports_what_it_runs_and_how_each_job_ended(rig):
         dev.stop()
     assert r.execution(job).status == "SUCCEEDED"
     assert "app: error" not in dev.console
+    # what `make demo` leaves for `fota things --json` to show
+    assert cli.main(["--home", str(r.cloud.home), "things", "--json"]) == 0
+    (mine,) = [t for t in json.loads(capsys.readouterr().out) if t["thing"] == r.thing]
+    assert (mine["firmware"], mine["application"], mine["job_id"], mine["job_status"]) == \
+        ("1.0.1", "none", job, "SUCCEEDED")
     assert s.reported_at is not None and abs(s.reported_at - time.time()) < 3600
 
 
