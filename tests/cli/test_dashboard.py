@@ -399,6 +399,18 @@ def test_fota_dashboard_without_a_cloud_exits_1(tmp_path):
     assert r.err.startswith("fota: error: the local cloud is not running")
 
 
+def test_fota_dashboard_on_a_port_in_use_exits_2(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = Fota(base_env(tmp_path), tmp_path)("dashboard", "--port", str(port))
+    assert r.code == 2 and not r.out
+    assert r.err.startswith(f"fota: error: cannot listen on 127.0.0.1:{port}: "), r.err
+
+
 @pytest.mark.parametrize("args,said", [
     (["--token", "x" * 15], "bad --token"),
     (["--token", "x" * 129], "bad --token"),

@@ -103,7 +103,6 @@ class Watcher:
         self._sampling = threading.Lock()  # one reading at a time
         self.state: dict[str, Any] = {}
         self.error: str | None = None
-        self.read_at: float | None = None
         self.shadows: dict[str, fleet.ThingState] = {}  # what each thing's shadow said
         self._read: dict[str, float] = {}  # when each thing's shadow was read
         self._again: dict[str, int] = {}  # thing -> reads still due since its job moved
@@ -126,7 +125,8 @@ class Watcher:
             "job_id": job.job_id, "status": job.status, "reason_code": job.reason_code,
             "created_at": iso(job.created_at), "created_at_epoch": job.created_at,
             "version": job.document.get("version"), "settled": view.settled,
-            "target": job.document.get("target", "firmware"),
+            "target": "files" if "afr_ota" in job.document else
+                      job.document.get("target", "firmware"),
             "total": len(progress.targets), "series": counts, "counts": progress.counts,
             "summary": progress.summary(), "result": progress.result,
             "targets": [self._target_row(t.thing, t.state, t.note, t.execution)
@@ -177,7 +177,7 @@ class Watcher:
             "jobs": [{**v.report, "points": v.points} for v in shown if v.report],
         }
         with self.lock:
-            self.error, self.read_at, self.state = None, now, state
+            self.error, self.state = None, state
 
     def _shadows(self, things: list[str], last: dict[str, Execution]) -> None:
         """Read the shadows of at most SHADOW_READS things: those never read first, then those
