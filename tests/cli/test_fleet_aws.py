@@ -143,3 +143,17 @@ def test_thing_executions_describe_each_started_one_on_awss_model(aws_env):
         stub.assert_no_pending_responses()
     assert [(e.job_id, e.status, e.reason) for e in h] == [("b", "QUEUED", None), ("a", "FAILED", "bad signature")]
     assert h[1].step == "verify" and h[1].execution_number == 2
+
+
+def test_the_device_policy_lets_a_board_use_its_own_shadow(backend):
+    """What lib/fota/shadow.py publishes on AWS: the policy `fota provision` attaches allows it
+    (and an older policy is brought up to date by provision: test_aws.py)."""
+    backend.provision(unique("dev"))
+    doc = json.loads(backend.iot.get_policy(policyName="fota-device")["policyDocument"])
+    by_action = {json.dumps(s["Action"]): s["Resource"] for s in doc["Statement"]}
+    thing = "${iot:Connection.Thing.ThingName}"
+    assert any(r.endswith(f":topic/$aws/things/{thing}/shadow/*")
+               for r in by_action[json.dumps(["iot:Publish", "iot:Receive"])])
+    assert any(r.endswith(f":topicfilter/$aws/things/{thing}/shadow/*") for r in by_action['"iot:Subscribe"'])
+    assert not [r for rs in by_action.values() for r in ([rs] if isinstance(rs, str) else rs)
+                if "shadow" in r and thing not in r]  # never another thing's shadow

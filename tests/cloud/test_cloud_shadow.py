@@ -79,6 +79,8 @@ def test_the_host_sets_desired_state_and_the_thing_gets_the_delta(make_device, b
     s.request("update", {"state": {"reported": {"mode": "eco"}}})
     r = backend.call("UpdateThingShadow", {"thingName": d.name, "payload": {"state": {"desired": {"mode": "boost"}}}})
     assert r["version"] == 2 and r["state"] == {"desired": {"mode": "boost"}}
+    accepted = d.take(lambda t, b: t == f"{s.base}/update/accepted" and b.get("version") == 2)[1]
+    assert accepted["state"] == {"desired": {"mode": "boost"}}
     delta = d.take(lambda t, b: t == f"{s.base}/update/delta")[1]
     assert delta["state"] == {"mode": "boost"} and delta["version"] == 2
     with pytest.raises(BackendError) as e:

@@ -307,7 +307,7 @@ class ShadowEngine:
             req = self._parse(payload, "update")
             out = self._update(thing, name, req, int(self.clock()), req.get("clientToken"))
         prefix = f"$aws/things/{thing}/shadow" + (f"/name/{name}" if name else "")
-        for topic, body in out[1:]:  # documents, delta: the things listening get them
+        for topic, body in out:  # accepted, documents, delta: as after an update over MQTT
             try:
                 self.publish(f"{prefix}/update/{topic}", _compact(body))
             except Exception:
