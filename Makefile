@@ -12,12 +12,15 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 setup: $(VENV)/.installed $(UMQTT) system-packages
 
 # Debian packages: mosquitto is the broker of the local AWS IoT stand-in; faketime (libfaketime)
-# gives the emulated ESP32 its own clock.
+# gives the emulated ESP32 its own clock; chromium and chromium-driver (headless, driven by
+# Selenium) let the tests look at `fota dashboard` as a person would.
 system-packages:
-	@{ command -v mosquitto >/dev/null 2>&1 && ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; } || { \
-	  echo "installing mosquitto and faketime (Debian packages)"; \
+	@{ command -v mosquitto >/dev/null 2>&1 && ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 && \
+	   command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  echo "installing mosquitto, faketime, chromium and chromium-driver (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto faketime >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    mosquitto faketime chromium chromium-driver >/dev/null; }
 
 $(VENV)/.installed: tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

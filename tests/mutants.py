@@ -58,6 +58,10 @@ FILES = D + "test_file_targets.py"
 SECONDARY = D + "test_secondary_jobs.py"
 APPS = D + "test_apps.py"
 CLOCK = D + "test_clock.py"
+SHADOW_BOARD = D + "test_shadow.py::test_the_board_reports_what_it_runs_and_how_each_job_ended"
+SHADOW_JOBS = D + ("test_shadow.py::"
+                   "test_jobs_remember_the_last_ended_job_and_the_file_versions_and_the_report_says_them")
+SHADOW_CUT = D + "test_shadow.py::test_a_reason_is_cut_at_256_characters"
 
 MUTATIONS: list[Mutation] = [
     # --- README: malformed document, missing or mistyped field, bc_idx, bc_size, http:// -----
@@ -845,6 +849,21 @@ MUTATIONS: list[Mutation] = [
         ("a public key of 92 bytes", "ecdsa.py", "len(der) not in (65, 91)", "len(der) not in (65, 91, 92)",
          "public_key_length"),
     ]],
+    # --- device shadow ---
+    m("shadow: no report at boot", "lib/fota/loop.py",
+      "reported = -1  #", "reported = 0  #", SHADOW_BOARD),
+    m("shadow: no report after a job ends", "lib/fota/loop.py",
+      "if jobs.ended != reported:", "if reported < 0:", SHADOW_BOARD),
+    m("shadow: an older job's reason stays in the shadow", "lib/fota/shadow.py",
+      '"reason": None, ', "", SHADOW_BOARD),
+    m("shadow: a reason is not cut", "lib/fota/shadow.py",
+      'details["reason"][:REASON_MAX]', 'details["reason"]', SHADOW_CUT),
+    m("shadow: a reason is cut one character short", "lib/fota/shadow.py",
+      "REASON_MAX = 256", "REASON_MAX = 255", SHADOW_CUT),
+    m("shadow: an IN_PROGRESS update ends the job", "lib/fota/jobs.py",
+      'if status != "IN_PROGRESS":  #', "if True:  #", SHADOW_JOBS),
+    m("shadow: the file versions a job reports are not kept", "lib/fota/jobs.py",
+      "self.files[k] = details[k]", "pass", SHADOW_JOBS),
 ]
 
 

@@ -14,7 +14,7 @@ from tests.mutants import MUTATIONS, ROOT, Mutation
 
 def test_every_mutation_finds_its_text_once_and_changes_it():
     for mu in MUTATIONS:
-        assert mu.file.startswith("lib/") and mu.file.endswith(".py"), mu.name
+        assert (mu.file.startswith("lib/") or mu.file in ("boot.py", "main.py")) and mu.file.endswith(".py"), mu.name
         assert (ROOT / mu.file).read_text().count(mu.original) == 1, \
             f"{mu.name}: its original text is not (or not once) in {mu.file}: the code moved"
         assert mu.replacement != mu.original, mu.name

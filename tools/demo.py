@@ -11,8 +11,11 @@ application 1.0.0 (FAILED). Then a secondary MCU (simulated MCUboot with an SMP 
 ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU test-boots
 it and the ESP32 confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0, whose application
 hangs at start until its watchdog resets the MCU, so MCUboot reverts it (FAILED with the
-reason). The secondary act is skipped, with the reason, when a piece it needs is missing. Exits
-0 only if every outcome was observed. Everything it starts, it stops.
+reason). The secondary act is skipped, with the reason, when a piece it needs is missing. After
+the firmware and application acts `fota things` shows what the board reported to its device
+shadow: the firmware and application it runs, its last job and how it ended. Exits 0 only if
+every outcome was observed. Everything it starts, it stops; the state (shadows included) stays
+in the work folder's home.
 """
 
 from __future__ import annotations
@@ -173,6 +176,20 @@ def follow(home: Path, job: str, dev: Device, timeout: float) -> dict[str, Any]:
             raise SystemExit("demo: the device stopped:\n" + dev.console[-2000:])
         time.sleep(0.5)
     raise SystemExit(f"demo: job {job} did not end within {timeout:.0f} s")
+
+
+def shadow_shows(home: Path, job: str, timeout: float) -> dict[str, Any]:
+    """The board as `fota things --json` shows it from its device shadow, once the shadow
+    reports `job` (the board reports after the job ended); {} if it never did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p = fota(home, "things", "--json", check=False, quiet=True)
+        rows = [t for t in json.loads(p.stdout) if t["thing"] == THING] if p.returncode == 0 else []
+        if rows and rows[0]["job_id"] == job:
+            return rows[0]
+        if time.monotonic() > deadline:
+            return {}
+        time.sleep(0.5)
 
 
 def wait_console(dev: Device, text: str, timeout: float) -> None:
@@ -349,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_console(dev, "app: firmware 1.0.1", 30)
         outcomes["1.0.1"] = f"{ex['status']} {ex.get('status_details', {})}"
         fota(home, "status", job, check=False)
+        shown = shadow_shows(home, job, 30)
+        fota(home, "things", check=False)
+        outcomes["shadow 1.0.1"] = f"firmware {shown.get('firmware')}, application {shown.get('application')}"
 
         say("Publishing firmware 1.0.2, whose self-test fails")
         job = publish(home, work, "1.0.2", {"checks.py": BROKEN_SELFTEST}, key)
@@ -375,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
         app_running = json.loads(Flash(flash).read_file("apps.json"))
         app_running = app_running["versions"][app_running["slot"]]
+        shown = shadow_shows(home, job, 30)
+        fota(home, "things", check=False)
+        outcomes["shadow"] = f"firmware {shown.get('firmware')}, application {shown.get('application')}"
 
         if missing is not None:
             say(f"Skipping the secondary MCU act: this tree lacks {missing}")
@@ -403,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = outcomes.get("1.0.1", "").startswith("SUCCEEDED") and \
         outcomes.get("1.0.2", "").startswith("FAILED") and running == "1.0.1" and \
         outcomes.get("app 1.0.0", "").startswith("SUCCEEDED") and \
-        outcomes.get("app 1.0.1", "").startswith("FAILED") and app_running == "1.0.0"
+        outcomes.get("app 1.0.1", "").startswith("FAILED") and app_running == "1.0.0" and \
+        outcomes.get("shadow 1.0.1", "").startswith("firmware 1.0.1,") and \
+        outcomes.get("shadow") == f"firmware {running}, application {app_running}"
     if missing is None:
         ok = ok and outcomes.get("secondary 1.1.0", "").startswith("SUCCEEDED") and \
             outcomes.get("secondary 1.2.0", "").startswith("FAILED") and mcu_running == "1.1.0"
@@ -418,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {outcomes[name]}")
     print(f"  the device runs firmware {running}, from {Flash(flash).boot_slot()}, and "
           f"application {app_running}")
+    print(f"  its device shadow says: {outcomes.get('shadow')} (kept in {_rel(home)}: "
+          f"`fota --home {_rel(home)} cloud start`, then `fota --home {_rel(home)} things`)")
     if missing is None:
         print(f"  the secondary MCU runs {mcu_running}")
     else:

@@ -6,6 +6,7 @@
 # another module's private names.
 #   fota            the API (this file): what the application sets, handed down at every call
 #   fota.loop       the device's loop (fota.run): connect, trial, jobs, application, telemetry
+#   fota.shadow     the board's report to its device shadow: what it runs, its last job
 #   fota.flow       the FOTA state machine: every step of a job and where each failure leads
 #   fota.files      the files of a job for other targets (secondary MCUs, files)
 #   fota.install    one image: from a job document to its slot, checked; the trial boot

@@ -163,8 +163,9 @@ class Connection:
         if self.client:
             self.client.subscribe(topic)
 
-    def publish(self, topic, msg):
-        self.client.publish(topic, msg)
+    def publish(self, topic, msg, qos=0):
+        # QoS 1 waits (read_s at most) for the broker's PUBACK, handling what comes meanwhile.
+        self.client.publish(topic, msg, qos=qos)
         self.sent = time.ticks_ms()
 
     def wait(self, ms, one=False):

@@ -66,6 +66,9 @@ class Jobs:
         self.reply = None  # (accepted?, payload) for it
         self.seq = 0
         self.tag = binascii.hexlify(os.urandom(3)).decode()
+        self.ended = 0  # jobs this boot ended (a terminal status accepted)
+        self.last = None  # (job id, status, statusDetails) of the last of them
+        self.files = {}  # "file_<id>" -> version, from the statusDetails of every update
         conn.on(self.prefix, self._on_msg)
         for t in ("notify", "notify-next", "get/+", "start-next/+", "+/get/+", "+/update/+"):
             conn.subscribe(self.prefix + t)
@@ -125,7 +128,15 @@ class Jobs:
             req["expectedVersion"] = expected_version
         if execution_number is not None:
             req["executionNumber"] = execution_number
-        return self._request(job_id + "/update", req).get("executionState") or {}
+        st = self._request(job_id + "/update", req).get("executionState") or {}
+        details = req.get("statusDetails") or {}
+        for k in details:
+            if k.startswith("file_"):
+                self.files[k] = details[k]
+        if status != "IN_PROGRESS":  # what the device's shadow says of its last job (fota/shadow.py)
+            self.last = (job_id, status, details)
+            self.ended += 1
+        return st
 
     def _request(self, op, req):
         self.seq += 1

@@ -7,6 +7,8 @@
 # What the application takes comes as arguments (fota.run says which); the application in a
 # slot (fota/apps.py) is the module `app`, imported once at start-up: its optional step(conn)
 # runs at every turn of the loop, its optional selftest(jobs) -> (ok, why) on its trial boot.
+# At boot and after every job it ends, the board reports what it runs to its device shadow
+# (fota/shadow.py); a report that could not be sent is sent after the next connect.
 # config.json may set "telemetry_s" (default 30), "watchdog_s" (default 120), "trial_s"
 # (default 120: how long a new firmware may try to reach AWS IoT before it rolls back) and
 # "cpu_boost" (default true: an update runs the CPU at 240 MHz, fota/core.py: cpu_fast).
@@ -16,7 +18,7 @@ import json
 import time
 
 import machine
-from fota import apps, core, flow, selftest
+from fota import apps, core, flow, selftest, shadow
 from fota.awsiot import Connection, load_config
 from fota.jobs import Jobs
 
@@ -72,6 +74,7 @@ def run(job_cbk=None, check=None, settings=None):
     checks = [c for c in (check, _hook(app, "selftest")) if c]
     conn = Connection(cfg, feed=wdt.feed)  # the clock feeds it while it asks its sources
     jobs = None
+    reported = -1  # jobs.ended at the last shadow report; -1: none yet since boot
     pause, fails, n = 1, 0, 0
     trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)
     while True:
@@ -89,6 +92,9 @@ def run(job_cbk=None, check=None, settings=None):
             flow.handle_fota_jobs(jobs, job_cbk=job_cbk)
             if not conn.connected():
                 continue  # the update flow closed the session and could not reopen it
+            if jobs.ended != reported:
+                shadow.report(jobs)
+                reported = jobs.ended
             step(app, conn)
             gc.collect()
             n += 1

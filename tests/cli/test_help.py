@@ -20,8 +20,12 @@ USES = {
     "rollback": HOME + CLOUD + STORE,
     "status": HOME + CLOUD,
     "cancel": HOME + CLOUD,
+    "things": HOME + CLOUD,
+    "history": HOME + CLOUD,
+    "jobs": HOME + CLOUD,
     "flash": [],
     "mip-index": [],
+    "dashboard": HOME + CLOUD,
 }
 
 
@@ -49,7 +53,8 @@ def test_options_a_command_uses_work_after_it(command, tmp_path, capsys):
     """`fota status J --home DIR` as well as `fota --home DIR status J`."""
     args = cli.build_parser().parse_args(
         [command, *{"cloud": ["status"], "provision": ["t"], "group": ["create", "g"],
-                    "publish": [], "rollback": ["old.bin", "--version", "2"], "status": ["j"], "cancel": ["j"]}[command],
+                    "publish": [], "rollback": ["old.bin", "--version", "2"], "status": ["j"], "cancel": ["j"],
+                    "things": [], "history": ["t"], "jobs": [], "dashboard": []}[command],
          *[a for o in USES[command] for a in (o, "local" if o == "--backend" else "x")]])
     for option in USES[command]:
         assert getattr(args, option[2:].replace("-", "_")) in ("x", "local"), option

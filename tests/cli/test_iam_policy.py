@@ -32,6 +32,9 @@ def needed() -> set[str]:
     out: set[str] = set()
     calls = set(re.findall(r"self\.iot\.([a-z_]+)\(", AWS)) - {"get_paginator"}
     calls |= set(re.findall(r'self\.iot\.get_paginator\("([a-z_]+)"\)', AWS))
+    calls |= set(re.findall(r"self\.data\.([a-z_]+)\(", AWS))  # the IoT data plane: iot: actions too
+    # paginators named in a table (AwsBackend.names: ("list_things", "things", "thingName"))
+    calls |= set(re.findall(r'\("(list_[a-z_]+)", "[a-zA-Z]+", "[a-zA-Z]+"\)', AWS))
     out |= {"iot:" + "".join(w.capitalize() for w in c.split("_")).replace("Ota", "OTA") for c in calls}
     for c in re.findall(r"self\.s3\.([a-z_]+)\(", AWS):
         out |= set(S3[c])
@@ -50,3 +53,7 @@ def test_the_check_sees_a_missing_action():
     policy = readme_policy()
     policy["Statement"][0]["Action"].remove("iot:CreateJob")
     assert "iot:CreateJob" in needed() - allowed(policy)
+
+
+def test_the_check_sees_the_data_plane_and_the_paginators_of_a_table():
+    assert {"iot:GetThingShadow", "iot:ListThings", "iot:ListThingGroups"} <= needed()

@@ -11,8 +11,8 @@ What the account needs besides what this module creates:
   `${aws:iot:s3-presigned-url:...}` placeholder with a time-limited URL for each device.
 
 Devices share one IoT policy (`DEVICE_POLICY`), written with the thing-name policy variable, so a
-device may connect only with its own thing name as client id and use only its own Jobs topics and
-its telemetry topic.
+device may connect only with its own thing name as client id and use only its own Jobs, streams
+and device shadow topics and its telemetry topic.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ _COUNT_KEYS = {
 
 
 def device_policy(partition: str, region: str, account: str) -> dict[str, Any]:
-    """The IoT policy every FOTA device gets: its own client id, its Jobs and MQTT file-delivery
-    (streams) topics, and its telemetry."""
+    """The IoT policy every FOTA device gets: its own client id, its Jobs, MQTT file-delivery
+    (streams) and device shadow topics, and its telemetry."""
     base = f"arn:{partition}:iot:{region}:{account}"
     thing = "${iot:Connection.Thing.ThingName}"
     return {
@@ -60,10 +60,12 @@ def device_policy(partition: str, region: str, account: str) -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
              "Resource": [f"{base}:topic/$aws/things/{thing}/jobs/*",
                           f"{base}:topic/$aws/things/{thing}/streams/*",
+                          f"{base}:topic/$aws/things/{thing}/shadow/*",
                           f"{base}:topic/things/{thing}/telemetry"]},
             {"Effect": "Allow", "Action": "iot:Subscribe",
              "Resource": [f"{base}:topicfilter/$aws/things/{thing}/jobs/*",
-                          f"{base}:topicfilter/$aws/things/{thing}/streams/*"]},
+                          f"{base}:topicfilter/$aws/things/{thing}/streams/*",
+                          f"{base}:topicfilter/$aws/things/{thing}/shadow/*"]},
         ],
     }
 
@@ -134,6 +136,7 @@ class AwsBackend:
             raise BackendError("no AWS region: use --region or set AWS_REGION") from None
         self.region: str = self.iot.meta.region_name
         self._endpoint: Endpoint | None = None
+        self._data: Any = None  # the IoT data-plane client, made when first needed
         # (job, thing) -> ((status, executionNumber, lastUpdatedAt), detailsMap, versionNumber)
         self._details: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, str], int]] = {}
 
@@ -589,6 +592,90 @@ class AwsBackend:
                     self._details[(job_id, ex.thing_name)] = cached
                 ex.status_details = dict(cached[1])
                 ex.version_number = cached[2]
+        return out
+
+    # -- the fleet: shadows (IoT data plane), a thing's executions, the jobs ---------------------
+    @property
+    def data(self) -> Any:
+        """The IoT data-plane client (GetThingShadow), on the account's ATS data endpoint (or
+        `endpoint_url`)."""
+        if self._data is None:
+            url = self._endpoint_url
+            if url is None:
+                with self._call("describe the data endpoint"):
+                    url = "https://" + self.iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+            self._data = self._session.client("iot-data", endpoint_url=url, config=self.iot.meta.config)
+        return self._data
+
+    def thing_shadow(self, thing_name: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        with self._call(f"shadow of {thing_name}"):
+            try:
+                body = self.data.get_thing_shadow(thingName=thing_name)["payload"].read()
+            except ClientError as e:
+                if self._code(e) == "ResourceNotFoundException":
+                    return None  # the thing never reported
+                raise
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise BackendError(f"shadow of {thing_name}: not JSON") from None
+        return doc if isinstance(doc, dict) else None
+
+    def things_in_group(self, group: str) -> list[str]:
+        out: list[str] = []
+        with self._named("group", group):
+            for page in self.iot.get_paginator("list_things_in_thing_group").paginate(
+                    thingGroupName=group, recursive=True):
+                out += page.get("things", [])
+        return out
+
+    def thing_executions(self, thing_name: str) -> list[Execution]:
+        self.thing_arn(thing_name)  # NotFound for a thing that does not exist
+        out: list[Execution] = []
+        with self._call(f"job executions of {thing_name}"):
+            for page in self.iot.get_paginator("list_job_executions_for_thing").paginate(
+                    thingName=thing_name):
+                for item in page.get("executionSummaries", []):
+                    s = item.get("jobExecutionSummary", {})
+                    out.append(Execution(
+                        job_id=item["jobId"], thing_name=thing_name, status=s.get("status", "QUEUED"),
+                        execution_number=int(s.get("executionNumber", 0)),
+                        queued_at=_ts(s.get("queuedAt")), started_at=_ts(s.get("startedAt")),
+                        last_updated_at=_ts(s.get("lastUpdatedAt"))))
+            for ex in out:
+                if ex.status == "QUEUED":
+                    continue  # nothing reported yet
+                e = self.iot.describe_job_execution(jobId=ex.job_id, thingName=thing_name,
+                                                    executionNumber=ex.execution_number)["execution"]
+                ex.status_details = dict((e.get("statusDetails") or {}).get("detailsMap") or {})
+                ex.version_number = int(e.get("versionNumber", 0))
+        return out
+
+    def list_jobs(self) -> list[JobInfo]:
+        out: list[JobInfo] = []
+        with self._call("list the jobs"):
+            ids = [j["jobId"] for page in self.iot.get_paginator("list_jobs").paginate()
+                   for j in page.get("jobs", [])]
+        for job_id in ids:
+            with self._call(f"job {job_id}"):
+                try:
+                    job = self.iot.describe_job(jobId=job_id)["job"]
+                except Exception as e:
+                    if self._code(e) == "ResourceNotFoundException":
+                        continue  # deleted meanwhile
+                    raise
+            details = job.get("jobProcessDetails") or {}
+            created = job.get("createdAt")
+            out.append(JobInfo(
+                job_id=job["jobId"], status=job.get("status", "IN_PROGRESS"), document={},
+                targets=list(job.get("targets") or []),
+                counts={state: int(details[k]) for k, state in _COUNT_KEYS.items() if k in details},
+                created_at=created.timestamp() if hasattr(created, "timestamp") else created,
+                reason_code=job.get("reasonCode"), target_selection=job.get("targetSelection") or "SNAPSHOT",
+                processing_targets=list(details.get("processingTargets") or []),
+                rollout=dict(job.get("jobExecutionsRolloutConfig") or {})))
         return out
 
     def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo:

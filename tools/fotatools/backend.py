@@ -199,3 +199,18 @@ class Backend(Protocol):
         at most a few thousand."""
 
     def cancel_job(self, job_id: str, force: bool = False, reason: str | None = None) -> JobInfo: ...
+
+    # -- the fleet (fotatools.fleet) ------------------------------------------------------------
+    def thing_shadow(self, thing_name: str) -> dict[str, Any] | None:
+        """The thing's classic shadow document as GetThingShadow returns it (state, metadata,
+        version, timestamp), or None when it has none."""
+
+    def things_in_group(self, group: str) -> list[str]:
+        """The things of a thing group (NotFound if there is no such group)."""
+
+    def thing_executions(self, thing_name: str) -> list[Execution]:
+        """Every job execution of the thing, with its statusDetails (NotFound if there is no
+        such thing)."""
+
+    def list_jobs(self) -> list[JobInfo]:
+        """Every job with its counts by execution state (its document left empty)."""

@@ -941,6 +941,81 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- the fleet: things, history, jobs ----------------------------------------------------------
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    for r in [header] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _dash(v: Any) -> str:
+    return "-" if v is None or v == "" else str(v)
+
+
+def cmd_things(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    if args.group is not None:
+        check_name(args.group, "group name")
+    backend = make_backend(args)
+    with named(backend):
+        states = fleet.things(backend, group=args.group, version=args.version)
+    if args.json:
+        emit_json([{**t.to_json(), "reported_at": _iso(t.reported_at)} for t in states])
+        return EXIT_OK
+    if not states:
+        print("no things" + (f" run version {args.version}" if args.version else "")
+              + (f" in group {args.group}" if args.group else ""))
+        return EXIT_OK
+    _table(("THING", "FIRMWARE", "APPLICATION", "FILES", "LAST JOB", "STATUS", "STEP", "REASON",
+            "REPORTED"),
+           [(t.thing, _dash(t.firmware), _dash(t.application),
+             " ".join(f"{k}={v}" for k, v in t.files.items()) or "-", _dash(t.job_id),
+             _dash(t.job_status), _dash(t.step), _dash(t.reason),
+             _iso(t.reported_at) or "never reported") for t in states])
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    check_name(args.thing)
+    backend = make_backend(args)
+    with named(backend):
+        entries = fleet.history(backend, args.thing)
+    if args.json:
+        emit_json([{**e.to_json(), "queued_at": _iso(e.queued_at), "started_at": _iso(e.started_at),
+                    "last_updated_at": _iso(e.last_updated_at)} for e in entries])
+        return EXIT_OK
+    if not entries:
+        print(f"thing {args.thing}: no job executions")
+        return EXIT_OK
+    _table(("JOB", "#", "STATUS", "STEP", "REASON", "QUEUED", "STARTED", "UPDATED"),
+           [(e.job_id, str(e.execution_number), e.status, _dash(e.step), _dash(e.reason),
+             _dash(_iso(e.queued_at)), _dash(_iso(e.started_at)), _dash(_iso(e.last_updated_at)))
+            for e in entries])
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    backend = make_backend(args)
+    summaries = fleet.jobs(backend)
+    if args.json:
+        emit_json([{**j.to_json(), "created_at": _iso(j.created_at), "total": j.total}
+                   for j in summaries])
+        return EXIT_OK
+    if not summaries:
+        print("no jobs")
+        return EXIT_OK
+    _table(("JOB", "STATUS", "CREATED", "THINGS"),
+           [(j.job_id, j.status + (f" ({j.reason_code})" if j.reason_code else ""),
+             _dash(_iso(j.created_at)),
+             ", ".join(f"{n} {s}" for s, n in j.counts.items()) or "none yet") for j in summaries])
+    return EXIT_OK
+
+
 # -- flash ------------------------------------------------------------------------------------
 def cmd_flash(args: argparse.Namespace) -> int:
     from . import flashing
@@ -1006,6 +1081,50 @@ def cmd_mip_index(args: argparse.Namespace) -> int:
           "or serve the folder over HTTP(S) and give its URL as --index "
           "(on the board: mip.install(\"fota\", index=URL))")
     return EXIT_OK
+
+
+# -- dashboard --------------------------------------------------------------------------------
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import secrets
+    import socket
+
+    from . import dashboard
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"bad --port {args.port}: 0..65535 (0: any free port)")
+    check_interval(args.interval)
+    if args.token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,128}", args.token):
+        raise UsageError("bad --token: 16..128 characters of A-Z a-z 0-9 . _ ~ -")
+    loopback = dashboard.is_loopback(args.host)
+    token = args.token if args.token or loopback else secrets.token_urlsafe(24)
+    backend = make_backend(args)
+    try:
+        dash = dashboard.Dashboard(backend, args.host, args.port, token, args.interval)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    dash.watcher.sample()  # a control plane that does not answer fails now, not on the page
+    if dash.watcher.error:
+        dash.server.server_close()
+        raise BackendError(dash.watcher.error)
+    host = args.host
+    if host in ("0.0.0.0", "::", ""):  # every address: name this machine
+        host = socket.gethostname()
+    url = dash.server.url(host) + (f"?token={token}" if token else "")
+    where = "AWS IoT" if backend.name == "aws" else "the local cloud"
+    print(f"dashboard of {where}: {url}", flush=True)
+    if not loopback:
+        print("every request must carry the token (the address above sets it as a cookie); "
+              "anyone on the network who has it can read the fleet", flush=True)
+    print("read-only; Ctrl-C stops it", flush=True)
+    dash.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("dashboard stopped")
+        return EXIT_OK
+    finally:
+        dash.stop()
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -1251,6 +1370,20 @@ def build_parser() -> Parser:
     p.add_argument("--force", action="store_true", help="also cancel IN_PROGRESS executions")
     p.add_argument("--reason", help="a comment kept with the job")
 
+    p = sub("things", "list the things with what each runs, from its device shadow: firmware, "
+                      "application, files on other targets, its last job, its outcome and "
+                      "reason, when it last reported", cmd_things, (HOME, CLOUD))
+    p.add_argument("--group", metavar="G", help="only the things of this thing group")
+    p.add_argument("--version", metavar="V",
+                   help="only the things whose firmware or application is this version")
+
+    p = sub("history", "list a thing's job executions, newest first: status, step, reason, "
+                       "times", cmd_history, (HOME, CLOUD))
+    p.add_argument("thing", help="thing name")
+
+    p = sub("jobs", "list the jobs, newest first, with their things by execution status",
+            cmd_jobs, (HOME, CLOUD))
+
     p = sub("flash", "write firmware and device files to a board (esptool + mpremote)",
             cmd_flash, json_flag=False)
     p.add_argument("port", help="serial port, e.g. /dev/ttyUSB0")
@@ -1282,6 +1415,20 @@ def build_parser() -> Parser:
     p.add_argument("--replace", action="store_true",
                    help="rewrite this version's listing if OUT has it with other files (by "
                         "default a version, once in the index, is kept)")
+
+    p = sub("dashboard", "serve a read-only web page that follows the fleet: things by firmware "
+                         "and application version, each job's rollout over time, each thing's "
+                         "last job with its step and reason", cmd_dashboard, (HOME, CLOUD),
+            json_flag=False)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only); any "
+                        "other needs the token")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    p.add_argument("--token", help="the token every request must carry when the page listens "
+                   "on a non-loopback address (default: a new random one, printed); given on "
+                   "loopback, it is required there too")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SEC",
+                   help="read the control plane every SEC seconds (default 2)")
     return ap
 
 

@@ -4,9 +4,10 @@ Only clients with a certificate from the local CA may connect; the certificate's
 MQTT user name and the client id (whatever id the client asked for), so one thing cannot close
 another thing's session by taking its client id. Access control mirrors the AWS IoT policy that
 `fota provision` attaches, built on `${iot:Connection.Thing.ThingName}`: a provisioned thing may
-publish, receive and subscribe only under `$aws/things/<its name>/jobs/` and `.../streams/`, may
-not publish where only the service does (Jobs replies and events, stream answers), and may
-publish its telemetry; the jobs service may use every thing's jobs and streams topics. As on
+publish, receive and subscribe only under `$aws/things/<its name>/jobs/`, `.../streams/` and
+`.../shadow/`, may not publish where only the service does (Jobs replies and events, stream
+answers, shadow answers and events), and may publish its telemetry; the jobs service may use
+every thing's jobs, streams and shadow topics. As on
 AWS IoT there are no retained messages and no QoS 2 (a retained or QoS 2 publish closes the
 connection; a QoS 2 subscription is granted QoS 1).
 
@@ -16,7 +17,7 @@ plugin in mosquitto 2.0 has no per-user pattern substitution, so each thing gets
 things provisioned while the broker runs are added through the plugin's control topic by a
 dedicated admin connection. The broker's access list is rebuilt from the thing list at every
 start. If the plugin is not installed, an ACL file with `pattern readwrite $aws/things/%u/jobs/#`
-(and `.../streams/#`) does the same except that denied subscriptions are granted (and receive
+(and `.../streams/#`, `.../shadow/#`) does the same except that denied subscriptions are granted (and receive
 nothing) and that a thing may publish on its reply and event topics (an ACL file cannot deny
 publishing without denying receiving).
 There is no plain-text listener. The listener is on 127.0.0.1, or on every interface
@@ -112,29 +113,35 @@ def _acls(topic: str) -> list[dict[str, Any]]:
 
 # Topics under `$aws/things/<thing>/` on which only AWS IoT publishes (the reserved-topics
 # table of the developer guide allows a client to subscribe to them, not to publish): Jobs
-# replies and events, and the answers of MQTT-based file delivery. A publish there by a device
-# is refused, so that nobody can forge the service's messages.
+# replies and events, the answers of MQTT-based file delivery, and the Device Shadow service's
+# answers and events (of the classic shadow and of named ones). A publish there by a device is
+# refused, so that nobody can forge the service's messages.
 SERVICE_ONLY = ("jobs/notify", "jobs/notify-next", "jobs/+/accepted", "jobs/+/rejected",
                 "jobs/+/+/accepted", "jobs/+/+/rejected",
-                "streams/+/data/+", "streams/+/description/+", "streams/+/rejected/+")
+                "streams/+/data/+", "streams/+/description/+", "streams/+/rejected/+",
+                "shadow/+/accepted", "shadow/+/rejected", "shadow/update/delta",
+                "shadow/update/documents", "shadow/name/+/+/accepted", "shadow/name/+/+/rejected",
+                "shadow/name/+/update/delta", "shadow/name/+/update/documents")
 
 
 def _thing_role(thing: str) -> dict[str, Any]:
     """A thing's own topics, as the AWS IoT policy `fota provision` attaches
-    (`fotatools.aws.device_policy`): its jobs and streams topics, except publishing where only
-    the service publishes, and publishing its telemetry."""
+    (`fotatools.aws.device_policy`): its jobs, streams and shadow topics, except publishing
+    where only the service publishes, and publishing its telemetry."""
     base = f"$aws/things/{thing}"
     deny = [{"acltype": PUB_SEND, "topic": f"{base}/{t}", "priority": 1, "allow": False} for t in SERVICE_ONLY]
     telemetry = {"acltype": PUB_SEND, "topic": f"things/{thing}/telemetry", "priority": 0, "allow": True}
     return {"rolename": f"thing:{thing}",
-            "acls": deny + _acls(f"{base}/jobs/#") + _acls(f"{base}/streams/#") + [telemetry]}
+            "acls": deny + _acls(f"{base}/jobs/#") + _acls(f"{base}/streams/#") + _acls(f"{base}/shadow/#")
+            + [telemetry]}
 
 
 def dynsec_config(things: list[str]) -> dict[str, Any]:
     """The dynamic-security plugin's configuration for these things, the jobs service and the
     admin connection; everything not listed is denied."""
     roles = [{"rolename": "jobs-service",
-              "acls": _acls("$aws/things/+/jobs/#") + _acls("$aws/things/+/streams/#")},
+              "acls": _acls("$aws/things/+/jobs/#") + _acls("$aws/things/+/streams/#")
+              + _acls("$aws/things/+/shadow/#")},
              {"rolename": "broker-admin", "acls": _acls("$CONTROL/dynamic-security/#")}]
     clients = [{"username": SERVICE_CN, "roles": [{"rolename": "jobs-service"}]},
                {"username": ADMIN_CN, "roles": [{"rolename": "broker-admin"}]}]
@@ -194,9 +201,11 @@ class Broker:
             self.acl_path.write_text(
                 f"user {SERVICE_CN}\n"
                 "topic readwrite $aws/things/+/jobs/#\n"
-                "topic readwrite $aws/things/+/streams/#\n\n"
+                "topic readwrite $aws/things/+/streams/#\n"
+                "topic readwrite $aws/things/+/shadow/#\n\n"
                 "pattern readwrite $aws/things/%u/jobs/#\n"
                 "pattern readwrite $aws/things/%u/streams/#\n"
+                "pattern readwrite $aws/things/%u/shadow/#\n"
                 "pattern write things/%u/telemetry\n")
             lines.append(f"acl_file {self.acl_path}")
         lines += [

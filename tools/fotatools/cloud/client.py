@@ -190,6 +190,51 @@ class LocalBackend:
         self._named("job", job_id, "CancelJob", params)
         return self.describe_job(job_id)
 
+    # -- the fleet: shadows, a thing's executions, the jobs ----------------------------------
+    def thing_shadow(self, thing_name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GetThingShadow", {"thingName": thing_name})
+        except BackendError as e:
+            if e.code == "ResourceNotFoundException":
+                return None  # no shadow (or no such thing)
+            raise
+
+    def things_in_group(self, group: str) -> list[str]:
+        return list(self._named("group", group, "ListThingsInThingGroup",
+                                {"thingGroupName": group})["things"])
+
+    def thing_executions(self, thing_name: str) -> list[Execution]:
+        self.thing_arn(thing_name)  # NotFound for a thing that does not exist
+        r = self.call("ListJobExecutionsForThing", {"thingName": thing_name, "includeDetails": True})
+        out = []
+        for s in r["executionSummaries"]:
+            e = s["jobExecutionSummary"]
+            out.append(Execution(job_id=s["jobId"], thing_name=thing_name, status=e["status"],
+                                 status_details=dict(e.get("statusDetails", {})),
+                                 version_number=int(e.get("versionNumber", 0)),
+                                 execution_number=int(e["executionNumber"]), queued_at=e.get("queuedAt"),
+                                 started_at=e.get("startedAt"), last_updated_at=e.get("lastUpdatedAt")))
+        return out
+
+    def list_jobs(self) -> list[JobInfo]:
+        out = []
+        for j in self.call("ListJobs")["jobs"]:
+            try:
+                job = self.call("DescribeJob", {"jobId": j["jobId"]})["job"]
+            except BackendError as e:
+                if e.code == "ResourceNotFoundException":
+                    continue  # deleted meanwhile
+                raise
+            details = job.get("jobProcessDetails", {})
+            out.append(JobInfo(
+                job_id=job["jobId"], status=job["status"], document={}, targets=list(job["targets"]),
+                counts={state: int(details.get(field, 0)) for state, field in COUNT_FIELDS.items()},
+                created_at=job.get("createdAt"), reason_code=job.get("reasonCode") or job.get("comment"),
+                target_selection=job.get("targetSelection", "SNAPSHOT"),
+                processing_targets=list(details.get("processingTargets") or []),
+                rollout=dict(job.get("jobExecutionsRolloutConfig") or {})))
+        return out
+
     # -- beyond the protocol ----------------------------------------------------------------
     def presign(self, key: str, expires_sec: int = 3600) -> str:
         """A presigned https URL of an uploaded object (what a device would get)."""

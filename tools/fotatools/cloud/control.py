@@ -14,7 +14,11 @@ ListThingsInThingGroup, PutObject (`?bucket=&key=`, raw body), Presign, CreateJo
 GetJobDocument, ListJobs, ListJobTargets (local: the things a job targets, as it saw them),
 ListJobExecutionsForJob, ListJobExecutionsForThing, DescribeJobExecution, CancelJob,
 CancelJobExecution, DeleteJob, CreateStream, DescribeStream, UpdateStream, DeleteStream,
-ListStreams, Status.
+ListStreams, GetThingShadow and UpdateThingShadow (the IoT data plane's: `thingName`,
+optional `shadowName`; the answer is the shadow document itself; `payload`, a JSON object, for
+an update), Status.
+ListJobExecutionsForThing takes `includeDetails` (a local extension, as ListJobExecutionsForJob
+does): each summary then carries statusDetails and versionNumber.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .ca import LocalCA
 from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
 from .serve import BackgroundServer
 from .store import ObjectStore, StoreError, secret_file
+from .shadow import CLASSIC, ShadowEngine, ShadowRejected
 from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud.control")
@@ -51,10 +56,11 @@ class ControlApi:
 
     def __init__(self, engine: JobsEngine, store: ObjectStore, ca: LocalCA, mqtt_host: str,
                  mqtt_port: int, allow_thing: Callable[[str], None] = lambda name: None,
-                 streams: StreamsEngine | None = None,
+                 streams: StreamsEngine | None = None, shadows: ShadowEngine | None = None,
                  certificates_changed: Callable[[], None] = lambda: None):
         self.engine, self.store, self.ca = engine, store, ca
         self.streams = streams or StreamsEngine(engine.db, store)
+        self.shadows = shadows or ShadowEngine(engine.db)
         self.allow_thing = allow_thing
         self.certificates_changed = certificates_changed  # a status changed: new revocation list
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
@@ -85,7 +91,8 @@ class ControlApi:
             "ListJobExecutionsForJob": lambda p: engine.list_job_executions(
                 _str(p, "jobId"), p.get("status"), bool(p.get("includeDetails", False))),
             "ListJobTargets": lambda p: engine.list_job_targets(_str(p, "jobId")),
-            "ListJobExecutionsForThing": lambda p: engine.list_job_executions_for_thing(_str(p, "thingName")),
+            "ListJobExecutionsForThing": lambda p: engine.list_job_executions_for_thing(
+                _str(p, "thingName"), bool(p.get("includeDetails", False))),
             "DescribeJobExecution": lambda p: engine.describe_job_execution(
                 _str(p, "jobId"), _str(p, "thingName"), _opt_int(p, "executionNumber")),
             "CancelJob": engine.cancel_job,
@@ -96,6 +103,8 @@ class ControlApi:
             "UpdateStream": self.streams.update_stream,
             "DeleteStream": lambda p: self.streams.delete_stream(_str(p, "streamId")),
             "ListStreams": self.streams.list_streams,
+            "GetThingShadow": self.get_thing_shadow,
+            "UpdateThingShadow": self.update_thing_shadow,
             "Status": self.status,
         }
 
@@ -189,6 +198,33 @@ class ControlApi:
         return {"bucket": bucket, "key": key, "eTag": etag,
                 "url": f"https://s3.local.amazonaws.com/{bucket}/{key}",
                 "size": self.store.path(bucket, key).stat().st_size}
+
+    def _shadow_of(self, params: dict[str, Any]) -> tuple[str, str]:
+        thing = _str(params, "thingName")
+        self.engine.describe_thing(thing)  # ResourceNotFoundException for an unknown thing
+        name = params.get("shadowName", CLASSIC)
+        if not isinstance(name, str):
+            raise ControlError("InvalidRequestException", "shadowName must be a string")
+        return thing, name
+
+    def get_thing_shadow(self, params: dict[str, Any]) -> dict[str, Any]:
+        thing, name = self._shadow_of(params)
+        doc = self.shadows.get_thing_shadow(thing, name)
+        if doc is None:
+            raise ControlError("ResourceNotFoundException", f"No shadow exists with name: '{name or thing}'")
+        return doc
+
+    def update_thing_shadow(self, params: dict[str, Any]) -> dict[str, Any]:
+        thing, name = self._shadow_of(params)
+        payload = params.get("payload")
+        if not isinstance(payload, dict):
+            raise ControlError("InvalidRequestException", "payload must be a JSON object")
+        try:
+            return self.shadows.update_thing_shadow(thing, json.dumps(payload).encode(), name)
+        except ShadowRejected as r:
+            kind = {409: "ConflictException", 413: "RequestEntityTooLargeException",
+                    415: "UnsupportedDocumentEncodingException"}.get(r.code, "InvalidRequestException")
+            raise ControlError(kind, r.message) from None
 
     def status(self, params: dict[str, Any]) -> dict[str, Any]:
         jobs: dict[str, int] = {}

@@ -40,6 +40,7 @@ from .db import Database
 from .jobs import SERVICE_CN, JobsEngine, JobsService, minute_seconds
 from .sntp import SntpServer, device_address, open_socket
 from .store import ObjectStore, StoreServer
+from .shadow import ShadowEngine
 from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud")
@@ -189,10 +190,12 @@ def _crl_updater(ca: LocalCA, db: Database, broker: Broker, crl: Path) -> Callab
 # the foreground process
 # ------------------------------------------------------------------------------------------
 def run(home: Path, minute: float | None = None, stop_event: threading.Event | None = None,
-        owner_pid: int | None = None, hosts: list[str] | None = None) -> None:
+        owner_pid: int | None = None, hosts: list[str] | None = None,
+        clock: Callable[[], float] = time.time) -> None:
     """Run the stand-in in this process until SIGINT/SIGTERM (or `stop_event`, or the end of
     process `owner_pid`). `hosts`: names devices reach this machine by (None: those of the last
-    start; []: loopback only)."""
+    start; []: loopback only). `clock`: the Jobs API's time (rollout rates, timeouts), which a
+    test running the stand-in in a thread may move itself."""
     hosts = remembered_hosts(home) if hosts is None else check_hosts(hosts)
     bind = "0.0.0.0" if hosts else "127.0.0.1"
     device_host = hosts[0] if hosts else "localhost"
@@ -231,13 +234,14 @@ def run(home: Path, minute: float | None = None, stop_event: threading.Event | N
         parts.append(sntp)
         ntp_host, ntp_port = sntp.address
         ntp = device_address(device_host if hosts else ntp_host, ntp_port)
-        engine = JobsEngine(db, presign=store.presign, minute=minute)
+        engine = JobsEngine(db, presign=store.presign, minute=minute, clock=clock)
         streams = StreamsEngine(db, store)
+        shadows = ShadowEngine(db)
         jobs = JobsService(engine, "localhost", port, ca.cert_path, service.cert_pem, service.key_pem,
-                           streams=streams).start()
+                           streams=streams, shadows=shadows).start()
         parts.append(jobs)
         api = ControlApi(engine, store, ca, device_host, port, allow_thing=broker.allow_thing,
-                         streams=streams, certificates_changed=_crl_updater(ca, db, broker, crl))
+                         streams=streams, shadows=shadows, certificates_changed=_crl_updater(ca, db, broker, crl))
         control = ControlServer(api, load_token(paths.token), port=_port_again(paths, "control")).start()
         parts.append(control)
         info = CloudInfo(home=str(Path(home).resolve()), pid=os.getpid(), mosquitto_pid=broker.pid or 0,

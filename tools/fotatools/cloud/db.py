@@ -1,4 +1,5 @@
-"""SQLite state of the AWS IoT stand-in: things, groups, certificates, jobs, executions, streams.
+"""SQLite state of the AWS IoT stand-in: things, groups, certificates, jobs, executions, streams,
+shadows.
 
 Every method runs under one lock; `transaction()` groups several calls into one atomic write.
 Rows come back as plain dicts; JSON columns are decoded by the caller (the jobs engine).
@@ -102,6 +103,14 @@ CREATE TABLE IF NOT EXISTS stream_files (
     size INTEGER NOT NULL,
     etag TEXT NOT NULL,
     PRIMARY KEY (stream_id, file_id)
+);
+CREATE TABLE IF NOT EXISTS shadows (
+    thing_name TEXT NOT NULL,
+    shadow_name TEXT NOT NULL,
+    document TEXT,
+    version INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (thing_name, shadow_name)
 );
 CREATE INDEX IF NOT EXISTS executions_by_thing ON executions (thing_name, status);
 CREATE INDEX IF NOT EXISTS executions_by_job ON executions (job_id, is_latest);
@@ -402,3 +411,12 @@ class Database:
 
     def list_streams(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM streams WHERE deleted = 0 ORDER BY created_at, stream_id")
+
+    # -- device shadows -------------------------------------------------------------------------
+    def get_shadow(self, thing: str, name: str) -> dict[str, Any] | None:
+        """The shadow's row; `document` is None for a deleted one (kept for its version)."""
+        return self._one("SELECT * FROM shadows WHERE thing_name = ? AND shadow_name = ?", thing, name)
+
+    def put_shadow(self, thing: str, name: str, document: str | None, version: int, now: float) -> None:
+        self._run("INSERT OR REPLACE INTO shadows (thing_name, shadow_name, document, version, updated_at) "
+                  "VALUES (?, ?, ?, ?, ?)", thing, name, document, version, now)

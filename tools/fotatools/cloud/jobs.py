@@ -6,7 +6,8 @@ notify-next events) and the control plane (things, thing groups, CreateJob, Desc
 CancelJob, CancelJobExecution, DeleteJob, ...), with rollouts, abort criteria, retries, step and
 in-progress timeouts. `JobsService` connects the engine to the broker as an MQTT client with its
 own certificate and runs the timer that ends overdue executions and releases rollouts; it also
-serves MQTT-based file delivery (`streams.StreamsEngine`) on the same connection.
+serves MQTT-based file delivery (`streams.StreamsEngine`) and device shadows
+(`shadow.ShadowEngine`) on the same connection.
 
 Timing: one "minute" of the Jobs API (step timeouts, in-progress timeouts, rollout rates) is
 `minute` seconds, 60 unless the environment variable FOTA_CLOUD_MINUTE says otherwise.
@@ -102,7 +103,8 @@ class ControlError(Exception):
     STATUS = {"InvalidRequestException": 400, "ResourceNotFoundException": 404,
               "ResourceAlreadyExistsException": 409, "InvalidStateTransitionException": 409,
               "VersionConflictException": 409, "LimitExceededException": 410,
-              "ConflictException": 409}
+              "ConflictException": 409, "RequestEntityTooLargeException": 413,
+              "UnsupportedDocumentEncodingException": 415}
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -1120,13 +1122,17 @@ class JobsEngine:
                 things = list(dict.fromkeys(execs + self.db.queued_targets(job_id)))
             return {"things": things}
 
-    def list_job_executions_for_thing(self, thing: str) -> dict[str, Any]:
+    def list_job_executions_for_thing(self, thing: str, include_details: bool = False) -> dict[str, Any]:
+        """ListJobExecutionsForThing; with include_details (a local extension) each summary
+        also carries statusDetails and versionNumber."""
         with self.lock:
             return {"executionSummaries": [
                 {"jobId": e["job_id"], "jobExecutionSummary": {
                     "status": e["status"], "queuedAt": e["queued_at"], "lastUpdatedAt": e["last_updated_at"],
                     "executionNumber": e["execution_number"], "retryAttempt": e["retry_attempt"],
-                    **({"startedAt": e["started_at"]} if e["started_at"] is not None else {})}}
+                    **({"startedAt": e["started_at"]} if e["started_at"] is not None else {}),
+                    **({"statusDetails": json.loads(e["status_details"]), "versionNumber": e["version"]}
+                       if include_details else {})}}
                 for e in self.db.executions_for_thing(thing)]}
 
     def describe_job_execution(self, job_id: str, thing: str, number: int | None = None) -> dict[str, Any]:
@@ -1185,15 +1191,18 @@ def _nodelay(client: Any) -> None:
 
 JOBS_FILTER = "$aws/things/+/jobs/#"
 STREAMS_FILTER = "$aws/things/+/streams/#"
+SHADOW_FILTER = "$aws/things/+/shadow/#"
 
 
 class JobsService:
     """The engine on the broker: an MQTT client (TLS, its own certificate) and a timer. With
     `streams` (a `streams.StreamsEngine`) it answers stream requests too, on a worker of their
-    own so that a long GetStream answer does not hold up the jobs API."""
+    own so that a long GetStream answer does not hold up the jobs API. With `shadows` (a
+    `shadow.ShadowEngine`) it answers shadow requests, on the jobs worker."""
 
     def __init__(self, engine: JobsEngine, host: str, port: int, ca_pem: Path, cert_pem: Path,
-                 key_pem: Path, client_id: str = SERVICE_CN, streams: Any = None):
+                 key_pem: Path, client_id: str = SERVICE_CN, streams: Any = None,
+                 shadows: Any = None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
         from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -1221,6 +1230,9 @@ class JobsService:
         self.streams = streams
         if streams is not None:
             streams.publish = self._publish
+        self.shadows = shadows
+        if shadows is not None:
+            shadows.publish = self._publish
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1)
@@ -1230,7 +1242,8 @@ class JobsService:
             log.error("jobs service could not connect: %s", reason)
             return
         _nodelay(client)
-        filters = [JOBS_FILTER] + ([STREAMS_FILTER] if self.streams is not None else [])
+        filters = [JOBS_FILTER] + ([STREAMS_FILTER] if self.streams is not None else []) \
+            + ([SHADOW_FILTER] if self.shadows is not None else [])
         client.subscribe([(f, self._options) for f in filters])
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -1245,6 +1258,15 @@ class JobsService:
             self._stream_work.put((msg.topic, bytes(msg.payload)))
         else:
             self._work.put((msg.topic, bytes(msg.payload)))
+
+    def _handle(self, topic: str, payload: bytes) -> None:
+        """A request for the jobs worker: a shadow's or the Jobs API's."""
+        parts = topic.split("/", 4)
+        if len(parts) > 3 and parts[3] == "shadow":
+            if self.shadows is not None:
+                self.shadows.handle(topic, payload)
+        else:
+            self.engine.handle(topic, payload)
 
     def _worker(self, work: "queue.Queue[tuple[str, bytes] | None]",
                 handle: Callable[[str, bytes], None]) -> None:
@@ -1272,7 +1294,7 @@ class JobsService:
             self.client.loop_stop()
             raise RuntimeError(f"jobs service could not subscribe on {self.host}:{self.port}")
         workers: list[tuple[Callable[..., None], str, tuple[Any, ...]]] = [
-            (self._worker, "jobs-worker", (self._work, self.engine.handle)), (self._timer, "jobs-timer", ())]
+            (self._worker, "jobs-worker", (self._work, self._handle)), (self._timer, "jobs-timer", ())]
         if self.streams is not None:
             workers.append((self._worker, "streams-worker", (self._stream_work, self.streams.handle)))
         for target, name, args in workers:
