@@ -645,7 +645,7 @@ def piece_ends(packed: bytes) -> list[int]:
 
 
 def measure_steps(old: bytes, new: bytes, packed: bytes, patch: bytes, rounds: int,
-                  tmp: Path, each_round: Callable[[], None]) -> dict[str, Any]:
+                  tmp: Path, each_round: Callable[[], None]) -> list[dict[str, Any]]:
     lib = tmp / "lib"
     compile_lib(lib)
     cap = (len(new) + 0x20000) // 4096 * 4096
@@ -687,18 +687,34 @@ def measure_steps(old: bytes, new: bytes, packed: bytes, patch: bytes, rounds: i
         srv.httpd.shutdown()
     if (tmp / "slot1.bin").read_bytes()[:len(new)] != new:
         raise RuntimeError("the slot writer did not write the new image")
-    out: dict[str, Any] = {k: min(v) for k, v in runs.items() if k not in ("delta", "slot_writer")}
+    return [derive({k: v[i] for k, v in runs.items()}) for i in range(rounds)]
+
+
+def derive(run: dict[str, Any]) -> dict[str, Any]:
+    """One round's step times (us), with what is taken off and what is derived."""
+    out: dict[str, Any] = {k: v for k, v in run.items() if k not in ("delta", "slot_writer")}
     for k in ("delta", "slot_writer"):
-        out[k + "_measured"] = min(d["all"] for d in runs[k])
+        out[k + "_measured"] = run[k]["all"]
         # the stand-in partition's Python calls, where a board makes one C call: taken off
-        out[k + "_stub"] = round(min(d["stub"] for d in runs[k]))
+        out[k + "_stub"] = round(run[k]["stub"])
         out[k] = out[k + "_measured"] - out[k + "_stub"]
-    out["delta_viper"] = min(d["viper"] for d in runs["delta"])
-    out["delta_kern"] = runs["delta"][0]["kern"]
+    out["delta_viper"] = run["delta"]["viper"]
+    out["delta_kern"] = run["delta"]["kern"]
     # the client's CPU for the image's bytes over TLS: the process's CPU time, less that of the
     # same request for one byte (start-up, handshake)
     out["https_client_cpu"] = round(max(out["https_cpu"] - out["https_cpu_small"], 0))
     return out
+
+
+def median(xs: list[Any]) -> Any:
+    """The median of numbers, or of lists or dicts of them, item by item."""
+    if isinstance(xs[0], dict):
+        return {k: median([x[k] for x in xs]) for k in xs[0]}
+    if isinstance(xs[0], list):
+        return [median([x[i] for x in xs]) for i in range(len(xs[0]))]
+    if isinstance(xs[0], (int, float)):
+        return float(f"{statistics.median(xs):.4g}")
+    return xs[0]
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -775,14 +791,53 @@ def goals(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def table(res: dict[str, Any]) -> list[str]:
+    """The calibration and the model as lines of text."""
+    cal = res["calibration"]
+    out = [f"perf_bench N={N} M={M}: ESP32 score (160 MHz) / unix score here = factor"]
+    out += [f"  {n:18} {v['esp32']:>9.2f} {v['here']:>11.2f} {v['factor']:>7.1f}"
+            for n, v in cal["perf_bench"].items()]
+    for mhz, kinds in cal["factors_now"].items():
+        out.append(f"factors now, {mhz} MHz: " + ", ".join(
+            f"{k} {v['nominal']} ({v['low']}-{v['high']})" for k, v in kinds.items()))
+    for k, v in res["model"].items():
+        c = v["cpu_by_kind_s"]
+        out.append(f"{k:27} {v['total_s']:5.1f} s ({v['range_s'][0]}-{v['range_s'][1]}) = flash "
+                   f"{v['flash_s']:.1f} + download {v['download_s']:.1f} + CPU {v['cpu_s']:.1f} "
+                   f"({v['cpu_range_s'][0]}-{v['cpu_range_s'][1]}; bytecode {c['bytecode']}, C "
+                   f"{c['c']}, viper {c['viper']}, SHA {c['sha256']})")
+    return out
+
+
+def publish_model(s: dict[str, Any], f: dict[str, dict[str, float]], size: int,
+                  patch: bytes) -> dict[str, float]:
+    """The CPU figures of tools/fotatools/linkmodel.py (`fota publish --link-speed`) from this
+    run: seconds on the board at 240 MHz, nominal, per byte (or per patch entry)."""
+    from fotatools.linkmodel import patch_entries
+
+    def n(k: str) -> float:
+        return f[k]["nominal"] / 1e6
+
+    return {
+        "TLS_S_PER_BYTE": s["https_client_cpu"] * n("c") / size,
+        "WRITE_S_PER_BYTE": ((s["slot_writer"] - s["md5"]) * n("bytecode") + s["md5"] * n("c")) / size,
+        "INFLATE_S_PER_BYTE": (s["inflate_c"] * n("c")
+                               + max(s["inflate"] - s["inflate_c"], 0) * n("bytecode")) / size,
+        "DELTA_S_PER_BYTE": s["delta_viper"] * n("viper") / size,
+        "DELTA_S_PER_ENTRY": (s["delta"] - s["delta_viper"]) * n("bytecode") / patch_entries(patch),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", metavar="PERF_BENCH_DIR",
                     help="run MicroPython's tests/perf_bench from this folder (outside the "
                          "project) and write bench/cpu_calibration.json")
-    ap.add_argument("--rounds", type=int, default=5, help="runs of each (the best is kept)")
+    ap.add_argument("--rounds", type=int, help="runs of each, the best kept (default 5; 25 with "
+                                                "--calibrate)")
     ap.add_argument("--firmware-dir", default=os.environ.get("FIRMWARE_DIR") or None)
     args = ap.parse_args(argv)
+    args.rounds = args.rounds or (25 if args.calibrate else 5)
     if args.calibrate:
         cal = calibrate(Path(args.calibrate), args.rounds)
         CALIBRATION.write_text(json.dumps(cal, indent=1) + "\n")
@@ -799,11 +854,14 @@ def main(argv: list[str] | None = None) -> int:
         packed = air_bench.deflate_pieces(new)
         hs, cr = air_bench.patch(old, new, "heatshrink"), air_bench.patch(old, new, "crle")
         patch = hs if len(hs) <= len(cr) else cr
-        # the own benchmark in every round, just before the steps: the best of each, both
-        steps = measure_steps(old, new, packed, patch, args.rounds, tmp,
-                              lambda: own_runs.append(own_bench(tmp)))
-        own_now = best(own_runs)
-        f = factors_now(cal, own_now)
+        # the own benchmark in every round, just before the steps: each round's steps are
+        # converted with that round's factors, and the median of the rounds is kept
+        rounds = measure_steps(old, new, packed, patch, args.rounds, tmp,
+                               lambda: own_runs.append(own_bench(tmp)))
+        own_now = median(own_runs)
+        per_round = [factors_now(cal, o) for o in own_runs]
+        f = median(per_round)
+        steps = median(rounds)
         res["calibration"] = {
             "source": cal["esp32"], "date": cal["date"], "machine": cal["machine"]["cpu"],
             "perf_bench": {n: {"esp32": cal["esp32_score"][n], "here": cal["unix_score"][n],
@@ -823,8 +881,11 @@ def main(argv: list[str] | None = None) -> int:
     res["pair"] = f"{a.name} -> {b.name}"
     res["bytes"] = sizes
     res["steps_here_us"] = steps
-    res["model"] = model(steps, f, pair, sizes, len(new))
+    res["model"] = median([model(st, fr, pair, sizes, len(new)) for st, fr in zip(rounds, per_round)])
     res["goals_240MHz_1Mbit_https"] = goals(res["model"])
+    res["publish_model"] = median([publish_model(st, fr["240"], len(new), patch)
+                                   for st, fr in zip(rounds, per_round)])
+    res["table"] = table(res)
     print(json.dumps(res, indent=1))
     return 0
 

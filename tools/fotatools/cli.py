@@ -1039,7 +1039,7 @@ def build_parser() -> Parser:
                         "else compressed, else the image. For a 1.5 MB MicroPython image: "
                         "compressed (2/3 of the bytes, 2.8 s of inflating) beats the image "
                         "below about 1.5 Mbit/s; a delta between neighbouring releases (0.29 "
-                        "of the bytes, 3.8 s of patching) below about 2.5 Mbit/s; a delta of "
+                        "of the bytes, 4.2 s of patching) below about 2.5 Mbit/s; a delta of "
                         "a small change below about 20 Mbit/s; above those, the image itself. A delta "
                         "document still carries the image for devices on another base. Group "
                         "things by their link and publish to each group with its speed")

@@ -27,11 +27,11 @@ READ_S_PER_KB = 0.0001
 TLS_RECORD, TLS_OVERHEAD = 16384, 29  # TLS 1.2 AES-GCM: plaintext per record, bytes added
 
 # CPU on the board at 240 MHz, nominal (make bench, cpu_bench.py `publish_model`)
-TLS_S_PER_BYTE = 0.66e-6  # mbedTLS and the HTTPS client, per byte on the air
-WRITE_S_PER_BYTE = 0.46e-6  # the slot writer (compare, read back) and MD5, per image byte
-INFLATE_S_PER_BYTE = 1.85e-6  # inflating, per image byte
-DELTA_S_PER_BYTE = 0.89e-6  # the patch's viper loops, per image byte
-DELTA_S_PER_ENTRY = 366e-6  # the patch's interpreted work, per entry
+TLS_S_PER_BYTE = 0.72e-6  # mbedTLS and the HTTPS client, per byte on the air
+WRITE_S_PER_BYTE = 0.33e-6  # the slot writer (compare, read back) and MD5, per image byte
+INFLATE_S_PER_BYTE = 1.88e-6  # inflating, per image byte
+DELTA_S_PER_BYTE = 1.0e-6  # the patch's viper loops, per image byte
+DELTA_S_PER_ENTRY = 410e-6  # the patch's interpreted work, per entry
 
 FORMS = ("full", "compressed", "delta")
 
