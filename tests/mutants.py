@@ -749,6 +749,10 @@ MUTATIONS: list[Mutation] = [
       "        clock.tls_ok()\n", "", D + "test_https.py::test_a_download_confirms_a_time_on_trial"),
     m("clock: the loop does not lend the clock its watchdog", "lib/fota/loop.py",
       "Connection(cfg, feed=wdt.feed)", "Connection(cfg)", CLOCK, "-k", "loop_feeds"),
+    # --- the slot writer's padding of the last sector --------------------------------------
+    m("the last sector's padding stops short of the sector's end", "lib/fota/otaslot.py",
+      "            while i < SECTOR:\n", "            while i < SECTOR - CHECK:\n",
+      D + "test_otaslot_pad.py"),
 ]
 
 

@@ -161,10 +161,14 @@ class SlotWriter:
     def _flush(self):
         if not self.fill:
             return
-        if self.fill < SECTOR:  # last, short sector: pad like erased flash
-            for i in range(self.fill, SECTOR):
-                self.buf[i] = 0xFF
         mv = memoryview(self.buf)
+        if self.fill < SECTOR:  # last, short sector: pad like erased flash, no call per byte
+            ff = memoryview(b"\xff" * CHECK)
+            i = self.fill
+            while i < SECTOR:
+                k = min(CHECK, SECTOR - i)
+                mv[i:i + k] = ff[:k]
+                i += k
         if not self._holds(mv):  # else the sector holds these bytes already: no erase, no write
             self.touched = True
             self.part.writeblocks(self.sector, self.buf)  # erases the sector first
