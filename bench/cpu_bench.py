@@ -2,7 +2,9 @@
 the CPU time of every step of an update, measured in the unix port and converted to an ESP32.
 
 Calibration (`--calibrate DIR`, once; DIR: a copy of MicroPython's tests/perf_bench, kept
-outside the project, never committed): the benchmarks whose ESP32 results are published
+outside the project, never committed, e.g. from a MicroPython clone:
+  git -C micropython archive 549448e8 tests/perf_bench | tar -x -C build/perfbench
+  python bench/cpu_bench.py --calibrate build/perfbench/tests/perf_bench): the benchmarks whose ESP32 results are published
 (bench/esp32_perfbench.json: MicroPython commit 549448e8, PR #7850, a TinyPICO at 160 MHz,
 ESP-IDF 4.2.2, N=100 M=100) run here in the unix port as tests/run-perfbench.py runs them (the
 benchmark, then benchrun.py, then `bm_run(100, 100)`, `-X emit=bytecode`); the best of ROUNDS
