@@ -28,7 +28,8 @@ The modelled on-board time of each: the emulator's flash timing model (emulator/
 erase and program of every sector of the new image in the other slot, and for a delta the
 reads of the old image; `flash_s_slot_holds_old`: the same when that slot holds the old image,
 whose sectors equal at the same offset the slot writer reads, compares and keeps) plus the
-download of the bytes on the air at 1 and 10 Mbit/s. The board's CPU time (inflate, patch, hashing) is not in the model; the device's patch apply is
+download of the bytes on the air at 1 and 10 Mbit/s. The board's CPU time (inflate, patch,
+hashing, TLS) is bench/cpu_bench.py's, which adds it to this model; the device's patch apply is
 measured against CPython's detools in the same run (`apply`).
 
 `apply`: the device's delta applier (lib/delta.py) making the new image from the old one and

@@ -6,6 +6,8 @@ bench/air_bench.py (bytes on the air, compressed and delta, and the modelled on-
 an update, on real MicroPython ESP32 firmware fetched from PyPI or taken from FIRMWARE_DIR),
 bench/app_bench.py (an application update against a firmware update of the same change, and
 the heap an application takes run in place from ROMFS against from the filesystem),
+bench/cpu_bench.py (the board's CPU: calibration against MicroPython's perf_bench results for an
+ESP32, and each update's modelled on-board time with its CPU part, at 160 and 240 MHz),
 bench/mip_bench.py (the library as mip installs it, .mpy against .py: bytes and heap), prints their
 figures and writes them all to build/bench.json. Each figure that is a speed is given as a
 ratio against a baseline measured in the same run; absolute seconds are for context only.
@@ -41,10 +43,14 @@ def main() -> int:
         results = {"air": run("air_bench.py")}
         results["ratios"] = air_ratios(results["air"])
         return write(results, "bench-air.json")
+    if sys.argv[1:] == ["cpu"]:  # only the board's CPU in the model, into build/bench-cpu.json
+        results = {"cpu": run("cpu_bench.py")}
+        results["ratios"] = cpu_ratios(results["cpu"])
+        return write(results, "bench-cpu.json")
     results = {"device": run("device_bench.py"), "apps": run("app_bench.py"),
                "jobs": run("jobs_bench.py"),
                "jobs_baseline": run("jobs_bench.py", "--things", "1", "--requests", "500", "--group", "1"),
-               "air": run("air_bench.py"), "mip": run("mip_bench.py")}
+               "air": run("air_bench.py"), "cpu": run("cpu_bench.py"), "mip": run("mip_bench.py")}
     j, b = results["jobs"], results["jobs_baseline"]
     results["ratios"] = {
         # 100 things at once against one thing asking alone, in the same run
@@ -58,6 +64,7 @@ def main() -> int:
         # lib/ecdsa.py in MicroPython against OpenSSL through CPython's cryptography
         "device_ecdsa_vs_openssl": results["device"]["mpy_ecdsa_verify_ratio"],
         **air_ratios(results["air"]),
+        **cpu_ratios(results["cpu"]),
         # the same change as a firmware update against as an application update
         "firmware_vs_app_update_bytes": results["apps"]["update"]["ratios"]["bytes"],
         "firmware_vs_app_update_seconds": results["apps"]["update"]["ratios"]["seconds"],
@@ -65,6 +72,22 @@ def main() -> int:
         **{f"mip_{k}": v for k, v in results["mip"]["ratios"].items()},
     }
     return write(results)
+
+
+def cpu_ratios(cpu: dict) -> dict:
+    """The board's CPU: the factors in force (board time / this machine's, by kind of work,
+    at 160 and 240 MHz), the modelled on-board time of each way at 1 Mbit/s and 240 MHz
+    against the full image's, and the goals."""
+    out: dict = {}
+    for mhz, kinds in cpu["calibration"]["factors_now"].items():
+        for kind, f in kinds.items():
+            out[f"cpu_factor_{kind}_{mhz}mhz"] = f"{f['nominal']} ({f['low']}-{f['high']})"
+    m = cpu["model"]
+    full = m["full https 1Mbit 240MHz"]["total_s"]
+    for way in ("compressed", "delta"):
+        out[f"board_{way}_vs_full_1mbit_240mhz"] = round(m[f"{way} https 1Mbit 240MHz"]["total_s"] / full, 2)
+    out["board_full_cpu_vs_flash_240mhz"] = cpu["goals_240MHz_1Mbit_https"]["full_cpu_at_most_10pc_of_flash"]["share"]
+    return out
 
 
 def air_ratios(air: dict) -> dict:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, linkmodel
 from .backend import Backend, BackendError, NotFound, Rollout
 from .canary import REST_SUFFIX, target_list
 from .canary import Plan as CanaryPlan
@@ -546,6 +546,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if getattr(args, opt):
             raise UsageError(f"--{opt.replace('_', '-')} goes with --file")
     args.protocol = args.protocol or "https"
+    rate = check_link_speed(args)
     release = load_release(Path(args.release))
     manifest = release.manifest
     is_app = manifest.get("kind") == APP_KIND
@@ -579,6 +580,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
             print(f"fota: the {what} file is {manifest[what]['size']:,} bytes, not fewer than "
                   f"the image's {manifest['size']:,}: sending the image", file=sys.stderr)
             packed, patch = (None, patch) if what == "compressed" else (packed, None)
+    if rate is not None:
+        packed, patch = pick_form(rate, manifest, packed, patch)
     if args.delta_only and patch is None:
         raise UsageError("--delta-only needs a release with a delta patch smaller than the "
                          "image (fota build --from, and --protocol https)")
@@ -624,6 +627,45 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"job {job.job_id}: {manifest['project']} {manifest['version']}", flush=True)
     return watch(backend, job.job_id, args.watch_timeout, args.interval, args.json)
+
+
+def check_link_speed(args: argparse.Namespace) -> int | None:
+    """`publish --link-speed`, checked: bits per second, or None without it."""
+    if args.link_speed is None:
+        return None
+    try:
+        rate = linkmodel.parse_rate(args.link_speed)
+    except linkmodel.RateError as e:
+        raise UsageError(str(e)) from None
+    if args.protocol != "https":
+        raise UsageError("--link-speed chooses among the forms sent over https (an afr_ota "
+                         "document carries the image itself)")
+    if args.delta_only:
+        raise UsageError("give --delta-only or --link-speed, not both")
+    return rate
+
+
+def pick_form(rate: int, manifest: dict[str, Any], packed: Path | None,
+              patch: Path | None) -> tuple[Path | None, Path | None]:
+    """`publish --link-speed`: of the release's forms (the image, its compressed file, its
+    delta patch), the one the model (fotatools.linkmodel) says reaches a board first over
+    that link; -> (packed, patch) with the others dropped."""
+    size = int(manifest["size"])
+    sizes = {"full": size}
+    entries = 0
+    if packed is not None:
+        sizes["compressed"] = int(manifest["compressed"]["size"])
+    if patch is not None:
+        sizes["delta"] = int(manifest["delta"]["size"])
+        entries = linkmodel.patch_entries(read_file(patch, "patch"))
+    ests = linkmodel.fastest(size, sizes, rate, entries)
+    print(f"fota: at {rate / 1e6:g} Mbit/s, modelled on an ESP32 at 240 MHz: "
+          + ", ".join(f"{e.form} {e.total_s:.1f} s (CPU {e.cpu_s:.1f} s)" for e in ests)
+          + f": sending the {'image' if ests[0].form == 'full' else ests[0].form}"
+          + (" (and the image for devices on another base)" if ests[0].form == "delta" else ""),
+          file=sys.stderr)
+    form = ests[0].form
+    return (packed if form == "compressed" else None), (patch if form == "delta" else None)
 
 
 def publish_files(args: argparse.Namespace, things: list[str], groups: list[str],
@@ -1327,6 +1369,17 @@ def build_parser() -> Parser:
     p.add_argument("--delta-only", action="store_true",
                    help="send the patch alone (no full image in the document): devices that run "
                         "another base end the job FAILED")
+    p.add_argument("--link-speed", metavar="BITS/S",
+                   help="the devices' link (250k, 1M, 10M): send the form of the release that "
+                        "reaches a board first over it, by the model of `make bench` (an "
+                        "ESP32 at 240 MHz: flash work, download, CPU) instead of the delta, "
+                        "else compressed, else the image. For a 1.5 MB MicroPython image: "
+                        "compressed (2/3 of the bytes, 2.8 s of inflating) beats the image "
+                        "below about 1.5 Mbit/s; a delta between neighbouring releases (0.29 "
+                        "of the bytes, 4.2 s of patching) below about 2.5 Mbit/s; a delta of "
+                        "a small change below about 20 Mbit/s; above those, the image itself. A delta "
+                        "document still carries the image for devices on another base. Group "
+                        "things by their link and publish to each group with its speed")
     add_rollout_options(p)
 
     p = sub("rollback", "make a release of an older app image under a newer version (its "
