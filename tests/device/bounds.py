@@ -299,6 +299,11 @@ BOUNDS = [
         **io_("test_public_key_length", ("65", "91"), ("64", "92"))),
     row("boot.py: Wi-Fi joins within 20 s", "boot.py", Text("wifi", "timeout_ms=20000"),
         **io_("test_boot_wifi_timeout", ("20000ms",), ("20001ms",))),
+    # --- the device shadow report
+    row("a reason in the shadow report: at most REASON_MAX characters", "lib/fota/shadow.py",
+        (Const("REASON_MAX", 256), Text("document", "[:REASON_MAX]")),
+        inside=("tests/device/test_shadow.py::test_a_reason_is_cut_at_256_characters",),
+        outside=("tests/device/test_shadow.py::test_a_reason_is_cut_at_256_characters",)),
 ]
 
 # Module-level integer constants of lib/fota that are no limit, and why.

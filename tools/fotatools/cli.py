@@ -631,7 +631,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def check_link_speed(args: argparse.Namespace) -> int | None:
     """`publish --link-speed`, checked: bits per second, or None without it."""
-    if args.link_speed is None:
+    if getattr(args, "link_speed", None) is None:
         return None
     try:
         rate = linkmodel.parse_rate(args.link_speed)
