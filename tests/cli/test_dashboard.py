@@ -371,15 +371,21 @@ def test_fota_dashboard_on_aws(fota_aws, moto, tmp_path):
 
         data = boto3.client("iot-data", endpoint_url=moto.url, region_name="eu-west-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
+        mine = "4.0.0+" + things[1]  # a version no other test's thing reports
         data.update_thing_shadow(thingName=things[1], payload=json.dumps(
-            {"state": {"reported": {"firmware": "4.0.0", "app": "none"}}}).encode())
+            {"state": {"reported": {"firmware": mine, "app": "none"}}}).encode())
 
-        def firmware() -> list[dict[str, Any]] | None:
-            tally = json.loads(get(url + "api/state")[2])["fleet"]["firmware"]
-            return tally if tally[0]["version"] == "4.0.0" else None
+        # moto's account is shared with the other tests of this session: look at this test's
+        # things, and at the count of the version only this thing reports
+        def firmware() -> dict[str, Any] | None:
+            fleet_state = json.loads(get(url + "api/state")[2])["fleet"]
+            ours = {r["thing"]: r["firmware"] for r in fleet_state["things"] if r["thing"] in things}
+            return fleet_state if ours.get(things[1]) == mine else None
 
-        assert until(firmware) == [{"version": "4.0.0", "things": 1},
-                                   {"version": None, "things": 2}]
+        fleet_state = until(firmware)
+        assert {r["thing"]: r["firmware"] for r in fleet_state["things"] if r["thing"] in things} == {
+            things[0]: None, things[1]: mine, things[2]: None}
+        assert {"version": mine, "things": 1} in fleet_state["firmware"]
 
 
 def until(look: Any, patience: float = 60.0) -> Any:

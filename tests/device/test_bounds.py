@@ -1015,6 +1015,7 @@ class Conn:
             raise KeyboardInterrupt
 
 class Jobs:
+    ended = 0  # terminal updates this boot made (fota/jobs.py): the shadow is reported once
     def __init__(self, conn):
         pass
     def wait(self, ms):
@@ -1022,6 +1023,9 @@ class Jobs:
         events.append(["wait", ms])
         return False
 
+shadow = Fake()
+shadow.report = lambda jobs: events.append(["shadow", lt.t])
+loop.shadow = shadow
 loop.Connection = Conn
 loop.Jobs = Jobs
 cfg = {"thing": "t"}
