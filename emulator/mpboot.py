@@ -34,7 +34,8 @@ try:
 except ImportError:
     pass
 _emu = sys.modules["_esp32emu"]
-for _name in ("_esp32emu", "flashfmt", "norflash", "_boardio", "_boardsys", "_boardvfs"):
+for _name in ("_esp32emu", "chips", "flashfmt", "norflash", "_boardio", "_boardsys",
+              "_boardvfs"):
     if _name in sys.modules:
         del sys.modules[_name]
 
