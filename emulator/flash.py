@@ -276,10 +276,21 @@ class Flash:
         fs = self.filesystem()
         return fs.mounted and fs.exists(path) and not fs.is_dir(path)
 
+    def chip(self) -> str:
+        """The chip this flash is laid out for, from its bootloader: the header at 0x0 names
+        it (ESP32-S3, ESP32-C3), else the ESP32 (whose bootloader is at 0x1000)."""
+        head = self.read(0, ff.IMAGE_HEADER_SIZE)
+        if head[0] == ff.IMAGE_MAGIC:
+            found = chips.by_id(ff.parse_image_header(head)["chip_id"])
+            if found is not None:
+                return found.key
+        return "esp32"
+
     def boot_slot(self) -> str:
-        """The label of the slot the bootloader would boot now (no write is made)."""
+        """The label of the slot the bootloader would boot now (no write is made), on the chip
+        the flash is laid out for."""
         from emulator.bootloader import boot
-        return boot(self.path, dry_run=True, log=None).label
+        return boot(self.path, dry_run=True, log=None, chip=self.chip()).label
 
     def summary(self) -> dict:
         """Partitions, otadata and slot versions as plain data (for `info --json`)."""

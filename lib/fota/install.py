@@ -72,6 +72,9 @@ def _update(document, ca, start, progress, conn, disconnect, state):
         conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
         _download(w, image, progress)
+    except otaslot.ImageRefused as e:  # from its first sector: nothing was written
+        _abort(w)
+        raise FotaError("verify", why(e))
     except Exception as e:
         _abort(w)
         raise FotaError("download", why(e))
