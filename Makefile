@@ -32,8 +32,9 @@ $(VENV)/.installed: tools/pyproject.toml
 $(UMQTT): $(VENV)/.installed tools/fotatools/deps.py
 	$(BIN)/python -m fotatools.deps $(DEPS)
 
+# CHIP=esp32s3 or CHIP=esp32c3: the same demo on an emulated ESP32-S3 (8 MB) or ESP32-C3
 demo: setup
-	$(BIN)/python tools/demo.py
+	$(BIN)/python tools/demo.py $(if $(CHIP),--chip $(CHIP))
 
 # The documentation is built first (MkDocs, strict: a broken link or anchor, or a page missing
 # from the nav, fails the run), into build/site; then the tests. Not --quiet: it hides the

@@ -69,3 +69,11 @@ def test_c3_board_reports_its_chip_as_micropython_does(rig):
     result = r.run(max_boots=1)
     assert "machine: ESP32C3 module with ESP32-C3 ESP32_GENERIC_C3 11" in result.console, \
         result.console
+
+
+@pytest.mark.parametrize("chip, chip_id", [("esp32", 0), ("esp32c3", 5)])
+def test_the_board_knows_its_chip_from_the_running_image(rig, chip, chip_id):
+    # what its shadow report carries ("chip"), and what check_head compares an image with
+    r = rig(chip=chip, app="from fota import otaslot, shadow\nprint('chip id', otaslot.chip_id())\n")
+    result = r.run(max_boots=1)
+    assert f"chip id {chip_id}\n" in result.console, result.console
