@@ -122,3 +122,24 @@ def test_set_boot_on_a_c3_refuses_an_s3_image_and_micropython_names_the_chip(tmp
     assert "set_boot: (-5379, 'ESP_ERR_OTA_VALIDATE_FAILED')" in r.console
     assert "ESP-ROM:esp32c3-api1-20210207" in r.console
     assert "I (30) boot: chip revision: v0.4" in r.console
+
+
+@pytest.mark.parametrize("chip, machine, arch", [
+    ("esp32", "Generic ESP32 module with ESP32", "xtensa"),
+    ("esp32s3", "Generic ESP32S3 module with ESP32-S3", "xtensa"),
+    ("esp32c3", "ESP32C3 module with ESP32-C3", "riscv"),
+])
+def test_uname_and_platform_name_the_chip(tmp_path, chip, machine, arch):
+    flash = tmp_path / "f.bin"
+    mb = chips.get(chip).flash_mb[0]
+    create_flash(flash, image("1.0.0", chip, idf_ver="v5.5.1"), mb * MiB, chip=chip)
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text(
+        "import os, platform, sys\nu = os.uname()\n"
+        "print('uname:', u.sysname, u.machine == sys.implementation._machine, u.machine)\n"
+        "print('platform:', platform.platform())\nprint('listdir:', 'main.py' in os.listdir())\n")
+    r = Device(flash, fs, echo=None, chip=chip).run(timeout=60)
+    assert f"uname: esp32 True {machine}\n" in r.console, r.console
+    assert f"-{arch}-IDFv5.5.1-with-newlib4.3.0\n" in r.console and "platform: MicroPython-1." in r.console
+    assert "listdir: True" in r.console

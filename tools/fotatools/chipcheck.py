@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import Backend
+from .backend import Backend, BackendError
 from .release import CHIP_IDS
 
 
@@ -31,9 +31,11 @@ def chip_name(chip_id: int) -> str:
 
 
 def other_chips(backend: Backend, things: list[str], groups: list[str],
-                chip: str) -> tuple[dict[str, str], list[str]]:
+                chip: str) -> tuple[dict[str, str], list[str], str | None]:
     """({thing: the chip it reported} for the targets on another chip than `chip`, [targets
-    that reported none]). Groups count by their members."""
+    that reported none], why the shadows could not be read, or None). Groups count by their
+    members. The first shadow that cannot be read (no data endpoint, a policy without
+    iot:GetThingShadow) ends the reading: the boards check the image themselves."""
     names = list(things)
     for group in groups:
         names += backend.things_in_group(group)
@@ -41,9 +43,13 @@ def other_chips(backend: Backend, things: list[str], groups: list[str],
     other: dict[str, str] = {}
     unknown: list[str] = []
     for thing in sorted(set(names)):
-        got = reported_chip(backend.thing_shadow(thing))
+        try:
+            doc = backend.thing_shadow(thing)
+        except BackendError as e:
+            return other, unknown, str(e)
+        got = reported_chip(doc)
         if got is None:
             unknown.append(thing)
         elif got != want:
             other[thing] = chip_name(got)
-    return other, unknown
+    return other, unknown, None

@@ -522,12 +522,15 @@ def plan_canary(backend: Backend, job_id: str, canary: tuple[int | None, str | N
 
 def check_chips(backend: Backend, things: list[str], groups: list[str], chip: str) -> None:
     """Refuse a firmware image for another chip than a target thing reported in its shadow."""
-    other, _unknown = other_chips(backend, things, groups, chip)
+    other, _unknown, unread = other_chips(backend, things, groups, chip)
     if other:
         listed = ", ".join(f"{t} ({c})" for t, c in sorted(other.items())[:5])
         more = f" and {len(other) - 5} more" if len(other) > 5 else ""
         raise UsageError(f"the image is for {chip}, but these things run on another chip, as "
                          f"their device shadows report: {listed}{more}")
+    if unread:
+        print(f"fota: the things' chips were not checked ({unread}); each board refuses an "
+              "image for another chip itself", file=sys.stderr)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -580,8 +583,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     backend = make_backend(args)
     if backend.name == "aws":
         check_aws_settings(backend)
-    if not is_app and manifest.get("chip"):
-        check_chips(backend, things, groups, str(manifest["chip"]))
     # a compressed release travels compressed over HTTPS; afr_ota documents have no such field
     packed = release.compressed if args.protocol == "https" and not args.no_compress else None
     patch = None
@@ -601,6 +602,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if patch:
         packed = None  # the devices that run another base take the image itself
     targets = target_arns(backend, things, groups)
+    if not is_app and manifest.get("chip"):
+        check_chips(backend, things, groups, str(manifest["chip"]))
     job_targets, job_rollout, description = targets, rollout, None
     if canary:
         job_targets, job_rollout, description, first, rest = plan_canary(
