@@ -88,13 +88,18 @@ def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int | None = None
     return parts
 
 
-def _bootloader_placeholder(chip: str = "esp32") -> bytes:
+FLASH_SIZE_CODES = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4}  # esptool's header byte 3, high nibble (MB)
+
+
+def _bootloader_placeholder(chip: str = "esp32", flash_size: int = 4 * MiB) -> bytes:
     """A small stand-in for the second-stage bootloader at the chip's bootloader offset
-    (header only, with the chip's id: the emulator's bootloader is bootloader.py)."""
+    (header only, with the chip's id and, on the newer chips, the flash size: the emulator's
+    bootloader is bootloader.py)."""
     spec = chips.get(chip)
     if spec.key == "esp32":
         return ff.pack_image_header(0, 0x40080400, hash_appended=0)
     return ff.pack_image_header(0, spec.iram + 0x400, chip_id=spec.chip_id, hash_appended=0,
+                                spi_size=FLASH_SIZE_CODES.get(flash_size // MiB, 2),
                                 min_rev_full=spec.min_rev_full, max_rev_full=spec.max_rev_full)
 
 
@@ -111,7 +116,10 @@ def merged_image(app: bytes, parts: list[ff.PartitionEntry] | None = None,
     if len(app) > first.size:
         raise ValueError(f"app image is {len(app)} bytes, {first.label} holds {first.size}")
     out = bytearray(b"\xff" * (first.offset - spec.bootloader))
-    boot = _bootloader_placeholder(chip)
+    size = 4 * MiB  # the flash size the bootloader's header says: what the table needs
+    while size < max(p.offset + p.size for p in parts):
+        size *= 2
+    boot = _bootloader_placeholder(chip, size)
     out[:len(boot)] = boot
     table = ff.pack_partition_table(parts)
     at = ff.PARTITION_TABLE_OFFSET - spec.bootloader
@@ -142,7 +150,7 @@ def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
         if image is not None and len(image) > slot_size:
             raise ValueError(f"{label} image is {len(image)} bytes, slot holds {slot_size}")
     data = bytearray(b"\xff" * size)
-    boot = _bootloader_placeholder(chip)
+    boot = _bootloader_placeholder(chip, size)
     data[spec.bootloader:spec.bootloader + len(boot)] = boot
     table = ff.pack_partition_table(parts)
     data[ff.PARTITION_TABLE_OFFSET:ff.PARTITION_TABLE_OFFSET + len(table)] = table

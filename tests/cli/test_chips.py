@@ -83,3 +83,58 @@ def test_the_chip_comes_from_the_header_when_none_is_given(chip):
     assert inspect_image(build_app_image("1.0.0", chip=chip), None).chip == chip
     with pytest.raises(ImageError, match="chip id 3, which fota does not know"):
         inspect_image(build_app_image("1.0.0", chip_id=3), None)
+
+
+@pytest.mark.parametrize("chip, mb", [("esp32s3", 8), ("esp32c3", 4)])
+def test_flash_writes_the_chips_full_image_at_0x0_and_the_board_boots(tmp_path, capsys, chip, mb):
+    import shlex
+
+    from emulator import serialtools
+    from emulator.flash import MiB, Flash
+    from fotatools import cli
+    from tests.flashplan import apply, first_boot
+
+    fw = tmp_path / "firmware.bin"
+    fw.write_bytes(_merged(chip, mb))
+    assert cli.main(["flash", "/dev/ttyACM0", "--firmware", str(fw), "--device", str(_device(tmp_path)),
+                     "--project", str(_project(tmp_path)), "--chip", chip, "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    cmds = [shlex.split(ln) for ln in out if not ln.startswith("# ")]
+    assert any(f"{mb} MB as the image's bootloader header says" in ln for ln in out), out
+    write = next(c for c in cmds if "write-flash" in c)
+    assert write[write.index("--chip") + 1] == chip and write[-2:] == ["0x0", str(fw)]
+    board = tmp_path / "board.bin"
+    board.write_bytes(b"\xff" * (mb * MiB))  # a new board: erased
+    apply(board, cmds, skip=lambda c: serialtools.which(c)[0] == "mpremote", chip=chip)
+    console = first_boot(board, chip=chip)
+    assert "Performing initial setup" in console and f"ESP-ROM:{chip}" in console, console
+    assert Flash(board).chip() == chip and Flash(board).boot_slot() == "ota_0"
+
+
+def _merged(chip: str, mb: int) -> bytes:
+    from emulator.flash import MiB, default_partitions, merged_image
+
+    return merged_image(build_app_image("1.0.0", chip=chip, size=300_000),
+                        default_partitions(mb * MiB, romfs=True, chip=chip), chip=chip)
+
+
+def _project(tmp_path):
+    p = tmp_path / "proj"
+    (p / "lib").mkdir(parents=True, exist_ok=True)
+    (p / "boot.py").write_text("# boot\n")
+    (p / "main.py").write_text("# main\n")
+    (p / "lib" / "fota.py").write_text("# lib\n")
+    (p / ".deps" / "umqtt").mkdir(parents=True, exist_ok=True)
+    (p / ".deps" / "umqtt" / "simple.py").write_text("# umqtt\n")
+    return p
+
+
+def _device(tmp_path):
+    d = tmp_path / "dev1"
+    (d / "certs").mkdir(parents=True, exist_ok=True)
+    for name in ("device.crt.der", "device.key.der", "ca.der"):
+        (d / "certs" / name).write_bytes(b"\x30\x00")
+    (d / "config.json").write_text(json.dumps({
+        "thing": "dev1", "endpoint": "localhost", "port": 8883, "cert": "certs/device.crt.der",
+        "key": "certs/device.key.der", "ca": "certs/ca.der"}))
+    return d
