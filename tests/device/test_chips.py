@@ -77,3 +77,20 @@ def test_the_board_knows_its_chip_from_the_running_image(rig, chip, chip_id):
     r = rig(chip=chip, app="from fota import otaslot, shadow\nprint('chip id', otaslot.chip_id())\n")
     result = r.run(max_boots=1)
     assert f"chip id {chip_id}\n" in result.console, result.console
+
+
+def test_c3_refuses_an_application_with_xtensa_native_code(rig):
+    # an application whose .mpy carries viper/native code for the ESP32 (xtensawin) runs on
+    # the ESP32 and ESP32-S3, not on the ESP32-C3 (rv32imc: `fota build --app --arch rv32imc`)
+    from tests.device.test_apps import CONFIRMED, mpy
+    from tests.device.rig import ONCE
+
+    r = seeded(lambda **kw: rig(chip="esp32c3", **{**kw, "app": ONCE}))
+    before = (r.fs / "app0" / "app.py").read_bytes()
+    job = publish_app(r, appimage.raw([("app.mpy", mpy(6, 10 << 2 | 3))]))
+    result = r.run(max_boots=3)
+    ex = r.execution(job)
+    assert ex.status == "FAILED", (ex, result.console)
+    assert "app.mpy: native code for xtensawin.3, this firmware runs rv32imc.3" in \
+        ex.status_details["reason"], ex.status_details
+    assert r.file("app0/app.py") == before and record(r) == CONFIRMED
