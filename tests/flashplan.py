@@ -40,7 +40,7 @@ def apply(flash: Path, commands: list[list[str]],
             continue
         tool, _ = serialtools.which(cmd)
         if tool == "esptool":
-            serialtools.run(flash, cmd)
+            serialtools.run(flash, cmd, chip)
         elif tool == "mpremote":
             console = first_boot(flash, chip=chip)
             serialtools.run(flash, cmd)

@@ -105,6 +105,10 @@ def test_flash_writes_the_chips_full_image_at_0x0_and_the_board_boots(tmp_path, 
     assert write[write.index("--chip") + 1] == chip and write[-2:] == ["0x0", str(fw)]
     board = tmp_path / "board.bin"
     board.write_bytes(b"\xff" * (mb * MiB))  # a new board: erased
+    other = "esp32c3" if chip == "esp32s3" else "esp32s3"
+    with pytest.raises(serialtools.ToolError, match="Wrong --chip argument"):
+        apply(board, cmds, skip=lambda c: serialtools.which(c)[0] == "mpremote", chip=other)
+    assert board.read_bytes() == b"\xff" * (mb * MiB)  # refused at connect: nothing written
     apply(board, cmds, skip=lambda c: serialtools.which(c)[0] == "mpremote", chip=chip)
     console = first_boot(board, chip=chip)
     assert "Performing initial setup" in console and f"ESP-ROM:{chip}" in console, console
