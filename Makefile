@@ -32,8 +32,9 @@ $(VENV)/.installed: tools/pyproject.toml
 $(UMQTT): $(VENV)/.installed tools/fotatools/deps.py
 	$(BIN)/python -m fotatools.deps $(DEPS)
 
+# CHIP=esp32s3 or CHIP=esp32c3: the same demo on an emulated ESP32-S3 (8 MB) or ESP32-C3
 demo: setup
-	$(BIN)/python tools/demo.py
+	$(BIN)/python tools/demo.py $(if $(CHIP),--chip $(CHIP))
 
 # The documentation is built first (MkDocs, strict: a broken link or anchor, or a page missing
 # from the nav, fails the run), into build/site; then the tests. Not --quiet: it hides the
@@ -80,8 +81,8 @@ clean:
 	rm -rf $(VENV) $(DEPS) build .pytest_cache
 
 # A real ESP32 firmware (needs ESP-IDF in the environment and a MicroPython checkout):
-#   make firmware MPY_DIR=~/micropython VERSION=1.0.1
-# -> $(MPY_DIR)/ports/esp32/build-FOTA_ESP32/micropython.bin (app image for `fota build`)
+#   make firmware MPY_DIR=~/micropython VERSION=1.0.1 [BOARD=FOTA_ESP32S3]
+# -> $(MPY_DIR)/ports/esp32/build-$(BOARD)/micropython.bin (app image for `fota build`)
 #    and firmware.bin (bootloader + partition table + app, for the first flash).
 # The version reaches the app descriptor through sdkconfig.version, one of the board's sdkconfig
 # defaults. ESP-IDF reads defaults only when it creates a configuration, and MicroPython keeps
@@ -91,11 +92,14 @@ clean:
 # again from the defaults. Compiled objects stay; a rebuild of the same VERSION is incremental.
 # VERSION: 1-31 of A-Z a-z 0-9 . _ + - (esp_app_desc_t.version is char[32], NUL-terminated;
 # quotes, spaces or `;` would break the Kconfig string or the C define).
-FW_BOARD := $(CURDIR)/firmware/FOTA_ESP32
-FW_BUILD  = $(MPY_DIR)/ports/esp32/build-FOTA_ESP32
+# BOARD: FOTA_ESP32 (default), FOTA_ESP32S3 (8 MB or more) or FOTA_ESP32C3 (firmware/).
+BOARD    ?= FOTA_ESP32
+FW_BOARD := $(CURDIR)/firmware/$(BOARD)
+FW_BUILD  = $(MPY_DIR)/ports/esp32/build-$(BOARD)
 firmware: export FW_VERSION = $(VERSION)
 firmware:
 	@test -d "$(MPY_DIR)/ports/esp32" || { echo "set MPY_DIR to a MicroPython checkout"; exit 2; }
+	@test -f "$(FW_BOARD)/mpconfigboard.cmake" || { echo "no board $(BOARD) in firmware/: FOTA_ESP32, FOTA_ESP32S3 or FOTA_ESP32C3"; exit 2; }
 	@case "$$FW_VERSION" in \
 	  "") echo "set VERSION, e.g. VERSION=1.0.1"; exit 2;; \
 	  *[!0-9A-Za-z._+-]*) echo "bad VERSION '$$FW_VERSION': use letters, digits and . _ + - only (no quotes or spaces)"; exit 2;; \
@@ -116,4 +120,4 @@ firmware:
 	    [ -n "$$(find "$(FW_BOARD)" -type f \( -name 'sdkconfig.*' -o -name '*.cmake' \) -newer "$$cfg")" ]; }; then \
 	  echo "firmware $$FW_VERSION: a fresh configuration from the board's sdkconfig defaults"; \
 	  rm -f "$$cfg" "$(FW_BUILD)/CMakeCache.txt"; fi
-	$(MAKE) -C "$(MPY_DIR)/ports/esp32" BOARD_DIR="$(FW_BOARD)" BUILD=build-FOTA_ESP32 submodules all
+	$(MAKE) -C "$(MPY_DIR)/ports/esp32" BOARD_DIR="$(FW_BOARD)" BUILD=build-$(BOARD) submodules all

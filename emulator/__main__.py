@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from emulator import chips
 from emulator import flashfmt as ff
 from emulator.device import EXIT_CODES, Device, parse_size
 from emulator.flash import Flash, create_flash
@@ -36,7 +37,8 @@ def cmd_mkimage(args) -> int:
         payload[path.name] = path.read_text()
     image = build_app_image(args.version, project=args.project, payload=payload,
                             size=parse_size(args.size) if args.size else None,
-                            secure_version=args.secure_version, chip_id=args.chip_id)
+                            secure_version=args.secure_version, chip_id=args.chip_id,
+                            chip=args.chip)
     Path(args.output).write_bytes(image)
     print(f"{args.output}: {len(image)} bytes, version {args.version}, "
           f"{len(payload)} frozen file(s)")
@@ -62,7 +64,7 @@ def cmd_mkflash(args) -> int:
         raise SystemExit("error: --romfs-0/--romfs-1 need --layout fota (a romfs partition)")
     try:
         create_flash(args.flash, app, parse_size(args.size), ota_1=ota_1, vfs_subtype=subtype,
-                     romfs=args.layout == "fota", romfs_slots=slots)
+                     romfs=args.layout == "fota", romfs_slots=slots, chip=args.chip)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
     print(f"{args.flash}: {parse_size(args.size)} bytes, ota_0 = {args.app}, "
@@ -196,7 +198,7 @@ def cmd_run(args) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError("--timeout must be positive")
     device = Device(args.flash, args.fs, heapsize=args.heapsize, state_dir=args.state,
-                    wdt_grace=args.wdt_grace, strict=args.strict)
+                    wdt_grace=args.wdt_grace, strict=args.strict, chip=args.chip)
     try:
         result = device.run(max_boots=args.max_boots, timeout=args.timeout, cut_at=args.cut_at)
     except KeyboardInterrupt:
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "filesystem first, as mpremote cp -r would; without it the board "
                                 "runs what its flash holds")
     p.add_argument("--heapsize", default="100k", help="MicroPython heap (default 100k)")
+    p.add_argument("--chip", default="esp32", choices=sorted(chips.CHIPS),
+                   help="the board's chip (default esp32)")
     p.add_argument("--max-boots", type=int, help="stop after this many boots")
     p.add_argument("--cut-at", type=int, help="cut the power during this flash operation")
     p.add_argument("--wdt-grace", type=float, default=2.0,
@@ -242,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", help="pad the image to about this size (e.g. 1500k)")
     p.add_argument("--secure-version", type=int, default=0)
     p.add_argument("--chip-id", type=int, default=0, help="image chip id (0 = ESP32)")
+    p.add_argument("--chip", choices=sorted(chips.CHIPS),
+                   help="build for this chip: its chip id, revisions and memory map")
     p.add_argument("-o", "--output", required=True, help="output .bin")
     p.set_defaults(func=cmd_mkimage)
 
@@ -250,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--app", required=True, help="app image for ota_0")
     p.add_argument("--ota-1", help="app image for ota_1 (optional)")
     p.add_argument("--size", default="4m", help="flash size (default 4m)")
+    p.add_argument("--chip", default="esp32", choices=sorted(chips.CHIPS),
+                   help="lay the flash out for this chip: bootloader offset, partition table (default esp32)")
     p.add_argument("--vfs", choices=("runtime", "fat", "littlefs"), default="runtime",
                    help="runtime (default): no vfs row, MicroPython 1.26+ adds it at boot; "
                         "fat/littlefs: a vfs row of that subtype in the table")

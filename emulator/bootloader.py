@@ -14,6 +14,13 @@ bootloader_utility_load_boot_image):
 5. the chosen slot's image is verified (esp_image_verify); if it fails, the bootloader tries
    the slots below it, then the slots above it.
 
+Before that, the ROM: it loads the second-stage bootloader from the chip's offset (0x1000 on
+the ESP32, 0x0 on the ESP32-S3 and ESP32-C3); a flash with no image header there (laid out
+for another chip, or erased) does not boot ("invalid header"). The app image's chip id and
+revision are checked against the chip (esp_image_verify -> bootloader_common_check_chip_validity,
+bootloader_support/src/bootloader_common_loader.c): an image built for another chip is not
+bootable, and the bootloader falls back as for any other image that fails to verify.
+
 otadata is rewritten as ESP-IDF's write_otadata does: erase the entry's own 4 KB sector and
 write the 32-byte entry back. Those writes go through NorFlash, so they are counted and can be
 cut like the board's own.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from emulator import chips
 from emulator import flashfmt as ff
 from emulator.norflash import NorFlash
 
@@ -68,16 +76,33 @@ class _DryFlash:
 
 
 def boot(flash_path: str | os.PathLike, *, stats_path: str | None = None, cut_at: int = 0,
-         dry_run: bool = False, log=print) -> BootResult:
-    """Run one boot step on a flash file. Returns the slot that boots and why.
+         dry_run: bool = False, log=print, chip: str = "esp32") -> BootResult:
+    """Run one boot step on a flash file in a board with this chip ("esp32", "esp32s3",
+    "esp32c3"). Returns the slot that boots and why.
 
-    Raises BootError if no slot holds a valid image, norflash.PowerCut if the power is cut
-    during an otadata write (cut_at counts flash operations of the whole run)."""
+    Raises BootError if no slot holds a valid image (or the ROM finds no bootloader),
+    norflash.PowerCut if the power is cut during an otadata write (cut_at counts flash
+    operations of the whole run)."""
+    spec = chips.get(chip)
     flash = _DryFlash(flash_path) if dry_run else NorFlash(str(flash_path), stats_path, cut_at)
     try:
-        return _boot(flash, log)
+        if spec.key != "esp32":
+            _rom(flash, spec, log)
+        return _boot(flash, log, spec)
     finally:
         flash.close()
+
+
+def _rom(flash, spec, log) -> None:
+    """The ROM's load of the second-stage bootloader: a header must be at the chip's offset
+    (the ROM prints "invalid header: 0x..." and retries forever otherwise)."""
+    head = bytes(flash.read(spec.bootloader, ff.IMAGE_HEADER_SIZE))
+    if head[0] != ff.IMAGE_MAGIC:
+        word = int.from_bytes(head[:4], "little")
+        if log:
+            log(f"E rom: invalid header: 0x{word:08x} at 0x{spec.bootloader:x} (no "
+                f"{spec.name} bootloader there)")
+        raise BootError(f"no {spec.name} bootloader at 0x{spec.bootloader:x}")
 
 
 def _say(log, events, level, text):
@@ -86,8 +111,11 @@ def _say(log, events, level, text):
         log(f"{level} boot: {text}")
 
 
-def _boot(flash, log) -> BootResult:
+def _boot(flash, log, spec=chips.ESP32) -> BootResult:
     events: list[str] = []
+    if spec.key != "esp32":  # the bootloader's first lines name the chip and its revision
+        _say(log, events, "I", f"chip revision: {spec.revision()}")
+        _say(log, events, "I", f"{spec.name}: SPI flash, console {spec.console}")
     try:
         table = ff.parse_partition_table(flash.read(ff.PARTITION_TABLE_OFFSET,
                                                     ff.PARTITION_TABLE_MAX_LEN))
@@ -171,7 +199,10 @@ def _boot(flash, log) -> BootResult:
             return None
         try:
             info = ff.verify_image(lambda off, n: flash.read(part.offset + off, n), part.size,
-                                   chip_rev_full=CHIP_REV_FULL, bootloader=True, chunk=0x10000)
+                                   chip_id=spec.chip_id,
+                                   chip_rev_full=CHIP_REV_FULL if spec.key == "esp32" else spec.rev_full,
+                                   bootloader=True, chunk=0x10000,
+                                   memmap=None if spec.key == "esp32" else chips.memmap(spec))
         except ff.ImageError as err:
             _say(log, events, "E", f"{part.label} (0x{part.offset:x}): {err}")
             return None

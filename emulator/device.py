@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from emulator import bootloader, flashfs, norflash
+from emulator import bootloader, chips, flashfs, norflash
 from emulator import flashfmt as ff
 from emulator.image import read_payload
 
@@ -186,7 +186,8 @@ class Device:
                  wdt_grace: float = 2.0, strict: bool = False, wdt_model: bool = True,
                  micropython: str | None = None, env: dict[str, str] | None = None,
                  echo: TextIO | None = sys.stdout, unique_id: str | None = None,
-                 uarts: dict[int, str | os.PathLike] | None = None):
+                 uarts: dict[int, str | os.PathLike] | None = None, chip: str = "esp32"):
+        self.chip = chips.get(chip)  # the board's chip (emulator/chips.py)
         self.flash = Path(flash).resolve()
         self.fs = Path(fs).resolve() if fs is not None else None
         if not self.flash.is_file():
@@ -307,13 +308,21 @@ class Device:
                 # the ROM's reset line: the task watchdog panics and restarts in software,
                 # so it shows SW_CPU_RESET like machine.reset(); esp_reset_reason() tells
                 # them apart (ESP_RST_TASK_WDT -> WDT_RESET)
-                self._out("rst:0x%x (%s),boot:0x13 (SPI_FAST_FLASH_BOOT)" % (
-                    {PWRON_RESET: 0x1, HARD_RESET: 0xc, WDT_RESET: 0xc, DEEPSLEEP_RESET: 0x5}[cause],
-                    {PWRON_RESET: "POWERON_RESET", HARD_RESET: "SW_CPU_RESET",
-                     WDT_RESET: "SW_CPU_RESET", DEEPSLEEP_RESET: "DEEPSLEEP_RESET"}[cause]))
+                code = {PWRON_RESET: 0x1, HARD_RESET: 0xc, WDT_RESET: 0xc,
+                        DEEPSLEEP_RESET: 0x5}[cause]
+                if self.chip.key == "esp32":
+                    self._out("rst:0x%x (%s),boot:0x13 (SPI_FAST_FLASH_BOOT)" % (code, {
+                        PWRON_RESET: "POWERON_RESET", HARD_RESET: "SW_CPU_RESET",
+                        WDT_RESET: "SW_CPU_RESET", DEEPSLEEP_RESET: "DEEPSLEEP_RESET"}[cause]))
+                else:  # the newer ROMs' banner names the chip, then their reset names
+                    self._out(self.chip.rom)
+                    self._out("rst:0x%x (%s),boot:0x8 (SPI_FAST_FLASH_BOOT)" % (code, {
+                        PWRON_RESET: "POWERON", HARD_RESET: "RTC_SW_CPU_RST",
+                        WDT_RESET: "RTC_SW_CPU_RST", DEEPSLEEP_RESET: "DSLEEP"}[cause]))
                 try:
                     booted = bootloader.boot(self.flash, stats_path=str(stats_path),
-                                             cut_at=cut, log=self._boot_log())
+                                             cut_at=cut, log=self._boot_log(),
+                                             chip=self.chip.key)
                 except norflash.PowerCut:
                     boots.append(Boot(len(boots) + 1, cause, None, None, "power cut in bootloader",
                                       "power-cut"))
@@ -330,6 +339,12 @@ class Device:
             boots.append(boot)
             self.say(f"boot {boot.number}: {boot.reset_cause_name}, {booted.label} "
                      f"(0x{booted.offset:x}) version {version}: {booted.reason}")
+            if self.chip.key != "esp32" and cause != SOFT_RESET:
+                # what MicroPython's banner would say: sys.implementation._machine
+                self.say(f"{self.chip.name} (revision {self.chip.revision()}), "
+                         f"{self.flash.stat().st_size // chips.MiB} MB flash, console "
+                         f"{self.chip.console}: MicroPython on "
+                         f"{self.chip.machine(self._romfs_size() > 0)}")
             frozen = self._extract_payload(booted, boot.number)
             end, rc = self._run_micropython(booted, cause, frozen, cut, deadline)
             boot.end = end
@@ -373,7 +388,12 @@ class Device:
         with open(self.flash, "rb") as f:
             f.seek(booted.offset)
             image = f.read(booted.size)
-        info = ff.verify_image_bytes(image, booted.size)
+        if self.chip.key == "esp32":
+            info = ff.verify_image_bytes(image, booted.size)
+        else:
+            info = ff.verify_image_bytes(image, booted.size, chip_id=self.chip.chip_id,
+                                         chip_rev_full=self.chip.rev_full,
+                                         memmap=chips.memmap(self.chip))
         payload = read_payload(image[:info["image_len"]])
         for name, source in payload.items():
             target = folder / name
@@ -394,6 +414,7 @@ class Device:
             "ESP32_STRICT": "1" if self.strict else "0",
             "ESP32_WDT_GRACE_MS": str(int(self.wdt_grace * 1000)),
             "ESP32_WDT_MODEL": "1" if self.wdt_model else "0",
+            "ESP32_CHIP": self.chip.key,
         })
         if self.unique_id:
             env["ESP32_UNIQUE_ID"] = self.unique_id

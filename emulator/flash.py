@@ -17,6 +17,12 @@ same, plus
     romfs    data 0x8f  0x310000 0x40000  (two 128 KB application slots, see README)
     vfs      at 0x350000, the rest (4 MB: 0xb0000)
 
+Another chip (create_flash(chip=...), emulator/chips.py): the ESP32-S3 and ESP32-C3 have their
+bootloader at 0x0 (esptool targets/*.py BOOTLOADER_FLASH_OFFSET) and the same 4 MB table; an
+ESP32-S3 of 8 or 16 MB has MicroPython's partitions-8MiBplus-ota.csv (ota_0 0x10000 and ota_1
+0x280000, 0x270000 each) and this project's romfs partition after ota_1 (0x4f0000, 0x40000):
+firmware/FOTA_ESP32S3/partitions-8MiBplus.csv.
+
 Since MicroPython 1.26 the CSV has no vfs row: the firmware registers "vfs" at boot over
 the space after the last partition (main.c). create_flash() does the same by default
 (vfs_subtype=None); give a subtype (fat 0x81, littlefs 0x83) to put a vfs row in the table.
@@ -27,6 +33,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from emulator import chips
 from emulator import flashfmt as ff
 from emulator.flashfs import FlashFS, FlashFSError
 
@@ -40,78 +47,118 @@ VFS_OFFSET = 0x310000
 ROMFS_OFFSET = 0x310000
 ROMFS_SIZE = 0x40000
 ROMFS_SLOTS = 2
+# MicroPython's partitions-8MiBplus-ota.csv, for chips with 8 MB of flash or more
+BIG_SLOT_SIZE = 0x270000
+BIG_OTA_1_OFFSET = 0x280000
+BIG_ROMFS_OFFSET = 0x4F0000
+
+
+def slot_layout(flash_size: int = 4 * MiB, chip: str = "esp32") -> tuple[int, int]:
+    """(ota_1 offset, slot size) of a chip with this much flash: MicroPython's
+    partitions-4MiB-ota.csv, or on an ESP32-S3 of 8 MB or more its partitions-8MiBplus-ota.csv
+    (the ESP32's layout is the 4 MB one whatever the flash, as it always was here)."""
+    if chips.get(chip).key != "esp32" and flash_size >= 8 * MiB:
+        return BIG_OTA_1_OFFSET, BIG_SLOT_SIZE
+    return OTA_1_OFFSET, SLOT_SIZE
 
 
 def default_partitions(flash_size: int = 4 * MiB, vfs_subtype: int | None = None,
-                       romfs: bool = False) -> list[ff.PartitionEntry]:
-    """The partition table: MicroPython's 4MiB-ota layout, or with romfs=True this project's
-    FOTA_ESP32 board (a "romfs" partition between ota_1 and the vfs)."""
-    vfs_offset = ROMFS_OFFSET + ROMFS_SIZE if romfs else VFS_OFFSET
+                       romfs: bool = False, chip: str = "esp32") -> list[ff.PartitionEntry]:
+    """The partition table: MicroPython's 4MiB-ota layout (8MiBplus-ota on a chip other than
+    the ESP32 with 8 MB or more), or with romfs=True this project's board (a "romfs"
+    partition between ota_1 and the vfs)."""
+    ota_1, slot = slot_layout(flash_size, chip)
+    romfs_offset = ota_1 + slot
+    vfs_offset = romfs_offset + ROMFS_SIZE if romfs else ota_1 + slot
     if flash_size <= vfs_offset or flash_size % ff.SECTOR_SIZE:
         raise ValueError(f"flash size {flash_size:#x} too small or not sector aligned")
     parts = [
         ff.PartitionEntry("nvs", ff.TYPE_DATA, ff.SUBTYPE_DATA_NVS, 0x9000, 0x4000),
         ff.PartitionEntry("otadata", ff.TYPE_DATA, ff.SUBTYPE_DATA_OTA, OTADATA_OFFSET, 0x2000),
         ff.PartitionEntry("phy_init", ff.TYPE_DATA, ff.SUBTYPE_DATA_PHY, 0xF000, 0x1000),
-        ff.PartitionEntry("ota_0", ff.TYPE_APP, ff.SUBTYPE_OTA_0, OTA_0_OFFSET, SLOT_SIZE),
-        ff.PartitionEntry("ota_1", ff.TYPE_APP, ff.SUBTYPE_OTA_0 + 1, OTA_1_OFFSET, SLOT_SIZE),
+        ff.PartitionEntry("ota_0", ff.TYPE_APP, ff.SUBTYPE_OTA_0, OTA_0_OFFSET, slot),
+        ff.PartitionEntry("ota_1", ff.TYPE_APP, ff.SUBTYPE_OTA_0 + 1, ota_1, slot),
     ]
     if romfs:
         parts.append(ff.PartitionEntry(ff.ROMFS_LABEL, ff.TYPE_DATA, ff.SUBTYPE_DATA_ROMFS,
-                                       ROMFS_OFFSET, ROMFS_SIZE))
+                                       romfs_offset, ROMFS_SIZE))
     if vfs_subtype is not None:
         parts.append(ff.PartitionEntry("vfs", ff.TYPE_DATA, vfs_subtype, vfs_offset,
                                        flash_size - vfs_offset))
     return parts
 
 
-def _bootloader_placeholder() -> bytes:
-    """A small stand-in for the second-stage bootloader at 0x1000 (header only: the
-    emulator's bootloader is bootloader.py)."""
-    return ff.pack_image_header(0, 0x40080400, hash_appended=0)
+FLASH_SIZE_CODES = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4}  # esptool's header byte 3, high nibble (MB)
 
 
-def merged_image(app: bytes, parts: list[ff.PartitionEntry] | None = None) -> bytes:
+def _bootloader_placeholder(chip: str = "esp32", flash_size: int = 4 * MiB) -> bytes:
+    """A small stand-in for the second-stage bootloader at the chip's bootloader offset
+    (header only, with the chip's id and, on the newer chips, the flash size: the emulator's
+    bootloader is bootloader.py)."""
+    spec = chips.get(chip)
+    if spec.key == "esp32":
+        return ff.pack_image_header(0, 0x40080400, hash_appended=0)
+    return ff.pack_image_header(0, spec.iram + 0x400, chip_id=spec.chip_id, hash_appended=0,
+                                spi_size=FLASH_SIZE_CODES.get(flash_size // MiB, 2),
+                                min_rev_full=spec.min_rev_full, max_rev_full=spec.max_rev_full)
+
+
+def merged_image(app: bytes, parts: list[ff.PartitionEntry] | None = None,
+                 chip: str = "esp32") -> bytes:
     """A full flash image as MicroPython's ports/esp32/makeimg.py writes firmware.bin, to be
-    written at 0x1000: the bootloader, 0xFF up to the partition table (0x8000 on the flash),
-    0xFF up to the first app partition, the app. Default table: this project's FOTA_ESP32
-    (default_partitions(romfs=True))."""
-    parts = default_partitions(romfs=True) if parts is None else parts
+    written at the chip's bootloader offset (0x1000 on the ESP32, 0x0 on the ESP32-S3 and
+    ESP32-C3: board.json's flash_offset): the bootloader, 0xFF up to the partition table
+    (0x8000 on the flash), 0xFF up to the first app partition, the app. Default table: this
+    project's board (default_partitions(romfs=True, chip=chip))."""
+    spec = chips.get(chip)
+    parts = default_partitions(romfs=True, chip=chip) if parts is None else parts
     first = next(p for p in parts if p.type == ff.TYPE_APP)
     if len(app) > first.size:
         raise ValueError(f"app image is {len(app)} bytes, {first.label} holds {first.size}")
-    out = bytearray(b"\xff" * (first.offset - BOOTLOADER_OFFSET))
-    boot = _bootloader_placeholder()
+    out = bytearray(b"\xff" * (first.offset - spec.bootloader))
+    size = 4 * MiB  # the flash size the bootloader's header says: what the table needs
+    while size < max(p.offset + p.size for p in parts):
+        size *= 2
+    boot = _bootloader_placeholder(chip, size)
     out[:len(boot)] = boot
     table = ff.pack_partition_table(parts)
-    at = ff.PARTITION_TABLE_OFFSET - BOOTLOADER_OFFSET
+    at = ff.PARTITION_TABLE_OFFSET - spec.bootloader
     out[at:at + len(table)] = table
     return bytes(out) + app
 
 
 def create_flash(path: str | os.PathLike, app: bytes, size: int = 4 * MiB, *,
                  ota_1: bytes | None = None, vfs_subtype: int | None = None,
-                 romfs: bool = False, romfs_slots: dict[int, bytes] | None = None) -> Path:
+                 romfs: bool = False, romfs_slots: dict[int, bytes] | None = None,
+                 chip: str = "esp32") -> Path:
     """Write a fresh flash file: everything erased (0xFF), bootloader placeholder,
     partition table, otadata erased, `app` in ota_0 (and `ota_1` in ota_1 if given).
-    romfs=True: the FOTA_ESP32 table with a "romfs" partition; romfs_slots puts ROMFS images
-    in its slots ({0: image}), as `mpremote romfs deploy` or a factory flash would."""
-    parts = default_partitions(size, vfs_subtype, romfs)
+    romfs=True: this project's table with a "romfs" partition; romfs_slots puts ROMFS images
+    in its slots ({0: image}), as `mpremote romfs deploy` or a factory flash would.
+    chip: "esp32", "esp32s3" or "esp32c3": where the bootloader goes and, with the flash
+    size, which table (see the module's text)."""
+    spec = chips.get(chip)
+    if spec.key != "esp32" and size not in [mb * MiB for mb in spec.flash_mb]:
+        raise ValueError(f"an emulated {spec.name} has "
+                         + " or ".join(f"{mb} MB" for mb in sorted(spec.flash_mb))
+                         + f" of flash, not {size / MiB:g} MB")
+    parts = default_partitions(size, vfs_subtype, romfs, chip)
+    ota_1_offset, slot_size = slot_layout(size, chip)
     if romfs_slots and not romfs:
         raise ValueError("romfs_slots needs romfs=True")
     for label, image in (("ota_0", app), ("ota_1", ota_1)):
-        if image is not None and len(image) > SLOT_SIZE:
-            raise ValueError(f"{label} image is {len(image)} bytes, slot holds {SLOT_SIZE}")
+        if image is not None and len(image) > slot_size:
+            raise ValueError(f"{label} image is {len(image)} bytes, slot holds {slot_size}")
     data = bytearray(b"\xff" * size)
-    boot = _bootloader_placeholder()
-    data[BOOTLOADER_OFFSET:BOOTLOADER_OFFSET + len(boot)] = boot
+    boot = _bootloader_placeholder(chip, size)
+    data[spec.bootloader:spec.bootloader + len(boot)] = boot
     table = ff.pack_partition_table(parts)
     data[ff.PARTITION_TABLE_OFFSET:ff.PARTITION_TABLE_OFFSET + len(table)] = table
     data[OTA_0_OFFSET:OTA_0_OFFSET + len(app)] = app
     if ota_1 is not None:
-        data[OTA_1_OFFSET:OTA_1_OFFSET + len(ota_1)] = ota_1
+        data[ota_1_offset:ota_1_offset + len(ota_1)] = ota_1
     for index, image in (romfs_slots or {}).items():
-        start, size_ = romfs_slot_span(index)
+        start, size_ = romfs_slot_span(index, ota_1_offset + slot_size)
         if len(image) > size_:
             raise ValueError(f"ROMFS image is {len(image)} bytes, slot {index} holds {size_}")
         data[start:start + len(image)] = image
@@ -237,10 +284,21 @@ class Flash:
         fs = self.filesystem()
         return fs.mounted and fs.exists(path) and not fs.is_dir(path)
 
+    def chip(self) -> str:
+        """The chip this flash is laid out for, from its bootloader: the header at 0x0 names
+        it (ESP32-S3, ESP32-C3), else the ESP32 (whose bootloader is at 0x1000)."""
+        head = self.read(0, ff.IMAGE_HEADER_SIZE)
+        if head[0] == ff.IMAGE_MAGIC:
+            found = chips.by_id(ff.parse_image_header(head)["chip_id"])
+            if found is not None:
+                return found.key
+        return "esp32"
+
     def boot_slot(self) -> str:
-        """The label of the slot the bootloader would boot now (no write is made)."""
+        """The label of the slot the bootloader would boot now (no write is made), on the chip
+        the flash is laid out for."""
         from emulator.bootloader import boot
-        return boot(self.path, dry_run=True, log=None).label
+        return boot(self.path, dry_run=True, log=None, chip=self.chip()).label
 
     def summary(self) -> dict:
         """Partitions, otadata and slot versions as plain data (for `info --json`)."""

@@ -388,16 +388,18 @@ def parse_app_desc(data):
             "mmu_page_size": mmu}
 
 
-def should_map(addr):
-    return IROM_LOW <= addr < IROM_HIGH or DROM_LOW <= addr < DROM_HIGH
+def should_map(addr, memmap=None):
+    """memmap: (irom, drom, load regions) of the chip (emulator/chips.py); default the ESP32's."""
+    irom, drom = (memmap[0], memmap[1]) if memmap else ((IROM_LOW, IROM_HIGH), (DROM_LOW, DROM_HIGH))
+    return irom[0] <= addr < irom[1] or drom[0] <= addr < drom[1]
 
 
-def load_address_ok(addr, length):
-    """verify_load_addresses (bootloader only), simplified to the ESP32's RAM regions."""
+def load_address_ok(addr, length, memmap=None):
+    """verify_load_addresses (bootloader only), simplified to the chip's RAM regions."""
     if length == 0:
         return True
     end = addr + length
-    for low, high in _LOAD_REGIONS:
+    for low, high in (memmap[2] if memmap else _LOAD_REGIONS):
         if low <= addr and end <= high:
             return True
     return False
@@ -426,14 +428,18 @@ class ImageError(Exception):
 
 
 def verify_image(read, part_size, chip_id=CHIP_ID_ESP32, chip_rev_full=301, bootloader=False,
-                 chunk=4096):
+                 chunk=4096, memmap=None):
     """Verify an app image the way esp_image_verify() does and return its metadata.
 
     read(offset, n) returns n bytes of the partition from offset (offset relative to the
     partition start). Raises ImageError with the reason on any failure: bad magic, wrong
     chip or revision, too many segments, misaligned mapped segment, bad segment length,
     bad load address (bootloader=True only), image longer than the partition, checksum
-    or SHA-256 mismatch."""
+    or SHA-256 mismatch. memmap: the chip's (irom, drom, load regions), default the ESP32's.
+    The chip and revision checks are bootloader_common_check_chip_validity's
+    (bootloader_support/src/bootloader_common_loader.c), which esp_image_verify runs on the
+    header (esp_image_format.c, verify_image_header) in the bootloader and in
+    esp_ota_set_boot_partition alike."""
     if part_size < IMAGE_HEADER_SIZE:
         raise ImageError("partition too small")
     header = bytes(read(0, IMAGE_HEADER_SIZE))
@@ -465,11 +471,12 @@ def verify_image(read, part_size, chip_id=CHIP_ID_ESP32, chip_rev_full=301, boot
         data_off = pos + SEGMENT_HEADER_SIZE
         if length % 4 or length >= 0x1000000:
             raise ImageError("invalid segment length 0x%x" % length)
-        mapped = should_map(load_addr)
+        mapped = should_map(load_addr, memmap)
         if mapped and (data_off % MMU_PAGE_SIZE) != (load_addr % MMU_PAGE_SIZE):
             raise ImageError("Segment %d load address 0x%08x, doesn't match data 0x%08x"
                              % (index, load_addr, data_off))
-        if bootloader and not mapped and load_addr >= 0x10000000 and not load_address_ok(load_addr, length):
+        if (bootloader and not mapped and load_addr >= 0x10000000
+                and not load_address_ok(load_addr, length, memmap)):
             raise ImageError("Segment %d 0x%08x-0x%08x invalid: bad load address range"
                              % (index, load_addr, load_addr + length))
         if data_off + length > part_size:

@@ -21,6 +21,7 @@ import json
 import random
 import struct
 
+from emulator import chips
 from emulator import flashfmt as ff
 
 PAYLOAD_MAGIC = b"MPYFROZ1"
@@ -66,9 +67,12 @@ def build_app_image(version: str, *, project: str = "micropython",
                     payload: dict[str, str] | None = None, size: int | None = None,
                     secure_version: int = 0, chip_id: int = 0, idf_ver: str = DEFAULT_IDF_VER,
                     built: dt.datetime | None = None, date: str | None = None,
-                    time: str | None = None) -> bytes:
+                    time: str | None = None, chip: str | None = None) -> bytes:
     """A complete ESP32 app image (hash_appended=1) for `version`.
 
+    chip: "esp32" (default), "esp32s3" or "esp32c3" (emulator/chips.py): the chip id, the
+    revision range that chip's ESP-IDF build writes into the header, and its memory map.
+    chip_id alone (with chip None) writes another chip id into an ESP32 image, for tests.
     built: the build time written into the app descriptor's `date` and `time` (as __DATE__
     and __TIME__; a naive datetime is taken as UTC; default LOADED_AT). `date`/`time` give
     the descriptor's text as is instead.
@@ -90,6 +94,9 @@ def build_app_image(version: str, *, project: str = "micropython",
     payload = dict(payload or {})
     payload_data = pack_payload(payload)
     seed = hashlib.sha256(f"{project}\0{version}\0{secure_version}".encode()).digest()
+    spec = chips.get(chip)
+    if chip is not None:
+        chip_id = spec.chip_id
     rng = random.Random(seed)
     elf_sha = hashlib.sha256(seed + payload_data).digest()
     desc = ff.pack_app_desc(version, project, time=time, date=date, idf_ver=idf_ver,
@@ -107,11 +114,12 @@ def build_app_image(version: str, *, project: str = "micropython",
         segments.append((addr, data))
         pos += ff.SEGMENT_HEADER_SIZE + len(data)
 
-    add(lambda off: DROM_BASE + off, rodata)  # 0x3F400020: app descriptor first
-    drom_end = DROM_BASE + pos
-    add(lambda off: _mapped_addr(DROM_BASE, off, drom_end + ff.MMU_PAGE_SIZE), payload_data)
-    add(lambda off: DRAM_ADDR, dram)
-    add(lambda off: IRAM_ADDR, iram)
+    drom_base, irom_base = spec.drom[0], spec.irom[0]
+    add(lambda off: drom_base + off, rodata)  # 0x3F400020 on the ESP32: app descriptor first
+    drom_end = drom_base + pos
+    add(lambda off: _mapped_addr(drom_base, off, drom_end + ff.MMU_PAGE_SIZE), payload_data)
+    add(lambda off: spec.dram, dram)
+    add(lambda off: spec.iram, iram)
 
     if size is not None:
         target = (size + 15) & ~15
@@ -122,17 +130,24 @@ def build_app_image(version: str, *, project: str = "micropython",
         if length == 0 or _total_len(fixed + length) > target + 16:
             raise ValueError(f"image without padding is already {_total_len(pos)} bytes; "
                              f"size {size} is too small")
-        add(lambda off: _mapped_addr(IROM_BASE, off, IROM_BASE), rng.randbytes(length))
+        add(lambda off: _mapped_addr(irom_base, off, irom_base), rng.randbytes(length))
 
-    return _assemble(segments, chip_id)
+    if chip is None:
+        return _assemble(segments, chip_id)
+    return _assemble(segments, chip_id, spec.iram + 0x404, spec.min_rev_full, spec.max_rev_full)
 
 
 def _total_len(unpadded: int) -> int:
     return ((unpadded + 1 + 15) & ~15) + ff.HASH_LEN
 
 
-def _assemble(segments: list[tuple[int, bytes]], chip_id: int) -> bytes:
-    out = bytearray(ff.pack_image_header(len(segments), ENTRY_ADDR, chip_id=chip_id))
+def _assemble(segments: list[tuple[int, bytes]], chip_id: int, entry: int = ENTRY_ADDR,
+              min_rev_full: int = 0, max_rev_full: int = 399) -> bytes:
+    # min_rev (the header's old one-byte field) is the major part of min_rev_full, as
+    # esptool's elf2image --min-rev-full sets both
+    out = bytearray(ff.pack_image_header(len(segments), entry, chip_id=chip_id,
+                                         min_rev=min_rev_full // 100, min_rev_full=min_rev_full,
+                                         max_rev_full=max_rev_full))
     checksum = ff.CHECKSUM_SEED
     for addr, data in segments:
         if len(data) % 4:

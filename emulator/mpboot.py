@@ -28,13 +28,16 @@ import esp  # noqa: E402,F401
 import _boardio  # noqa: E402
 import _boardsys  # noqa: E402
 import _boardvfs  # noqa: E402 - maps the "romfs" partition now, outside the firmware's heap
+import _boardos  # noqa: E402
+import _boardplatform  # noqa: E402
 
 try:
     import network  # noqa: F401
 except ImportError:
     pass
 _emu = sys.modules["_esp32emu"]
-for _name in ("_esp32emu", "flashfmt", "norflash", "_boardio", "_boardsys", "_boardvfs"):
+for _name in ("_esp32emu", "chips", "flashfmt", "norflash", "_boardio", "_boardsys",
+              "_boardvfs", "_boardos", "_boardplatform"):
     if _name in sys.modules:
         del sys.modules[_name]
 
@@ -51,6 +54,8 @@ sys.argv[:] = []
 sys.modules["io"] = sys.modules["uio"] = _boardio
 sys.modules["sys"] = sys.modules["usys"] = _boardsys
 sys.modules["vfs"] = _boardvfs
+sys.modules["os"] = sys.modules["uos"] = _boardos
+sys.modules["platform"] = _boardplatform
 # mp_init on a board with ROMFS (py/runtime.c, mp_vfs_mount_romfs_protected in extmod/vfs.c):
 # mount segment 0 at /rom and append "/rom" and "/rom/lib" to sys.path; any error is ignored
 if hasattr(_boardvfs, "rom_ioctl"):

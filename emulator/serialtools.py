@@ -12,7 +12,9 @@ esptool (v5; cmds.py), as its flasher stub does it:
 - `erase-region ADDR SIZE` (both multiples of 4096, or esptool refuses), `erase-flash`.
 - `read-flash ADDR SIZE FILE`.
 Global options (`--chip`, `--port`, `--baud`, `--before`, `--after`, ...) are taken and
-ignored: the runner boots the board when asked, not at each `--after hard-reset`.
+ignored: the runner boots the board when asked, not at each `--after hard-reset`; but given
+the board's chip (run(..., chip=)), a `--chip` for another one fails as esptool's connect does
+("This chip is ESP32-C3, not ESP32-S3. Wrong --chip argument?", esptool loader.py).
 
 mpremote: `connect PORT` (ignored), `cp [-r] SRC... DEST` from the host onto the board
 (`:` paths; tools/mpremote/mpremote/commands.py: a folder is copied into DEST when DEST
@@ -31,6 +33,7 @@ import os
 import posixpath
 from pathlib import Path
 
+from emulator import chips
 from emulator.flashfs import FlashFS, FlashFSError
 
 SECTOR = 0x1000
@@ -65,11 +68,12 @@ def which(cmd: list[str]) -> tuple[str, list[str]]:
     return name, cmd[1:]
 
 
-def run(flash: str | os.PathLike, cmd: list[str]) -> None:
-    """Run an esptool or mpremote command line against a flash file."""
+def run(flash: str | os.PathLike, cmd: list[str], chip: str | None = None) -> None:
+    """Run an esptool or mpremote command line against a flash file (of a board with this
+    chip, if given: esptool's --chip must name it)."""
     tool, args = which(cmd)
     if tool == "esptool":
-        esptool(flash, args)
+        esptool(flash, args, chip)
     elif tool == "mpremote":
         mpremote(flash, args)
     else:
@@ -77,13 +81,17 @@ def run(flash: str | os.PathLike, cmd: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------- esptool
-def esptool(flash: str | os.PathLike, args: list[str]) -> None:
+def esptool(flash: str | os.PathLike, args: list[str], chip: str | None = None) -> None:
     args = list(args)
     while args and args[0].startswith("-"):
         opt = args.pop(0).split("=", 1)[0]
         if opt in ESPTOOL_VALUED:
             if "=" not in opt and args:
-                args.pop(0)
+                value = args.pop(0)
+                if opt in ("--chip", "-c") and chip is not None and value not in ("auto", chip):
+                    known = chips.CHIPS.get(value)
+                    raise ToolError(f"This chip is {chips.get(chip).name}, not "
+                                    f"{known.name if known else value}. Wrong --chip argument?")
         elif opt not in ESPTOOL_FLAGS:
             raise ToolError(f"esptool option {opt}: not modelled")
     if not args:

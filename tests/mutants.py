@@ -174,8 +174,9 @@ MUTATIONS: list[Mutation] = [
       'if False:\n            raise SlotError("not an ESP32 app image")',
       D + "test_bad_jobs.py::test_body_that_is_not_an_app_image"),
     m("chip id not checked", "lib/fota/otaslot.py",
-      'if chip != struct.unpack_from("<H", mine, 12)[0]:', "if False:",
-      D + "test_flow_checks.py::test_image_for_another_chip_is_refused_before_set_boot"),
+      "if chip != chip_id(buf):", "if False:",
+      D + "test_flow_checks.py::test_image_for_another_chip_is_refused_before_set_boot",
+      D + "test_chips.py::test_s3_image_is_refused_by_a_c3_board_before_any_flash_operation"),
     m("abort leaves the slot as it is", "lib/fota/otaslot.py",
       "def abort(self):", "def abort(self):\n        return",
       D + "test_otaslot.py", BAD_DOC, "-k", "not bc_idx and not bc_size and not bc_url"),
@@ -868,6 +869,15 @@ MUTATIONS: list[Mutation] = [
     m("the last sector's padding skips its second byte", "lib/fota/otaslot.py",
       "            k = 1\n            while i + k < SECTOR:", "            k = 2\n            while i + k < SECTOR:",
       D + "test_otaslot.py", "-k", "padded"),
+    # --- chips ---
+    m("chips: the image's chip id is compared with itself", "lib/fota/otaslot.py",
+      "if chip != chip_id(buf):", "if chip != chip_id(head):",
+      D + "test_chips.py::test_s3_image_is_refused_by_a_c3_board_before_any_flash_operation"),
+    m("chips: the running image's chip id read from the wrong offset", "lib/fota/otaslot.py",
+      'return struct.unpack_from("<H", head, 12)[0]', 'return struct.unpack_from("<H", head, 14)[0]',
+      D + "test_chips.py::test_the_board_knows_its_chip_from_the_running_image"),
+    m("chips: no chip in the shadow report", "lib/fota/shadow.py",
+      ', "chip": otaslot.chip_id()}', "}", SHADOW_JOBS),
 ]
 
 

@@ -16,6 +16,10 @@ the firmware and application acts `fota things` shows what the board reported to
 shadow: the firmware and application it runs, its last job and how it ended. Exits 0 only if
 every outcome was observed. Everything it starts, it stops; the state (shadows included) stays
 in the work folder's home.
+
+`make demo CHIP=esp32s3` (8 MB of flash, MicroPython's 8MiBplus OTA table) or `CHIP=esp32c3`
+runs the same acts on an emulated ESP32-S3 or ESP32-C3: the images are built for that chip
+(`fota build --chip`), and the ROM's, the bootloader's and the runner's banners name it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ sys.path.insert(0, str(ROOT))  # the emulator lives beside the host tools, not i
 
 from tqdm import tqdm  # noqa: E402
 
+from emulator import chips  # noqa: E402
 from emulator.device import Device  # noqa: E402
 from emulator.flash import Flash, create_flash  # noqa: E402
 from emulator.image import build_app_image  # noqa: E402
@@ -201,10 +206,16 @@ def wait_console(dev: Device, text: str, timeout: float) -> None:
 
 
 def publish(home: Path, work: Path, version: str, payload: dict[str, str] | None,
-            key: Path) -> str:
+            key: Path, chip: str = "esp32") -> str:
     image = work / f"micropython-{version}.bin"
-    image.write_bytes(build_app_image(version, payload=payload, size=IMAGE_SIZE))
-    fota(home, "build", _rel(image), "--out", _rel(work / f"release-{version}"), "--sign", _rel(key))
+    if chip == "esp32":
+        image.write_bytes(build_app_image(version, payload=payload, size=IMAGE_SIZE))
+        fota(home, "build", _rel(image), "--out", _rel(work / f"release-{version}"), "--sign",
+             _rel(key))
+    else:
+        image.write_bytes(build_app_image(version, payload=payload, size=IMAGE_SIZE, chip=chip))
+        fota(home, "build", _rel(image), "--chip", chip, "--out", _rel(work / f"release-{version}"),
+             "--sign", _rel(key))
     manifest = _rel(next((work / f"release-{version}").glob("*.json")))
     print(f"$ fota publish {manifest} --thing {THING}", flush=True)
     p = fota(home, "publish", manifest, "--thing", THING, "--json", quiet=True)
@@ -323,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=180, help="seconds allowed per update")
     ap.add_argument("--stock", action="store_true",
                     help="a board without ROMFS (applications go into /app0, /app1)")
+    ap.add_argument("--chip", default="esp32", choices=sorted(chips.CHIPS),
+                    help="the emulated board's chip (default esp32; esp32s3 has 8 MB of flash)")
     args = ap.parse_args(argv)
+    chip = chips.get(args.chip)
     work: Path = args.work.resolve()
     home = work / "home"
     if home.exists():
@@ -352,16 +366,25 @@ def main(argv: list[str] | None = None) -> int:
             mcu = Secondary(work / "mcu", key=mcu_key, watchdog_ms=WATCHDOG_MS).start()
             uarts = {1: mcu.port}
         board = "MicroPython's stock OTA table, no ROMFS" if args.stock else \
-            "this project's FOTA_ESP32 table, with ROMFS slots"
-        say(f"Flashing firmware 1.0.0 into ota_0 of an emulated ESP32 ({board}) and booting it")
+            f"this project's {chip.fota_build} table, with ROMFS slots"
         flash = work / "flash.bin"
-        create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE), romfs=not args.stock)
-        dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts)  # type: ignore[arg-type]
+        if chip.key == "esp32":
+            say(f"Flashing firmware 1.0.0 into ota_0 of an emulated ESP32 ({board}) and booting it")
+            create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE), romfs=not args.stock)
+            dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts)  # type: ignore[arg-type]
+        else:
+            mb = chip.flash_mb[0]
+            say(f"Flashing firmware 1.0.0 into ota_0 of an emulated {chip.name} with {mb} MB of "
+                f"flash ({board}; bootloader at 0x{chip.bootloader:x}) and booting it")
+            create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE, chip=chip.key),
+                         mb * chips.MiB, romfs=not args.stock, chip=chip.key)
+            dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts,  # type: ignore[arg-type]
+                         chip=chip.key)
         dev.start()
         wait_console(dev, "app: firmware 1.0.0", 30)
 
         say("Publishing firmware 1.0.1")
-        job = publish(home, work, "1.0.1", None, key)
+        job = publish(home, work, "1.0.1", None, key, chip.key)
         ex = follow(home, job, dev, args.timeout)
         wait_console(dev, "app: firmware 1.0.1", 30)
         outcomes["1.0.1"] = f"{ex['status']} {ex.get('status_details', {})}"
@@ -371,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes["shadow 1.0.1"] = f"firmware {shown.get('firmware')}, application {shown.get('application')}"
 
         say("Publishing firmware 1.0.2, whose self-test fails")
-        job = publish(home, work, "1.0.2", {"checks.py": BROKEN_SELFTEST}, key)
+        job = publish(home, work, "1.0.2", {"checks.py": BROKEN_SELFTEST}, key, chip.key)
         ex = follow(home, job, dev, args.timeout)
         outcomes["1.0.2"] = f"{ex['status']} {ex.get('status_details', {})}"
         fota(home, "status", job, check=False)
@@ -432,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing is None:
         ok = ok and outcomes.get("secondary 1.1.0", "").startswith("SUCCEEDED") and \
             outcomes.get("secondary 1.2.0", "").startswith("FAILED") and mcu_running == "1.1.0"
-    say("Summary")
+    say("Summary" if chip.key == "esp32" else f"Summary: an emulated {chip.name} "
+        f"({chip.machine(not args.stock)})")
     for name in ("1.0.1", "1.0.2"):
         print(f"  firmware {name}: {outcomes.get(name)}")
     for name in ("app 1.0.0", "app 1.0.1"):

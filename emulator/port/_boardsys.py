@@ -54,11 +54,13 @@ class _Implementation:
         return "(" + ", ".join("%s=%r" % kv for kv in zip(self._fields, self._values)) + ")"
 
 
-# the board is this project's FOTA_ESP32 build when its table has the "romfs" partition
-# (firmware/FOTA_ESP32/mpconfigboard.h), MicroPython's ESP32_GENERIC-OTA otherwise
-if _emu.romfs_part is not None:
-    _board = ("ESP32 with AWS IoT FOTA with ESP32", "FOTA_ESP32")
-else:
-    _board = ("Generic ESP32 module with ESP32", "ESP32_GENERIC-OTA")
+# the board is this project's FOTA_<chip> build when its table has the "romfs" partition
+# (firmware/FOTA_ESP32*/mpconfigboard.h), MicroPython's generic board of the chip otherwise
+# (ESP32_GENERIC-OTA, ESP32_GENERIC_S3, ESP32_GENERIC_C3); the chip's facts are in chips.py
+_chip = _emu.CHIP
+if _chip.key != "esp32":  # rv32imc (11) on the ESP32-C3, xtensawin (10) on the ESP32-S3
+    _MPY = 6 | (3 | _chip.mpy_arch << 2) << 8
+_fota = _emu.romfs_part is not None
+_board = (_chip.machine(_fota), _chip.fota_build if _fota else _chip.build)
 implementation = _Implementation("micropython", _sys.implementation.version, _board[0], _MPY,
                                  _board[1], "GIL")

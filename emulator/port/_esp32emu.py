@@ -28,6 +28,7 @@ cause to ESP32_STATE/reset; the runner starts the next boot.
 import os
 import time
 
+import chips
 import flashfmt as ff
 import norflash
 
@@ -80,6 +81,7 @@ if not FLASH_PATH or not STATE:
 RESET_CAUSE = _int(_env("ESP32_RESET_CAUSE"), PWRON_RESET)
 WDT_GRACE_MS = _int(_env("ESP32_WDT_GRACE_MS"), 0)
 WDT_MODEL = _env("ESP32_WDT_MODEL", "1") != "0"
+CHIP = chips.get(_env("ESP32_CHIP", "esp32"))  # the board's chip (chips.py)
 UNIQUE_ID = bytes(int(_env("ESP32_UNIQUE_ID", "a4cf12000001")[i:i + 2], 16) for i in range(0, 12, 2))
 
 

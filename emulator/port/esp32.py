@@ -157,8 +157,13 @@ class Partition:
         otadata entry in state NEW (rollback is enabled in this build)."""
         p = self._p
         try:
-            _ff.verify_image(_slot_reader(p), p.size, chip_rev_full=301,
-                             chunk=len(_VERIFY_BUF))
+            if _emu.CHIP.key == "esp32":
+                _ff.verify_image(_slot_reader(p), p.size, chip_rev_full=301,
+                                 chunk=len(_VERIFY_BUF))
+            else:  # the chip's id and revision (bootloader_common_check_chip_validity)
+                _ff.verify_image(_slot_reader(p), p.size, chip_id=_emu.CHIP.chip_id,
+                                 chip_rev_full=_emu.CHIP.rev_full, chunk=len(_VERIFY_BUF),
+                                 memmap=(_emu.CHIP.irom, _emu.CHIP.drom, _emu.CHIP.load_regions))
         except _ff.ImageError:
             raise _emu.esp_error(_emu.ESP_ERR_OTA_VALIDATE_FAILED)
         if p.type != _ff.TYPE_APP:

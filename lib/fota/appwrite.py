@@ -67,6 +67,8 @@ class Half:
 class RomWriter(otaslot.SlotWriter):
     # otaslot's sector writer (read-back, resume, abort) into one ROMFS half; finish() then
     # walks the image where it is, in the memory map, for its .mpy headers and VERSION.
+    FIRMWARE = False  # a ROMFS image, not an app image
+
     def __init__(self, seg, slot, half, size, start, sha256):
         super().__init__(Half(seg, slot, half), size, start, sha256)
         self.view = memoryview(seg)[slot * half:(slot + 1) * half]

@@ -72,9 +72,9 @@ def _update(document, ca, start, progress, conn, disconnect, state):
         conn.close()  # two TLS sessions do not fit in most boards' RAM
     try:
         _download(w, image, progress)
-    except Exception as e:
+    except Exception as e:  # an image refused from its first sector fails its check, "verify"
         _abort(w)
-        raise FotaError("download", why(e))
+        raise FotaError("download" if not isinstance(e, otaslot.ImageRefused) else "verify", why(e))
     try:
         if p.kind == "app":
             desc = (apps().admit(w.finish(p.md5), p.version, key and _signed(key, w.sha.digest(), p.sig),

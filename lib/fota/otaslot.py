@@ -27,6 +27,37 @@ class SlotError(Exception):
     pass
 
 
+class ImageRefused(SlotError):
+    # The image's header says it cannot run here: refused from its first sector.
+    pass
+
+
+def chip_id(head=None):
+    # The chip id (esp_image_header_t.chip_id, offset 12: esp_app_format.h, ESP32 0, ESP32-S3
+    # 9, ESP32-C3 5) of an image header, or of the running image: the chip this board is,
+    # since the bootloader boots no image of another chip (bootloader_support's
+    # bootloader_common_check_chip_validity). MicroPython has no call that returns it;
+    # sys.implementation._machine names the MCU too, but in a board-defined string.
+    if head is None:
+        head = bytearray(16)
+        running().readblocks(0, head)
+    return struct.unpack_from("<H", head, 12)[0]
+
+
+def check_head(head, buf):
+    # A firmware image's first sector, before any flash operation: an app image (magic
+    # 0xE9) must be for this chip, as esp_https_ota_perform checks the header before its first
+    # write (esp_ota_verify_chip_id). buf: a scratch buffer of 16+ bytes. The minimum chip
+    # revision is left to set_boot's esp_image_verify, as in ESP-IDF: MicroPython cannot
+    # read the chip's revision.
+    if head[0] != 0xE9:
+        return  # not an app image at all: finish() says so once the MD5 is known
+    running().readblocks(0, buf)
+    chip = chip_id(head)
+    if chip != chip_id(buf):
+        raise ImageRefused("image is for chip id %d, not this chip" % chip)
+
+
 def slots():
     # The OTA app partitions, ota_0 first.
     ps = Partition.find(Partition.TYPE_APP)
@@ -110,6 +141,7 @@ def invalidate(part):
 
 
 class SlotWriter:
+    FIRMWARE = True  # an app image for this chip: checked from its first sector
     def __init__(self, part, size, start=0, sha256=False):
         # part: target Partition; size: image length; start: bytes already in the slot
         # (a multiple of SECTOR) that a resumed download skips; sha256: also hash the image
@@ -170,6 +202,8 @@ class SlotWriter:
                 c = min(k, SECTOR - i - k)
                 mv[i + k:i + k + c] = mv[i:i + c]
                 k += c
+        if self.sector == 0 and self.FIRMWARE:
+            check_head(mv, self.check)
         if not self._holds(mv):  # else the sector holds these bytes already: no erase, no write
             self.touched = True
             self.part.writeblocks(self.sector, self.buf)  # erases the sector first
@@ -202,12 +236,7 @@ class SlotWriter:
         desc = parse_app_desc(head)
         if desc is None:
             raise SlotError("not an ESP32 app image")
-        mine = self.check
-        running().readblocks(0, mine)
-        chip = struct.unpack_from("<H", head, 12)[0]
-        if chip != struct.unpack_from("<H", mine, 12)[0]:
-            raise SlotError("image is for chip id %d, not this chip" % chip)
-        return desc
+        return desc  # its chip id was checked in its first sector (check_head)
 
     def finish_data(self, md5_hex):
         # Write what is left, then check size and MD5 (unless None): any image, not only apps.

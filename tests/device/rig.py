@@ -63,8 +63,9 @@ def frozen_library(**replace: str) -> dict[str, str]:
     return out
 
 
-def firmware(version: str, size: int = 300_000, payload: dict[str, str] | None = None) -> bytes:
-    return build_app_image(version, size=size, payload=payload)
+def firmware(version: str, size: int = 300_000, payload: dict[str, str] | None = None,
+             chip: str | None = None) -> bytes:
+    return build_app_image(version, size=size, payload=payload, chip=chip)
 
 
 class Rig:
@@ -75,7 +76,8 @@ class Rig:
     read it with file(); put a file there alone with put_file()."""
 
     def __init__(self, cloud: LocalBackend, home: Path, folder: Path, version: str = "1.0.0",
-                 app: str = ONCE, image: bytes | None = None) -> None:
+                 app: str = ONCE, image: bytes | None = None, chip: str = "esp32",
+                 flash_mb: int = 4) -> None:
         self.cloud = cloud
         self.thing = f"dev-{uuid.uuid4().hex[:8]}"
         self.folder = folder
@@ -86,7 +88,12 @@ class Rig:
         shutil.copy(ROOT / "boot.py", self.fs / "boot.py")
         (self.fs / "main.py").write_text(app)
         write_device_folder(cloud.provision(self.thing), self.fs, home)
-        create_flash(self.flash, image or firmware(version))
+        self.chip = chip  # the board's chip; its flash laid out for it (emulator/chips.py)
+        if chip == "esp32":
+            create_flash(self.flash, image or firmware(version))
+        else:
+            create_flash(self.flash, image or firmware(version, chip=chip), flash_mb << 20,
+                         chip=chip)
 
     def file(self, path: str) -> bytes | None:
         """A file of the board's flash filesystem, or None if it has none of that name."""
@@ -133,6 +140,7 @@ class Rig:
 
     def run(self, max_boots: int = 4, timeout: float = 120, cut_at: int | None = None,
             **kw: Any) -> RunResult:
+        kw.setdefault("chip", self.chip)
         with Device(self.flash, self.fs, heapsize=kw.pop("heapsize", "256k"), echo=None, **kw) as dev:
             r = dev.run(max_boots=max_boots, timeout=timeout, cut_at=cut_at)
         return r

@@ -77,7 +77,7 @@ def test_a_dead_broker_never_ends_the_loop(rig):
 def run_until(r, job, status, timeout=90, seen=None):
     """Run the device in the background until the job reaches status (and, with `seen`, until
     seen(console) is true: what the board prints after the job ended); -> (result, console)."""
-    dev = Device(r.flash, r.fs, heapsize="256k", echo=None)
+    dev = Device(r.flash, r.fs, heapsize="256k", echo=None, chip=r.chip)
     dev.start(timeout=timeout + 30)
     try:
         wait_for(lambda: r.execution(job).status == status and (seen is None or seen(dev.console)),

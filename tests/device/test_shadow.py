@@ -75,6 +75,10 @@ class _Core:  # what fota/core.py answers on a board: the emulator's flash is no
     def apps(self):
         return _Apps()
 sys.modules["fota.core"] = _Core()
+class _Slots:  # fota/otaslot.py's chip id: the running image's, an ESP32's here
+    def chip_id(self):
+        return 0
+sys.modules["fota.otaslot"] = _Slots()
 from fota.awsiot import Connection, load_config
 from fota.jobs import Jobs
 from fota import shadow
@@ -113,11 +117,12 @@ shadow.report(jobs)
 print(json.dumps([before, mid, jobs.ended, jobs.last, json.loads(shadow.document(jobs))]))
 """)
     before, mid, ended, last, doc = out
-    assert before == {"state": {"reported": {"firmware": "1.0.0", "app": "2.0.0"}}}
+    assert before == {"state": {"reported": {"firmware": "1.0.0", "app": "2.0.0", "chip": 0}}}
     assert mid == [0, None, {"file_1": "2.0.0"}]  # an IN_PROGRESS update ends nothing
     assert ended == 2 and last == [second, "SUCCEEDED", {"file_1": "2.1.0"}]
     assert doc["state"]["reported"] == {
-        "firmware": "1.0.0", "app": "2.0.0", "files": {"file_1": "2.1.0", "file_2": "sha256:ab"},
+        "firmware": "1.0.0", "app": "2.0.0", "chip": 0,
+        "files": {"file_1": "2.1.0", "file_2": "sha256:ab"},
         "job": {"id": second, "status": "SUCCEEDED", "reason": None, "step": None}}
     s = wait_for(lambda: state(r).reported and state(r), timeout=10, what="the report")
     assert (s.firmware, s.application, s.job_id, s.job_status) == ("1.0.0", "2.0.0", second, "SUCCEEDED")

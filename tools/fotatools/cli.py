@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 from . import __version__, linkmodel
 from .backend import Backend, BackendError, NotFound, Rollout
 from .canary import REST_SUFFIX, target_list
+from .chipcheck import other_chips
 from .canary import Plan as CanaryPlan
 from .canary import decode as decode_canary
 from .canary import follow as follow_canary
@@ -519,6 +520,19 @@ def plan_canary(backend: Backend, job_id: str, canary: tuple[int | None, str | N
     return first_targets, first_rollout, description, first, rest
 
 
+def check_chips(backend: Backend, things: list[str], groups: list[str], chip: str) -> None:
+    """Refuse a firmware image for another chip than a target thing reported in its shadow."""
+    other, _unknown, unread = other_chips(backend, things, groups, chip)
+    if other:
+        listed = ", ".join(f"{t} ({c})" for t, c in sorted(other.items())[:5])
+        more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+        raise UsageError(f"the image is for {chip}, but these things run on another chip, as "
+                         f"their device shadows report: {listed}{more}")
+    if unread:
+        print(f"fota: the things' chips were not checked ({unread}); each board refuses an "
+              "image for another chip itself", file=sys.stderr)
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     if not args.thing and not args.group:
         raise UsageError("give the targets: --thing T... and/or --group G...")
@@ -547,7 +561,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise UsageError(f"--{opt.replace('_', '-')} goes with --file")
     args.protocol = args.protocol or "https"
     rate = check_link_speed(args)
-    release = load_release(Path(args.release))
+    release = load_release(Path(args.release), None)  # a bare image: the chip its header names
     manifest = release.manifest
     is_app = manifest.get("kind") == APP_KIND
     if is_app:
@@ -588,6 +602,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if patch:
         packed = None  # the devices that run another base take the image itself
     targets = target_arns(backend, things, groups)
+    if not is_app and manifest.get("chip"):
+        check_chips(backend, things, groups, str(manifest["chip"]))
     job_targets, job_rollout, description = targets, rollout, None
     if canary:
         job_targets, job_rollout, description, first, rest = plan_canary(

@@ -117,8 +117,9 @@ def _chip_name(chip_id: int) -> str:
     return f"chip id {chip_id}"
 
 
-def inspect_image(data: bytes, chip: str = "esp32") -> AppImage:
-    """Check that `data` is a complete, valid app image for `chip` and describe it.
+def inspect_image(data: bytes, chip: str | None = "esp32") -> AppImage:
+    """Check that `data` is a complete, valid app image for `chip` and describe it; chip None:
+    for the chip its header names (esp_image_header_t.chip_id, as esptool reads it).
 
     Raises ImageError with a one-line reason otherwise.
     """
@@ -133,9 +134,15 @@ def inspect_image(data: bytes, chip: str = "esp32") -> AppImage:
     except (FatalError, struct.error, TypeError, ValueError, RuntimeError, IndexError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImageError(f"truncated or malformed image ({reason})") from None
+    if chip is None:
+        chip = _chip_name(img.chip_id)
+        if chip not in CHIP_IDS:
+            raise ImageError(f"image is for {chip}, which fota does not know")
     want = CHIP_IDS[chip]
     if img.chip_id != want:
-        raise ImageError(f"image is for {_chip_name(img.chip_id)}, not {chip}")
+        found = _chip_name(img.chip_id)
+        hint = f" (--chip {found} if it is for {found} boards)" if found in CHIP_IDS else ""
+        raise ImageError(f"image is for {found}, not {chip}{hint}")
     if not img.segments:
         raise ImageError("image has no segments")
     if img.checksum != img.calculate_checksum():
@@ -256,7 +263,7 @@ def inspect_mcuboot(path: Path, key_path: Path | None = None) -> McubootImage:
                         image_size=image_size, hash=bytes(digest).hex())
 
 
-def describe_file(path: Path, version: str | None = None, chip: str = "esp32",
+def describe_file(path: Path, version: str | None = None, chip: str | None = "esp32",
                   data: bytes | None = None, hash_version: bool = False,
                   mcuboot_key: Path | None = None) -> dict[str, Any]:
     """The manifest fields of any file to publish (no signature, no built_at): its kind, version
@@ -506,7 +513,7 @@ class Release:
     compressed: Path | None = None  # the .deflate file, when the release has one
 
 
-def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND_APP,)) -> Release:
+def load_release(path: Path, chip: str | None = "esp32", kinds: tuple[str, ...] = (KIND_APP,)) -> Release:
     """Open a release from its manifest (.json) or straight from a file, of one of `kinds`.
 
     With a manifest, the file next to it must still match the manifest's size and hashes.
@@ -542,7 +549,7 @@ def load_release(path: Path, chip: str = "esp32", kinds: tuple[str, ...] = (KIND
         _check_kind(path, kind, kinds)
         data = read_file(image, "release file")
         info = describe_file(image, str(manifest["version"]) if kind == KIND_FILE else None,
-                             str(manifest.get("chip", chip)), data)
+                             manifest.get("chip") or chip, data)
         if info["kind"] != kind:
             raise ImageError(f"{image} is not the {kind} its manifest says (it reads as "
                              f"{info['kind']})")
