@@ -463,10 +463,11 @@ class Timed:
         n = self.k.hs_decode(st, src, win, out)
         self.us += took(t0)
         return n
-    def add(self, out, diff):
+    def entries(self, st, dbuf, out):
         t0 = time.ticks_us()
-        self.k.add(out, diff)
+        n = self.k.entries(st, dbuf, out)
         self.us += took(t0)
+        return n
 def run():
     p = delta.Patcher(lambda start: Src("patch.bin", start), Partition(-1), SIZE, PSIZE)
     gc.collect()

@@ -61,10 +61,12 @@ def verify(key, digest, sig):
         a, b = (u1 >> bit) & 1, (u2 >> bit) & 1
         if a or b:
             acc = _add(acc, both if a and b else g if a else q)
-    if not acc[2]:
+    x, z = acc[0], acc[2]
+    if not z:
         return False
-    zi = pow(acc[2], P - 2, P)
-    return acc[0] * zi * zi % P % N == r
+    # x / z**2 mod N == r without an inverse: the affine x is r, or r + N where that is below P
+    zz = z * z % P
+    return (x - r * zz) % P == 0 or (r + N < P and (x - (r + N) * zz) % P == 0)
 
 
 def _double(p1):
@@ -86,9 +88,14 @@ def _add(p1, p2):
         return p1
     x1, y1, z1 = p1
     x2, y2, z2 = p2
-    z1z1, z2z2 = z1 * z1 % P, z2 * z2 % P
-    u1, u2 = x1 * z2z2 % P, x2 * z1z1 % P
-    s1, s2 = y1 * z2 * z2z2 % P, y2 * z1 * z1z1 % P
+    z1z1 = z1 * z1 % P
+    u2, s2 = x2 * z1z1 % P, y2 * z1 * z1z1 % P
+    if z2 == 1:  # G or the key, as given: five products fewer
+        u1, s1 = x1, y1
+    else:
+        z2z2 = z2 * z2 % P
+        u1, s1 = x1 * z2z2 % P, y1 * z2 * z2z2 % P
+        z1 = z1 * z2
     h, r = (u2 - u1) % P, (s2 - s1) % P
     if not h:
         return _double(p1) if not r else (0, 1, 0)
@@ -96,4 +103,4 @@ def _add(p1, p2):
     hhh = h * hh % P
     v = u1 * hh % P
     x3 = (r * r - hhh - 2 * v) % P
-    return x3, (r * (v - x3) - s1 * hhh) % P, h * z1 * z2 % P
+    return x3, (r * (v - x3) - s1 * hhh) % P, h * z1 % P
