@@ -33,8 +33,35 @@ def hs_decode(st, src, win, out) -> int:
     wb = s[8]
     lb = s[9]
     mask = (1 << wb) - 1
+    full = 1 + wb + lb  # a whole item at once where its bits are in: at most 24 + 7 in acc
+    if full < 9:
+        full = 9
+    if full > 24:
+        full = 0  # none: such an item is read a field at a time
     op = 0
     while op < n:
+        if state == 0 and full:
+            while nb < full and ip < il:
+                acc = (acc << 8) | i[ip]
+                ip += 1
+                nb += 8
+            if nb >= full:
+                nb -= 1
+                if (acc >> nb) & 1:  # a literal
+                    nb -= 8
+                    v = (acc >> nb) & 0xFF
+                    o[op] = v
+                    w[head] = v
+                    head = (head + 1) & mask
+                    op += 1
+                else:  # a back-reference
+                    nb -= wb
+                    back = ((acc >> nb) & mask) + 1
+                    nb -= lb
+                    cnt = ((acc >> nb) & ((1 << lb) - 1)) + 1
+                    state = 4
+                acc = acc & ((1 << nb) - 1)
+                continue
         if state == 4:  # COPY
             k = n - op
             if cnt < k:

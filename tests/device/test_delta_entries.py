@@ -151,3 +151,21 @@ def test_delta_base_position(to, width, ok):
         assert got == [made(b"Z")] * 2
     else:
         assert got == [f"DeltaError: patch moves to byte {to} of the 100-byte base image"] * 2
+
+
+@pytest.mark.parametrize("wb,lb", [(4, 3), (8, 7), (12, 11), (13, 12)])
+def test_heatshrink_items_of_every_width_decode_as_detools_makes_them(wb, lb):
+    # an item is 1 + wb + lb bits: read whole where they are in (up to 24), else a field at a
+    # time (a window of 2**13 is past MAX_WINDOW: taken here with max_window=13)
+    old = base(30000)
+    new = bytearray(old)
+    for i in range(0, len(new), 777):
+        new[i:i + 5] = b"ABCDE"
+    new = bytes(new[:20000] + bytes(3000) + new[20000:])
+    out = io.BytesIO()
+    detools.create_patch(io.BytesIO(old), io.BytesIO(new), out, compression="heatshrink",
+                         heatshrink_window_sz2=wb, heatshrink_lookahead_sz2=lb)
+    patch = out.getvalue()
+    got = mp(RUN.replace("Base(base_len), base_len)", "Base(base_len), base_len, max_window=13)")
+             + f"out(both(binascii.unhexlify({patch.hex()!r}), {len(old)}))")
+    assert got == [made(new)] * 2
