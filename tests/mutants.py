@@ -898,8 +898,6 @@ MUTATIONS: list[Mutation] = [
       "            if rem == 0:\n                r = -3", "            if rem < 0:\n                r = -3", DELTA_CLI),
     m("delta entries: heatshrink whole-item back-reference offset", "lib/fota/deltaviper.py",
       "back = ((acc >> nb) & mask) + 1", "back = (acc >> nb) & mask", DELTA_CLI),
-    m("delta entries: heatshrink whole items past 24 bits", "lib/fota/deltaviper.py",
-      "    if full > 24:\n", "    if full > 26:\n", ENTRIES + "test_heatshrink_items_of_every_width_decode_as_detools_makes_them"),
     m("ecdsa: no r + N", "lib/fota/ecdsa.py",
       " or (r + N < P and (x - (r + N) * zz) % P == 0)", "", D + "test_ecdsa_verify.py"),
     m("ecdsa: mixed addition keeps the other z", "lib/fota/ecdsa.py",
