@@ -90,23 +90,44 @@ def test_the_plain_kernel_is_not_the_viper_one_here():
     assert mp(RUN + "") is True  # the emulator's MicroPython has the viper emitter
 
 
-def test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detools_makes():
-    # Entries of every shape, their size fields 1 to 6 bytes long, many of them across the
-    # 1 KB pieces the patch is read in (the kernels leave those to Patch._next).
-    old = base(5000)
-    body, new, frm = bytearray(), bytearray(), 0
+def entries_patch(old: bytes, pad: int) -> tuple[bytes, bytes, int]:
+    """A patch of entries of every shape, their size fields 1 to 6 bytes long, after a first
+    entry of `pad` extra bytes; -> (patch, the image it makes, how many of its size fields
+    run across the 1 KB pieces the patch is read in)."""
+    body, new, frm, fields = bytearray(size(0) + size(pad) + b"p" * pad + size(0)), bytearray(b"p" * pad), 0, []
+
+    def field(v: int, w: int) -> None:
+        f = long_size(v, w)
+        fields.append((len(body), len(f)))
+        body.extend(f)
+
     for i in range(300):
         nd, ne = (i * 37) % 23, (i * 11) % 19
         adj = max(((i * 13) % 41) - 20, -(frm + nd)) if frm + nd + 60 < len(old) else -frm // 2
         diff = bytes((i + j) & 0xFF for j in range(nd))
-        w = 1 + i % 6
-        body += long_size(nd, w) + diff + long_size(ne, w) + bytes([65 + i % 26]) * ne
-        body += long_size(adj, w)
+        w = 1 + (i + pad) % 6
+        field(nd, w)
+        body += diff
+        field(ne, w)
+        body += bytes([65 + i % 26]) * ne
+        field(adj, w)
         new += bytes((old[frm + j] + diff[j]) & 0xFF for j in range(nd)) + bytes([65 + i % 26]) * ne
         frm += nd + adj
-    patch = header(len(new)) + bytes(body)
-    assert detools_apply(old, patch) == new
-    assert on_device(patch, len(old)) == [made(bytes(new))] * 2
+    head = header(len(new))
+    cut = sum(1 for at, n in fields if (len(head) + at) // 1024 != (len(head) + at + n - 1) // 1024)
+    return head + bytes(body), bytes(new), cut
+
+
+def test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detools_makes():
+    # The kernels leave a size field cut by the end of the patch data they have (or longer
+    # than 4 bytes) to Patch._next; the pieces move with the first entry's length.
+    old = base(5000)
+    patches = [entries_patch(old, pad) for pad in range(8)]
+    assert sum(cut for _, _, cut in patches) >= 10
+    for patch, new, _ in patches:
+        assert detools_apply(old, patch) == new
+    got = mp(RUN + "out([both(binascii.unhexlify(p), 5000) for p in %r])" % [p.hex() for p, _, _ in patches])
+    assert got == [[made(new)] * 2 for _, new, _ in patches]
 
 
 @pytest.mark.parametrize("part,n,ok", cases([
@@ -124,10 +145,10 @@ def test_a_part_runs_past_the_image(part, n, ok):
         assert got == [f"DeltaError: patch {part} data of {k} bytes runs past the 100 bytes the patch makes"] * 2
 
 
-@pytest.mark.parametrize("value", [2 ** 32 + 5, 2 ** 31])
-def test_a_long_size_field_is_read_with_its_whole_value(value):
+@pytest.mark.parametrize("value,width", [(2 ** 32 + 5, 5), (2 ** 31, 5), (2 ** 32 + 5, 6)])
+def test_a_long_size_field_is_read_with_its_whole_value(value, width):
     # 5 bytes or more: Patch._next reads it, not the kernels (a 32-bit board could not)
-    got = on_device(header(100) + long_size(value, 6) + bytes(100), 200)
+    got = on_device(header(100) + long_size(value, width) + bytes(100), 200)
     assert got == [f"DeltaError: patch diff data of {value} bytes runs past the 100 bytes the patch makes"] * 2
 
 
