@@ -118,7 +118,7 @@ def entries_patch(old: bytes, pad: int) -> tuple[bytes, bytes, int]:
     return head + bytes(body), bytes(new), cut
 
 
-def test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detools_makes():
+def test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detools_makes(tmp_path):
     # The kernels leave a size field cut by the end of the patch data they have (or longer
     # than 4 bytes) to Patch._next; the pieces move with the first entry's length.
     old = base(5000)
@@ -126,7 +126,10 @@ def test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detool
     assert sum(cut for _, _, cut in patches) >= 10
     for patch, new, _ in patches:
         assert detools_apply(old, patch) == new
-    got = mp(RUN + "out([both(binascii.unhexlify(p), 5000) for p in %r])" % [p.hex() for p, _, _ in patches])
+    for i, (patch, _, _) in enumerate(patches):
+        (tmp_path / f"p{i}").write_bytes(patch)
+    got = mp(RUN + f"out([both(open('p%d' % i, 'rb').read(), 5000) for i in range({len(patches)})])",
+             cwd=tmp_path)
     assert got == [[made(new)] * 2 for _, new, _ in patches]
 
 
