@@ -244,17 +244,18 @@ class Patch:
     def readinto(self, buf):
         # Make the next bytes of the new image into buf; 0 once it is whole.
         mv = memoryview(buf)
-        st = self.st
+        st, dbuf, bs = self.st, self.dbuf, self.bs
+        entries, read = kern.entries, self.base.readblocks  # a lookup a call, not an entry
         st[2] = 0
         while not self.done:
-            k = kern.entries(st, self.dbuf, mv)
+            k = entries(st, dbuf, mv)
             if k > 0:  # a diff of k bytes: its base bytes into buf, where it adds them
                 f = st[6] - MAX_IMAGE
                 if f < 0 or f + k > self.blen:
                     raise DeltaError("patch reads bytes %d-%d of the %d-byte base image"
                                      % (f, f + k, self.blen))
                 n = st[2]
-                self.base.readblocks(f // self.bs, mv[n:n + k], f % self.bs)
+                read(f // bs, mv[n:n + k], f % bs)
             elif k == 0:  # buf is full
                 break
             elif k == -1:
