@@ -54,6 +54,7 @@ DELTA_FLOW_BAD = D + "test_delta.py::test_bad_patch_fails_and_leaves_no_bootable
 DELTA_CLI = D + "test_delta.py::test_patches_made_by_detools_cli_are_applied_byte_for_byte"
 DELTA_OTHER = D + "test_delta.py::test_patch_for_another_base_is_refused_before_any_flash_operation"
 DELTA_BOTH = D + "test_delta.py::test_document_with_both_gives_another_base_the_full_image"
+ENTRIES = D + "test_delta_entries.py::"
 FILES = D + "test_file_targets.py"
 SECONDARY = D + "test_secondary_jobs.py"
 APPS = D + "test_apps.py"
@@ -437,11 +438,11 @@ MUTATIONS: list[Mutation] = [
     m("delta: any patch type", "lib/fota/delta.py",
       "if head >> 4:", "if head >> 7:", DELTA_BAD),
     m("delta: diff and extra sizes unbounded", "lib/fota/delta.py",
-      "if n < 0 or self.made + n > self.total:", "if n < 0:", DELTA_BAD),
+      "if n < 0 or n > st[5]:", "if n < 0:", DELTA_BAD),
     m("delta: base read before its start", "lib/fota/delta.py",
       "if f < 0 or f + k > self.blen:", "if f + k > self.blen:", DELTA_BAD),
     m("delta: data after the end of the patch", "lib/fota/delta.py",
-      "if self.dpos < self.dend or self.z.readinto(self.dmv[:1]):", "if False:", DELTA_BAD),
+      "if self.st[0] < self.st[1] or self.z.readinto(self.dmv[:1]):", "if False:", DELTA_BAD),
     m("delta: empty image", "lib/fota/delta.py",
       "if self.total <= 0:", "if self.total < 0:", DELTA_BAD),
     m("delta: data-format patches", "lib/fota/delta.py",
@@ -465,7 +466,7 @@ MUTATIONS: list[Mutation] = [
     m("delta: viper back-reference offset", "lib/fota/deltaviper.py",
       "            back = v + 1\n", "            back = v\n", DELTA_CLI),
     m("delta: plain diff bytes not added", "lib/fota/deltaplain.py",
-      "out[k] = (out[k] + diff[k]) & 0xFF", "out[k] = diff[k]", DELTA_CLI),
+      "out[op + i] = (out[op + i] + dbuf[dp + i]) & 0xFF", "out[op + i] = dbuf[dp + i]", DELTA_CLI),
     m("delta: image length without the checksum's padding", "lib/fota/appimage.py",
       "pos = (pos | 15) + 1 + (32", "pos = pos + 1 + (32", DELTA_CLI),
     m("delta: bc_base of any length", "lib/fota/plan.py",
@@ -878,6 +879,42 @@ MUTATIONS: list[Mutation] = [
       D + "test_chips.py::test_the_board_knows_its_chip_from_the_running_image"),
     m("chips: no chip in the shadow report", "lib/fota/shadow.py",
       ', "chip": otaslot.chip_id()}', "}", SHADOW_JOBS),
+    # --- delta entries ---
+    m("delta entries: viper parts past the image", "lib/fota/deltaviper.py",
+      "        if v < 0 or v > rem:\n", "        if v < 0:\n", ENTRIES + "test_a_part_runs_past_the_image"),
+    m("delta entries: plain parts past the image", "lib/fota/deltaplain.py",
+      "        if v < 0 or v > rem:\n", "        if v < 0:\n", ENTRIES + "test_a_part_runs_past_the_image"),
+    m("delta entries: negative viper parts", "lib/fota/deltaviper.py",
+      "        if v < 0 or v > rem:\n", "        if v > rem:\n", ENTRIES + "test_a_part_runs_past_the_image"),
+    m("delta entries: viper base position unbounded", "lib/fota/deltaviper.py",
+      "if v < 0 or v > 0x2000000:", "if v < 0:", ENTRIES + "test_delta_base_position"),
+    m("delta entries: plain base position unbounded", "lib/fota/deltaplain.py",
+      "if v < 0 or v > 0x2000000:", "if v < 0:", ENTRIES + "test_delta_base_position"),
+    m("delta entries: viper reads 5-byte size fields", "lib/fota/deltaviper.py",
+      "if p == de or sh > 20:", "if p == de or sh > 27:", ENTRIES + "test_a_long_size_field_is_read_with_its_whole_value"),
+    m("delta entries: plain reads 5-byte size fields", "lib/fota/deltaplain.py",
+      "p < de and sh <= 20:", "p < de and sh <= 27:", ENTRIES + "test_a_long_size_field_is_read_with_its_whole_value"),
+    m("delta entries: viper size field past the buffer", "lib/fota/deltaviper.py",
+      "if p == de or sh > 20:", "if sh > 20:", ENTRIES + "test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detools_makes"),
+    m("delta entries: plain size field past the buffer", "lib/fota/deltaplain.py",
+      "p < de and sh <= 20:", "sh <= 20:", ENTRIES + "test_size_fields_cut_by_the_buffer_and_of_every_length_make_the_image_detools_makes"),
+    m("delta entries: viper diff not added", "lib/fota/deltaviper.py",
+      "o[op] = o[op] + d[dp]", "o[op] = d[dp]", DELTA_CLI),
+    m("delta entries: image of any length", "lib/fota/delta.py",
+      "if self.total > MAX_IMAGE:", "if False:", ENTRIES + "test_delta_image_length"),
+    m("delta entries: base position of a long field unbounded", "lib/fota/delta.py",
+      "if not 0 <= f <= 2 * MAX_IMAGE:", "if False:", ENTRIES + "test_delta_base_position"),
+    m("delta entries: the end not found by the viper kernel", "lib/fota/deltaviper.py",
+      "            if rem == 0:\n                r = -3", "            if rem < 0:\n                r = -3", DELTA_CLI),
+    m("delta entries: heatshrink whole-item back-reference offset", "lib/fota/deltaviper.py",
+      "back = ((acc >> nb) & mask) + 1", "back = (acc >> nb) & mask", DELTA_CLI),
+    m("ecdsa: the window's digits swapped", "lib/fota/ecdsa.py",
+      "k = (u1 >> bit & 3) << 2 | (u2 >> bit & 3)", "k = (u2 >> bit & 3) << 2 | (u1 >> bit & 3)",
+      D + "test_ecdsa_verify.py"),
+    m("ecdsa: no r + N", "lib/fota/ecdsa.py",
+      " or (r + N < P and (x - (r + N) * zz) % P == 0)", "", D + "test_ecdsa_verify.py"),
+    m("ecdsa: mixed addition keeps the other z", "lib/fota/ecdsa.py",
+      "        u1, s1 = x1, y1\n", "        u1, s1 = x1 * z1 % P, y1\n", D + "test_ecdsa_verify.py"),
 ]
 
 

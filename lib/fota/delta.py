@@ -22,6 +22,8 @@
 # kind byte (0 scattered: n bytes as they are; 1 repeated: one byte n times) and n as an
 # unsigned LEB128 number.
 
+from array import array
+
 from fota import appimage
 from fota import deltaplain
 from fota import heatshrink
@@ -38,6 +40,7 @@ except (SyntaxError, ValueError, ImportError, MemoryError) as e:
 kern = fast or deltaplain  # the hot loops in use
 
 MAX_WINDOW = 12  # largest heatshrink window this device takes: 2**12 = 4 KB of RAM
+MAX_IMAGE = 1 << 24  # 16 MB, the largest ESP32 flash: an image and a base position within it
 NAMES = ("none", "lzma", "crle", "bz2", "heatshrink", "zstd", "lz4")
 
 
@@ -139,6 +142,15 @@ class Crle:
 
 
 class Patch:
+    # The entries are taken apart by kern.entries (deltaviper or deltaplain), a buffer of them
+    # a call; it comes back here to read the base, to refill the patch data, and for a size
+    # field it leaves to _next (one that runs past the data in dbuf or is longer than 4
+    # bytes). Their state, self.st (array "i"): 0 position in dbuf, 1 end of the data in dbuf,
+    # 2 position in the caller's buffer, 3 part (0 diff, 1 extra, 2 between entries: a diff
+    # size next), 4 bytes left of the part, 5 bytes of the image not yet in any part, 6 the
+    # position in the base plus MAX_IMAGE (never negative: viper loads it as unsigned),
+    # 7 base bytes read for a diff, 8 a part's size refused.
+
     def __init__(self, src, base, base_len, max_window=MAX_WINDOW, dbuf=None):
         # src: the patch stream (readinto, close); base: the running slot's Partition;
         # base_len: the length of the image in it (appimage.length); dbuf: a 4096-byte buffer
@@ -153,6 +165,9 @@ class Patch:
         self.total = _size(r.byte)
         if self.total <= 0:
             raise DeltaError("patch makes an empty image")
+        if self.total > MAX_IMAGE:
+            raise DeltaError("patch makes %d bytes, more than an image can have (%d)"
+                             % (self.total, MAX_IMAGE))
         if comp == 0:
             self.z = r
         elif comp == 2:
@@ -175,84 +190,83 @@ class Patch:
         self.bs = base.ioctl(5, 0)
         self.dbuf = dbuf or bytearray(4096)  # decompressed patch data
         self.dmv = memoryview(self.dbuf)
-        self.dpos = self.dend = 0
-        self.made = 0  # bytes of the new image made
-        self.frm = 0  # position in the base
+        self.st = array("i", (0, 0, 0, 2, 0, self.total, MAX_IMAGE, 0, 0))
         self.done = False
         if _size(self._byte):
             raise DeltaError("data-format patches are not supported")
-        self.diff = True  # in the diff part of an entry, else in its extra part
-        self.left = self._count("diff")
 
     def _more(self):
         # Decompress the next piece of the patch into dbuf.
-        self.dpos = 0
-        self.dend = self.z.readinto(self.dbuf)
-        if not self.dend:
+        st = self.st
+        st[0] = 0
+        st[1] = self.z.readinto(self.dbuf)
+        if not st[1]:
             raise DeltaError("patch data (%s) ends early: %d of %d bytes made, after %d patch "
-                             "bytes" % (self.compression, self.made, self.total, self.r.got))
+                             "bytes" % (self.compression, self.total - st[5] - st[4], self.total,
+                                        self.r.got))
 
     def _byte(self):
-        if self.dpos == self.dend:
+        st = self.st
+        if st[0] == st[1]:
             self._more()
-        self.dpos += 1
-        return self.dbuf[self.dpos - 1]
-
-    def _count(self, what):
-        n = _size(self._byte)
-        if n < 0 or self.made + n > self.total:
-            raise DeltaError("patch %s data of %d bytes runs past the %d bytes the patch makes"
-                             % (what, n, self.total))
-        return n
+        st[0] += 1
+        return self.dbuf[st[0] - 1]
 
     def _next(self):
-        # The current part of an entry is done: read the next size field(s).
-        if self.diff:
-            self.diff = False
-            self.left = self._count("extra")
+        # The size field after the current part, as kern.entries reads it, a byte at a time.
+        st = self.st
+        n = _size(self._byte)
+        if st[3] == 1:  # the adjustment
+            f = st[6] + n
+            if not 0 <= f <= 2 * MAX_IMAGE:
+                raise DeltaError("patch moves to byte %d of the %d-byte base image"
+                                 % (f - MAX_IMAGE, self.blen))
+            st[6] = f
+            st[3] = 2
+            if not st[5]:
+                self._end()
             return
-        self.frm += _size(self._byte)  # adjustment
-        if self.made == self.total:
-            self._end()
-            return
-        self.diff = True
-        self.left = self._count("diff")
+        if n < 0 or n > st[5]:
+            self._past(n)
+        st[3] = 1 if st[3] == 0 else 0
+        st[4] = n
+        st[5] -= n
+
+    def _past(self, n):
+        raise DeltaError("patch %s data of %d bytes runs past the %d bytes the patch makes"
+                         % ("extra" if self.st[3] == 0 else "diff", n, self.total))
 
     def _end(self):
         self.done = True
-        if self.dpos < self.dend or self.z.readinto(self.dmv[:1]):
+        if self.st[0] < self.st[1] or self.z.readinto(self.dmv[:1]):
             raise DeltaError("patch has data after its end (%d patch bytes read)" % self.r.got)
 
     def readinto(self, buf):
         # Make the next bytes of the new image into buf; 0 once it is whole.
         mv = memoryview(buf)
-        n = 0
+        st, dbuf, bs = self.st, self.dbuf, self.bs
+        entries, read = kern.entries, self.base.readblocks  # a lookup a call, not an entry
+        st[2] = 0
         while not self.done:
-            if not self.left:
-                self._next()
-                continue
-            if n == len(mv):
-                break
-            if self.dpos == self.dend:
-                self._more()
-            k = min(self.left, len(mv) - n, self.dend - self.dpos)
-            dst = mv[n:n + k]
-            data = self.dmv[self.dpos:self.dpos + k]
-            if self.diff:
-                f = self.frm
+            k = entries(st, dbuf, mv)
+            if k > 0:  # a diff of k bytes: its base bytes into buf, where it adds them
+                f = st[6] - MAX_IMAGE
                 if f < 0 or f + k > self.blen:
                     raise DeltaError("patch reads bytes %d-%d of the %d-byte base image"
                                      % (f, f + k, self.blen))
-                self.base.readblocks(f // self.bs, dst, f % self.bs)
-                kern.add(dst, data)
-                self.frm = f + k
+                n = st[2]
+                read(f // bs, mv[n:n + k], f % bs)
+            elif k == 0:  # buf is full
+                break
+            elif k == -1:
+                self._more()
+            elif k == -2:
+                self._next()
+            elif k == -3:
+                self._end()
             else:
-                dst[:] = data
-            n += k
-            self.made += k
-            self.left -= k
-            self.dpos += k
-        return n
+                self._past(st[8])
+        return st[2]
 
     def close(self):
         self.src.close()

@@ -1,4 +1,4 @@
-# The two hot loops of a delta update in plain bytecode: what runs where the firmware has no
+# The hot loops of a delta update in plain bytecode: what runs where the firmware has no
 # viper emitter. The same steps as fota/deltaviper.py, which is the one that normally runs.
 
 TAG, LITERAL, INDEX, COUNT, COPY = 0, 1, 2, 3, 4
@@ -50,7 +50,68 @@ def hs_decode(st, src, win, out):
     return op
 
 
-def add(out, diff):
-    # See deltaviper.add.
-    for k in range(len(diff)):
-        out[k] = (out[k] + diff[k]) & 0xFF
+def entries(st, dbuf, out):
+    # See deltaviper.entries.
+    dp, de, op, part, left, rem, frm = st[0], st[1], st[2], st[3], st[4], st[5], st[6]
+    n = len(out)
+    r = 0
+    while True:
+        if left > 0:
+            if op == n:
+                r = 0
+                break
+            if dp == de:
+                r = -1
+                break
+            k = min(left, n - op, de - dp)
+            if part == 0:
+                if st[7] == 0:
+                    st[7] = r = k
+                    break
+                k = st[7]
+                st[7] = 0
+                for i in range(k):
+                    out[op + i] = (out[op + i] + dbuf[dp + i]) & 0xFF
+                frm += k
+            else:
+                out[op:op + k] = dbuf[dp:dp + k]
+            op += k
+            dp += k
+            left -= k
+            continue
+        if dp == de:
+            r = -1
+            break
+        b = dbuf[dp]
+        v = b & 0x3F
+        neg = b & 0x40
+        p = dp + 1
+        sh = 6
+        while b & 0x80 and p < de and sh <= 20:
+            b = dbuf[p]
+            v |= (b & 0x7F) << sh
+            sh += 7
+            p += 1
+        if b & 0x80:
+            r = -2
+            break
+        if neg:
+            v = -v
+        if part == 1:  # the adjustment
+            v += frm
+            if v < 0 or v > 0x2000000:  # 2 * MAX_IMAGE
+                r = -2
+                break
+            frm, dp, part = v, p, 2
+            if rem == 0:
+                r = -3
+                break
+            continue
+        if v < 0 or v > rem:
+            st[8] = v
+            r = -4
+            break
+        dp, left, rem = p, v, rem - v
+        part = 1 if part == 0 else 0
+    st[0], st[2], st[3], st[4], st[5], st[6] = dp, op, part, left, rem, frm
+    return r

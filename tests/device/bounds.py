@@ -256,6 +256,15 @@ BOUNDS = [
         outside=ids("test_heatshrink_parameters", "lookahead-outside-2", "lookahead-outside-window")),
     row("delta: reads within the base image", "lib/fota/delta.py", Text("Patch.readinto", "f + k > self.blen"),
         **io_("test_delta_reads_within_its_base", ("base",), ("base+1",))),
+    row("delta: an image of at most MAX_IMAGE bytes, a base position within MAX_IMAGE of 0", "lib/fota/delta.py",
+        (Const("MAX_IMAGE", 1 << 24), Text("Patch.__init__", "self.total > MAX_IMAGE"),
+         Text("Patch._next", "not 0 <= f <= 2 * MAX_IMAGE")),
+        inside=tuple(f"tests/device/test_delta_entries.py::{t}" for t in (
+            "test_delta_image_length[inside-max]", "test_delta_base_position[inside-max]",
+            "test_delta_base_position[inside-minus-max]", "test_delta_base_position[inside-max-5-bytes]")),
+        outside=tuple(f"tests/device/test_delta_entries.py::{t}" for t in (
+            "test_delta_image_length[outside-max+1]", "test_delta_base_position[outside-max+1]",
+            "test_delta_base_position[outside-minus-max-1]", "test_delta_base_position[outside-max+1-5-bytes]"))),
     row("delta: an image of at least 1 byte", "lib/fota/delta.py", Text("Patch.__init__", "self.total <= 0"),
         **io_("test_delta_image_size", ("1",), ("0",))),
     row("delta size field: at most 6 bytes", "lib/fota/delta.py", Text("_size", "shift > 34"),
