@@ -218,7 +218,7 @@ MUTATIONS: list[Mutation] = [
       'if p.kind == "afr_ota" and not key:', "if False:",
       D + "test_signed.py::test_freertos_afr_ota_job_needs_a_signer_key"),
     m("signature check inverted", "lib/fota/ecdsa.py",
-      "return acc[0] * zi * zi % P % N == r", "return acc[0] * zi * zi % P % N != r",
+      "return (x - r * zz) % P == 0 or", "return (x - r * zz) % P != 0 or",
       D + "test_ecdsa.py"),
     m("key off the curve accepted", "lib/fota/ecdsa.py",
       "if x >= P or y >= P or (y * y - x * x * x + 3 * x - B) % P:", "if x >= P or y >= P:",
