@@ -13,14 +13,15 @@ Each fault is named by a short string, so that a sweep can list them:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import select
 import socket
 import ssl
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 # What HttpPeer can do to one request (N: a byte count):
 HTTP_FAULTS = {
@@ -122,3 +123,151 @@ class HttpPeer:
         self._closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# --- a broker that drops or repeats messages ------------------------------------------------
+
+class BrokerPeer:
+    """A TLS proxy between one thing and the stand-in's broker that drops or repeats chosen
+    MQTT PUBLISH packets on their way to the device. It shows the device the stand-in's own
+    server certificate and connects on to the broker with the thing's certificate, so that
+    it sees the MQTT packets. `rules`: (action, topic regex, n): the n-th PUBLISH (counted over
+    every connection, from 1; 0: every one) whose topic matches is dropped ("drop") or sent
+    twice ("twice"). `seen` lists (topic, action) of every PUBLISH to the device.
+
+        with BrokerPeer(home, thing, [("drop", r"/jobs/notify", 0)]) as b:
+            config["port"] = b.port
+    """
+
+    def __init__(self, home: Path, thing: str, rules: list[tuple[str, str, int]]) -> None:
+        from fotatools.cloud.ca import LocalCA
+        from fotatools.cloud.daemon import Paths
+        from fotatools.provisioning import host_dir
+
+        paths = Paths(home)
+        srv = LocalCA(paths.ca).existing(paths.server, "server")
+        keep = host_dir(home, thing)
+        info = json.loads((keep / "thing.json").read_text())
+        self.upstream = (info["endpoint"], int(info["port"]))
+        self.rules = [(a, re.compile(t), n) for a, t, n in rules]
+        self.counts = [0] * len(self.rules)
+        self.seen: list[tuple[str, str]] = []
+        self.errors: list[str] = []  # connections that ended on an error (for a test's message)
+        self._lock = threading.Lock()
+        self._serve = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._serve.load_cert_chain(srv.cert_pem, srv.key_pem)
+        self._client = ssl.create_default_context(cafile=str(keep / "ca.pem"))
+        self._client.load_cert_chain(keep / "device.crt.pem", keep / "device.key.pem")
+        self._listen = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listen.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> "BrokerPeer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True  # each connection's thread closes its sockets
+        self._listen.close()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                raw, _ = self._listen.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(raw,), daemon=True).start()
+
+    def _session(self, raw: socket.socket) -> None:
+        # One thread per connection, both directions: an SSL object is never used by two
+        # threads at once.
+        try:
+            raw.settimeout(30)
+            dev = self._serve.wrap_socket(raw, server_side=True)
+            up = self._client.wrap_socket(socket.create_connection(self.upstream, timeout=30),
+                                          server_hostname=self.upstream[0])
+        except OSError as e:
+            self.errors.append("connect: %r" % e)
+            raw.close()
+            return
+        buf = b""
+        for s in (dev, up):
+            s.setblocking(False)  # a readable socket may hold TLS records with no data
+        try:
+            while not self._stop:
+                ready = [s for s in (dev, up) if s.pending()]
+                if not ready:
+                    ready = select.select([dev, up], [], [], 0.2)[0]
+                for s in ready:
+                    try:
+                        data = s.recv(65536)
+                    except ssl.SSLWantReadError:
+                        continue
+                    if not data:
+                        return
+                    if s is dev:
+                        _send(up, data)
+                        continue
+                    buf += data
+                    while True:
+                        packet, buf = _split(buf)
+                        if packet is None:
+                            break
+                        for _ in range(self._copies(packet)):
+                            _send(dev, packet)
+        except OSError as e:
+            self.errors.append("session: %r" % e)
+        finally:
+            for s in (dev, up):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _copies(self, packet: bytes) -> int:
+        """How many times this packet goes on to the device (0: dropped)."""
+        if packet[0] >> 4 != 3:  # not a PUBLISH
+            return 1
+        i = 1
+        while packet[i] & 0x80:
+            i += 1
+        (n,) = struct.unpack_from(">H", packet, i + 1)
+        topic = packet[i + 3:i + 3 + n].decode(errors="replace")
+        action = "pass"
+        with self._lock:
+            for k, (a, pattern, nth) in enumerate(self.rules):
+                if pattern.search(topic):
+                    self.counts[k] += 1
+                    if nth in (0, self.counts[k]):
+                        action = a
+                        break
+            self.seen.append((topic, action))
+        return {"drop": 0, "twice": 2}.get(action, 1)
+
+
+def _send(s: ssl.SSLSocket, data: bytes) -> None:
+    s.setblocking(True)
+    try:
+        s.sendall(data)
+    finally:
+        s.setblocking(False)
+
+
+def _split(buf: bytes) -> tuple[bytes | None, bytes]:
+    """One whole MQTT packet off the front of buf -> (packet or None, the rest)."""
+    if len(buf) < 2:
+        return None, buf
+    n, shift, i = 0, 0, 1
+    while True:
+        if i >= len(buf):
+            return None, buf
+        b = buf[i]
+        n |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            break
+        shift += 7
+    if len(buf) < i + n:
+        return None, buf
+    return buf[:i + n], buf[i + n:]
