@@ -29,18 +29,17 @@ def through(r, port: int, jobs_s: int) -> None:
     path.write_text(json.dumps(c))
 
 
-def update_through(rig, cloud, tmp_path, rules, after_start=False, jobs_s=3600):
-    """One update through a broker with these rules -> (execution, console, what it saw).
-    after_start: the job is made once the board is in its loop (its first look done)."""
-    r = rig(app=MAIN)
+def update_through(r, cloud, tmp_path, rules, after_start=False, jobs_s=3600, make=lambda r: r.publish(NEW)):
+    """One job, make(r), through a broker with these rules -> (rig, execution, console, what
+    it saw). after_start: the job is made once the board is in its loop (its first look done)."""
     with BrokerPeer(cloud[1], r.thing, rules) as b:
         through(r, b.port, jobs_s)
-        job = None if after_start else r.publish(NEW)
+        job = None if after_start else make(r)
         with Running(r, tmp_path / "ops.log") as board:
             if after_start:
                 looked = lambda: any(t.endswith("/jobs/get/accepted") for t, _ in b.seen)  # noqa: E731
                 assert board.until(looked, 120), board.dev.console[-3000:]
-                job = r.publish(NEW)
+                job = make(r)
             done = board.until(lambda: r.execution(job).status in ("SUCCEEDED", "FAILED"), 180)
             console = board.dev.console
         seen = list(b.seen)
@@ -66,7 +65,7 @@ CASES = {
 @pytest.mark.parametrize("fault", list(CASES))
 def test_the_job_ends_right_through_a_broker_that_drops_or_repeats(rig, cloud, tmp_path, fault):
     rules, after_start, jobs_s = CASES[fault]
-    r, ex, console, seen = update_through(rig, cloud, tmp_path, rules, after_start, jobs_s)
+    r, ex, console, seen = update_through(rig(app=MAIN), cloud, tmp_path, rules, after_start, jobs_s)
     assert ex.status == "SUCCEEDED", (ex, console[-4000:])
     assert r.version() == "1.0.1"
     assert "Traceback" not in console, console[-4000:]
@@ -75,3 +74,19 @@ def test_the_job_ends_right_through_a_broker_that_drops_or_repeats(rig, cloud, t
     for _, pattern, n in rules:
         if n:
             assert len([t for t, a in seen if a != "pass" and re.search(pattern, t)]) == 1, seen
+
+
+def test_a_job_of_files_whose_start_gets_no_answer(rig, cloud, tmp_path):
+    # The files step reports IN_PROGRESS first; its answer is lost: the board reconnects and
+    # looks again, and the job goes on.
+    from tests.device.test_file_targets import CONFIG, board, file_version, multi_job
+
+    r = board(rig)
+    (r.fs / "main.py").write_text(MAIN.replace("import fota\n", "import fota\nfrom fota import target\n"
+                                               "fota.targets[2] = target.FileTarget('data/fpga.bit')\n"))
+    rules = [("drop", JOBS + "AFR_OTA-[^/]+/update/accepted", 1)]
+    r, ex, console, seen = update_through(r, cloud, tmp_path, rules, make=lambda r: multi_job(r, [(2, CONFIG, "fpga.bit")]))
+    assert ex.status == "SUCCEEDED", (ex, console[-4000:])
+    assert ex.status_details.get("file_2") == file_version(CONFIG), ex.status_details
+    assert r.file("data/fpga.bit") == CONFIG
+    assert [a for t, a in seen if a != "pass"] == ["drop"], seen

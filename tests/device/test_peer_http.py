@@ -132,7 +132,7 @@ def test_range_ignored_gives_the_bytes_from_the_offset(pki, blob):
 @pytest.mark.parametrize("start,error", [
     (200_000, None),  # the whole file dropped: nothing left, not an error
     (200_001, "HTTPError: asked for bytes from 200001 of a 200000-byte file"),
-])
+], ids=["to the end", "past the end"])
 def test_range_ignored_past_the_end(pki, blob, start, error):
     with HttpPeer(blob, pki["cert"], pki["key"], ["ignore-range"]) as s:
         got = run_json(DOWNLOAD.format(ca=str(pki["ca_der"]), url=s.url, start=start, timeout=5))
@@ -160,7 +160,7 @@ print(json.dumps(out))
     ([None, None], True, 206),
     ([None, "swap"], True, "HTTPError: the file changed on the server during the download (ETag \"{a}\", now \"{b}\")"),
     ([None, "swap"], False, 206),  # no ETag: nothing to compare here
-])
+], ids=["same file", "changed", "changed, no ETag"])
 def test_file_keeps_the_first_etag(pki, blob, faults, etag, second):
     from tests.device.peers import changed
 
