@@ -8,8 +8,8 @@
 # `start` dropped as they come. File.open() asks again from any offset and refuses a file
 # whose ETag changed between two responses, so that a resumed download never joins two
 # versions of a file. Each read waits `timeout` s at most (TIMEOUT by default); the status
-# line and the headers come within that time, in HEADER_LINES lines of LINE_MAX bytes at most. The
-# handshake tells the board's clock how it went (clock.tls_ok, clock.hint): a refusal over
+# line and the headers come within that time, in HEADER_LINES lines of LINE_MAX bytes at
+# most. The handshake tells the board's clock how it went (clock.tls_ok, clock.hint): a refusal over
 # certificate dates moves the clock, and the request is made again at once (a few times at
 # most) when it did.
 
@@ -79,12 +79,15 @@ class Response:
         self.left = length  # body bytes still to come on the connection
         self.skip = skip  # of which the first ones are dropped (a server that ignored Range)
         self.etag = etag  # the server's ETag, or None
+        self.feed = None  # called for each piece dropped (the watchdog's feed)
 
     def readinto(self, buf):
         # Fill as much of buf as the body still has; 0 at the end of the body.
         mv = memoryview(buf)
         while self.skip > 0:  # into the caller's buffer, then overwritten
             self.skip -= self._read(mv[:min(len(mv), self.skip)])
+            if self.feed:
+                self.feed()
         if self.left <= 0:
             return 0
         return self._read(mv[:min(len(mv), self.left)])
@@ -105,10 +108,12 @@ class Response:
 class File:
     # One file on a server, opened from any offset as a download goes on: every response must
     # carry the ETag of the first one that had one (a server that gives none is not checked;
-    # the image's MD5 or signature still is, once it is whole).
-    def __init__(self, url, ca_der):
+    # the image's MD5 or signature still is, once it is whole). feed: the watchdog's, fed
+    # while a response that ignored Range is read up to the offset asked for.
+    def __init__(self, url, ca_der, feed=None):
         self.url = url
         self.ca = ca_der
+        self.feed = feed
         self.etag = None
 
     def open(self, start):
@@ -119,6 +124,7 @@ class File:
                 raise HTTPError("the file changed on the server during the download (ETag %s, now %s)"
                                 % (_text(self.etag), _text(r.etag)))
             self.etag = r.etag
+        r.feed = self.feed
         return r
 
 

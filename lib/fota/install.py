@@ -156,7 +156,7 @@ def source(p, ca, conn):
     if ca is None:
         ca = core.https_ca or config_file("https_ca") or config_file("ca")
     log("download", "over HTTPS from %s" % p.url.split("/")[2])
-    return File(p.url, ca).open
+    return File(p.url, ca, feed).open
 
 
 def _image(p, source, state):

@@ -20,6 +20,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +32,7 @@ HTTP_FAULTS = {
     "stall-body N": "N bytes of the body, then nothing",
     "other-range N": "206 with the bytes from N on, whatever the request asked",
     "swap": "the file is another one from this request on (same size, another ETag)",
+    "slow N": "the body in pieces of 4 KB, N ms apart",
 }
 # Faults combine with "+": "swap+ignore-range" (another file, whole, to a resumed request).
 
@@ -98,7 +100,12 @@ class HttpPeer:
                 if "stall-headers" in do:
                     body = b""
                 try:
-                    self.wfile.write(body)
+                    step = len(body) if "slow" not in do else 4096
+                    for i in range(0, len(body), step or 1):
+                        if i:
+                            time.sleep(int(do["slow"]) / 1000)
+                        self.wfile.write(body[i:i + step])
+                        self.wfile.flush()
                     self.wfile.flush()
                     with server._lock:
                         server.requests[n] = (asked, status, len(body))

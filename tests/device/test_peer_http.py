@@ -72,6 +72,22 @@ def test_a_server_that_ignores_range_every_time_after_two_breaks(rig, cloud):
     assert requests == [(0, 200, CUT), (AT, 200, 120_000), (at2, 200, len(NEW))], requests
 
 
+def test_the_watchdog_is_fed_while_the_bytes_before_the_offset_are_dropped(rig, cloud):
+    # A board with a 2 s watchdog (4 s with the emulator's grace); the second answer brings
+    # the whole file, 4 KB every 200 ms: 7 s of it before the offset the board asked for.
+    srv = server_cert(cloud)
+    app = APP.replace("fota.handle_fota_jobs(jobs, force=True)",
+                      "import machine\nfota.watchdog = machine.WDT(timeout=2000)\n"
+                      "fota.handle_fota_jobs(jobs, force=True)")
+    r = rig(app=app)
+    with HttpPeer(NEW, srv.cert_pem, srv.key_pem, ["truncate 150000", "ignore-range+slow 200"]) as s:
+        job = r.publish(NEW, bc_url=s.url)
+        result = r.run(max_boots=3)
+    assert result.boot_count == 2 and "task_wdt" not in result.console, result.console  # the update's reset only
+    assert r.execution(job).status == "SUCCEEDED", result.console
+    assert r.version() == "1.0.1"
+
+
 def failed(r, job, reason, result):
     ex = r.execution(job)
     assert ex.status == "FAILED", (ex, result.console)
