@@ -121,7 +121,7 @@ class Faults:
                       if k in data})
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(".%d.tmp" % os.getpid())  # the MCU and a test may both write
         tmp.write_text(json.dumps(self.__dict__))
         os.replace(tmp, path)
 
