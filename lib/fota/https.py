@@ -216,7 +216,8 @@ def _response(sock, start, timeout=TIMEOUT):
     elif status != (206 if start else 200):
         raise HTTPError("HTTP %d" % status)
     elif start and first != start:
-        raise HTTPError("asked for bytes from %d, the server sent them from %d" % (start, first))
+        raise HTTPError("asked for bytes from %d, the server sent them from %d" % (start, first)
+                        if first >= 0 else "a 206 answer without Content-Range")
     if chunked or length < 0:
         raise HTTPError("no Content-Length in response")
     if total < 0:
