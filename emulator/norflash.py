@@ -70,11 +70,14 @@ def read_stats(path):
 
 class NorFlash:
     def __init__(self, path, stats_path=None, cut_at=0, strict=False, on_cut=None, stuck_at=-1,
-                 oplog=None):
+                 oplog=None, short_at=-1):
         self.path = path
         # oplog: a file path; every erase and write appends "E|W <addr hex> <len hex>\n" to it
         self.oplog = open(oplog, "a") if oplog else None
         self.stuck_at = stuck_at  # a byte whose lowest bit no erase sets again (worn cell)
+        # an address no program reaches: a write over it stores the bytes before it only, and
+        # reports success (a program that stopped short, silently)
+        self.short_at = short_at
         self.f = open(path, "r+b")
         self.f.seek(0, 2)
         self.size = self.f.tell()
@@ -235,8 +238,11 @@ class NorFlash:
         if unerased:
             self.s[10] += 1
         out = result.to_bytes(size, "little") if unerased else data
+        n = size // 2 if cut else size
+        if addr <= self.short_at < addr + n:
+            n = self.short_at - addr
         self.f.seek(addr)
-        self.f.write(memoryview(out)[:size // 2] if cut else out)
+        self.f.write(memoryview(out)[:n] if n < size else out)
         if cut:
             self._cut()
         self._save()

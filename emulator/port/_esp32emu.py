@@ -11,6 +11,8 @@ Configuration comes from the runner through environment variables:
     ESP32_STRICT        "1": writing over unerased flash raises OSError instead of ANDing
     ESP32_STUCK_AT      a flash address whose byte has a worn-out cell: its lowest bit stays 0
                         after an erase (a fault for the firmware's read-back checks)
+    ESP32_SHORT_AT      a flash address no program reaches: a write over it stores only the
+                        bytes before it and reports success (a program that stopped short)
     ESP32_WDT_GRACE_MS  slack added to machine.WDT timeouts (host slowness)
     ESP32_WDT_MODEL     "0": ignore the modelled flash busy time in the watchdog
     ESP32_UNIQUE_ID     12 hex digits: machine.unique_id() (the Wi-Fi MAC)
@@ -186,7 +188,8 @@ def _power_cut():
 
 flash = norflash.NorFlash(FLASH_PATH, STATE + "/" + norflash.STATS_FILE,
                           _int(_env("ESP32_CUT_AT"), 0), _env("ESP32_STRICT") == "1",
-                          _power_cut, _int(_env("ESP32_STUCK_AT"), -1), _env("ESP32_OPLOG"))
+                          _power_cut, _int(_env("ESP32_STUCK_AT"), -1), _env("ESP32_OPLOG"),
+                          _int(_env("ESP32_SHORT_AT"), -1))
 partitions = ff.with_runtime_vfs(
     ff.parse_partition_table(flash.read(ff.PARTITION_TABLE_OFFSET, ff.PARTITION_TABLE_MAX_LEN)),
     flash.size)

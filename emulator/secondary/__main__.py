@@ -77,6 +77,7 @@ class Runner:
         self.faults_path = mcu.state / "faults.json"
         self.receiver = Receiver(mcu.buf_size)
         self.stop = False
+        self.reset_due: float | None = None  # a reset answered, to come then (reset_late)
 
     def boot(self, cause: str) -> None:
         self.receiver = Receiver(self.mcu.buf_size)
@@ -86,6 +87,7 @@ class Runner:
             _write(self.fd, (BANNER % running).encode())
 
     def reset(self, cause: str = "reset") -> None:
+        self.reset_due = None
         _drain(self.fd)  # what came while it was resetting is lost; it listens once booted
         self.boot(cause)
         self.booted_at = time.monotonic()
@@ -98,7 +100,12 @@ class Runner:
                 self.mcu.log("app: watchdog reset")
                 self.reset("watchdog")
                 continue
-            if not select.select([self.fd], [], [], 0.05 if self.mcu.hung else 0.2)[0]:
+            if self.reset_due is not None and time.monotonic() >= self.reset_due:
+                self.mcu.log("os: reset requested (late)")
+                self.reset()
+                continue
+            quick = self.mcu.hung or self.reset_due is not None
+            if not select.select([self.fd], [], [], 0.05 if quick else 0.2)[0]:
                 continue
             try:
                 data = os.read(self.fd, 4096)
@@ -110,6 +117,17 @@ class Runner:
             for message in self.receiver.feed(data):
                 if self.answer(message):
                     break  # the MCU reset: the rest of what arrived is lost
+
+    def _count_down(self, name: str) -> None:
+        """One more answer of a fault that lasts n answers (-1: for ever)."""
+        faults = Faults.load(self.faults_path)
+        value = getattr(faults, name)
+        if isinstance(value, list):
+            value[1] = value[1] - 1 if value[1] > 0 else value[1]
+            setattr(faults, name, value if value[1] else None)
+        elif value > 0:
+            setattr(faults, name, value - 1)
+        faults.save(self.faults_path)
 
     def wait(self, seconds: float) -> bool:
         """Busy for that long, reading nothing (what comes waits in the line); False if the
@@ -162,6 +180,12 @@ class Runner:
             if forever:
                 self.mcu.log("fault: stalled for good, no answer")
                 return False
+        if reply is not None and faults.only and list(reply[4:6] + reply[7:8]) != [0, *faults.only]:
+            faults = Faults(**{**faults.__dict__, "late": None, "twice": 0, "stale": 0})  # not this one
+        if reply is not None and faults.late and faults.late[1]:
+            hold = max(hold, faults.late[0] / 1000)
+            self.mcu.log("fault: answer %d ms late" % faults.late[0])
+            self._count_down("late")
         if hold > 0 and not self.wait(hold):
             return False  # stopped meanwhile
         if reply is not None:
@@ -172,7 +196,24 @@ class Runner:
                     faults = Faults.load(self.faults_path)
                     faults.corrupt = max(0, faults.corrupt - 1)
                     faults.save(self.faults_path)
+            if faults.stale:
+                out = bytearray(reply)
+                out[6] = (out[6] - 1) & 0xFF  # the header's sequence number
+                reply = bytes(out)
+                self.mcu.log("fault: answer with the sequence number of the request before")
+                self._count_down("stale")
             _write(self.fd, encode_packet(reply, bad_crc=bad))
+            if faults.twice:
+                self.mcu.log("fault: answer sent twice")
+                _write(self.fd, encode_packet(reply, bad_crc=bad))
+                self._count_down("twice")
+        if reset_after and faults.reset_late:
+            self.mcu.log("fault: reset answered, done %s s later" % faults.reset_late)
+            self.reset_due = time.monotonic() + faults.reset_late
+            faults = Faults.load(self.faults_path)
+            faults.reset_late = None  # once
+            faults.save(self.faults_path)
+            return False
         if reset_after:
             time.sleep(RESET_DELAY_S)
             self.mcu.log("os: reset requested")

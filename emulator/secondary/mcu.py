@@ -90,7 +90,13 @@ class Faults:
     [bytes, ms] or [bytes, ms, n]: each upload chunk (the next n of them) is taken only up to
     that many bytes (0: all of it) and answered after ms milliseconds. stall: [byte, seconds]: when an upload reaches this byte
     of the image the MCU goes quiet for that long before it answers (it reads nothing
-    meanwhile; what comes waits in the line), once; seconds below 0: for good (then silent)."""
+    meanwhile; what comes waits in the line), once; seconds below 0: for good (then silent).
+    late: [ms, n]: the next n answers (-1: every one), to any request, go out ms milliseconds
+    late (the MCU reads nothing meanwhile). twice: the next n answers go out twice. stale: the
+    next n answers carry the sequence number of the request before. reset_late: seconds: a
+    reset request is answered and the MCU goes on running (and answering) for that long
+    before it resets; once. only: [group, command]: late, twice and stale apply to the answers
+    to that request alone (OS reset: [0, 5]; image state: [1, 0]; upload: [1, 1])."""
 
     silent: bool = False
     corrupt: int = 0
@@ -98,6 +104,11 @@ class Faults:
     refuse: str | None = None
     slow: list[float] | None = None
     stall: list[float] | None = None
+    late: list[float] | None = None
+    twice: int = 0
+    stale: int = 0
+    reset_late: float | None = None
+    only: list[int] | None = None
 
     @classmethod
     def load(cls, path: Path) -> "Faults":
@@ -105,11 +116,12 @@ class Faults:
             data = json.loads(path.read_text() or "{}")
         except (OSError, ValueError):
             data = {}
-        return cls(**{k: data[k] for k in ("silent", "corrupt", "reset_at", "refuse", "slow", "stall")
+        return cls(**{k: data[k] for k in ("silent", "corrupt", "reset_at", "refuse", "slow", "stall",
+                                           "late", "twice", "stale", "reset_late", "only")
                       if k in data})
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(".%d.tmp" % os.getpid())  # the MCU and a test may both write
         tmp.write_text(json.dumps(self.__dict__))
         os.replace(tmp, path)
 

@@ -27,6 +27,8 @@ def run(jobs, job, fs, rec):
         job.update("IN_PROGRESS", {"step": "files", "from_version": core.version()})
     except Exception as e:
         log("start", "job not started: %s" % e)
+        if getattr(e, "code", None) == "Timeout":
+            raise  # no answer: the caller reconnects and looks again
         return None
     core.save(rec)
     for f in fs:

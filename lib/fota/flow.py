@@ -222,6 +222,8 @@ def _run(jobs, job, disconnect_mqtt):
         job.update("IN_PROGRESS", _details(app, {"step": "download", "from_version": old}))
     except Exception as e:
         log("start", "job not started: %s" % e)
+        if getattr(e, "code", None) == "Timeout":
+            raise  # no answer: the caller reconnects and looks again (the update may have been made)
         return False
     run = apps().mounted if app else otaslot.slot_index(otaslot.running())
     rec = {"job": job.id, "step": "download", "slot": p.slot, "from": run, "tries": tries,

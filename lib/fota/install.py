@@ -10,7 +10,7 @@
 from esp32 import Partition
 from fota import core, otaslot
 from fota.core import FotaError, apps, config_file, feed, log, version, why
-from fota.https import Broken, HTTPError, get
+from fota.https import Broken, File, HTTPError
 from fota.plan import DocError, base, kind, plan
 
 
@@ -156,7 +156,7 @@ def source(p, ca, conn):
     if ca is None:
         ca = core.https_ca or config_file("https_ca") or config_file("ca")
     log("download", "over HTTPS from %s" % p.url.split("/")[2])
-    return lambda start: get(p.url, ca, start=start)
+    return File(p.url, ca, feed).open
 
 
 def _image(p, source, state):

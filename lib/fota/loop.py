@@ -10,8 +10,10 @@
 # At boot and after every job it ends, the board reports what it runs to its device shadow
 # (fota/shadow.py); a report that could not be sent is sent after the next connect.
 # config.json may set "telemetry_s" (default 30), "watchdog_s" (default 120), "trial_s"
-# (default 120: how long a new firmware may try to reach AWS IoT before it rolls back) and
-# "cpu_boost" (default true: an update runs the CPU at 240 MHz, fota/core.py: cpu_fast).
+# (default 120: how long a new firmware may try to reach AWS IoT before it rolls back),
+# "jobs_s" (default 300: the job list is looked at this often even when no notification came,
+# since one can be lost on the way: they come at QoS 0) and "cpu_boost" (default true: an
+# update runs the CPU at 240 MHz, fota/core.py: cpu_fast).
 
 import gc
 import json
@@ -66,6 +68,7 @@ def run(job_cbk=None, check=None, settings=None):
         settings()
     cfg = load_config()
     every = cfg.get("telemetry_s", 30)
+    look = cfg.get("jobs_s", 300) * 1000
     print("app: firmware", core.version(), "application", apps.version(), "thing", cfg["thing"],
           "trial" if core.testing() else "")
     wdt = machine.WDT(timeout=cfg.get("watchdog_s", 120) * 1000)  # a hang resets the board
@@ -77,6 +80,7 @@ def run(job_cbk=None, check=None, settings=None):
     reported = -1  # jobs.ended at the last shadow report; -1: none yet since boot
     pause, fails, n = 1, 0, 0
     trial_end = time.ticks_add(time.ticks_ms(), cfg.get("trial_s", 120) * 1000)
+    looked = time.ticks_ms()  # the last look at the job list
     while True:
         wdt.feed()
         if settings:
@@ -88,8 +92,12 @@ def run(job_cbk=None, check=None, settings=None):
                 if core.testing():
                     trial(jobs, checks)
                 flow.handle_fota_jobs(jobs, force=True, job_cbk=job_cbk)
+                looked = time.ticks_ms()
                 pause, fails = 1, 0
-            flow.handle_fota_jobs(jobs, job_cbk=job_cbk)
+            force = time.ticks_diff(time.ticks_ms(), looked) >= look
+            if force:
+                looked = time.ticks_ms()
+            flow.handle_fota_jobs(jobs, force=force, job_cbk=job_cbk)
             if not conn.connected():
                 continue  # the update flow closed the session and could not reopen it
             if jobs.ended != reported:

@@ -17,7 +17,7 @@
 #   confirm()           image state write     make the running image permanent
 #   erase()             image erase           the secondary slot
 #   params()            MCUmgr parameters     -> the MCU's buffer size, or None
-#   reset()             OS reset
+#   reset()             OS reset: sent once, a lost answer is no error (see reset)
 
 import binascii
 import struct
@@ -113,11 +113,16 @@ class Smp:
         return n if isinstance(n, int) else None
 
     def reset(self):
-        self.request(OP_WRITE, GROUP_OS, 5, {})
+        # Sent once: an MCU whose answer was lost may have reset all the same, and a second
+        # reset would end the test boot of the image it swapped in (MCUboot reverts it). The
+        # caller reads the image state to know.
+        self.request(OP_WRITE, GROUP_OS, 5, {}, tries=1, lost=True)
 
     # --- one request and its answer ---------------------------------------------------------
 
-    def request(self, op, group, cmd, fields, tries=TRIES):
+    def request(self, op, group, cmd, fields, tries=TRIES, lost=False):
+        # -> the answer (a dict); SmpError if it carries an error, or if none came (unless
+        # lost: then None).
         what = NAMES.get((group, cmd)) or "group %d command %d" % (group, cmd)
         for _ in range(tries):
             self.seq = (self.seq + 1) & 0xFF
@@ -125,6 +130,8 @@ class Smp:
             answer = self._answer(op + 1, group, cmd)
             if answer is not None:
                 return _check(answer, what)
+        if lost:
+            return None
         if self.bad:
             raise SmpError("garbled answer to %s: %s" % (what, self.bad))
         raise SmpError("no answer to %s in %d ms" % (what, self.timeout_ms))

@@ -313,23 +313,38 @@ class SmpTarget:
             self.smp.reset()
         except smp.SmpError as e:
             raise self._error(e)
-        end = time.ticks_add(time.ticks_ms(), self.reset_ms)  # it answers first, then resets
-        while time.ticks_diff(end, time.ticks_ms()) > 0:  # (Zephyr: 250 ms later)
-            self.feed()
-            time.sleep_ms(50)
+        self._pause(self.reset_ms)  # it answers first, then resets (Zephyr: 250 ms later)
 
     def state(self, f):
-        # Once the MCU is back from its reset (boot_ms at most).
+        # Once the MCU is back from its reset (boot_ms at most). An MCU answers a reset request
+        # first and resets after (Zephyr: 250 ms, some much later): while it still lists an
+        # image pending in its secondary slot, it has not reset yet.
         deadline = time.ticks_add(time.ticks_ms(), self.boot_ms)
         while True:
             try:
-                return self._running()
+                ims = self.smp.images()
+                pending = [im.get("version") for im in ims if im.get("pending") and not im.get("active")]
+                if not pending:
+                    return self._running(ims)
+                why = None
             except smp.SmpError as e:
-                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise TargetError("%s does not answer after its reset: %s" % (self.name, e))
+                why = e
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                if why:
+                    raise TargetError("%s does not answer after its reset: %s" % (self.name, why))
+                raise TargetError("%s does not reset: image %s is still pending after %d ms"
+                                  % (self.name, pending[0], self.boot_ms))
+            if not why:
+                self._pause(100)
 
-    def _running(self):
-        for im in self.smp.images():
+    def _pause(self, ms):
+        end = time.ticks_add(time.ticks_ms(), ms)
+        while time.ticks_diff(end, time.ticks_ms()) > 0:
+            self.feed()
+            time.sleep_ms(min(50, ms))
+
+    def _running(self, ims=None):
+        for im in self.smp.images() if ims is None else ims:
             if im.get("active"):  # flags that are false are left out, as Zephyr does
                 return im.get("version"), not im.get("confirmed")
         raise TargetError("%s lists no running image" % self.name)

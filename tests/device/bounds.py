@@ -157,7 +157,7 @@ BOUNDS = [
     row("HTTP header line: at most LINE_MAX bytes", HTTPS, Const("LINE_MAX", 1024),
         **io_("test_https_header_line_length", ("1024",), ("1025",))),
     row("HTTP headers within the timeout (30 s)", HTTPS,
-        (Text("get", "timeout=30"), Text("_line", "time.ticks_diff(deadline, time.ticks_ms()) < 0")),
+        (Const("TIMEOUT", 30), Text("get", "timeout = timeout or TIMEOUT"), Text("_line", "time.ticks_diff(deadline, time.ticks_ms()) < 0")),
         **io_("test_https_headers_within_the_timeout", ("30000ms",), ("30001ms",))),
     row("HTTPS handshakes after certificate date refusals: 3", HTTPS, Text("get", "tries = 3"),
         **io_("test_https_handshakes_after_certificate_date_refusals", ("2",), ("3",))),

@@ -28,6 +28,7 @@ ROWS = [
     "names",
     "slow and stalling MCUs",
     "lying time servers",
+    "misbehaving peers",
 ]
 
 
