@@ -766,6 +766,8 @@ MUTATIONS: list[Mutation] = [
         ("a version of 32 characters", "plan.py", "VERSION_MAX = 31", "VERSION_MAX = 32", "document_field and version"),
         ("character 31 is no control", "plan.py", "o < 32 or 127", "o < 31 or 127", "document_field and control"),
         ("character 159 is no control", "plan.py", "127 <= o < 160", "127 <= o < 159", "document_field and control"),
+        ("the job list looked at a turn late", "loop.py", "time.ticks_diff(time.ticks_ms(), looked) >= look",
+         "time.ticks_diff(time.ticks_ms(), looked) > look", "jobs_look"),
         ("a ninth short upload answer", "target.py", "if self.short > SHORT:", "if self.short > SHORT + 1:",
          "short_upload"),
         ("the MCU's buffer size of 2 * OVERHEAD", "target.py", "n > 2 * OVERHEAD", "n >= 2 * OVERHEAD", "upload_chunk"),

@@ -218,6 +218,8 @@ BOUNDS = [
         inside=(f"{B}test_loop_backoff_below_its_cap",), outside=(f"{B}test_loop_backoff_at_its_cap",)),
     row("watchdog_s: 120 by default", LOOP, Text("run", 'cfg.get("watchdog_s", 120)'),
         inside=ids("test_loop_watchdog_timeout", "default-120s"), outside=ids("test_loop_watchdog_timeout", "config-7s")),
+    row("jobs_s: the job list looked at every 300 s by default", LOOP, Text("run", 'cfg.get("jobs_s", 300)'),
+        inside=ids("test_loop_jobs_look_period", "default-300s"), outside=ids("test_loop_jobs_look_period", "config-7s")),
     row("telemetry_s: 30 by default", LOOP, Text("run", 'cfg.get("telemetry_s", 30)'),
         inside=ids("test_loop_telemetry_period", "default-30s"), outside=ids("test_loop_telemetry_period", "config-7s")),
     row("trial_s: a trial boot reaches AWS IoT within it (120 by default)", LOOP,

@@ -1009,9 +1009,10 @@ class Conn:
         self.up = True
     def close(self):
         self.up = False
+    publishes = 1  # telemetry messages before the run stops
     def publish(self, topic, msg):
         events.append(["publish", lt.t])
-        if len([e for e in events if e[0] == "publish"]) > 1:
+        if len([e for e in events if e[0] == "publish"]) > Conn.publishes:
             raise KeyboardInterrupt
 
 class Jobs:
@@ -1084,6 +1085,27 @@ run()
 out([e[1] for e in events if e[0] == "wait"])
 """)
     assert got == [1000] * waits
+
+
+@pytest.mark.parametrize("setting,period", cases([("default-300s", None, 300), ("config-7s", 7, 7)]))
+def test_loop_jobs_look_period(setting, period):
+    # With no notification, the job list is looked at again (force) once `period` seconds
+    # have passed since the last look, not a turn (1 s) earlier.
+    got = loop(f"""
+cfg["telemetry_s"] = 1
+if {setting!r} is not None:
+    cfg["jobs_s"] = {setting!r}
+Conn.publishes = {period} + 3
+looks = []
+flow.handle_fota_jobs = lambda jobs, force=False, job_cbk=None: looks.append([lt.t, force])
+run()
+out(looks)
+""")
+    t0 = got[0][0]  # the look after connecting, forced
+    assert got[0][1] is True
+    forced = [t - t0 for t, force in got[1:] if force]
+    assert forced and forced[0] == period * 1000
+    assert max(t - t0 for t, force in got[1:] if not force and t - t0 < forced[0]) == period * 1000 - 1000
 
 
 @pytest.mark.parametrize("setting,fail_at,rejected", cases([
