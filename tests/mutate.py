@@ -36,7 +36,8 @@ running (a plugin writes its node id to a file before each test; MicroPython rea
 through os.VfsPosix, which reaches the host even on the emulated board). The map is then
 test -> {file::function}, with each test's duration and outcome. A mutant runs the tests that
 run its function (for code outside any function, its module's, and for a module-level
-constant also those that run the functions of its file that read it), quickest first, at most
+constant also those that run the functions of its file that read it), the module's own test
+files first (tests/*/test_*<module>*.py: they say what the module does), then quickest first, at most
 --max-tests of them and --budget seconds (as the map run timed them), with -x and a time
 limit; a test that failed in the map run is not used.
 
@@ -569,7 +570,8 @@ def readers(path: Path, names: tuple[str, ...]) -> list[str]:
 def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
               root: Path = ROOT) -> list[str]:
     """The tests that run the mutant's function (or the nearest enclosing one,
-    or its module, when the function itself is not instrumented), quickest first, at most `limit`
+    or its module, when the function itself is not instrumented), those of the module's own test
+    files (test_*<module>*.py) first, then quickest first, at most `limit`
     and `budget` seconds of them (as the map run timed them, at least one test); tests that
     failed in the map run left out."""
     usable = {n: t for n, t in tmap["tests"].items() if t["outcome"] == "passed"}
@@ -580,8 +582,13 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
     names = {f"{mu.file}::{'.'.join(parts) or '<module>'}"}
     if not parts and mu.names:  # a module-level constant: the module's tests and its readers'
         names |= {f"{mu.file}::{f}" for f in readers(root / mu.file, mu.names)}
+    stem = Path(mu.file).stem
+
+    def own(n: str) -> bool:  # a test of the module's own test files: tests/*/test_*<stem>*.py
+        return stem != "__init__" and stem in Path(n.split("::")[0]).stem
+
     chosen = sorted((n for n, t in usable.items() if names & set(t["hits"])),
-                    key=lambda n: (usable[n]["duration"], n))
+                    key=lambda n: (not own(n), usable[n]["duration"], n))
     out: list[str] = []
     spent = 0.0
     for n in chosen[:limit]:

@@ -217,6 +217,21 @@ def test_a_mutant_gets_the_quickest_tests_of_its_function_within_the_budget():
     assert mutate.tests_for(mu("C"), tmap, 10) == ["t4"]
 
 
+def test_the_tests_of_the_modules_own_test_file_come_first():
+    tmap = {"functions": ["lib/fota/https.py::get"], "tests": {
+        "tests/device/test_update.py::test_quick": {"duration": 0.1, "outcome": "passed",
+                                                     "hits": ["lib/fota/https.py::get"]},
+        "tests/device/test_https.py::test_slow": {"duration": 4.0, "outcome": "passed",
+                                                   "hits": ["lib/fota/https.py::get"]},
+        "tests/device/test_https_edges.py::test_range": {"duration": 2.0, "outcome": "passed",
+                                                          "hits": ["lib/fota/https.py::get"]}}}
+    mu = Mutant("lib/fota/https.py", "get", "op", 1, 0, 0, "", "")
+    assert mutate.tests_for(mu, tmap, 10) == ["tests/device/test_https_edges.py::test_range",
+                                              "tests/device/test_https.py::test_slow",
+                                              "tests/device/test_update.py::test_quick"]
+    assert mutate.tests_for(mu, tmap, 10, budget=3.0) == ["tests/device/test_https_edges.py::test_range"]
+
+
 def test_a_module_constant_is_tried_by_the_tests_of_the_functions_that_read_it(tmp_path):
     (tmp_path / "a.py").write_text("CHUNK = 4 * 1024\nOTHER = 1\n\n\ndef copy(n=3):\n    return CHUNK\n\n\n"
                                    "def other():\n    return OTHER\n")
