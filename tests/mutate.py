@@ -36,10 +36,10 @@ running (a plugin writes its node id to a file before each test; MicroPython rea
 through os.VfsPosix, which reaches the host even on the emulated board). The map is then
 test -> {file::function}, with each test's duration and outcome. A mutant runs the tests that
 run its function (for code outside any function, its module's, and for a module-level
-constant also those that run the functions of its file that read it), the module's own test
-files first (tests/*/test_*<module>*.py: they say what the module does), then quickest first, at most
---max-tests of them and --budget seconds (as the map run timed them), with -x and a time
-limit; a test that failed in the map run is not used.
+constant also those that run the functions of its file that read it): the tests of the
+module's own test files (tests/*/test_*<module>*.py: they say what the module does), then the
+others, each group quickest first and within --budget seconds (as the map run timed them), at
+most --max-tests in all, with -x and a time limit; a test that failed in the map run is not used.
 
 Results: killed (a test failed, or the time limit passed), survived, untested (no test runs
 its function: counted with the survivors), equivalent (listed in tests/mutants-equivalent.txt:
@@ -570,10 +570,10 @@ def readers(path: Path, names: tuple[str, ...]) -> list[str]:
 def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
               root: Path = ROOT) -> list[str]:
     """The tests that run the mutant's function (or the nearest enclosing one,
-    or its module, when the function itself is not instrumented), those of the module's own test
-    files (test_*<module>*.py) first, then quickest first, at most `limit`
-    and `budget` seconds of them (as the map run timed them, at least one test); tests that
-    failed in the map run left out."""
+    or its module, when the function itself is not instrumented): those of the module's own test
+    files (test_*<module>*.py), then the others, each group quickest first and within `budget`
+    seconds (as the map run timed them; at least one test), at most `limit`; tests that failed
+    in the map run left out."""
     usable = {n: t for n, t in tmap["tests"].items() if t["outcome"] == "passed"}
     known = set(tmap["functions"])
     parts = mu.function.split(".") if mu.function != "<module>" else []
@@ -588,14 +588,15 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
         return stem != "__init__" and stem in Path(n.split("::")[0]).stem
 
     chosen = sorted((n for n, t in usable.items() if names & set(t["hits"])),
-                    key=lambda n: (not own(n), usable[n]["duration"], n))
+                    key=lambda n: (usable[n]["duration"], n))
     out: list[str] = []
-    spent = 0.0
-    for n in chosen[:limit]:
-        spent += usable[n]["duration"]
-        if out and budget is not None and spent > budget:
-            break
-        out.append(n)
+    for group in ([n for n in chosen if own(n)], [n for n in chosen if not own(n)]):
+        spent = 0.0  # the module's own tests within the budget, then the others within it
+        for n in group:
+            spent += usable[n]["duration"]
+            if len(out) >= limit or (out and budget is not None and spent > budget):
+                break
+            out.append(n)
     return out
 
 

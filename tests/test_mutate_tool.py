@@ -229,7 +229,11 @@ def test_the_tests_of_the_modules_own_test_file_come_first():
     assert mutate.tests_for(mu, tmap, 10) == ["tests/device/test_https_edges.py::test_range",
                                               "tests/device/test_https.py::test_slow",
                                               "tests/device/test_update.py::test_quick"]
-    assert mutate.tests_for(mu, tmap, 10, budget=3.0) == ["tests/device/test_https_edges.py::test_range"]
+    # each group within the budget: the own tests up to 3 s, then the quickest others up to 3 s
+    assert mutate.tests_for(mu, tmap, 10, budget=3.0) == ["tests/device/test_https_edges.py::test_range",
+                                                          "tests/device/test_update.py::test_quick"]
+    assert mutate.tests_for(mu, tmap, 2) == ["tests/device/test_https_edges.py::test_range",
+                                             "tests/device/test_https.py::test_slow"]
 
 
 def test_a_module_constant_is_tried_by_the_tests_of_the_functions_that_read_it(tmp_path):
