@@ -1,0 +1,97 @@
+"""The stand-in's GetStream (tools/fotatools/cloud/streams.py), in process: each field of a
+request on both sides of its bounds and of the wrong type, in JSON and in CBOR, and what
+comes back for a good one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fotatools.cloud import cbor
+from fotatools.cloud.db import Database
+from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.streams import StreamsEngine
+
+DATA = bytes(range(256)) * 4 + b"tail"  # 1028 bytes: four blocks of 256 and one of 4
+
+
+@pytest.fixture()
+def engine(tmp_path: Path):
+    db = Database(tmp_path / "cloud.db")
+    store = ObjectStore(tmp_path / "store", b"k" * 32)
+    store.put("bucket", "f.bin", DATA)
+    sent: list[tuple[str, Any]] = []
+
+    def publish(topic: str, payload: bytes) -> None:
+        sent.append((topic, json.loads(payload) if topic.endswith("json") else cbor.loads(payload)))
+
+    e = StreamsEngine(db, store, publish=publish)
+    e.create_stream({"streamId": "s1", "roleArn": "arn:aws:iam::123456789012:role/r",
+                     "files": [{"fileId": 7, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]})
+    e.sent = sent  # type: ignore[attr-defined]
+    yield e
+    db.close()
+
+
+def get(engine, fmt: str = "json", **req: Any) -> list[tuple[str, Any]]:
+    engine.sent.clear()
+    body = {"c": "t", "s": 1, "f": 7, "l": 256, **req}
+    body = {k: v for k, v in body.items() if v is not None}
+    payload = json.dumps(body).encode() if fmt == "json" else cbor.dumps(body)
+    engine.handle(f"$aws/things/dev/streams/s1/get/{fmt}", payload)
+    return list(engine.sent)
+
+
+def refusal(engine, fmt: str = "json", **req: Any) -> tuple[str, str] | None:
+    (topic, body), = get(engine, fmt, **req)
+    if topic.endswith(f"/rejected/{fmt}"):
+        assert body["o"] == body["code"] and body["m"] == body["message"] and body["c"] == "t"
+        return body["o"], body["m"]
+    assert topic == f"$aws/things/dev/streams/s1/data/{fmt}"
+    return None
+
+
+@pytest.mark.parametrize("fmt", ["json", "cbor"])
+def test_each_field_of_the_wrong_type_is_named(engine, fmt):
+    code = "InvalidRequest" if fmt == "json" else "InvalidCbor"
+    for field, what in [("s", "stream version"), ("f", "file id"), ("l", "block size"),
+                        ("o", "block offset"), ("n", "number of blocks")]:
+        assert refusal(engine, fmt, **{field: "1"}) == (code, f'"{field}" ({what}) must be an integer')
+        assert refusal(engine, fmt, **{field: True}) == (code, f'"{field}" ({what}) must be an integer')
+
+
+def test_each_bound_of_a_request_both_sides(engine):
+    assert refusal(engine, f=None) == ("InvalidRequest", '"f" (file id) is required')
+    assert refusal(engine, l=None) == ("InvalidRequest", '"l" (block size) is required')
+    assert refusal(engine, f=-1) == ("InvalidRequest", '"f" (file id) must be 0-255')
+    assert refusal(engine, f=256) == ("InvalidRequest", '"f" (file id) must be 0-255')
+    assert refusal(engine, f=0)[0] == "ResourceNotFound" and refusal(engine, f=255)[0] == "ResourceNotFound"
+    assert refusal(engine, l=255) == ("BlockSizeOutOfBounds", "The block size 255 is out of bounds (256-131072)")
+    assert refusal(engine, l=131073) == ("BlockSizeOutOfBounds",
+                                         "The block size 131073 is out of bounds (256-131072)")
+    assert refusal(engine, l=256) is None and refusal(engine, l=131072) is None
+    assert refusal(engine, o=-1) == ("OffsetOutOfBounds", "The block offset -1 is out of bounds (0-98304)")
+    assert refusal(engine, o=98305) == ("OffsetOutOfBounds", "The block offset 98305 is out of bounds (0-98304)")
+    assert refusal(engine, o=0) is None and refusal(engine, o=4) is None
+    assert refusal(engine, o=5)[0] != "OffsetOutOfBounds" and refusal(engine, o=98304)[0] != "OffsetOutOfBounds"
+    assert refusal(engine, n=-1) == ("BlockCountLimitExceeded",
+                                     "The number of blocks -1 is out of bounds (0-98304)")
+    assert refusal(engine, n=98305) == ("BlockCountLimitExceeded",
+                                        "The number of blocks 98305 is out of bounds (0-98304)")
+    assert refusal(engine, n=98304) is None
+    assert refusal(engine, s=2)[0] == "VersionMismatch"
+
+
+def test_the_blocks_a_good_request_gets(engine):
+    sent = get(engine, n=2, o=3)
+    assert [(t, b["f"], b["i"], b["l"]) for t, b in sent] == [
+        ("$aws/things/dev/streams/s1/data/json", 7, 3, 256), ("$aws/things/dev/streams/s1/data/json", 7, 4, 4)]
+    import base64
+
+    assert base64.b64decode(sent[0][1]["p"]) == DATA[768:1024] and base64.b64decode(sent[1][1]["p"]) == b"tail"
+    sent = get(engine, "cbor", l=512, o=1)
+    assert [(b["f"], b["i"], b["l"], bytes(b["p"])) for _, b in sent] == [(7, 1, 512, DATA[512:1024])]
+    assert all(b["c"] == "t" for _, b in sent)
