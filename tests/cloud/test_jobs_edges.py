@@ -1,0 +1,156 @@
+"""The stand-in's job configuration and device request fields (tools/fotatools/cloud/jobs.py),
+in process: every bound on both sides, every field of the wrong type, and what a good
+configuration becomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fotatools.cloud.db import Database
+from fotatools.cloud.jobs import MAX_DOCUMENT, ControlError, JobsEngine, RequestRejected
+
+
+@pytest.fixture()
+def engine(tmp_path):
+    db = Database(tmp_path / "cloud.db")
+    yield JobsEngine(db, presign=lambda bucket, key, expires: "https://x", minute=1.0)
+    db.close()
+
+
+def config(engine, **params: Any) -> Any:
+    try:
+        return engine._validate_job_config(params)
+    except ControlError as e:
+        assert e.kind == "InvalidRequestException"
+        return e.message
+
+
+RATE = "maximumPerMinute must be an integer 1..1000"
+BASE = "exponentialRate.baseRatePerMinute must be an integer 1..1000"
+FACTOR = "exponentialRate.incrementFactor must be 1.1..5"
+CRIT = "rateIncreaseCriteria needs one of numberOfNotifiedThings or numberOfSucceededThings (>= 1)"
+
+
+def exp(base: Any = 10, factor: Any = 2, crit: Any = None) -> dict:
+    return {"jobExecutionsRolloutConfig": {"exponentialRate": {
+        "baseRatePerMinute": base, "incrementFactor": factor,
+        "rateIncreaseCriteria": {"numberOfNotifiedThings": 1} if crit is None else crit}}}
+
+
+def test_rollout_bounds(engine):
+    for m, ok in [(0, False), (1, True), (1000, True), (1001, False), (True, False), ("5", False), (2.0, False)]:
+        got = config(engine, jobExecutionsRolloutConfig={"maximumPerMinute": m})
+        assert got == ({"jobExecutionsRolloutConfig": {"maximumPerMinute": m}} if ok else RATE), m
+    assert config(engine, jobExecutionsRolloutConfig=[]) == "jobExecutionsRolloutConfig must be an object"
+    assert config(engine, jobExecutionsRolloutConfig={}) == {"jobExecutionsRolloutConfig": {}}
+    assert config(engine, jobExecutionsRolloutConfig={"exponentialRate": 1}) == "exponentialRate must be an object"
+    for base, ok in [(0, False), (1, True), (1000, True), (1001, False), (False, False)]:
+        assert (config(engine, **exp(base=base)) == BASE) is not ok, base
+    for factor, ok in [(1.09, False), (1.1, True), (5, True), (5.01, False), (True, False), ("2", False)]:
+        assert (config(engine, **exp(factor=factor)) == FACTOR) is not ok, factor
+    for crit, ok in [({"numberOfNotifiedThings": 1}, True), ({"numberOfSucceededThings": 1}, True),
+                     ({"numberOfNotifiedThings": 0}, False), ({"numberOfSucceededThings": 0}, False),
+                     ({"numberOfNotifiedThings": 1, "numberOfSucceededThings": 1}, False), ({}, False),
+                     ({"numberOfNotifiedThings": True}, False), ({"other": 1}, False), ([1], False)]:
+        assert (config(engine, **exp(crit=crit)) == CRIT) is not ok, crit
+    assert config(engine, **exp(base=7, factor=3, crit={"numberOfSucceededThings": 4})) == {
+        "jobExecutionsRolloutConfig": {"exponentialRate": {
+            "baseRatePerMinute": 7, "incrementFactor": 3.0, "rateIncreaseCriteria": {"numberOfSucceededThings": 4}}}}
+
+
+def abort(**c: Any) -> dict:
+    crit = {"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 50,
+            "minNumberOfExecutedThings": 1, **c}
+    return {"abortConfig": {"criteriaList": [{k: v for k, v in crit.items() if v is not None}]}}
+
+
+def test_abort_bounds(engine):
+    assert config(engine, **abort()) == {"abortConfig": {"criteriaList": [
+        {"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 50.0, "minNumberOfExecutedThings": 1}]}}
+    for t in ("FAILED", "REJECTED", "TIMED_OUT", "ALL"):
+        assert config(engine, **abort(failureType=t))["abortConfig"]["criteriaList"][0]["failureType"] == t
+    assert config(engine, **abort(failureType="CANCELED")) == \
+        "abort failureType must be FAILED, REJECTED, TIMED_OUT or ALL"
+    assert config(engine, **abort(action="STOP")) == "abort action must be CANCEL"
+    pct = "thresholdPercentage must be 0..100 with at most two decimals"
+    for p, ok in [(-0.01, False), (0, True), (100, True), (100.01, False), (12.34, True), (12.345, False),
+                  (True, False), ("5", False), (None, False)]:
+        assert (config(engine, **abort(thresholdPercentage=p)) == pct) is not ok, p
+    n = "minNumberOfExecutedThings must be an integer >= 1"
+    for v, ok in [(0, False), (1, True), (10**6, True), (True, False), (1.0, False), (None, False)]:
+        assert (config(engine, **abort(minNumberOfExecutedThings=v)) == n) is not ok, v
+    empty = "abortConfig.criteriaList must be a non-empty list"
+    assert config(engine, abortConfig={"criteriaList": []}) == empty
+    assert config(engine, abortConfig=[]) == empty and config(engine, abortConfig={}) == empty
+    assert config(engine, abortConfig={"criteriaList": [1]}) == "abort criteria must be objects"
+
+
+def test_timeout_presigned_and_retry_bounds(engine):
+    t = "inProgressTimeoutInMinutes must be an integer 1..10080"
+    for v, ok in [(0, False), (1, True), (10080, True), (10081, False), (True, False), (None, False)]:
+        got = config(engine, timeoutConfig={"inProgressTimeoutInMinutes": v})
+        assert got == ({"timeoutConfig": {"inProgressTimeoutInMinutes": v}} if ok else t), v
+    assert config(engine, timeoutConfig=5) == t
+    e = "presignedUrlConfig.expiresInSec must be an integer 60..3600"
+    for v, ok in [(59, False), (60, True), (3600, True), (3601, False), (True, False), ("60", False)]:
+        got = config(engine, presignedUrlConfig={"expiresInSec": v})
+        assert got == ({"presignedUrlConfig": {"expiresInSec": v}} if ok else e), v
+    assert config(engine, presignedUrlConfig={}) == {"presignedUrlConfig": {"expiresInSec": 3600}}
+    assert config(engine, presignedUrlConfig={"roleArn": "r"}) == \
+        {"presignedUrlConfig": {"expiresInSec": 3600, "roleArn": "r"}}
+    assert config(engine, presignedUrlConfig=1) == "presignedUrlConfig must be an object"
+    r = "numberOfRetries must be an integer 0..10"
+    for v, ok in [(-1, False), (0, True), (10, True), (11, False), (True, False), (None, False)]:
+        got = config(engine, jobExecutionsRetryConfig={"criteriaList": [{"failureType": "ALL", "numberOfRetries": v}]})
+        assert got == ({"jobExecutionsRetryConfig": {"criteriaList": [
+            {"failureType": "ALL", "numberOfRetries": v}]}} if ok else r), v
+    for f, ok in [("FAILED", True), ("TIMED_OUT", True), ("ALL", True), ("REJECTED", False)]:
+        got = config(engine, jobExecutionsRetryConfig={"criteriaList": [{"failureType": f, "numberOfRetries": 1}]})
+        assert (got == "retry failureType must be FAILED, TIMED_OUT or ALL") is not ok, f
+    assert config(engine, jobExecutionsRetryConfig={"criteriaList": []}) == \
+        "jobExecutionsRetryConfig.criteriaList must be a non-empty list"
+    assert config(engine) == {}
+
+
+def test_device_request_integers_both_sides(engine):
+    def opt(req: dict, low: int, high: int | None = None) -> Any:
+        try:
+            return engine._opt_int(req, "n", low, high)
+        except RequestRejected as e:
+            assert e.code == "InvalidRequest"
+            return str(e)
+
+    assert opt({}, 0) is None
+    assert opt({"n": 0}, 0) == 0 and opt({"n": -1}, 0) == "n must be an integer >= 0"
+    assert opt({"n": 5}, 1, 5) == 5 and opt({"n": 6}, 1, 5) == "n must be an integer 1..5"
+    assert opt({"n": 1}, 1, 5) == 1 and opt({"n": 0}, 1, 5) == "n must be an integer 1..5"
+    assert opt({"n": True}, 0) == "n must be an integer >= 0" and opt({"n": "1"}, 0) == "n must be an integer >= 0"
+
+    def step(v: Any) -> Any:
+        try:
+            return engine._step_timeout({"stepTimeoutInMinutes": v})
+        except RequestRejected as e:
+            return str(e)
+
+    bad = "stepTimeoutInMinutes must be -1 or an integer 1..10080"
+    assert engine._step_timeout({}) is None
+    assert [step(v) for v in (-2, -1, 0, 1, 10080, 10081, True)] == [bad, -1, bad, 1, 10080, bad, bad]
+
+
+def test_document_size_both_sides(engine):
+    pad = MAX_DOCUMENT - len('{"a":""}')
+    text, doc = engine._parse_document({"a": "x" * pad})
+    assert len(text) == MAX_DOCUMENT and doc == {"a": "x" * pad}
+    with pytest.raises(ControlError, match=f"document is larger than {MAX_DOCUMENT} bytes"):
+        engine._parse_document({"a": "x" * (pad + 1)})
+    with pytest.raises(ControlError, match="document is larger"):
+        engine._parse_document('{"a":"' + "\u00e9" * (pad // 2 + 1) + '"}')  # bytes, not characters
+    assert engine._parse_document('[1, 2]') == ("[1, 2]", [1, 2])
+    with pytest.raises(ControlError, match="document must be a JSON object or its text"):
+        engine._parse_document(5)
+    with pytest.raises(ControlError, match="document is not valid JSON"):
+        engine._parse_document("{")
+    with pytest.raises(ControlError, match="presigned-URL placeholder has no S3 URL"):
+        engine._parse_document({"u": "${aws:iot:s3-presigned-url:ftp://x}"})
