@@ -13,7 +13,7 @@ import pytest
 from fotatools.cloud import cbor
 from fotatools.cloud.db import Database
 from fotatools.cloud.store import ObjectStore
-from fotatools.cloud.streams import StreamsEngine
+from fotatools.cloud.streams import OUT_OF_RANGE, StreamsEngine
 
 DATA = bytes(range(256)) * 4 + b"tail"  # 1028 bytes: four blocks of 256 and one of 4
 
@@ -38,7 +38,7 @@ def engine(tmp_path: Path):
 
 def get(engine, fmt: str = "json", **req: Any) -> list[tuple[str, Any]]:
     engine.sent.clear()
-    body = {"c": "t", "s": 1, "f": 7, "l": 256, **req}
+    body = {"c": "t", "s": 1, "f": 7, "l": 256, "n": 1, **req}
     body = {k: v for k, v in body.items() if v is not None}
     payload = json.dumps(body).encode() if fmt == "json" else cbor.dumps(body)
     engine.handle(f"$aws/things/dev/streams/s1/get/{fmt}", payload)
@@ -81,7 +81,9 @@ def test_each_bound_of_a_request_both_sides(engine):
                                      "The number of blocks -1 is out of bounds (0-98304)")
     assert refusal(engine, n=98305) == ("BlockCountLimitExceeded",
                                         "The number of blocks 98305 is out of bounds (0-98304)")
-    assert refusal(engine, n=98304) is None
+    assert refusal(engine, n=98304) == ("InvalidRequest", OUT_OF_RANGE)  # within the limit, past the file
+    assert [b["i"] for _, b in get(engine, n=5)] == [0, 1, 2, 3, 4]
+    assert refusal(engine, n=0)[1] == OUT_OF_RANGE
     assert refusal(engine, s=2)[0] == "VersionMismatch"
 
 
@@ -95,3 +97,17 @@ def test_the_blocks_a_good_request_gets(engine):
     sent = get(engine, "cbor", l=512, o=1)
     assert [(b["f"], b["i"], b["l"], bytes(b["p"])) for _, b in sent] == [(7, 1, 512, DATA[512:1024])]
     assert all(b["c"] == "t" for _, b in sent)
+
+
+def test_a_stream_goes_up_to_version_65535_and_no_further(engine):
+    from fotatools.cloud.jobs import ControlError
+
+    row = dict(engine.db.get_stream("s1"))
+    row["version"] = 65534
+    engine.db.put_stream(row, None)
+    assert engine.update_stream({"streamId": "s1", "description": "last"})["streamVersion"] == 65535
+    with pytest.raises(ControlError, match="Stream s1 has reached version 65535") as e:
+        engine.update_stream({"streamId": "s1", "description": "one more"})
+    assert e.value.kind == "LimitExceededException"
+    assert engine.describe_stream("s1")["streamInfo"]["streamVersion"] == 65535
+    assert refusal(engine, s=65535) is None and refusal(engine, s=65534)[0] == "VersionMismatch"
