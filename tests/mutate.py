@@ -659,6 +659,9 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     ap.add_argument("--budget", type=float, default=15.0,
                     help="seconds of tests per mutant (as timed in the map run; at least one test)")
     ap.add_argument("--timeout", type=float, help="seconds per mutant (default: from the map)")
+    ap.add_argument("--only", nargs="+", metavar="TEXT",
+                    help="of the drawn mutants, run only those whose key (as SURVIVED: prints it) "
+                    "holds one of these texts: a run's survivors again, after new tests")
     ap.add_argument("--list", action="store_true", help="print the drawn mutants and stop")
     ap.add_argument("--fail-under", type=float, default=90.0,
                     help="fail if fewer than this percent of non-equivalent mutants are killed")
@@ -666,6 +669,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     root = root.resolve()
     files = [str(Path(f)) for f in a.files] if a.files else None
     drawn = draw(root, a.seed, a.count, files)
+    if a.only:
+        drawn = [mu for mu in drawn if any(t in mu.key for t in a.only)]
     if a.list:
         for mu in drawn:
             print(f"{mu.file}:{mu.line}  {mu.function}  {mu.op}: "
