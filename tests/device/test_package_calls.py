@@ -19,6 +19,10 @@ if fota.testing():
 else:
     clock.ready("")
     doc = json.loads(open("doc.json").read())
+    try:  # the CA given is the one used: not the device folder's
+        fota.update(doc, ca=open("rogue.der", "rb").read())
+    except fota.core.FotaError as e:
+        print("app: other CA:", e.step, e.reason)
     seen = []
     v = fota.update(doc, progress=lambda done, state=None: seen.append(done))
     print("app: updated", fota.version(), v, json.dumps(seen))
@@ -27,7 +31,7 @@ else:
 """
 
 
-def test_update_test_and_confirm_called_by_the_application(rig):
+def test_update_test_and_confirm_called_by_the_application(rig, pki):
     r = rig()
     image = firmware("2.0.0", size=300_000)
     path = r.folder / "new.bin"
@@ -39,6 +43,7 @@ def test_update_test_and_confirm_called_by_the_application(rig):
            "bc_size": len(image), "bc_url": r.cloud.presign(f"fw/{r.thing}-new.bin", 600)}
     (r.fs / "doc.json").write_text(json.dumps(doc))
     (r.fs / "main.py").write_text(MAIN)
+    (r.fs / "rogue.der").write_bytes(pki["ca_der"].read_bytes())  # not the stand-in's CA
     before = r.boot_slot()
     result = r.run(max_boots=3)
     assert result.exit_reason == "main-returned", result.console
@@ -50,3 +55,4 @@ def test_update_test_and_confirm_called_by_the_application(rig):
     assert "app: trial 2.0.0 none True" in result.console
     assert "app: confirmed 2.0.0 False" in result.console
     assert result.boot_count == 2
+    assert "app: other CA: download" in result.console, result.console
