@@ -154,3 +154,47 @@ def test_document_size_both_sides(engine):
         engine._parse_document("{")
     with pytest.raises(ControlError, match="presigned-URL placeholder has no S3 URL"):
         engine._parse_document({"u": "${aws:iot:s3-presigned-url:ftp://x}"})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("minute", [60.0, 6.0])
+def test_seconds_before_timed_out_in_api_seconds(tmp_path, minute):
+    # The nearer of the step's and the job's deadline, in API seconds (a scaled minute too),
+    # counting down, never below 0; no deadline, no field.
+    import json
+
+    clock = Clock()
+    sent: list[tuple[str, Any]] = []
+    db = Database(tmp_path / "cloud.db")
+    e = JobsEngine(db, presign=lambda b, k, x: "https://x", minute=minute, clock=clock,
+                   publish=lambda topic, payload: sent.append((topic, json.loads(payload))))
+    for thing in ("a", "b", "c"):
+        e.create_thing(thing)
+    arn = "arn:aws:iot:local:000000000000:thing/"
+    e.create_job({"jobId": "j", "targets": [arn + "a", arn + "b"], "document": {"operation": "x"},
+                  "timeoutConfig": {"inProgressTimeoutInMinutes": 3}})
+    e.create_job({"jobId": "k", "targets": [arn + "c"], "document": {"operation": "x"}})
+
+    def start(thing: str, step: int | None) -> Any:
+        e.handle(f"$aws/things/{thing}/jobs/start-next",
+                 json.dumps({} if step is None else {"stepTimeoutInMinutes": step}).encode())
+        return sent[-1][1]["execution"].get("approximateSecondsBeforeTimedOut")
+
+    def left(thing: str, job: str = "j") -> Any:
+        return e.describe_job_execution(job, thing)["execution"].get("approximateSecondsBeforeTimedOut")
+
+    assert start("a", 2) == 120 and start("b", -1) == 180 and start("c", None) is None
+    clock.now += minute / 2  # half a minute
+    assert (left("a"), left("b"), left("c", "k")) == (90, 150, None)
+    clock.now += minute * 1.5 - 0.01 * minute  # just before the step's deadline
+    assert left("a") == 0 and left("b") == 60
+    clock.now += minute * 5
+    assert left("a") == 0
+    db.close()
