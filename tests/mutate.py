@@ -24,8 +24,8 @@ ast.unparse), every device mutant compiled by mpy-cross (one that does not compi
 and a map of which tests run which function.
 
 The map (build/mutate-map.json, kept by test file: a test file's rows are made again when that
-file changes or is new, the whole map when a function of lib/fota/ or the stand-in is added,
-removed or renamed, or with --remap, which is also the thing to do after changing a shared test
+file changes or is new, the whole map when lib/fota/ or the stand-in has a function it does not
+know (added or renamed), or with --remap, which is also the thing to do after changing a shared test
 helper; made a few test files at a time and saved after each, so an interrupted run keeps what
 it made; `--count 0` only brings it up to date): the unix port of MicroPython has no line tracing, and the stand-in runs in a
 daemon subprocess that CPython coverage would only see with its own start-up hooks, so both
@@ -517,16 +517,17 @@ def build_map(root: Path, chunks: list[list[str]], done=None) -> None:  # type: 
 
 def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8) -> dict:
     """The map, kept in MAP_FILE by test file: a test file's rows are made again when that file
-    changes (or is new), all of them when a function of lib/fota or the stand-in is added,
-    removed or renamed, or with remap (do that after changing a shared test helper, or the
+    changes (or is new), all of them when lib/fota or the stand-in has a function the map does
+    not know (added or renamed), or with remap (do that after changing a shared test helper, or the
     calls between functions). Made `chunk` test files at a time and saved after each, so an
     interrupted run keeps what it made."""
     path = root / MAP_FILE
     functions = functions_of(root)
     wanted = {f: file_digest(root / f) for f in test_files(root, tests)}
     saved = json.loads(path.read_text()) if path.is_file() else {}
-    if remap or saved.get("functions") != functions or "files" not in saved:
-        saved = {"functions": functions, "files": {}, "tests": {}}
+    if remap or "files" not in saved or not set(functions) <= set(saved.get("functions", ())):
+        saved = {"functions": functions, "files": {}, "tests": {}}  # a function the map never saw
+    saved["functions"] = functions
     kept = {f for f, d in saved["files"].items() if wanted.get(f) == d}
     saved["files"] = {f: saved["files"][f] for f in kept}
     saved["tests"] = {n: t for n, t in saved["tests"].items() if n.split("::")[0] in kept}

@@ -154,7 +154,14 @@ def test_the_map_is_made_again_only_for_test_files_that_changed(repo, capsys):
     assert "tests/test_names.py::test_shout" in tmap["tests"]  # kept from the first run
     (repo / "tests" / "test_more.py").unlink()
     assert "tests/test_more.py::test_again" not in mutate.load_map(repo, ["tests"], remap=False)["tests"]
-    # a function added to the code: the whole map again
+    # a function removed: the map stays; a function added: the whole map again
+    names = repo / "tools" / "fotatools" / "cloud" / "names.py"
+    names.write_text(names.read_text() + "\n\ndef gone():\n    return 1\n")
+    mutate.load_map(repo, ["tests"], remap=True)
+    capsys.readouterr()
+    names.write_text(names.read_text().split("\n\ndef gone")[0] + "\n")
+    assert "tools/fotatools/cloud/names.py::gone" not in mutate.load_map(repo, ["tests"], remap=False)["functions"]
+    assert "map:" not in capsys.readouterr().out
     calc = repo / "lib" / "fota" / "calc.py"
     calc.write_text(calc.read_text() + "\n\ndef other(x):\n    return x\n")
     mutate.load_map(repo, ["tests"], remap=False)

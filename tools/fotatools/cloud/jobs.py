@@ -213,10 +213,6 @@ class JobsEngine:
         expires = int(job["config"].get("presignedUrlConfig", {}).get("expiresInSec", 3600))
         return self.resolve_document(json.loads(job["document"]), expires)
 
-    @staticmethod
-    def _t(v: float | None) -> int | None:
-        return None if v is None else int(v)
-
     def _summary(self, e: dict[str, Any]) -> dict[str, Any]:
         s: dict[str, Any] = {"jobId": e["job_id"], "queuedAt": int(e["queued_at"])}
         if e["started_at"] is not None:
