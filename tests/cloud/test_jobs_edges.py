@@ -198,3 +198,39 @@ def test_seconds_before_timed_out_in_api_seconds(tmp_path, minute):
     clock.now += minute * 5
     assert left("a") == 0
     db.close()
+
+
+def test_a_job_id_both_sides(engine):
+    engine.create_thing("a")
+    target = ["arn:aws:iot:local:000000000000:thing/a"]
+    for job_id in ("j" * 64, "a", "A-z_09"):
+        engine.create_job({"jobId": job_id, "targets": target, "document": {"operation": "x"}})
+    for job_id in ("j" * 65, "", "a b", "a.b", "ä", None, 5, "abc\n", "\nabc"):
+        with pytest.raises(ControlError, match="invalid jobId .*: 1-64 characters of"):
+            engine.create_job({"jobId": job_id, "targets": target, "document": {"operation": "x"}})
+    with pytest.raises(ControlError, match="Job a already exists"):
+        engine.create_job({"jobId": "a", "targets": target, "document": {"operation": "x"}})
+    with pytest.raises(ControlError, match="document is required"):
+        engine.create_job({"jobId": "b", "targets": target})
+    for d, ok in [("d" * 2028, True), ("d" * 2029, False), (5, False)]:
+        try:
+            engine.create_job({"jobId": f"d{len(str(d))}", "targets": target, "document": {}, "description": d})
+            assert ok, d
+        except ControlError as e:
+            assert not ok and "description must be a string of at most 2028 characters" in e.message
+    with pytest.raises(ControlError, match="targetSelection must be SNAPSHOT or CONTINUOUS"):
+        engine.create_job({"jobId": "t", "targets": target, "document": {}, "targetSelection": "ONCE"})
+
+
+def test_names_with_a_newline_are_refused(engine):
+    # a pattern's "$" also matches before a final newline: every name is matched to its very end
+    engine.create_thing("t" * 128)
+    for bad in ("t\n", "t" * 129, "", "a/b"):
+        with pytest.raises(ControlError):
+            engine.create_thing(bad)
+    with pytest.raises(ControlError):
+        engine.create_job({"jobId": "j", "document": {}, "targets": ["arn:aws:iot:local:000000000000:thing/" + "t" * 128 + "\n"]})
+    engine.create_job({"jobId": "j", "document": {}, "targets": ["arn:aws:iot:local:000000000000:thing/" + "t" * 128]})
+    with pytest.raises(ControlError, match="reasonCode"):
+        engine.cancel_job({"jobId": "j", "reasonCode": "USER_CANCEL\n"})
+    engine.cancel_job({"jobId": "j", "reasonCode": "USER_CANCEL"})

@@ -111,3 +111,16 @@ def test_a_stream_goes_up_to_version_65535_and_no_further(engine):
     assert e.value.kind == "LimitExceededException"
     assert engine.describe_stream("s1")["streamInfo"]["streamVersion"] == 65535
     assert refusal(engine, s=65535) is None and refusal(engine, s=65534)[0] == "VersionMismatch"
+
+
+def test_a_stream_id_or_bucket_with_a_newline_is_refused(engine):
+    from fotatools.cloud.jobs import ControlError
+
+    files = [{"fileId": 1, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]
+    for sid in ("s\n", "s" * 129, ""):
+        with pytest.raises(ControlError):
+            engine.create_stream({"streamId": sid, "files": files, "roleArn": "arn:aws:iam::123456789012:role/r"})
+    engine.create_stream({"streamId": "s" * 128, "files": files, "roleArn": "arn:aws:iam::123456789012:role/r"})
+    with pytest.raises(ControlError):
+        engine.create_stream({"streamId": "s2", "roleArn": "arn:aws:iam::123456789012:role/r",
+                              "files": [{"fileId": 1, "s3Location": {"bucket": "bucket\n", "key": "f.bin"}}]})

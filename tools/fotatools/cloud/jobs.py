@@ -42,11 +42,11 @@ PENDING = ("QUEUED", "IN_PROGRESS")
 ALL_STATES = PENDING + TERMINAL
 DEVICE_STATES = ("IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED")
 
-JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-THING_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
-DETAIL_KEY_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
-ARN_RE = re.compile(r"^arn:aws:iot:[a-z0-9-]*:\d*:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})$")
-REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}$")
+JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
+THING_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}\Z")
+DETAIL_KEY_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}\Z")
+ARN_RE = re.compile(r"^arn:aws:iot:[a-z0-9-]*:\d*:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})\Z")
+REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}\Z")
 PLACEHOLDER_RE = re.compile(r"\$\{aws:iot:s3-presigned-url:([^}]*)\}")
 MAX_DOCUMENT = 32768
 MAX_CLIENT_TOKEN = 64
