@@ -44,7 +44,7 @@ def test_the_ca_its_files_and_what_it_issues(tmp_path):
     before = dt.datetime.now(dt.timezone.utc)
     ca = LocalCA(tmp_path / "ca").ensure()
     cert = x509.load_pem_x509_certificate(ca.cert_path.read_bytes())
-    assert ca.cert_der_path.read_bytes() == cert.public_bytes(camod.serialization.Encoding.DER) == ca.cert_der()
+    assert ca.cert_der_path.read_bytes() == cert.public_bytes(camod.serialization.Encoding.DER) == ca.cert_der
     assert stat.S_IMODE(ca.key_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(ca.cert_path.stat().st_mode) == 0o644
     assert cert.not_valid_after_utc - before >= dt.timedelta(days=3650) - dt.timedelta(minutes=5)
