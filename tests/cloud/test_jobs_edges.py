@@ -234,3 +234,33 @@ def test_names_with_a_newline_are_refused(engine):
     with pytest.raises(ControlError, match="reasonCode"):
         engine.cancel_job({"jobId": "j", "reasonCode": "USER_CANCEL\n"})
     engine.cancel_job({"jobId": "j", "reasonCode": "USER_CANCEL"})
+
+
+def test_a_things_executions_and_a_groups_things(tmp_path):
+    import json
+
+    clock = Clock()
+    db = Database(tmp_path / "cloud.db")
+    e = JobsEngine(db, presign=lambda b, k, x: "https://x", minute=60.0, clock=clock)
+    for thing in ("a", "b"):
+        e.create_thing(thing)
+    e.create_thing_group("g")
+    e.add_thing_to_group("g", "b")
+    e.add_thing_to_group("g", "a")
+    assert e.list_things_in_group("g") == {"things": ["b", "a"]}  # in the order they joined
+    with pytest.raises(ControlError, match="does not exist"):
+        e.list_things_in_group("nope")
+    arn = "arn:aws:iot:local:000000000000:thing/"
+    e.create_job({"jobId": "j1", "targets": [arn + "a"], "document": {}})
+    clock.now += 5
+    e.create_job({"jobId": "j2", "targets": [arn + "a", arn + "b"], "document": {}})
+    clock.now += 5
+    e.handle("$aws/things/a/jobs/start-next", json.dumps({}).encode())
+    got = e.list_job_executions_for_thing("a")["executionSummaries"]
+    assert [(x["jobId"], x["jobExecutionSummary"]["status"]) for x in got] == [("j1", "IN_PROGRESS"), ("j2", "QUEUED")]
+    assert got[0]["jobExecutionSummary"] == {"status": "IN_PROGRESS", "queuedAt": 1000.0, "lastUpdatedAt": 1010.0,
+                                             "executionNumber": 1, "retryAttempt": 0, "startedAt": 1010.0}
+    assert "startedAt" not in got[1]["jobExecutionSummary"] and got[1]["jobExecutionSummary"]["queuedAt"] == 1005.0
+    assert [x["jobId"] for x in e.list_job_executions_for_thing("b")["executionSummaries"]] == ["j2"]
+    assert e.list_job_executions_for_thing("nobody") == {"executionSummaries": []}
+    db.close()
