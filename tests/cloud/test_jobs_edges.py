@@ -225,9 +225,12 @@ def test_a_job_id_both_sides(engine):
 def test_names_with_a_newline_are_refused(engine):
     # a pattern's "$" also matches before a final newline: every name is matched to its very end
     engine.create_thing("t" * 128)
-    for bad in ("t\n", "t" * 129, "", "a/b"):
-        with pytest.raises(ControlError):
+    for bad in ("t\n", "t" * 129, "", "a/b", 5, None):
+        with pytest.raises(ControlError, match="thing"):
             engine.create_thing(bad)
+        with pytest.raises(ControlError, match="group"):
+            engine.create_thing_group(bad)
+    engine.create_thing_group("g" * 128)
     with pytest.raises(ControlError):
         engine.create_job({"jobId": "j", "document": {}, "targets": ["arn:aws:iot:local:000000000000:thing/" + "t" * 128 + "\n"]})
     engine.create_job({"jobId": "j", "document": {}, "targets": ["arn:aws:iot:local:000000000000:thing/" + "t" * 128]})
@@ -263,4 +266,55 @@ def test_a_things_executions_and_a_groups_things(tmp_path):
     assert "startedAt" not in got[1]["jobExecutionSummary"] and got[1]["jobExecutionSummary"]["queuedAt"] == 1005.0
     assert [x["jobId"] for x in e.list_job_executions_for_thing("b")["executionSummaries"]] == ["j2"]
     assert e.list_job_executions_for_thing("nobody") == {"executionSummaries": []}
+    db.close()
+
+
+def test_the_clock_times_out_executions_and_releases_a_rollout_a_minute_apart(tmp_path):
+    import json
+
+    clock = Clock()
+    sent: list[tuple[str, Any]] = []
+    db = Database(tmp_path / "cloud.db")
+    e = JobsEngine(db, presign=lambda b, k, x: "https://x", minute=60.0, clock=clock,
+                   publish=lambda topic, payload: sent.append((topic, json.loads(payload))))
+    arn = "arn:aws:iot:local:000000000000:thing/"
+    for thing in ("a", "b", "c", "d"):
+        e.create_thing(thing)
+    e.create_job({"jobId": "t", "targets": [arn + "a"], "document": {},
+                  "jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "TIMED_OUT", "numberOfRetries": 1}]}})
+    e.handle("$aws/things/a/jobs/start-next", json.dumps({"stepTimeoutInMinutes": 1}).encode())
+
+    def status(job: str, thing: str) -> tuple[str, int]:
+        x = e.describe_job_execution(job, thing)["execution"]
+        return x["status"], x["executionNumber"]
+
+    clock.now += 59.9
+    e.tick()
+    assert status("t", "a") == ("IN_PROGRESS", 1)
+    clock.now += 0.2  # past the step's minute
+    sent.clear()
+    e.tick()
+    assert status("t", "a") == ("QUEUED", 2)  # timed out, then retried once
+    assert e.describe_job_execution("t", "a", 1)["execution"]["status"] == "TIMED_OUT"
+    assert any(topic == "$aws/things/a/jobs/notify-next" for topic, _ in sent)
+    e.handle("$aws/things/a/jobs/start-next", json.dumps({"stepTimeoutInMinutes": 1}).encode())
+    clock.now += 61
+    e.tick()
+    assert status("t", "a") == ("TIMED_OUT", 2)  # no retry left
+    assert e.describe_job("t")["job"]["status"] == "COMPLETED"
+
+    # a rollout of one a minute: the next thing a whole minute after the last, not before
+    e.create_job({"jobId": "r", "targets": [arn + "b", arn + "c", arn + "d"], "document": {},
+                  "jobExecutionsRolloutConfig": {"maximumPerMinute": 1}})
+    queued = lambda: sorted(x["thingArn"][-1] for x in e.list_job_executions("r")["executionSummaries"])  # noqa: E731
+    assert queued() == ["b"]
+    clock.now += 59.9
+    e.tick()
+    assert queued() == ["b"]
+    clock.now += 0.1
+    e.tick()
+    assert queued() == ["b", "c"]
+    clock.now += 60
+    e.tick()
+    assert queued() == ["b", "c", "d"]
     db.close()
