@@ -42,3 +42,21 @@ def test_a_file_download_is_reported_once_every_tenth(rig, protocol):
     step = len(BIG) // 10
     assert all(done >= (i + 1) * step for i, (done, _) in enumerate(seen)), seen
     assert all(a < b for (a, _), (b, _) in zip(seen, seen[1:])), seen
+
+
+def test_a_job_of_files_on_a_board_without_a_signer_key_fails_and_nothing_else_happens(rig):
+    from tests.device.test_file_targets import APP, OLD
+
+    r = rig()  # no signer key configured
+    (r.fs / "main.py").write_text(APP)
+    r.put_file("data/fpga.bit", OLD)
+    job = multi_job(r, [(2, BIG, "fpga.bit")])
+    result = r.run(max_boots=2)
+    assert result.exit_reason == "main-returned" and result.boot_count == 1, result.console
+    ex = r.execution(job)
+    assert ex.status == "FAILED", result.console
+    assert ex.status_details == {"step": "check",
+                                 "reason": "afr_ota images are code-signed: this device has no signer key"}
+    assert "app: done" in result.console and "Traceback" not in result.console, result.console
+    assert r.file("data/fpga.bit") == OLD and r.file("data/fpga.bit.new") is None
+    assert r.file("fota.json") is None
