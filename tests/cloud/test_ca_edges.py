@@ -82,3 +82,29 @@ def test_the_ca_its_files_and_what_it_issues(tmp_path):
     assert crl.is_signature_valid(cert.public_key())
     assert crl.next_update_utc - before >= dt.timedelta(days=3650) - dt.timedelta(minutes=5)
     assert crl.next_update_utc - before <= dt.timedelta(days=3650, minutes=5)
+
+
+def _usage(cert: x509.Certificate) -> tuple:
+    ext = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    u = ext.value
+    flags = (u.digital_signature, u.content_commitment, u.key_encipherment, u.data_encipherment,
+             u.key_agreement, u.key_cert_sign, u.crl_sign)
+    return (ext.critical, flags, (u.encipher_only, u.decipher_only) if u.key_agreement else None)
+
+
+def test_key_usages_and_constraints(tmp_path):
+    ca = LocalCA(tmp_path / "ca").ensure()
+    cert = x509.load_pem_x509_certificate(ca.cert_path.read_bytes())
+    assert _usage(cert) == (True, (True, False, False, False, False, True, True), None)
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca and bc.value.path_length == 0
+    assert not cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).critical
+    for files in (ca.issue_server(tmp_path / "s"), ca.issue_client("thing", tmp_path / "c")):
+        c = x509.load_pem_x509_certificate(files.cert_pem.read_bytes())
+        assert _usage(c) == (True, (True, False, False, False, True, False, False), (False, False))
+        bc = c.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert bc.critical and not bc.value.ca
+        assert c.issuer == cert.subject
+        aki = c.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        assert aki.value.key_identifier == cert.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier).value.digest

@@ -26,3 +26,38 @@ def test_the_version_an_image_is_taken_as(tmp_path):
                    "error: the image is version 1.0, the document says 1.1", "1.0", "2.0", "unknown",
                    "unknown", "1.0", "2.0", "error: a signed application must carry its VERSION file",
                    "3.0", "3.0", "error: the image is version 3.0, the document says 3.1"]
+
+
+OVERSIZE = """
+import json
+from fota import apps
+class Seg(bytearray):  # a ROMFS partition of 8 blocks of 512 bytes: two slots of 2048
+    def ioctl(self, op, arg):
+        return {4: 512, 5: len(self) // 512}[op]
+out = []
+for slot, head in %r:
+    s = Seg(4096)
+    s[slot * 2048:slot * 2048 + len(head)] = head
+    out.append(apps._oversize(s, slot))
+print(json.dumps(out))
+"""
+
+
+def test_a_romfs_image_longer_than_its_slot_both_slots_both_sides():
+    # header: d2 cd 31, the payload's length as a varuint; its own bytes count (extmod/vfs_rom.c)
+    def head(n: int) -> bytes:
+        out = [n & 0x7F]
+        n >>= 7
+        while n:
+            out.insert(0, 0x80 | n & 0x7F)
+            n >>= 7
+        return b"\xd2\xcd\x31" + bytes(out)
+
+    cases = []
+    for slot in (0, 1):
+        cases += [(slot, head(2043)), (slot, head(2044)), (slot, head(100)), (slot, head(10**6)),
+                  (slot, b"\xd2\xcd\x30" + bytes([0x7F])), (slot, b"")]
+    got = run_json(OVERSIZE % cases)
+    for slot in (0, 1):
+        over = "ROMFS slot %d holds an image of %%d bytes, more than the slot's 2048" % slot
+        assert got[slot * 6:slot * 6 + 6] == [None, over % 2049, None, over % (10**6 + 6), None, None], slot
