@@ -124,3 +124,33 @@ def test_a_stream_id_or_bucket_with_a_newline_is_refused(engine):
     with pytest.raises(ControlError):
         engine.create_stream({"streamId": "s2", "roleArn": "arn:aws:iam::123456789012:role/r",
                               "files": [{"fileId": 1, "s3Location": {"bucket": "bucket\n", "key": "f.bin"}}]})
+
+
+def test_list_streams_pages_both_ways_and_its_bounds(engine):
+    from fotatools.cloud.jobs import ControlError
+
+    files = [{"fileId": 1, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]
+    for i in range(2, 6):
+        engine.clock = lambda i=i: 4_000_000_000.0 + i  # after s1, made at the time of the test
+        engine.create_stream({"streamId": f"s{i}", "files": files, "roleArn": "arn:aws:iam::123456789012:role/r"})
+    ids = lambda out: [s["streamId"] for s in out["streams"]]  # noqa: E731
+    assert ids(engine.list_streams({})) == ["s1", "s2", "s3", "s4", "s5"]
+    assert "nextToken" not in engine.list_streams({})
+    first = engine.list_streams({"maxResults": 2})
+    assert ids(first) == ["s1", "s2"] and first["nextToken"] == "2"
+    second = engine.list_streams({"maxResults": 2, "nextToken": first["nextToken"]})
+    assert ids(second) == ["s3", "s4"] and second["nextToken"] == "4"
+    third = engine.list_streams({"maxResults": 2, "nextToken": "4"})
+    assert ids(third) == ["s5"] and "nextToken" not in third
+    exact = engine.list_streams({"maxResults": 5})
+    assert len(ids(exact)) == 5 and "nextToken" not in exact
+    assert ids(engine.list_streams({"maxResults": 1, "ascendingOrder": False})) == ["s5"]
+    assert ids(engine.list_streams({"maxResults": 250})) == ["s1", "s2", "s3", "s4", "s5"]
+    for bad in (0, 251, True, "5"):
+        with pytest.raises(ControlError, match="maxResults must be an integer 1-250"):
+            engine.list_streams({"maxResults": bad})
+    with pytest.raises(ControlError, match="ascendingOrder must be a boolean"):
+        engine.list_streams({"ascendingOrder": 1})
+    for bad in ("x", "-1", 2):
+        with pytest.raises(ControlError, match="nextToken is not one this service gave"):
+            engine.list_streams({"nextToken": bad})
