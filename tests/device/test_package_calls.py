@@ -56,3 +56,5 @@ def test_update_test_and_confirm_called_by_the_application(rig, pki):
     assert "app: confirmed 2.0.0 False" in result.console
     assert result.boot_count == 2
     assert "app: other CA: download" in result.console, result.console
+    # no fota.on_progress set: nothing is called, nothing fails
+    assert "fota: [download] " in result.console and "on_progress failed" not in result.console
