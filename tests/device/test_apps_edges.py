@@ -56,8 +56,10 @@ def test_a_romfs_image_longer_than_its_slot_both_slots_both_sides():
     cases = []
     for slot in (0, 1):
         cases += [(slot, head(2043)), (slot, head(2044)), (slot, head(100)), (slot, head(10**6)),
-                  (slot, b"\xd2\xcd\x30" + bytes([0x7F])), (slot, b"")]
+                  (slot, b"\xd2\xcd\x30" + bytes([0x7F])), (slot, b""), (slot, head(2**28)),
+                  (slot, b"\xd2\xcd\x31" + b"\xff" * 5)]  # a length of five bytes, or none that ends
     got = run_json(OVERSIZE % cases)
     for slot in (0, 1):
         over = "ROMFS slot %d holds an image of %%d bytes, more than the slot's 2048" % slot
-        assert got[slot * 6:slot * 6 + 6] == [None, over % 2049, None, over % (10**6 + 6), None, None], slot
+        assert got[slot * 8:slot * 8 + 8] == [None, over % 2049, None, over % (10**6 + 6), None, None,
+                                              over % (2**28 + 8), over % (2**35 - 1)], slot
