@@ -318,3 +318,29 @@ def test_the_clock_times_out_executions_and_releases_a_rollout_a_minute_apart(tm
     e.tick()
     assert queued() == ["b", "c", "d"]
     db.close()
+
+
+def test_targets_that_do_not_exist_and_jobs_that_complete_at_once(engine):
+    arn = "arn:aws:iot:local:000000000000:"
+    engine.create_thing("a")
+    for targets, kind, text in [([arn + "thing/ghost"], "ResourceNotFoundException", "Thing ghost does not exist"),
+                                ([arn + "thinggroup/none"], "ResourceNotFoundException", "none"),
+                                (["thing/a"], "InvalidRequestException", "invalid target 'thing/a'"),
+                                ([arn + "device/a"], "InvalidRequestException", "expected a thing or thing-group ARN"),
+                                ([], "InvalidRequestException", "targets must be a non-empty list"),
+                                ([5], "InvalidRequestException", "invalid target 5")]:
+        with pytest.raises(ControlError, match=text) as e:
+            engine.create_job({"jobId": "x", "targets": targets, "document": {}})
+        assert e.value.kind == kind
+    with pytest.raises(ControlError, match="Job execution x for thing a does not exist") as e:
+        engine.describe_job_execution("x", "a")
+    assert e.value.kind == "ResourceNotFoundException"
+    # a group with nobody in it: nothing to wait for
+    engine.create_thing_group("empty")
+    engine.create_job({"jobId": "e", "targets": [arn + "thinggroup/empty"], "document": {}})
+    assert engine.describe_job("e")["job"]["status"] == "COMPLETED"
+    # its only execution cancelled: done
+    engine.create_job({"jobId": "c", "targets": [arn + "thing/a"], "document": {}})
+    assert engine.describe_job("c")["job"]["status"] == "IN_PROGRESS"
+    engine.cancel_job_execution({"jobId": "c", "thingName": "a"})
+    assert engine.describe_job("c")["job"]["status"] == "COMPLETED"
