@@ -80,6 +80,10 @@ def test_the_ca_its_files_and_what_it_issues(tmp_path):
     crl = x509.load_pem_x509_crl(crl_path.read_bytes())
     assert sorted(r.serial_number for r in crl) == sorted({c.serial_number, s.serial_number})
     assert crl.is_signature_valid(cert.public_key())
+    after = dt.datetime.now(dt.timezone.utc)
+    for r in crl:  # revoked a minute before the list was made
+        assert before - dt.timedelta(seconds=61) <= r.revocation_date_utc <= after - dt.timedelta(seconds=59)
+    assert before - dt.timedelta(minutes=61) <= crl.last_update_utc <= after - dt.timedelta(minutes=59)
     assert crl.next_update_utc - before >= dt.timedelta(days=3650) - dt.timedelta(minutes=5)
     assert crl.next_update_utc - before <= dt.timedelta(days=3650, minutes=5)
 

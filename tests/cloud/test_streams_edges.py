@@ -154,3 +154,28 @@ def test_list_streams_pages_both_ways_and_its_bounds(engine):
     for bad in ("x", "-1", 2):
         with pytest.raises(ControlError, match="nextToken is not one this service gave"):
             engine.list_streams({"nextToken": bad})
+
+
+def test_bitmap_helpers_bit_by_bit():
+    from fotatools.cloud.streams import _last_bit, _set_bits
+
+    assert _last_bit(b"") is None and _last_bit(b"\0\0") is None
+    assert _last_bit(b"\x01") == 0 and _last_bit(b"\x80") == 7 and _last_bit(b"\x01\x00") == 0
+    assert _last_bit(b"\x00\x01") == 8 and _last_bit(b"\xff\x40") == 14 and _last_bit(b"\x00\x00\x80") == 23
+    assert _set_bits(b"\x05\x80", 10, 10) == [10, 12, 25]
+    assert _set_bits(b"\xff\xff", 0, 3) == [0, 1, 2] and _set_bits(b"\xff\xff", 0, 9) == list(range(9))
+    assert _set_bits(b"\x00\x02", 0, 1) == [9] and _set_bits(b"\x01", 0, 0) == [] and _set_bits(b"", 0, 5) == []
+
+
+def test_a_stream_description_empty_or_too_long(engine):
+    from fotatools.cloud.jobs import ControlError
+
+    files = [{"fileId": 1, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]
+    role = "arn:aws:iam::123456789012:role/r"
+    engine.create_stream({"streamId": "e", "files": files, "roleArn": role, "description": ""})
+    assert "description" not in engine.describe_stream("e")["streamInfo"]
+    engine.create_stream({"streamId": "d", "files": files, "roleArn": role, "description": "x" * 2028})
+    assert engine.describe_stream("d")["streamInfo"]["description"] == "x" * 2028
+    for bad in ("x" * 2029, 5, "a\x00b"):
+        with pytest.raises(ControlError):
+            engine.create_stream({"streamId": "f", "files": files, "roleArn": role, "description": bad})
