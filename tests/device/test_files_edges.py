@@ -43,7 +43,7 @@ def test_a_file_download_is_reported_once_every_tenth(rig, protocol):
     assert all(done >= (i + 1) * step for i, (done, _) in enumerate(seen)), seen
     assert all(a < b for (a, _), (b, _) in zip(seen, seen[1:])), seen
     # a file target starts a staged file from its first byte, and says so
-    assert re.search(r"\[download\] file 5, %d bytes\s" % len(BIG), result.console), result.console
+    assert re.search(r"\[download\] file 5, %d bytes\r?\n" % len(BIG), result.console), result.console
 
 
 def test_a_job_of_files_on_a_board_without_a_signer_key_fails_and_nothing_else_happens(rig):
