@@ -10,7 +10,7 @@ import re
 from tests.device.rig import firmware
 
 MAIN = """
-import json, fota
+import json, fota, machine
 from fota import clock
 if fota.testing():
     print("app: trial", fota.version(), fota.app_version(), fota.testing())
@@ -26,6 +26,7 @@ else:
     seen = []
     v = fota.update(doc, progress=lambda done, state=None: seen.append(done))
     print("app: updated", fota.version(), v, json.dumps(seen))
+    print("app: clock", machine.freq())  # fota.update() ran faster, and put the clock back
     fota.test(doc, v)
     fota.reset()
 """
@@ -55,6 +56,7 @@ def test_update_test_and_confirm_called_by_the_application(rig, pki):
     assert "app: trial 2.0.0 none True" in result.console
     assert "app: confirmed 2.0.0 False" in result.console
     assert result.boot_count == 2
+    assert "app: clock 160000000" in result.console and "CPU clock 240 MHz, from 160" in result.console
     assert "app: other CA: download" in result.console, result.console
     # no fota.on_progress set: nothing is called, nothing fails
     assert "fota: [download] " in result.console and "on_progress failed" not in result.console
