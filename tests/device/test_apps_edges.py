@@ -63,3 +63,23 @@ def test_a_romfs_image_longer_than_its_slot_both_slots_both_sides():
         over = "ROMFS slot %d holds an image of %%d bytes, more than the slot's 2048" % slot
         assert got[slot * 8:slot * 8 + 8] == [None, over % 2049, None, over % (10**6 + 6), None, None,
                                               over % (2**28 + 8), over % (2**35 - 1)], slot
+
+
+REJECT = """
+import json
+from fota import apps
+apps.reject("self-test failed")
+print(json.dumps(apps.load()))
+"""
+
+
+def test_reject_ends_a_trial_and_only_a_trial(tmp_path):
+    import json
+
+    confirmed = {"slot": 0, "trial": None, "left": 0, "versions": ["2.0.0", None], "failed": None}
+    (tmp_path / "apps.json").write_text(json.dumps(confirmed))
+    assert run_json(REJECT, cwd=tmp_path) == confirmed
+    assert json.loads((tmp_path / "apps.json").read_text()) == confirmed
+    trial = {"slot": 0, "trial": 1, "left": 0, "versions": ["2.0.0", "2.1.0"], "failed": None}
+    (tmp_path / "apps.json").write_text(json.dumps(trial))
+    assert run_json(REJECT, cwd=tmp_path) == dict(trial, trial=None, failed="self-test failed")
