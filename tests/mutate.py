@@ -679,7 +679,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         return 0
     equivalents = read_equivalents(root / EQUIVALENT_FILE)
     tmap = load_map(root, a.map_tests, a.remap)
-    results: list[tuple[Mutant, str, list[str]]] = []
+    results: list[tuple[Mutant, str, list[str], str]] = []  # mutant, result, tests, its diff
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-") as tmp:
         copy_dir = Path(tmp)
@@ -705,19 +705,20 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                         result = run_tests(copy_dir, tests, limit)
                     finally:
                         path.write_text(text)
-            results.append((mu, result, tests))
+            # the diff from the copy's text: the working tree may change while a sample runs
+            results.append((mu, result, tests, diff(text, mu)))
             print(f"{i:4}/{len(drawn)} {result:>10} {time.monotonic() - t0:5.1f}s  {mu.file}:{mu.line} "
                   f"{mu.op}: {one_line(mu.original)[:50]} => {one_line(mu.replacement)[:50]}", flush=True)
     counts: dict[str, int] = {}
-    for _, r, _ in results:
+    for _, r, _, _ in results:
         counts[r] = counts.get(r, 0) + 1
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     missed = counts.get("survived", 0) + counts.get("untested", 0)
     errors = sum(v for k, v in counts.items() if k.startswith("error"))
-    for mu, r, tests in results:
+    for mu, r, tests, d in results:
         if r in ("survived", "untested") or r.startswith("error"):
             print(f"\n{r.upper()}: {mu.key}\n  tests: {' '.join(tests) or '(none run this code)'}")
-            print("  " + diff((root / mu.file).read_text(), mu).replace("\n", "\n  ").rstrip())
+            print("  " + d.replace("\n", "\n  ").rstrip())
     pct = 100.0 * killed / (killed + missed) if killed + missed else 100.0
     print(f"\nseed {a.seed}, {len(drawn)} mutants drawn ({time.monotonic() - t_start:.0f} s): "
           f"{killed} killed ({counts.get('timeout', 0)} by the time limit), "
