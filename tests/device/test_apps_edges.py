@@ -83,3 +83,16 @@ def test_reject_ends_a_trial_and_only_a_trial(tmp_path):
     trial = {"slot": 0, "trial": 1, "left": 0, "versions": ["2.0.0", "2.1.0"], "failed": None}
     (tmp_path / "apps.json").write_text(json.dumps(trial))
     assert run_json(REJECT, cwd=tmp_path) == dict(trial, trial=None, failed="self-test failed")
+
+
+def test_an_application_whose_self_test_raises_is_rolled_back(rig):
+    from tests.device import appimage
+    from tests.device.test_apps import publish_app, record, seeded
+    from tests.device.test_main import run_until
+
+    r = seeded(rig, telemetry_s=1)
+    job = publish_app(r, appimage.app("2.1.0", "def selftest(jobs):\n    raise ValueError('sensor gone')\n"))
+    result, console = run_until(r, job, "FAILED")
+    reason = r.execution(job).status_details["reason"]
+    assert reason == "rolled back: self-test failed: application self-test raised ValueError('sensor gone',)", reason
+    assert record(r)["slot"] == 0 and record(r)["trial"] is None
