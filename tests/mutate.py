@@ -23,8 +23,11 @@ token positions (the rest of the file stays byte for byte; the mutated expressio
 ast.unparse), every device mutant compiled by mpy-cross (one that does not compile is skipped),
 and a map of which tests run which function.
 
-The map (build/mutate-map.json, recomputed when lib/, tools/fotatools/cloud/ or tests/ change,
-or with --remap): the unix port of MicroPython has no line tracing, and the stand-in runs in a
+The map (build/mutate-map.json, kept by test file: a test file's rows are made again when that
+file changes or is new, the whole map when lib/fota/ or the stand-in has a function it does not
+know (added or renamed), or with --remap, which is also the thing to do after changing a shared test
+helper; made a few test files at a time and saved after each, so an interrupted run keeps what
+it made; `--count 0` only brings it up to date): the unix port of MicroPython has no line tracing, and the stand-in runs in a
 daemon subprocess that CPython coverage would only see with its own start-up hooks, so both
 sides use one method. A scratch copy of the repository gets an instrumented lib/fota/ and
 stand-in: every function (and every module body) first calls a small function that appends
@@ -33,9 +36,10 @@ running (a plugin writes its node id to a file before each test; MicroPython rea
 through os.VfsPosix, which reaches the host even on the emulated board). The map is then
 test -> {file::function}, with each test's duration and outcome. A mutant runs the tests that
 run its function (for code outside any function, its module's, and for a module-level
-constant also those that run the functions of its file that read it), quickest first, at most
---max-tests of them and --budget seconds (as the map run timed them), with -x and a time
-limit; a test that failed in the map run is not used.
+constant also those that run the functions of its file that read it): the tests of the
+module's own test files (tests/*/test_*<module>*.py: they say what the module does), then the
+others, each group quickest first and within --budget seconds (as the map run timed them), at
+most --max-tests in all, with -x and a time limit; a test that failed in the map run is not used.
 
 Results: killed (a test failed, or the time limit passed), survived, untested (no test runs
 its function: counted with the survivors), equivalent (listed in tests/mutants-equivalent.txt:
@@ -426,13 +430,26 @@ def instrument(file: str, text: str) -> str:
     return "".join(lines)
 
 
-def tree_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for folder in ("lib", STANDIN, "tests"):
-        for p in sorted((root / folder).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+def test_files(root: Path, paths: list[str]) -> list[str]:
+    """The test files (test_*.py) under `paths`, relative to `root`, sorted."""
+    out: set[str] = set()
+    for p in paths:
+        q = root / p
+        found = [q] if q.is_file() else q.rglob("test_*.py")
+        out |= {str(f.relative_to(root)) for f in found if "__pycache__" not in f.parts}
+    return sorted(out)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def functions_of(root: Path) -> list[str]:
+    """Every "file::function" the map run logs (as instrument() writes them)."""
+    out: list[str] = []
+    for f in source_files(root):
+        out += re.findall(r'^\s*_fota_hit\("([^"]+)"\)$', instrument(f, (root / f).read_text()), re.M)
+    return sorted(out)
 
 
 # pytest plugin (loaded with -p tests.mutate in the map run): the test being run, for the log
@@ -451,61 +468,87 @@ def pytest_runtest_logreport(report) -> None:  # type: ignore[no-untyped-def]
             f.write(json.dumps([report.nodeid, report.when, report.outcome, report.duration]) + "\n")
 
 
-def build_map(root: Path, tests: list[str]) -> dict:
-    """Run `tests` once on an instrumented copy; -> {"tests": {id: {...}}}."""
+def build_map(root: Path, chunks: list[list[str]], done=None) -> None:  # type: ignore[no-untyped-def]
+    """Run each chunk of test files once on one instrumented copy; after each chunk,
+    done(files, {test id: {"duration", "outcome", "hits"}}) with what that chunk ran."""
     root = root.resolve()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-map-") as tmp:
-        copy_dir, trace = Path(tmp) / "copy", Path(tmp) / "trace"
+        copy_dir = Path(tmp) / "copy"
         copy_dir.mkdir()
-        trace.mkdir()
-        (trace / "current").write_text("?")
         scratch_copy(root, copy_dir, None)
-        functions: list[str] = []
         for f in source_files(copy_dir):
             path = copy_dir / f
-            text = instrument(f, path.read_text())
-            functions += re.findall(r'^\s*_fota_hit\("([^"]+)"\)$', text, re.M)
-            path.write_text(text)
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **{TRACE_ENV: str(trace)})
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-               "-p", "tests.mutate", *tests]
-        t0 = time.monotonic()
-        print(f"map: running {' '.join(tests)} once on an instrumented copy", flush=True)
-        subprocess.run(cmd, cwd=copy_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out: dict[str, dict] = {}
-        reports = (trace / "reports").read_text().splitlines() if (trace / "reports").exists() else []
-        for line in reports:
-            node, when, outcome, duration = json.loads(line)
-            t = out.setdefault(node, {"duration": 0.0, "outcome": "passed", "hits": []})
-            t["duration"] += duration
-            if outcome != "passed" and not (when == "call" and outcome == "skipped"):
-                t["outcome"] = outcome
-            elif outcome == "skipped":
-                t["outcome"] = "skipped"
-        hits: dict[str, set[str]] = {}
-        log = (trace / "log").read_text().splitlines() if (trace / "log").exists() else []
-        for line in log:
-            node, _, name = line.partition("\t")
-            hits.setdefault(node, set()).add(name)
-        for node, t in out.items():
-            t["hits"] = sorted(hits.get(node, ()))
-        print(f"map: {len(out)} tests, {sum(len(t['hits']) for t in out.values())} test-function "
-              f"pairs ({time.monotonic() - t0:.0f} s)", flush=True)
-        return {"tests": out, "functions": sorted(functions)}
+            path.write_text(instrument(f, path.read_text()))
+        for n, files in enumerate(chunks, 1):
+            trace = Path(tmp) / f"trace{n}"
+            trace.mkdir()
+            (trace / "current").write_text("?")
+            env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **{TRACE_ENV: str(trace)})
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+                   "-p", "tests.mutate", *files]
+            t0 = time.monotonic()
+            print(f"map {n}/{len(chunks)}: {' '.join(files)}", flush=True)
+            subprocess.run(cmd, cwd=copy_dir, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            out: dict[str, dict] = {}
+            reports = (trace / "reports").read_text().splitlines() if (trace / "reports").exists() else []
+            for line in reports:
+                node, when, outcome, duration = json.loads(line)
+                t = out.setdefault(node, {"duration": 0.0, "outcome": "passed", "hits": []})
+                t["duration"] += duration
+                if outcome != "passed" and not (when == "call" and outcome == "skipped"):
+                    t["outcome"] = outcome
+                elif outcome == "skipped":
+                    t["outcome"] = "skipped"
+            hits: dict[str, set[str]] = {}
+            log = (trace / "log").read_text().splitlines() if (trace / "log").exists() else []
+            for line in log:
+                node, _, name = line.partition("\t")
+                hits.setdefault(node, set()).add(name)
+            for node, t in out.items():
+                t["hits"] = sorted(hits.get(node, ()))
+            failed = sum(t["outcome"] == "failed" for t in out.values())
+            print(f"map {n}/{len(chunks)}: {len(out)} tests ({failed} failed: not used), "
+                  f"{sum(len(t['hits']) for t in out.values())} test-function pairs "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+            if done:
+                done(files, out)
 
 
-def load_map(root: Path, tests: list[str], remap: bool) -> dict:
+def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8) -> dict:
+    """The map, kept in MAP_FILE by test file: a test file's rows are made again when that file
+    changes (or is new), all of them when lib/fota or the stand-in has a function the map does
+    not know (added or renamed), or with remap (do that after changing a shared test helper, or the
+    calls between functions). Made `chunk` test files at a time and saved after each, so an
+    interrupted run keeps what it made."""
     path = root / MAP_FILE
-    digest = tree_digest(root) + "|" + " ".join(tests)
-    if not remap and path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("digest") == digest:
-            return saved
-    m = build_map(root, tests)
-    m["digest"] = digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(m, indent=1, sort_keys=True))
-    return m
+    functions = functions_of(root)
+    wanted = {f: file_digest(root / f) for f in test_files(root, tests)}
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    if remap or "files" not in saved or not set(functions) <= set(saved.get("functions", ())):
+        saved = {"functions": functions, "files": {}, "tests": {}}  # a function the map never saw
+    saved["functions"] = functions
+    kept = {f for f, d in saved["files"].items() if wanted.get(f) == d}
+    saved["files"] = {f: saved["files"][f] for f in kept}
+    saved["tests"] = {n: t for n, t in saved["tests"].items() if n.split("::")[0] in kept}
+    stale = [f for f in wanted if f not in kept]
+
+    def done(files: list[str], out: dict) -> None:
+        for f in files:
+            saved["files"][f] = wanted[f]
+        saved["tests"].update(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(saved, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    if stale:
+        print(f"map: {len(stale)} of {len(wanted)} test files to run on an instrumented copy "
+              f"({len(kept)} current in {MAP_FILE})", flush=True)
+        t0 = time.monotonic()
+        build_map(root, [stale[i:i + chunk] for i in range(0, len(stale), chunk)], done)
+        print(f"map: made in {time.monotonic() - t0:.0f} s", flush=True)
+    return saved
 
 
 def readers(path: Path, names: tuple[str, ...]) -> list[str]:
@@ -528,9 +571,10 @@ def readers(path: Path, names: tuple[str, ...]) -> list[str]:
 def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
               root: Path = ROOT) -> list[str]:
     """The tests that run the mutant's function (or the nearest enclosing one,
-    or its module, when the function itself is not instrumented), quickest first, at most `limit`
-    and `budget` seconds of them (as the map run timed them, at least one test); tests that
-    failed in the map run left out."""
+    or its module, when the function itself is not instrumented): those of the module's own test
+    files (test_*<module>*.py), then the others, each group quickest first and within `budget`
+    seconds (as the map run timed them; at least one test), at most `limit`; tests that failed
+    in the map run left out."""
     usable = {n: t for n, t in tmap["tests"].items() if t["outcome"] == "passed"}
     known = set(tmap["functions"])
     parts = mu.function.split(".") if mu.function != "<module>" else []
@@ -539,15 +583,21 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
     names = {f"{mu.file}::{'.'.join(parts) or '<module>'}"}
     if not parts and mu.names:  # a module-level constant: the module's tests and its readers'
         names |= {f"{mu.file}::{f}" for f in readers(root / mu.file, mu.names)}
+    stem = Path(mu.file).stem
+
+    def own(n: str) -> bool:  # a test of the module's own test files: tests/*/test_*<stem>*.py
+        return stem != "__init__" and stem in Path(n.split("::")[0]).stem
+
     chosen = sorted((n for n, t in usable.items() if names & set(t["hits"])),
                     key=lambda n: (usable[n]["duration"], n))
     out: list[str] = []
-    spent = 0.0
-    for n in chosen[:limit]:
-        spent += usable[n]["duration"]
-        if out and budget is not None and spent > budget:
-            break
-        out.append(n)
+    for group in ([n for n in chosen if own(n)], [n for n in chosen if not own(n)]):
+        spent = 0.0  # the module's own tests within the budget, then the others within it
+        for n in group:
+            spent += usable[n]["duration"]
+            if len(out) >= limit or (out and budget is not None and spent > budget):
+                break
+            out.append(n)
     return out
 
 
@@ -610,6 +660,9 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     ap.add_argument("--budget", type=float, default=15.0,
                     help="seconds of tests per mutant (as timed in the map run; at least one test)")
     ap.add_argument("--timeout", type=float, help="seconds per mutant (default: from the map)")
+    ap.add_argument("--only", nargs="+", metavar="TEXT",
+                    help="of the drawn mutants, run only those whose key (as SURVIVED: prints it) "
+                    "holds one of these texts: a run's survivors again, after new tests")
     ap.add_argument("--list", action="store_true", help="print the drawn mutants and stop")
     ap.add_argument("--fail-under", type=float, default=90.0,
                     help="fail if fewer than this percent of non-equivalent mutants are killed")
@@ -617,6 +670,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     root = root.resolve()
     files = [str(Path(f)) for f in a.files] if a.files else None
     drawn = draw(root, a.seed, a.count, files)
+    if a.only:
+        drawn = [mu for mu in drawn if any(t in mu.key for t in a.only)]
     if a.list:
         for mu in drawn:
             print(f"{mu.file}:{mu.line}  {mu.function}  {mu.op}: "
@@ -624,7 +679,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         return 0
     equivalents = read_equivalents(root / EQUIVALENT_FILE)
     tmap = load_map(root, a.map_tests, a.remap)
-    results: list[tuple[Mutant, str, list[str]]] = []
+    results: list[tuple[Mutant, str, list[str], str]] = []  # mutant, result, tests, its diff
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-") as tmp:
         copy_dir = Path(tmp)
@@ -650,19 +705,20 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                         result = run_tests(copy_dir, tests, limit)
                     finally:
                         path.write_text(text)
-            results.append((mu, result, tests))
+            # the diff from the copy's text: the working tree may change while a sample runs
+            results.append((mu, result, tests, diff(text, mu)))
             print(f"{i:4}/{len(drawn)} {result:>10} {time.monotonic() - t0:5.1f}s  {mu.file}:{mu.line} "
                   f"{mu.op}: {one_line(mu.original)[:50]} => {one_line(mu.replacement)[:50]}", flush=True)
     counts: dict[str, int] = {}
-    for _, r, _ in results:
+    for _, r, _, _ in results:
         counts[r] = counts.get(r, 0) + 1
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     missed = counts.get("survived", 0) + counts.get("untested", 0)
     errors = sum(v for k, v in counts.items() if k.startswith("error"))
-    for mu, r, tests in results:
+    for mu, r, tests, d in results:
         if r in ("survived", "untested") or r.startswith("error"):
             print(f"\n{r.upper()}: {mu.key}\n  tests: {' '.join(tests) or '(none run this code)'}")
-            print("  " + diff((root / mu.file).read_text(), mu).replace("\n", "\n  ").rstrip())
+            print("  " + d.replace("\n", "\n  ").rstrip())
     pct = 100.0 * killed / (killed + missed) if killed + missed else 100.0
     print(f"\nseed {a.seed}, {len(drawn)} mutants drawn ({time.monotonic() - t_start:.0f} s): "
           f"{killed} killed ({counts.get('timeout', 0)} by the time limit), "

@@ -124,7 +124,7 @@ def test_a_seed_draws_the_same_mutants_again(repo):
 
 
 def test_the_map_picks_the_tests_that_run_a_function(repo):
-    tmap = mutate.build_map(repo, ["tests"])
+    tmap = mutate.load_map(repo, ["tests"], remap=False)
     hits = {n: set(t["hits"]) for n, t in tmap["tests"].items()}
     assert hits["tests/test_calc.py::test_positive"] >= {"lib/fota/calc.py::positive",
                                                          "lib/fota/calc.py::<module>"}
@@ -137,6 +137,37 @@ def test_the_map_picks_the_tests_that_run_a_function(repo):
     assert mutate.tests_for(calc[0], tmap, 8) == ["tests/test_calc.py::test_positive"]
     assert mutate.tests_for(names[0], tmap, 8) == ["tests/test_names.py::test_shout"]
     assert mutate.tests_for([m for m in calc if m.function == "untested"][0], tmap, 8) == []
+
+
+def test_the_map_is_made_again_only_for_test_files_that_changed(repo, capsys):
+    mutate.load_map(repo, ["tests"], remap=False, chunk=1)
+    assert "map: 2 of 2 test files" in capsys.readouterr().out
+    mutate.load_map(repo, ["tests"], remap=False)
+    assert "map:" not in capsys.readouterr().out  # nothing changed: nothing run
+    (repo / "tests" / "test_more.py").write_text(
+        "from tests.test_calc import test_positive as test_again  # noqa: F401\n")
+    subprocess.run(["git", "add", "tests"], cwd=repo, check=True)
+    tmap = mutate.load_map(repo, ["tests"], remap=False)
+    out = capsys.readouterr().out
+    assert "map: 1 of 3 test files" in out and "tests/test_more.py" in out and "test_names" not in out
+    assert "lib/fota/calc.py::positive" in tmap["tests"]["tests/test_more.py::test_again"]["hits"]
+    assert "tests/test_names.py::test_shout" in tmap["tests"]  # kept from the first run
+    (repo / "tests" / "test_more.py").unlink()
+    assert "tests/test_more.py::test_again" not in mutate.load_map(repo, ["tests"], remap=False)["tests"]
+    # a function removed: the map stays; a function added: the whole map again
+    names = repo / "tools" / "fotatools" / "cloud" / "names.py"
+    names.write_text(names.read_text() + "\n\ndef gone():\n    return 1\n")
+    mutate.load_map(repo, ["tests"], remap=True)
+    capsys.readouterr()
+    names.write_text(names.read_text().split("\n\ndef gone")[0] + "\n")
+    assert "tools/fotatools/cloud/names.py::gone" not in mutate.load_map(repo, ["tests"], remap=False)["functions"]
+    assert "map:" not in capsys.readouterr().out
+    calc = repo / "lib" / "fota" / "calc.py"
+    calc.write_text(calc.read_text() + "\n\ndef other(x):\n    return x\n")
+    mutate.load_map(repo, ["tests"], remap=False)
+    assert "map: 2 of 2 test files" in capsys.readouterr().out
+    mutate.load_map(repo, ["tests"], remap=True)
+    assert "map: 2 of 2 test files" in capsys.readouterr().out
 
 
 def test_killed_survived_untested_and_equivalent(repo, capsys):
@@ -191,6 +222,25 @@ def test_a_mutant_gets_the_quickest_tests_of_its_function_within_the_budget():
     # not instrumented (a class body, a one-line function): the nearest enclosing scope
     assert mutate.tests_for(mu("f.inner"), tmap, 10, budget=6.0) == ["t2", "t1"]
     assert mutate.tests_for(mu("C"), tmap, 10) == ["t4"]
+
+
+def test_the_tests_of_the_modules_own_test_file_come_first():
+    tmap = {"functions": ["lib/fota/https.py::get"], "tests": {
+        "tests/device/test_update.py::test_quick": {"duration": 0.1, "outcome": "passed",
+                                                     "hits": ["lib/fota/https.py::get"]},
+        "tests/device/test_https.py::test_slow": {"duration": 4.0, "outcome": "passed",
+                                                   "hits": ["lib/fota/https.py::get"]},
+        "tests/device/test_https_edges.py::test_range": {"duration": 2.0, "outcome": "passed",
+                                                          "hits": ["lib/fota/https.py::get"]}}}
+    mu = Mutant("lib/fota/https.py", "get", "op", 1, 0, 0, "", "")
+    assert mutate.tests_for(mu, tmap, 10) == ["tests/device/test_https_edges.py::test_range",
+                                              "tests/device/test_https.py::test_slow",
+                                              "tests/device/test_update.py::test_quick"]
+    # each group within the budget: the own tests up to 3 s, then the quickest others up to 3 s
+    assert mutate.tests_for(mu, tmap, 10, budget=3.0) == ["tests/device/test_https_edges.py::test_range",
+                                                          "tests/device/test_update.py::test_quick"]
+    assert mutate.tests_for(mu, tmap, 2) == ["tests/device/test_https_edges.py::test_range",
+                                             "tests/device/test_https.py::test_slow"]
 
 
 def test_a_module_constant_is_tried_by_the_tests_of_the_functions_that_read_it(tmp_path):

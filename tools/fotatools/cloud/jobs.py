@@ -43,11 +43,11 @@ PENDING = ("QUEUED", "IN_PROGRESS")
 ALL_STATES = PENDING + TERMINAL
 DEVICE_STATES = ("IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED")
 
-JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-THING_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
-DETAIL_KEY_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
-ARN_RE = re.compile(r"^arn:aws:iot:[a-z0-9-]*:\d*:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})$")
-REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}$")
+JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
+THING_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}\Z")
+DETAIL_KEY_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}\Z")
+ARN_RE = re.compile(r"^arn:aws:iot:[a-z0-9-]*:\d*:(thing|thinggroup)/([a-zA-Z0-9:_-]{1,128})\Z")
+REASON_CODE_RE = re.compile(r"^[A-Z0-9_]{1,128}\Z")
 PLACEHOLDER_RE = re.compile(r"\$\{aws:iot:s3-presigned-url:([^}]*)\}")
 MAX_DOCUMENT = 32768
 MAX_CLIENT_TOKEN = 64
@@ -214,10 +214,6 @@ class JobsEngine:
     def _device_document(self, job: dict[str, Any]) -> dict[str, Any]:
         expires = int(job["config"].get("presignedUrlConfig", {}).get("expiresInSec", 3600))
         return self.resolve_document(json.loads(job["document"]), expires)
-
-    @staticmethod
-    def _t(v: float | None) -> int | None:
-        return None if v is None else int(v)
 
     def _summary(self, e: dict[str, Any]) -> dict[str, Any]:
         s: dict[str, Any] = {"jobId": e["job_id"], "queuedAt": int(e["queued_at"])}

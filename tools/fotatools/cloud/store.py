@@ -43,7 +43,7 @@ def secret_file(path: Path, make: Callable[[], str]) -> str:
 
 EXPIRES_PARAM = "X-Fota-Expires"
 SIGNATURE_PARAM = "X-Fota-Signature"
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 CHUNK = 64 * 1024
 
 

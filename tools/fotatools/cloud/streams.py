@@ -39,7 +39,7 @@ from .store import CHUNK, ObjectStore, StoreError
 
 log = logging.getLogger("fotatools.cloud.streams")
 
-STREAM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+STREAM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}\Z")
 MAX_FILES = 50
 MAX_FILE_ID = 255
 MAX_DESCRIPTION = 2028

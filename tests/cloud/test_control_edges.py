@@ -1,0 +1,55 @@
+"""The stand-in's control operations (tools/fotatools/cloud/control.py), in process: the
+bounds of their parameters on both sides."""
+
+from __future__ import annotations
+
+import pytest
+
+from fotatools.cloud.control import ControlApi
+from fotatools.cloud.db import Database
+from fotatools.cloud.jobs import ControlError, JobsEngine
+from fotatools.cloud.store import ObjectStore
+
+
+@pytest.fixture()
+def api(tmp_path):
+    db = Database(tmp_path / "cloud.db")
+    store = ObjectStore(tmp_path / "store", b"k" * 32)
+    store.put("bucket", "f.bin", b"data")
+    engine = JobsEngine(db, presign=store.presign, minute=60.0)
+    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
+    db.close()
+
+
+def test_presigned_urls_live_one_second_to_a_week(api):
+    for expires in (1, 3600, 604800):
+        url = api.presign({"bucket": "bucket", "key": "f.bin", "expiresInSec": expires})["url"]
+        assert url.startswith("https://") and "f.bin" in url
+    assert "f.bin" in api.presign({"bucket": "bucket", "key": "f.bin"})["url"]  # an hour by default
+    for expires in (0, 604801, -1, True, "60", 60.0):
+        with pytest.raises(ControlError, match=r"expiresInSec must be an integer 1\.\.604800"):
+            api.presign({"bucket": "bucket", "key": "f.bin", "expiresInSec": expires})
+    for params in ({"key": "f.bin"}, {"bucket": "bucket"}, {"bucket": "", "key": "f.bin"}):
+        with pytest.raises(ControlError):
+            api.presign(params)
+
+
+def test_an_upload_body_is_read_to_its_length_and_no_further():
+    import io
+
+    from fotatools.cloud.control import _Limited
+
+    f = io.BytesIO(b"0123456789next request")
+    body = _Limited(f, 10)
+    assert body.read(4) == b"0123" and body.read() == b"456789" and body.read() == b"" and body.read(3) == b""
+    assert f.read() == b"next request"  # the rest of the connection is not touched
+    body = _Limited(io.BytesIO(b"abc"), 10)  # the peer sends less than it said
+    assert body.read(-1) == b"abc" and body.read(5) == b"" and body.left == 0
+    assert _Limited(io.BytesIO(b"abc"), 0).read() == b""
+    assert _Limited(io.BytesIO(b"abc"), 1).read(0) == b"" and _Limited(io.BytesIO(b"abc"), 1).read(5) == b"a"
+
+
+def test_a_presign_for_a_bad_key_names_the_reason(api):
+    with pytest.raises(ControlError) as e:
+        api.presign({"bucket": "Bad_Bucket", "key": "f.bin"})
+    assert e.value.kind == "InvalidRequestException" and "bucket" in e.value.message.lower()
