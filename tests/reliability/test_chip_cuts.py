@@ -104,6 +104,31 @@ def test_clean_update_fits_the_sweep(rig, chip, tmp_path):
     assert boots_valid(r, before) == ""
 
 
+@pytest.mark.parametrize("chip", CHIPS)
+def test_what_the_sweep_counts_as_a_board_that_does_not_boot(rig, chip):
+    # boots_valid, the check after every cut, on boards hit where an update must not write
+    r = rig(chip=chip, flash_mb=CHIPS[chip])
+    before = fixed(r)
+    assert boots_valid(r, before) == ""
+    data = bytearray(r.flash.read_bytes())
+    ota_0 = Flash(r.flash).partition("ota_0").offset
+    for where, byte, why in [
+            (0x0, 0xFF, "the bootloader or the partition table changed"),  # the S3's, the C3's
+            (0x8000, 0xFF, "the bootloader or the partition table changed"),  # the table
+            (ota_0 + 12, 0x00, "no valid firmware boots"),  # the image's chip id: the ESP32's
+            (ota_0 + 0x100, data[ota_0 + 0x100] ^ 1, "no valid firmware boots")]:  # its SHA-256
+        hit = bytearray(data)
+        hit[where] = byte
+        r.flash.write_bytes(bytes(hit))
+        assert boots_valid(r, before).startswith(why), (hex(where), boots_valid(r, before))
+    # the ROM looks for the chip's bootloader at the chip's offset, not the ESP32's 0x1000
+    hit = bytearray(data)
+    hit[0x1000:0x1000 + 0x20] = hit[0:0x20]
+    hit[0:0x20] = b"\xff" * 0x20
+    r.flash.write_bytes(bytes(hit))
+    assert boots_valid(r, fixed(r)).startswith(f"the ROM finds no {chips.get(chip).name}")
+
+
 def firmware_sweep(chip: str) -> list:
     return [pytest.param(chip, cut, id=f"{chip}-{cut}") for cut in cuts(chip, CLEAN_OPS[chip], 42)]
 
