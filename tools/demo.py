@@ -48,7 +48,7 @@ from emulator.flash import Flash, create_flash  # noqa: E402
 from emulator.image import build_app_image  # noqa: E402
 
 FOTA = str(Path(sys.executable).parent / "fota")
-THING = "demo-esp32"
+THING = "demo-esp32"  # "demo-" and the chip: main() sets it for --chip
 IMAGE_SIZE = 1_500_000
 # 1.0.2's frozen self-test fails, as a firmware whose sensor driver broke would.
 BROKEN_SELFTEST = '''
@@ -347,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the emulated board's chip (default esp32; esp32s3 has 8 MB of flash)")
     args = ap.parse_args(argv)
     chip = chips.get(args.chip)
+    global THING
+    THING = f"demo-{chip.key}"
     work: Path = args.work.resolve()
     home = work / "home"
     if home.exists():
