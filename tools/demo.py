@@ -8,8 +8,8 @@ confirms (job SUCCEEDED), and 1.0.2, whose self-test fails, so the bootloader ro
 --app`): application 1.0.0, a ROMFS image of a few kilobytes (SUCCEEDED in seconds, the firmware
 untouched), and 1.0.1, whose import fails on its trial boot, so the device goes back to
 application 1.0.0 (FAILED). Then a secondary MCU (simulated MCUboot with an SMP server) on the
-ESP32's UART1: an MCUboot image 1.1.0 goes through the ESP32 over the UART, the MCU test-boots
-it and the ESP32 confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0, whose application
+board's UART1: an MCUboot image 1.1.0 goes through the board over the UART, the MCU test-boots
+it and the board confirms it once it reads back 1.1.0 (SUCCEEDED); then 1.2.0, whose application
 hangs at start until its watchdog resets the MCU, so MCUboot reverts it (FAILED with the
 reason). The secondary act is skipped, with the reason, when a piece it needs is missing. After
 the firmware and application acts `fota things` shows what the board reported to its device
@@ -19,7 +19,8 @@ in the work folder's home.
 
 `make demo CHIP=esp32s3` (8 MB of flash, MicroPython's 8MiBplus OTA table) or `CHIP=esp32c3`
 runs the same acts on an emulated ESP32-S3 or ESP32-C3: the images are built for that chip
-(`fota build --chip`), and the ROM's, the bootloader's and the runner's banners name it.
+(`fota build --chip`), and the ROM's, the bootloader's and the runner's banners name it, as
+the demo's own lines do (the board's console lines are prefixed with the chip).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from emulator.flash import Flash, create_flash  # noqa: E402
 from emulator.image import build_app_image  # noqa: E402
 
 FOTA = str(Path(sys.executable).parent / "fota")
-THING = "demo-esp32"
+THING = "demo-esp32"  # "demo-" and the chip: main() sets it for --chip
 IMAGE_SIZE = 1_500_000
 # 1.0.2's frozen self-test fails, as a firmware whose sensor driver broke would.
 BROKEN_SELFTEST = '''
@@ -76,7 +77,8 @@ def fota(home: Path, *args: str, check: bool = True, quiet: bool = False) -> sub
 class Console:
     """Where the device's console goes: one prefixed line each, downloads as a progress bar."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "esp32") -> None:
+        self.prefix = prefix  # the chip: "  esp32s3 | ..."
         self.bar: tqdm | None = None
         self.lock = threading.Lock()
 
@@ -90,7 +92,7 @@ class Console:
         if m:
             done, total = int(m.group(2)), int(m.group(3))
             if self.bar is None:
-                self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="  esp32 | download",
+                self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"  {self.prefix} | download",
                                 file=sys.stdout, leave=True,
                                 ncols=min(shutil.get_terminal_size().columns or 80, 100))
             self.bar.update(done - self.bar.n)
@@ -98,7 +100,7 @@ class Console:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        print(f"  esp32 | {line}", flush=True)
+        print(f"  {self.prefix} | {line}", flush=True)
 
     def flush(self) -> None:
         sys.stdout.flush()
@@ -131,27 +133,34 @@ def signer(work: Path) -> tuple[Path, Path]:
 
 
 # The demo board's main.py when it has a secondary MCU: the project's main.py, with the
-# secondary on UART1 (TX GPIO17, RX GPIO16) registered for the files of id 1
-# (docs: "Wiring a real secondary MCU").
+# secondary on UART1 registered for the files of id 1 (docs: "Wiring a real secondary MCU").
+# Its pins (TX, RX) differ per chip: GPIO17 and 16 on the ESP32; on the ESP32-S3 GPIO17 and 18,
+# UART1's own pins in its IO MUX; on the ESP32-C3 GPIO4 and 5 through the GPIO matrix (its
+# GPIO12-17 are the SPI flash's, GPIO20 and 21 UART0's).
 RUN = "fota.run(selftest=checks and checks.run)\n"
 assert RUN in (ROOT / "main.py").read_text(), "main.py no longer calls " + RUN
-SECONDARY_MAIN = (ROOT / "main.py").read_text().replace(RUN, """import machine
+UART1_PINS = {"esp32": (17, 16), "esp32s3": (17, 18), "esp32c3": (4, 5)}
+
+
+def secondary_main(chip: str) -> str:
+    tx, rx = UART1_PINS[chip]
+    return (ROOT / "main.py").read_text().replace(RUN, f"""import machine
 from fota.target import SmpTarget
 
 fota.run(selftest=checks and checks.run,
-         targets={1: SmpTarget(machine.UART(1, 115200, tx=17, rx=16))})
+         targets={{1: SmpTarget(machine.UART(1, 115200, tx={tx}, rx={rx}))}})
 """)
 
 
 def device_folder(work: Path, home: Path, cert: Path | None = None,
-                  secondary: bool = False) -> Path:
+                  secondary: bool = False, chip: str = "esp32") -> Path:
     """boot.py, main.py, lib/ (with umqtt) and the provisioned config and credentials; with
     `cert`, the signer every release must be signed by."""
     fs = work / "fs"
     fota(home, "provision", THING, "--out", _rel(fs), *(["--signer", _rel(cert)] if cert else []))
     shutil.copy(ROOT / "boot.py", fs / "boot.py")
     if secondary:
-        (fs / "main.py").write_text(SECONDARY_MAIN)
+        (fs / "main.py").write_text(secondary_main(chip))
     else:
         shutil.copy(ROOT / "main.py", fs / "main.py")
     shutil.copytree(ROOT / "lib", fs / "lib")
@@ -338,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the emulated board's chip (default esp32; esp32s3 has 8 MB of flash)")
     args = ap.parse_args(argv)
     chip = chips.get(args.chip)
+    global THING
+    THING = f"demo-{chip.key}"
     work: Path = args.work.resolve()
     home = work / "home"
     if home.exists():
@@ -355,13 +366,15 @@ def main(argv: list[str] | None = None) -> int:
         fota(home, "cloud", "start")
         say(f"Provisioning thing {THING} and its device folder; its signer is a code-signing certificate")
         key, cert = signer(work)
-        fs = device_folder(work, home, cert, missing is None)
+        fs = device_folder(work, home, cert, missing is None, chip.key)
         uarts: dict[int, str] = {}
         mcu_key = work / "mcu-key.pem"
         if missing is None:
             from emulator.secondary import Secondary
 
-            say("Powering a secondary MCU (MCUboot, SMP server) on the ESP32's UART1; it runs 0.1.0")
+            tx, rx = UART1_PINS[chip.key]
+            say(f"Powering a secondary MCU (MCUboot, SMP server) on the {chip.name}'s UART1 "
+                f"(TX GPIO{tx}, RX GPIO{rx}); it runs 0.1.0")
             subprocess.run([IMGTOOL, "keygen", "-k", str(mcu_key), "-t", "ecdsa-p256"], check=True)
             mcu = Secondary(work / "mcu", key=mcu_key, watchdog_ms=WATCHDOG_MS).start()
             uarts = {1: mcu.port}
@@ -371,14 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         if chip.key == "esp32":
             say(f"Flashing firmware 1.0.0 into ota_0 of an emulated ESP32 ({board}) and booting it")
             create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE), romfs=not args.stock)
-            dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts)  # type: ignore[arg-type]
+            dev = Device(flash, fs, heapsize="256k", echo=Console(chip.key), uarts=uarts)  # type: ignore[arg-type]
         else:
             mb = chip.flash_mb[0]
             say(f"Flashing firmware 1.0.0 into ota_0 of an emulated {chip.name} with {mb} MB of "
                 f"flash ({board}; bootloader at 0x{chip.bootloader:x}) and booting it")
             create_flash(flash, build_app_image("1.0.0", size=IMAGE_SIZE, chip=chip.key),
                          mb * chips.MiB, romfs=not args.stock, chip=chip.key)
-            dev = Device(flash, fs, heapsize="256k", echo=Console(), uarts=uarts,  # type: ignore[arg-type]
+            dev = Device(flash, fs, heapsize="256k", echo=Console(chip.key), uarts=uarts,  # type: ignore[arg-type]
                          chip=chip.key)
         dev.start()
         wait_console(dev, "app: firmware 1.0.0", 30)

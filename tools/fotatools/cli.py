@@ -38,7 +38,8 @@ from .canary import follow as follow_canary
 from .delta import add_delta, base_sha256, delta_fields, load_delta
 from .ota import DEFAULT_CERTFILE
 from .progress import WAITING, Progress, Target
-from .partitions import FOTA_ESP32, Partition, TableError, parse_csv
+from .partitions import Partition, TableError
+from .partitions import board_table as chip_board_table
 from .partitions import find as find_partition
 from .partitions import load as load_partitions
 from .release import (APP_KIND, APP_SLOT_SIZE, DEFAULT_WBITS, KIND_APP, MAX_WBITS, MIN_WBITS,
@@ -50,7 +51,7 @@ SHORT_LIST = 10  # a mistyped name is answered with every name when there are at
 NAME_RE = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")  # AWS IoT thing and thing-group names
 JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLE_ARN_RE = re.compile(r"^arn:[a-z-]+:iam::\d{12}:role/\S+$")
-DEFAULT_PARTITIONS = Path("firmware/FOTA_ESP32/partitions.csv")  # the project's board
+DEFAULT_PARTITIONS = Path("firmware/FOTA_ESP32/partitions.csv")  # the project's ESP32 board
 
 
 class UsageError(Exception):
@@ -330,19 +331,20 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def board_table(args: argparse.Namespace) -> tuple[list[Partition], str]:
-    """The partition table the release is for: --partitions FILE, else the project's board
-    (firmware/FOTA_ESP32/partitions.csv)."""
+    """The partition table the release is for: --partitions FILE, else the project's board of
+    --chip (firmware/FOTA_ESP32/partitions.csv, FOTA_ESP32S3's on an esp32s3, ...)."""
     from .flashing import find_project
 
+    default, built_in = chip_board_table(getattr(args, "chip", None) or "esp32")
     if args.partitions:
         path = Path(args.partitions)
     else:
         project = find_project()
-        path = (project or Path.cwd()) / DEFAULT_PARTITIONS
+        path = (project or Path.cwd()) / default
         if not path.is_file():  # fota installed on its own: the same table, built in
-            return parse_csv(FOTA_ESP32, str(DEFAULT_PARTITIONS)), str(DEFAULT_PARTITIONS)
+            return built_in, default
     try:
-        return load_partitions(path), str(args.partitions or DEFAULT_PARTITIONS)
+        return load_partitions(path), str(args.partitions or default)
     except TableError as e:
         raise UsageError(str(e)) from None
 
@@ -1350,7 +1352,8 @@ def build_parser() -> Parser:
     p.add_argument("--partitions", metavar="FILE",
                    help="the boards' partition table (CSV, or the binary one): an app image "
                         "must fit its OTA slots, an application half its romfs partition "
-                        f"(default {DEFAULT_PARTITIONS})")
+                        f"(default: the project's board of --chip, {DEFAULT_PARTITIONS} on "
+                        "an esp32)")
 
     p = sub("publish", "upload a release (or several files) and create the FOTA job",
             cmd_publish, (HOME, CLOUD, STORE))
@@ -1414,7 +1417,8 @@ def build_parser() -> Parser:
     p.add_argument("--chip", default="esp32", choices=("esp32", "esp32s2", "esp32s3", "esp32c3"))
     p.add_argument("--partitions", metavar="FILE",
                    help="the boards' partition table: the image must fit its OTA slots "
-                        f"(default {DEFAULT_PARTITIONS})")
+                        f"(default: the project's board of --chip, {DEFAULT_PARTITIONS} on "
+                        "an esp32)")
     add_target_options(p)
     p.add_argument("--protocol", choices=("https", "mqtt"),
                    help="as `publish --protocol` (default https)")

@@ -44,7 +44,6 @@ from .release import CHIP_IDS, IMAGE_MAGIC, ImageError, inspect_image
 BOOTLOADER_OFFSET = {"esp32": 0x1000, "esp32s2": 0x1000, "esp32s3": 0x0, "esp32c3": 0x0}
 PARTITION_TABLE = 0x8000
 APP_OFFSET = 0x10000  # ota_0
-APP_SLOT_SIZE = 0x180000  # MicroPython's OTA layout for 4 MB boards
 OTADATA = (0xD000, 0x2000)
 DEFAULT_BAUD = 460800
 SECTOR = 0x1000
@@ -58,6 +57,12 @@ WHY = {  # what each data partition is, and why it must start erased
            "to be corrupted\"",
     "ffat": "the filesystem (FAT)",
 }
+
+
+def app_slot_size(chip: str = "esp32") -> int:
+    """ota_0's size on the project's board of `chip` (2.4 MB on the ESP32-S3's 8 MB table)."""
+    path, table = pt.board_table(chip)
+    return next(p.size for p in table if p.name == "ota_0")
 
 
 @dataclass
@@ -85,9 +90,10 @@ def firmware_kind(data: bytes, chip: str = "esp32") -> tuple[str, int]:
                                  f"(chip id {chip_id})") from None
             return "full", BOOTLOADER_OFFSET[chip]
         raise app_error from None
-    if app.size > APP_SLOT_SIZE:
-        raise ImageError(f"app image of {app.size} bytes does not fit an OTA slot "
-                         f"({APP_SLOT_SIZE} bytes)")
+    slot = app_slot_size(chip)
+    if app.size > slot:
+        raise ImageError(f"app image of {app.size} bytes does not fit an OTA slot of the "
+                         f"{chip} board ({slot} bytes)")
     return "app", APP_OFFSET
 
 

@@ -48,6 +48,32 @@ ota_1,    app,  ota_1,   0x190000, 0x180000,
 romfs,    data, 0x8f,    0x310000, 0x40000,
 """
 
+# firmware/FOTA_ESP32S3/partitions.csv: the ESP32-S3 board (8 MB, MicroPython's
+# partitions-8MiBplus-ota.csv and a romfs partition); the ESP32-C3 board's table is the ESP32's
+FOTA_ESP32S3 = """\
+nvs,      data, nvs,     0x9000,   0x4000,
+otadata,  data, ota,     0xd000,   0x2000,
+phy_init, data, phy,     0xf000,   0x1000,
+ota_0,    app,  ota_0,   0x10000,  0x270000,
+ota_1,    app,  ota_1,   0x280000, 0x270000,
+romfs,    data, 0x8f,    0x4f0000, 0x40000,
+"""
+
+# The project's board of each chip: (its table in the project folder, the same built in). A chip
+# without a board of the project's (the ESP32-S2) takes the ESP32's, MicroPython's 4 MB layout.
+BOARD_TABLES = {
+    "esp32": ("firmware/FOTA_ESP32/partitions.csv", FOTA_ESP32),
+    "esp32s3": ("firmware/FOTA_ESP32S3/partitions.csv", FOTA_ESP32S3),
+    "esp32c3": ("firmware/FOTA_ESP32C3/partitions.csv", FOTA_ESP32),
+}
+
+
+def board_table(chip: str) -> tuple[str, list[Partition]]:
+    """The project's board of `chip`: the path of its table in the project folder, and the
+    table (the built-in copy)."""
+    path, text = BOARD_TABLES.get(chip, BOARD_TABLES["esp32"])
+    return path, parse_csv(text, path)
+
 
 class TableError(ValueError):
     """Not a partition table this tool can read; the message is one line for a user."""

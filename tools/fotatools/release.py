@@ -32,7 +32,9 @@ manifest's "not_kept" ({"compressed": why, "delta": why}) says so, and `publish`
 image itself.
 
 An app image must fit the OTA slots of the partition table the board is built with
-(`check_slots`; `fota build` reads firmware/FOTA_ESP32/partitions.csv, or --partitions FILE).
+(`check_slots`; `fota build` reads the table of the project's board of --chip,
+firmware/FOTA_ESP32/partitions.csv on an esp32, firmware/FOTA_ESP32S3/partitions.csv on an
+esp32s3, ..., or --partitions FILE).
 """
 
 from __future__ import annotations
