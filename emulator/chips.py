@@ -127,6 +127,19 @@ def by_id(chip_id):
     return None
 
 
+BOARD_FACTS = ("key", "chip_id", "rev_full", "mcu", "board", "build", "fota_board", "fota_build",
+               "arch", "mpy_arch", "irom", "drom", "load_regions")
+
+
+def board_facts(chip):
+    """What the board's own modules need of the chip (emulator/port/_esp32emu.py's CHIP), as
+    JSON-able values: the runner hands them over in ESP32_CHIP_FACTS, so that the board does
+    not import this module into its heap (compiling it there cost a job of three files 12 KB
+    and more of the heap a real board would have)."""
+    chip = get(chip)
+    return {k: getattr(chip, k) for k in BOARD_FACTS}
+
+
 def memmap(chip):
     """(irom, drom, load regions) for flashfmt.verify_image."""
     chip = get(chip)

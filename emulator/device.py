@@ -13,6 +13,7 @@ the REPL), after max_boots, on timeout, or when no slot is bootable.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -415,6 +416,7 @@ class Device:
             "ESP32_WDT_GRACE_MS": str(int(self.wdt_grace * 1000)),
             "ESP32_WDT_MODEL": "1" if self.wdt_model else "0",
             "ESP32_CHIP": self.chip.key,
+            "ESP32_CHIP_FACTS": json.dumps(chips.board_facts(self.chip)),
         })
         if self.unique_id:
             env["ESP32_UNIQUE_ID"] = self.unique_id

@@ -27,10 +27,10 @@ A reset kills this process at once (so no except clause can swallow it) after wr
 cause to ESP32_STATE/reset; the runner starts the next boot.
 """
 
+import json
 import os
 import time
 
-import chips
 import flashfmt as ff
 import norflash
 
@@ -83,7 +83,26 @@ if not FLASH_PATH or not STATE:
 RESET_CAUSE = _int(_env("ESP32_RESET_CAUSE"), PWRON_RESET)
 WDT_GRACE_MS = _int(_env("ESP32_WDT_GRACE_MS"), 0)
 WDT_MODEL = _env("ESP32_WDT_MODEL", "1") != "0"
-CHIP = chips.get(_env("ESP32_CHIP", "esp32"))  # the board's chip (chips.py)
+
+
+class _Chip:
+    # The board's chip: the facts emulator/chips.py board_facts() gives, which the runner
+    # hands over in ESP32_CHIP_FACTS (importing chips.py here would compile it in the board's
+    # heap); run without the runner, chips.py's for the chip ESP32_CHIP names.
+    def __init__(self, facts):
+        for k in facts:
+            setattr(self, k, facts[k])
+
+    def machine(self, fota):
+        # sys.implementation._machine (and os.uname().machine): "<board> with <mcu>"
+        return (self.fota_board if fota else self.board) + " with " + self.mcu
+
+
+if _env("ESP32_CHIP_FACTS"):
+    CHIP = _Chip(json.loads(_env("ESP32_CHIP_FACTS")))
+else:
+    import chips
+    CHIP = _Chip(chips.board_facts(_env("ESP32_CHIP", "esp32")))
 UNIQUE_ID = bytes(int(_env("ESP32_UNIQUE_ID", "a4cf12000001")[i:i + 2], 16) for i in range(0, 12, 2))
 
 

@@ -29,7 +29,7 @@ def config(engine, **params: Any) -> Any:
 
 RATE = "maximumPerMinute must be an integer 1..1000"
 BASE = "exponentialRate.baseRatePerMinute must be an integer 1..1000"
-FACTOR = "exponentialRate.incrementFactor must be 1.1..5"
+FACTOR = "exponentialRate.incrementFactor must be 1.1..5 with at most one digit after the decimal"
 CRIT = "rateIncreaseCriteria needs one of numberOfNotifiedThings or numberOfSucceededThings (>= 1)"
 
 
@@ -48,7 +48,7 @@ def test_rollout_bounds(engine):
     assert config(engine, jobExecutionsRolloutConfig={"exponentialRate": 1}) == "exponentialRate must be an object"
     for base, ok in [(0, False), (1, True), (1000, True), (1001, False), (False, False)]:
         assert (config(engine, **exp(base=base)) == BASE) is not ok, base
-    for factor, ok in [(1.09, False), (1.1, True), (5, True), (5.01, False), (True, False), ("2", False)]:
+    for factor, ok in [(1.0, False), (1.09, False), (1.1, True), (5, True), (5.1, False), (5.01, False), (True, False), ("2", False)]:
         assert (config(engine, **exp(factor=factor)) == FACTOR) is not ok, factor
     for crit, ok in [({"numberOfNotifiedThings": 1}, True), ({"numberOfSucceededThings": 1}, True),
                      ({"numberOfNotifiedThings": 0}, False), ({"numberOfSucceededThings": 0}, False),

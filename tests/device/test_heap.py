@@ -26,11 +26,11 @@ def init(self, *a, **kw):
     print("app: slot writer, mqtt open:", conn.connected())
     _init(self, *a, **kw)
 otaslot.SlotWriter.__init__ = init
-_get = fotaupdate.get
-def get(*a, **kw):
+_open = fotaupdate.File.open
+def open_(self, *a, **kw):
     print("app: https, mqtt open:", conn.connected())
-    return _get(*a, **kw)
-fotaupdate.get = get
+    return _open(self, *a, **kw)
+fotaupdate.File.open = open_
 print("app: reset needed", fota.handle_fota_jobs(jobs, force=True, auto_reset=False))
 """
 
