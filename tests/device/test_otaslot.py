@@ -7,7 +7,19 @@ from emulator.device import Device
 from emulator.flash import Flash, create_flash
 from tests.device.rig import device_folder, firmware
 
-APP = """
+BODY = """
+# the body of a response: readinto() as a socket's
+class Body:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+"""
+
+APP = BODY + """
 import json
 from fota import otaslot
 def err(f):
@@ -23,14 +35,6 @@ out = {
     "empty": err(lambda: otaslot.SlotWriter(other, 0)),
     "unaligned resume": err(lambda: otaslot.SlotWriter(other, 100000, start=4096 + 512)),
 }
-class Body:
-    def __init__(self, data):
-        self.data, self.pos = data, 0
-    def readinto(self, buf):
-        n = min(len(buf), len(self.data) - self.pos)
-        buf[:n] = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return n
 head = open("new.bin", "rb").read()  # the first three sectors of a 100 000-byte image
 w = otaslot.SlotWriter(other, 100000)
 body = Body(head)
@@ -67,18 +71,10 @@ def test_slot_writer_refusals_and_abort(tmp_path):
     assert f.boot_slot() == "ota_0"
 
 
-PAD_APP = """
+PAD_APP = BODY + """
 import json
 from fota import otaslot
 other = otaslot.slots()[1]
-class Body:
-    def __init__(self, data):
-        self.data, self.pos = data, 0
-    def readinto(self, buf):
-        n = min(len(buf), len(self.data) - self.pos)
-        buf[:n] = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return n
 out = {}
 for size in (4096 + 1, 4096 + 2, 4096 + 3, 4096 + 1000, 2 * 4096 - 1):
     data = bytes((i * 7 + 1) % 255 for i in range(size))  # never 0xFF
