@@ -21,8 +21,10 @@ import ssl
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.device.servers import tls_server
 
 # What HttpPeer can do to one request (N: a byte count):
 HTTP_FAULTS = {
@@ -114,13 +116,9 @@ class HttpPeer:
                 except OSError:
                     pass  # the client hung up
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd, self.thread = tls_server(Handler, cert, key)
         self.httpd.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"https://localhost:{self.httpd.server_address[1]}/fw.bin"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> "HttpPeer":
         self.thread.start()

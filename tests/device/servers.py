@@ -10,6 +10,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
+def tls_server(handler: type[BaseHTTPRequestHandler], cert: Path,
+               key: Path) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """An HTTPS server on 127.0.0.1 at a free port, with `cert` (chained to the test CA), and
+    the thread that serves it (not started)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    return httpd, threading.Thread(target=httpd.serve_forever, daemon=True)
+
+
 class FirmwareServer:
     """HTTPS on 127.0.0.1:<free port>. Paths:
     /fw/<name>            the file, with Range support
@@ -106,12 +117,8 @@ class FirmwareServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd, self.thread = tls_server(Handler, cert, key)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def release(self) -> None:
         """Let /hold/ requests (waiting or to come) have their answer."""

@@ -4,10 +4,10 @@ and records where every request started (its Range) and how many body bytes it s
 from __future__ import annotations
 
 import re
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.device.servers import tls_server
 
 
 class DropServer:
@@ -45,12 +45,8 @@ class DropServer:
                 server.requests.append((start, len(body)))
                 self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd, self.thread = tls_server(Handler, cert, key)
         self.url = f"https://localhost:{self.httpd.server_address[1]}/fw.bin"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> "DropServer":
         self.thread.start()
