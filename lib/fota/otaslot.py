@@ -16,7 +16,7 @@ import struct
 from esp32 import Partition
 
 SECTOR = 4096
-CHECK = 512  # read-back is compared in pieces of this size: one sector buffer is enough
+CHECK = 2048  # read-back is compared in pieces of this size (two per sector: one Python loop turn per 2 KB)
 APP_DESC_MAGIC = 0xABCD5432
 # esp_ota_img_states_t, as kept in otadata
 OTA_NEW, OTA_PENDING_VERIFY, OTA_VALID, OTA_INVALID, OTA_ABORTED = 0, 1, 2, 3, 4
