@@ -60,8 +60,9 @@ mutants: setup
 # killed / survived / equivalent and every survivor's diff; fails under 90 % killed.
 SEED  ?= 1
 COUNT ?= 300
+JOBS  ?= 2
 mutants-sample: setup
-	$(BIN)/python tests/mutate.py --seed $(SEED) --count $(COUNT)
+	$(BIN)/python tests/mutate.py --seed $(SEED) --count $(COUNT) --jobs $(JOBS)
 
 # Every fault sweep in full (power cuts, hostile documents, dropped connections, restarts, ...):
 # one table of "survived / tried"; fails unless every row is whole.

@@ -57,6 +57,7 @@ import difflib
 import hashlib
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -64,7 +65,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -663,6 +666,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     ap.add_argument("--only", nargs="+", metavar="TEXT",
                     help="of the drawn mutants, run only those whose key (as SURVIVED: prints it) "
                     "holds one of these texts: a run's survivors again, after new tests")
+    ap.add_argument("--jobs", "-j", type=int, default=1,
+                    help="mutants run at once, each in its own scratch copy (default: %(default)s)")
     ap.add_argument("--list", action="store_true", help="print the drawn mutants and stop")
     ap.add_argument("--fail-under", type=float, default=90.0,
                     help="fail if fewer than this percent of non-equivalent mutants are killed")
@@ -679,36 +684,55 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         return 0
     equivalents = read_equivalents(root / EQUIVALENT_FILE)
     tmap = load_map(root, a.map_tests, a.remap)
-    results: list[tuple[Mutant, str, list[str], str]] = []  # mutant, result, tests, its diff
+    slots: list[tuple[Mutant, str, list[str], str] | None] = [None] * len(drawn)  # in drawn order
     t_start = time.monotonic()
+    done = 0
+    lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-") as tmp:
-        copy_dir = Path(tmp)
-        scratch_copy(root, copy_dir, None)
-        for i, mu in enumerate(drawn, 1):
-            path = copy_dir / mu.file
-            text = path.read_text()
-            new = apply(text, mu)
-            tests: list[str] = []
-            t0 = time.monotonic()
-            if mu.key in equivalents:
-                result = "equivalent"
-            elif not compiles(mu, new):
-                result = "skipped"
-            else:
-                tests = tests_for(mu, tmap, a.max_tests, a.budget, root)
-                if not tests:
-                    result = "untested"
+        copies: queue.Queue[Path] = queue.Queue()  # one scratch copy per job: a mutant at a time each
+        for j in range(max(a.jobs, 1)):
+            copy_dir = Path(tmp) / f"copy{j}"
+            copy_dir.mkdir()
+            scratch_copy(root, copy_dir, None)
+            copies.put(copy_dir)
+
+        def one(i: int, mu: Mutant) -> None:
+            nonlocal done
+            copy_dir = copies.get()
+            try:
+                path = copy_dir / mu.file
+                text = path.read_text()
+                new = apply(text, mu)
+                tests: list[str] = []
+                t0 = time.monotonic()
+                if mu.key in equivalents:
+                    result = "equivalent"
+                elif not compiles(mu, new):
+                    result = "skipped"
                 else:
-                    limit = a.timeout or 30 + 3 * sum(tmap["tests"][n]["duration"] for n in tests)
-                    path.write_text(new)
-                    try:
-                        result = run_tests(copy_dir, tests, limit)
-                    finally:
-                        path.write_text(text)
+                    tests = tests_for(mu, tmap, a.max_tests, a.budget, root)
+                    if not tests:
+                        result = "untested"
+                    else:
+                        limit = a.timeout or 30 + 3 * sum(tmap["tests"][n]["duration"] for n in tests)
+                        path.write_text(new)
+                        try:
+                            result = run_tests(copy_dir, tests, limit)
+                        finally:
+                            path.write_text(text)
+            finally:
+                copies.put(copy_dir)
             # the diff from the copy's text: the working tree may change while a sample runs
-            results.append((mu, result, tests, diff(text, mu)))
-            print(f"{i:4}/{len(drawn)} {result:>10} {time.monotonic() - t0:5.1f}s  {mu.file}:{mu.line} "
-                  f"{mu.op}: {one_line(mu.original)[:50]} => {one_line(mu.replacement)[:50]}", flush=True)
+            slots[i] = (mu, result, tests, diff(text, mu))
+            with lock:
+                done += 1
+                print(f"{done:4}/{len(drawn)} {result:>10} {time.monotonic() - t0:5.1f}s  {mu.file}:{mu.line} "
+                      f"{mu.op}: {one_line(mu.original)[:50]} => {one_line(mu.replacement)[:50]}", flush=True)
+
+        with ThreadPoolExecutor(max_workers=max(a.jobs, 1)) as pool:
+            for f in [pool.submit(one, i, mu) for i, mu in enumerate(drawn)]:
+                f.result()
+    results = [r for r in slots if r is not None]
     counts: dict[str, int] = {}
     for _, r, _, _ in results:
         counts[r] = counts.get(r, 0) + 1

@@ -170,7 +170,8 @@ def test_the_map_is_made_again_only_for_test_files_that_changed(repo, capsys):
     assert "map: 2 of 2 test files" in capsys.readouterr().out
 
 
-def test_killed_survived_untested_and_equivalent(repo, capsys):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_killed_survived_untested_and_equivalent(repo, capsys, jobs):
     (repo / "lib" / "fota" / "calc.py").write_text(
         "def positive(x):\n    y = x * 1\n    return x > 0\n\n\ndef untested(x):\n    return x + 1\n")
     subprocess.run(["git", "add", "lib"], cwd=repo, check=True)
@@ -178,7 +179,8 @@ def test_killed_survived_untested_and_equivalent(repo, capsys):
         "# comment\n"
         "lib/fota/calc.py | positive | drop statement | y = x * 1 => pass\n"
         "    y is never read\n")
-    args = ["--files", "lib/fota/calc.py", "--count", "100", "--map-tests", "tests", "--fail-under", "0"]
+    args = ["--files", "lib/fota/calc.py", "--count", "100", "--map-tests", "tests", "--jobs", str(jobs),
+            "--fail-under", "0"]
     assert mutate.main(args, root=repo) == 0
     out = capsys.readouterr().out
     assert "lib/fota/calc.py:2 drop statement: y = x * 1 => pass" in out.replace("  ", " ")
