@@ -471,18 +471,24 @@ def pytest_runtest_logreport(report) -> None:  # type: ignore[no-untyped-def]
             f.write(json.dumps([report.nodeid, report.when, report.outcome, report.duration]) + "\n")
 
 
-def build_map(root: Path, chunks: list[list[str]], done=None) -> None:  # type: ignore[no-untyped-def]
-    """Run each chunk of test files once on one instrumented copy; after each chunk,
-    done(files, {test id: {"duration", "outcome", "hits"}}) with what that chunk ran."""
+def build_map(root: Path, chunks: list[list[str]], done=None, jobs: int = 1) -> None:  # type: ignore[no-untyped-def]
+    """Run each chunk of test files once on an instrumented copy (`jobs` chunks at once, each on
+    its own copy); after each chunk, done(files, {test id: {"duration", "outcome", "hits"}})
+    with what that chunk ran."""
     root = root.resolve()
+    lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="fota-mutate-map-") as tmp:
-        copy_dir = Path(tmp) / "copy"
-        copy_dir.mkdir()
-        scratch_copy(root, copy_dir, None)
-        for f in source_files(copy_dir):
-            path = copy_dir / f
-            path.write_text(instrument(f, path.read_text()))
-        for n, files in enumerate(chunks, 1):
+        copies: queue.Queue[Path] = queue.Queue()
+        for j in range(max(jobs, 1)):
+            copy_dir = Path(tmp) / f"copy{j}"
+            copy_dir.mkdir()
+            scratch_copy(root, copy_dir, None)
+            for f in source_files(copy_dir):
+                path = copy_dir / f
+                path.write_text(instrument(f, path.read_text()))
+            copies.put(copy_dir)
+
+        def one(n: int, files: list[str]) -> None:
             trace = Path(tmp) / f"trace{n}"
             trace.mkdir()
             (trace / "current").write_text("?")
@@ -490,9 +496,14 @@ def build_map(root: Path, chunks: list[list[str]], done=None) -> None:  # type: 
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
                    "-p", "tests.mutate", *files]
             t0 = time.monotonic()
-            print(f"map {n}/{len(chunks)}: {' '.join(files)}", flush=True)
-            subprocess.run(cmd, cwd=copy_dir, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            with lock:
+                print(f"map {n}/{len(chunks)}: {' '.join(files)}", flush=True)
+            copy_dir = copies.get()
+            try:
+                subprocess.run(cmd, cwd=copy_dir, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            finally:
+                copies.put(copy_dir)
             out: dict[str, dict] = {}
             reports = (trace / "reports").read_text().splitlines() if (trace / "reports").exists() else []
             for line in reports:
@@ -511,14 +522,19 @@ def build_map(root: Path, chunks: list[list[str]], done=None) -> None:  # type: 
             for node, t in out.items():
                 t["hits"] = sorted(hits.get(node, ()))
             failed = sum(t["outcome"] == "failed" for t in out.values())
-            print(f"map {n}/{len(chunks)}: {len(out)} tests ({failed} failed: not used), "
-                  f"{sum(len(t['hits']) for t in out.values())} test-function pairs "
-                  f"({time.monotonic() - t0:.0f} s)", flush=True)
-            if done:
-                done(files, out)
+            with lock:
+                print(f"map {n}/{len(chunks)}: {len(out)} tests ({failed} failed: not used), "
+                      f"{sum(len(t['hits']) for t in out.values())} test-function pairs "
+                      f"({time.monotonic() - t0:.0f} s)", flush=True)
+                if done:
+                    done(files, out)
+
+        with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+            for f in [pool.submit(one, n, files) for n, files in enumerate(chunks, 1)]:
+                f.result()
 
 
-def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8) -> dict:
+def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8, jobs: int = 1) -> dict:
     """The map, kept in MAP_FILE by test file: a test file's rows are made again when that file
     changes (or is new), all of them when lib/fota or the stand-in has a function the map does
     not know (added or renamed), or with remap (do that after changing a shared test helper, or the
@@ -549,7 +565,7 @@ def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8) -> dict:
         print(f"map: {len(stale)} of {len(wanted)} test files to run on an instrumented copy "
               f"({len(kept)} current in {MAP_FILE})", flush=True)
         t0 = time.monotonic()
-        build_map(root, [stale[i:i + chunk] for i in range(0, len(stale), chunk)], done)
+        build_map(root, [stale[i:i + chunk] for i in range(0, len(stale), chunk)], done, jobs)
         print(f"map: made in {time.monotonic() - t0:.0f} s", flush=True)
     return saved
 
@@ -683,7 +699,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                   f"{one_line(mu.original)} => {one_line(mu.replacement)}")
         return 0
     equivalents = read_equivalents(root / EQUIVALENT_FILE)
-    tmap = load_map(root, a.map_tests, a.remap)
+    tmap = load_map(root, a.map_tests, a.remap, jobs=a.jobs)
     slots: list[tuple[Mutant, str, list[str], str] | None] = [None] * len(drawn)  # in drawn order
     t_start = time.monotonic()
     done = 0
