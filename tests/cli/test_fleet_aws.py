@@ -157,3 +157,21 @@ def test_the_device_policy_lets_a_board_use_its_own_shadow(backend):
     assert any(r.endswith(f":topicfilter/$aws/things/{thing}/shadow/*") for r in by_action['"iot:Subscribe"'])
     assert not [r for rs in by_action.values() for r in ([rs] if isinstance(rs, str) else rs)
                 if "shadow" in r and thing not in r]  # never another thing's shadow
+
+
+def test_the_data_plane_endpoint_from_the_environment(aws_env, monkeypatch):
+    # AWS_ENDPOINT_URL_IOT_DATA_PLANE names the data plane (botocore's service-specific endpoint
+    # setting): used as it is, with no DescribeEndpoint call; without it, the account's endpoint.
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IOT_DATA_PLANE", "https://shadows.example.test:8443")
+    b = AwsBackend(region=REGION, bucket=unique("fota-fw"), role_arn=ROLE_ARN)
+    with Stubber(b.iot):  # no answers queued: a DescribeEndpoint call would raise
+        assert b.data.meta.endpoint_url == "https://shadows.example.test:8443"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_IOT_DATA_PLANE")
+    b = AwsBackend(region=REGION, bucket=unique("fota-fw"), role_arn=ROLE_ARN)
+    with Stubber(b.iot) as st:
+        st.add_response("describe_endpoint", {"endpointAddress": "abc123-ats.iot.%s.amazonaws.com" % REGION},
+                        {"endpointType": "iot:Data-ATS"})
+        assert b.data.meta.endpoint_url == "https://abc123-ats.iot.%s.amazonaws.com" % REGION
+        st.assert_no_pending_responses()

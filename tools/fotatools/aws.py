@@ -597,14 +597,18 @@ class AwsBackend:
     # -- the fleet: shadows (IoT data plane), a thing's executions, the jobs ---------------------
     @property
     def data(self) -> Any:
-        """The IoT data-plane client (GetThingShadow), on the account's ATS data endpoint (or
-        `endpoint_url`)."""
+        """The IoT data-plane client (GetThingShadow), on the account's ATS data endpoint, or
+        `endpoint_url`, or the one AWS_ENDPOINT_URL_IOT_DATA_PLANE or AWS_ENDPOINT_URL names (botocore
+        reads them itself when no endpoint is passed)."""
         if self._data is None:
             url = self._endpoint_url
-            if url is None:
+            own = any(os.environ.get(k) for k in ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", "AWS_ENDPOINT_URL")) \
+                and os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true"
+            if url is None and not own:
                 with self._call("describe the data endpoint"):
                     url = "https://" + self.iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
-            self._data = self._session.client("iot-data", endpoint_url=url, config=self.iot.meta.config)
+            self._data = self._session.client("iot-data", config=self.iot.meta.config,
+                                              **({"endpoint_url": url} if url else {}))
         return self._data
 
     def thing_shadow(self, thing_name: str) -> dict[str, Any] | None:
