@@ -353,12 +353,16 @@ def draw(root: Path, seed: int, count: int, files: list[str] | None = None) -> l
 # ---------------------------------------------------------------------------------------------
 # The map: which tests run which function
 
+# On the board each function logs a small integer (its place in the file's list of functions,
+# hit_names()): no string per function, and a bytearray of flags instead of a set, so that the
+# instrumented library needs little more heap than the library itself (a test whose board runs
+# short of heap only under the instrumentation would be lost to the map).
 DEVICE_HIT = '''
-def _fota_hit(n, _s=set()):
+def _fota_hit(n, _s=bytearray({count})):
     try:
-        if n in _s:
+        if _s[n]:
             return
-        _s.add(n)
+        _s[n] = 1
         import os
         d = os.getenv("{env}")
         if d:
@@ -367,11 +371,11 @@ def _fota_hit(n, _s=set()):
             t = f.read()
             f.close()
             f = v.open("/log", "a")
-            f.write(t + "\\t" + n + "\\n")
+            f.write("%s\\t{file}#%d\\n" % (t, n))
             f.close()
     except Exception:
         pass
-'''.format(env=TRACE_ENV)
+'''
 
 HOST_HIT = '''
 def _fota_hit(n, _s=set(), _c=[None, "?"]):
@@ -396,21 +400,20 @@ def _fota_hit(n, _s=set(), _c=[None, "?"]):
 '''.format(env=TRACE_ENV)
 
 
-def instrument(file: str, text: str) -> str:
-    """The file with a call logging "file::function" at the top of every function body, and
-    "file::<module>" at the top of the module."""
+def _hit_points(file: str, text: str) -> tuple[list[str], list[tuple[int, int, str]]]:
+    """The names a map run logs for this file ("<module>" first, then every function as
+    "Class.method" or "outer.inner") and where each call goes: (0-based line to insert
+    before, column, name)."""
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
-    inserts: list[tuple[int, str]] = []  # (0-based line index, text to insert before it)
+    points: list[tuple[int, int, str]] = []
 
     def walk(body: list[ast.stmt], scope: list[str]) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _native(node):
                 first = node.body[0]
                 if first.lineno > node.lineno and lines[first.lineno - 1][:first.col_offset].strip() == "":
-                    name = ".".join(scope + [node.name])
-                    inserts.append((first.lineno - 1,
-                                    " " * first.col_offset + f'_fota_hit("{file}::{name}")\n'))
+                    points.append((first.lineno - 1, first.col_offset, ".".join(scope + [node.name])))
                 walk(node.body, scope + [node.name])
             elif isinstance(node, ast.ClassDef):
                 walk(node.body, scope + [node.name])
@@ -422,15 +425,53 @@ def instrument(file: str, text: str) -> str:
                              scope)
 
     walk(tree.body, [])
+    return ["<module>"] + [p[2] for p in points], points
+
+
+def hit_names(file: str, text: str) -> list[str]:
+    """"file::function" for each hit the instrumented file can log, in the order of the device
+    side's numbers."""
+    return [f"{file}::{n}" for n in _hit_points(file, text)[0]]
+
+
+def instrument(file: str, text: str) -> str:
+    """The file with a call logging its "file::function" at the top of every function body, and
+    "file::<module>" at the top of the module (on the device side as the file and a number, see
+    DEVICE_HIT)."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    names, points = _hit_points(file, text)
+    device = file.startswith(DEVICE + "/")
+
+    def call(i: int) -> str:
+        return f"_fota_hit({i})" if device else f'_fota_hit("{file}::{names[i]}")'
+
+    inserts = [(line, " " * col + call(i) + "\n") for i, (line, col, _) in enumerate(points, 1)]
     top = 0
     for i, node in enumerate(tree.body):
         if (i == 0 and _is_docstring(node)) or (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
             top = node.end_lineno
-    helper = DEVICE_HIT if file.startswith(DEVICE + "/") else HOST_HIT
-    inserts.append((top, helper + f'_fota_hit("{file}::<module>")\n'))
+    helper = DEVICE_HIT.format(env=TRACE_ENV, file=file, count=len(names)) if device else HOST_HIT
+    inserts.append((top, helper + call(0) + "\n"))
     for index, added in sorted(inserts, key=lambda x: x[0], reverse=True):
         lines.insert(index, added)
     return "".join(lines)
+
+
+def instrumentation_digest() -> str:
+    """What the map's rows depend on besides the tests and the code: the hooks and where they go."""
+    import inspect
+
+    parts = [DEVICE_HIT, HOST_HIT, inspect.getsource(_hit_points), inspect.getsource(instrument)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def log_name(entry: str, names: dict[str, list[str]]) -> str:
+    """A logged hit as "file::function": the device side logs "file#number"."""
+    file, sep, number = entry.rpartition("#")
+    if sep and file in names and number.isdigit() and int(number) < len(names[file]):
+        return names[file][int(number)]
+    return entry
 
 
 def test_files(root: Path, paths: list[str]) -> list[str]:
@@ -451,7 +492,7 @@ def functions_of(root: Path) -> list[str]:
     """Every "file::function" the map run logs (as instrument() writes them)."""
     out: list[str] = []
     for f in source_files(root):
-        out += re.findall(r'^\s*_fota_hit\("([^"]+)"\)$', instrument(f, (root / f).read_text()), re.M)
+        out += hit_names(f, (root / f).read_text())
     return sorted(out)
 
 
@@ -477,6 +518,7 @@ def build_map(root: Path, chunks: list[list[str]], done=None, jobs: int = 1) -> 
     with what that chunk ran."""
     root = root.resolve()
     lock = threading.Lock()
+    names: dict[str, list[str]] = {}  # file -> its hit_names(), for the device side's numbers
     with tempfile.TemporaryDirectory(prefix="fota-mutate-map-") as tmp:
         copies: queue.Queue[Path] = queue.Queue()
         for j in range(max(jobs, 1)):
@@ -485,6 +527,7 @@ def build_map(root: Path, chunks: list[list[str]], done=None, jobs: int = 1) -> 
             scratch_copy(root, copy_dir, None)
             for f in source_files(copy_dir):
                 path = copy_dir / f
+                names[f] = hit_names(f, path.read_text())
                 path.write_text(instrument(f, path.read_text()))
             copies.put(copy_dir)
 
@@ -518,7 +561,7 @@ def build_map(root: Path, chunks: list[list[str]], done=None, jobs: int = 1) -> 
             log = (trace / "log").read_text().splitlines() if (trace / "log").exists() else []
             for line in log:
                 node, _, name = line.partition("\t")
-                hits.setdefault(node, set()).add(name)
+                hits.setdefault(node, set()).add(log_name(name, names))
             for node, t in out.items():
                 t["hits"] = sorted(hits.get(node, ()))
             failed = sum(t["outcome"] == "failed" for t in out.values())
@@ -544,9 +587,12 @@ def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8, jobs: in
     functions = functions_of(root)
     wanted = {f: file_digest(root / f) for f in test_files(root, tests)}
     saved = json.loads(path.read_text()) if path.is_file() else {}
-    if remap or "files" not in saved or not set(functions) <= set(saved.get("functions", ())):
-        saved = {"functions": functions, "files": {}, "tests": {}}  # a function the map never saw
+    how = instrumentation_digest()
+    if remap or "files" not in saved or not set(functions) <= set(saved.get("functions", ())) \
+            or saved.get("instrumentation") != how:  # a function the map never saw, or new hooks
+        saved = {"functions": functions, "files": {}, "tests": {}}
     saved["functions"] = functions
+    saved["instrumentation"] = how
     kept = {f for f, d in saved["files"].items() if wanted.get(f) == d}
     saved["files"] = {f: saved["files"][f] for f in kept}
     saved["tests"] = {n: t for n, t in saved["tests"].items() if n.split("::")[0] in kept}
