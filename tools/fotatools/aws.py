@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .backend import (BackendError, Endpoint, Execution, JobInfo, Kind, NotFound, Rollout,
-                      ThingCredentials)
+from .backend import (BackendError, Endpoint, Execution, JobInfo, Kind, ListedJob, NotFound,
+                      Rollout, ThingCredentials, newest_first)
 from .ota import OtaFile, signature_bytes
 
 DEVICE_POLICY = "fota-device"
@@ -37,6 +37,7 @@ AMAZON_ROOT_CA_1 = "CN=Amazon Root CA 1,O=Amazon,C=US"
 AMAZON_ROOT_CA_1_SHA256 = "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e"
 LARGE_UPLOAD = 1 << 20  # show a progress bar from this size on
 MAX_NAMES = 2000  # names read for "did you mean" (8 pages of ListThings)
+LIST_PAGE = 250  # ListJobs' largest maxResults (the API's range is 1..250)
 
 _COUNT_KEYS = {
     "numberOfQueuedThings": "QUEUED", "numberOfInProgressThings": "IN_PROGRESS",
@@ -657,12 +658,27 @@ class AwsBackend:
                 ex.version_number = int(e.get("versionNumber", 0))
         return out
 
-    def list_jobs(self) -> list[JobInfo]:
-        out: list[JobInfo] = []
+    def listed_jobs(self) -> list[ListedJob]:
+        # ListJobs' summaries carry each job's status and times: the control plane's API is
+        # meant for a low volume of calls, so a job is described only when it is to be shown.
+        # AWS does not say in what order ListJobs lists: all pages are read, then sorted.
+        out: list[ListedJob] = []
         with self._call("list the jobs"):
-            ids = [j["jobId"] for page in self.iot.get_paginator("list_jobs").paginate()
-                   for j in page.get("jobs", [])]
-        for job_id in ids:
+            pages = self.iot.get_paginator("list_jobs").paginate(
+                PaginationConfig={"PageSize": LIST_PAGE})
+            for page in pages:
+                for j in page.get("jobs", []):
+                    out.append(ListedJob(
+                        job_id=j["jobId"], status=j.get("status", "IN_PROGRESS"),
+                        created_at=_ts(j.get("createdAt")),
+                        last_updated_at=_ts(j.get("lastUpdatedAt")),
+                        completed_at=_ts(j.get("completedAt"))))
+        return newest_first(out)
+
+    def list_jobs(self, limit: int | None = None) -> list[JobInfo]:
+        out: list[JobInfo] = []
+        for listed in self.listed_jobs()[:limit]:
+            job_id = listed.job_id
             with self._call(f"job {job_id}"):
                 try:
                     job = self.iot.describe_job(jobId=job_id)["job"]
@@ -671,12 +687,11 @@ class AwsBackend:
                         continue  # deleted meanwhile
                     raise
             details = job.get("jobProcessDetails") or {}
-            created = job.get("createdAt")
             out.append(JobInfo(
                 job_id=job["jobId"], status=job.get("status", "IN_PROGRESS"), document={},
                 targets=list(job.get("targets") or []),
                 counts={state: int(details[k]) for k, state in _COUNT_KEYS.items() if k in details},
-                created_at=created.timestamp() if hasattr(created, "timestamp") else created,
+                created_at=_ts(job.get("createdAt")),
                 reason_code=job.get("reasonCode"), target_selection=job.get("targetSelection") or "SNAPSHOT",
                 processing_targets=list(details.get("processingTargets") or []),
                 rollout=dict(job.get("jobExecutionsRolloutConfig") or {})))

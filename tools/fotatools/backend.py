@@ -143,6 +143,24 @@ class JobInfo:
     description: str | None = None
 
 
+@dataclass
+class ListedJob:
+    """A job as ListJobs lists it (a JobSummary in the AWS IoT API): no document, targets or
+    counts, which only DescribeJob gives, one call a job."""
+
+    job_id: str
+    status: str  # IN_PROGRESS, CANCELED, DELETION_IN_PROGRESS, COMPLETED (SCHEDULED on AWS)
+    created_at: float | None = None
+    last_updated_at: float | None = None
+    completed_at: float | None = None
+
+
+def newest_first(jobs: list[ListedJob]) -> list[ListedJob]:
+    """By creation time, the newest first (a job without one last; equal times by id)."""
+    return sorted(jobs, key=lambda j: (j.created_at is not None, j.created_at or 0.0, j.job_id),
+                  reverse=True)
+
+
 class Backend(Protocol):
     name: str  # "local" or "aws"
 
@@ -212,5 +230,10 @@ class Backend(Protocol):
         """Every job execution of the thing, with its statusDetails (NotFound if there is no
         such thing)."""
 
-    def list_jobs(self) -> list[JobInfo]:
-        """Every job with its counts by execution state (its document left empty)."""
+    def listed_jobs(self) -> list[ListedJob]:
+        """Every job, newest first (`newest_first`), as ListJobs lists it: a call a page of
+        jobs, none a job."""
+
+    def list_jobs(self, limit: int | None = None) -> list[JobInfo]:
+        """The newest `limit` jobs (every job when None), newest first, each with its counts by
+        execution state (its document left empty): a DescribeJob for each of them only."""

@@ -1060,8 +1060,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from . import fleet
 
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"bad --limit {args.limit}: at least 1 job")
     backend = make_backend(args)
-    summaries = fleet.jobs(backend)
+    summaries = fleet.jobs(backend, args.limit)
     if args.json:
         emit_json([{**j.to_json(), "created_at": _iso(j.created_at), "total": j.total}
                    for j in summaries])
@@ -1456,6 +1458,9 @@ def build_parser() -> Parser:
 
     p = sub("jobs", "list the jobs, newest first, with their things by execution status",
             cmd_jobs, (HOME, CLOUD))
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="only the newest N jobs (default: all; each job listed is one "
+                        "DescribeJob call)")
 
     p = sub("flash", "write firmware and device files to a board (esptool + mpremote)",
             cmd_flash, json_flag=False)

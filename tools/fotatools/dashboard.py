@@ -1,12 +1,16 @@
 """`fota dashboard`: a read-only web page that follows the fleet and its rollouts.
 
 One thread (`Watcher`) reads the control plane every few seconds through the same `Backend` as
-the CLI (the local stand-in or AWS) and keeps what it saw in memory: every job counted over all
-the things it targets (`progress.Progress`: WAITING and SPARED things included), how each job's
-counts moved since the page's server started (the rollout chart), what each thing runs (its
-device shadow, `fleet.from_shadow`) and its last job with its status, step and reason. The HTTP server only hands out that state: a page
-(`dashboard.html`: one file, a little JavaScript, an SVG chart) and `GET /api/state` (JSON),
-which the page polls. Nothing on it changes the fleet: every other method is refused.
+the CLI (the local stand-in or AWS) and keeps what it saw in memory: the newest `max_jobs` jobs,
+picked from ListJobs' summaries (only those are described, a call or more each; one that has
+ended and whose targets no longer move is not read again), each counted over all the things it
+targets (`progress.Progress`: WAITING and SPARED things included), how each job's counts moved
+since the page's server started (the rollout chart), what each thing runs (its device shadow,
+`fleet.from_shadow`) and its last job with its status, step and reason (its newest execution
+among those jobs, else the last job its shadow reports). The HTTP server only hands out that
+state: a page (`dashboard.html`: one file, a little JavaScript, an SVG chart) and
+`GET /api/state` (JSON), which the page polls. Nothing on it changes the fleet: every other
+method is refused.
 
 Access: bound to a loopback address, the page is open to this machine's users (requests whose
 Host header names another site are refused, so a web page cannot reach it through a DNS name
@@ -148,13 +152,13 @@ class Watcher:
 
     def _sample(self) -> None:
         try:
-            names = self.backend.names("job")
-            for job_id in names:
-                if job_id not in self.jobs:
-                    self.jobs[job_id] = JobView(job_id)
-            for job_id in set(self.jobs) - set(names):  # deleted
-                del self.jobs[job_id]
-            for view in list(self.jobs.values()):
+            # the jobs on the page, listed without a call per job: only these are described
+            newest = self.backend.listed_jobs()[: self.max_jobs]
+            for job_id in set(self.jobs) - {j.job_id for j in newest}:
+                del self.jobs[job_id]  # deleted, or no longer among the newest
+            for listed in newest:
+                view = self.jobs.setdefault(listed.job_id,
+                                            JobView(listed.job_id, listed.created_at))
                 if not view.settled:
                     try:
                         self._read_job(view)

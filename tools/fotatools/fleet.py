@@ -151,7 +151,8 @@ def summary(job: JobInfo) -> JobSummary:
                       created_at=job.created_at, reason_code=job.reason_code, targets=list(job.targets))
 
 
-def jobs(backend: Backend) -> list[JobSummary]:
-    """Every job, newest first, with its things by execution state."""
-    out = [summary(j) for j in backend.list_jobs()]
+def jobs(backend: Backend, limit: int | None = None) -> list[JobSummary]:
+    """Every job (the newest `limit` when given, the others not described), newest first, with
+    its things by execution state."""
+    out = [summary(j) for j in backend.list_jobs(limit)]
     return sorted(out, key=lambda j: (j.created_at or 0.0, j.job_id), reverse=True)

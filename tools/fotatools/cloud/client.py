@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ..backend import (DEFAULT_NTP, BackendError, Endpoint, Execution, JobInfo, Kind, NotFound,
-                       Rollout, ThingCredentials)
+from ..backend import (DEFAULT_NTP, BackendError, Endpoint, Execution, JobInfo, Kind, ListedJob,
+                       NotFound, Rollout, ThingCredentials, newest_first)
 from .daemon import CloudInfo, Paths
 from .jobs import COUNT_FIELDS, REASON_CODE_RE
 
@@ -216,11 +216,17 @@ class LocalBackend:
                                  started_at=e.get("startedAt"), last_updated_at=e.get("lastUpdatedAt")))
         return out
 
-    def list_jobs(self) -> list[JobInfo]:
+    def listed_jobs(self) -> list[ListedJob]:
+        return newest_first([
+            ListedJob(job_id=j["jobId"], status=j["status"], created_at=j.get("createdAt"),
+                      last_updated_at=j.get("lastUpdatedAt"), completed_at=j.get("completedAt"))
+            for j in self.call("ListJobs")["jobs"]])
+
+    def list_jobs(self, limit: int | None = None) -> list[JobInfo]:
         out = []
-        for j in self.call("ListJobs")["jobs"]:
+        for listed in self.listed_jobs()[:limit]:
             try:
-                job = self.call("DescribeJob", {"jobId": j["jobId"]})["job"]
+                job = self.call("DescribeJob", {"jobId": listed.job_id})["job"]
             except BackendError as e:
                 if e.code == "ResourceNotFoundException":
                     continue  # deleted meanwhile
