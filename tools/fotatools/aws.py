@@ -659,9 +659,11 @@ class AwsBackend:
         return out
 
     def listed_jobs(self) -> list[ListedJob]:
-        # ListJobs' summaries carry each job's status and times: the control plane's API is
-        # meant for a low volume of calls, so a job is described only when it is to be shown.
-        # AWS does not say in what order ListJobs lists: all pages are read, then sorted.
+        # ListJobs' summaries (JobSummary) carry each job's status and times. The Jobs control
+        # plane "is designed for a low volume of calls" (AWS IoT Developer Guide, "AWS IoT jobs
+        # API operations") and its API rates are account quotas: a job is described only when
+        # it is to be shown. The API does not say in what order ListJobs lists: every page is
+        # read, then sorted.
         out: list[ListedJob] = []
         with self._call("list the jobs"):
             pages = self.iot.get_paginator("list_jobs").paginate(
