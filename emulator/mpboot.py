@@ -30,6 +30,7 @@ import _boardsys  # noqa: E402
 import _boardvfs  # noqa: E402 - maps the "romfs" partition now, outside the firmware's heap
 import _boardos  # noqa: E402
 import _boardplatform  # noqa: E402
+import mpqstr  # noqa: E402
 
 try:
     import network  # noqa: F401
@@ -37,7 +38,7 @@ except ImportError:
     pass
 _emu = sys.modules["_esp32emu"]
 for _name in ("_esp32emu", "chips", "flashfmt", "norflash", "_boardio", "_boardsys",
-              "_boardvfs", "_boardos", "_boardplatform"):
+              "_boardvfs", "_boardos", "_boardplatform", "mpqstr"):
     if _name in sys.modules:
         del sys.modules[_name]
 
@@ -97,6 +98,9 @@ def _pin_heap():
     return pinned
 
 
+# the emulation's names above have filled part of MicroPython's qstr pools: the firmware's
+# names start in a new pool, allocated now outside its heap (see mpqstr.py)
+_qstr_pads = mpqstr.fresh_pool()
 _ballast = _pin_heap()
 
 _FORCED_EXIT = 0x100
