@@ -112,3 +112,12 @@ def test_key_usages_and_constraints(tmp_path):
         aki = c.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
         assert aki.value.key_identifier == cert.extensions.get_extension_for_class(
             x509.SubjectKeyIdentifier).value.digest
+
+
+def test_cert_names_of_a_certificate_without_subject_alt_name_is_an_empty_set(tmp_path):
+    ca = LocalCA(tmp_path / "ca").ensure()
+    with pytest.raises(x509.ExtensionNotFound):  # the CA's own certificate names no host
+        x509.load_pem_x509_certificate(ca.cert_path.read_bytes()).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName)
+    assert camod.cert_names(ca.cert_path) == set()
+    assert camod.cert_names(ca.cert_path.read_bytes()) == set()

@@ -132,6 +132,22 @@ def test_nesting_is_limited_to_six_levels(rig):
     assert body["message"] == "JSON contains too many levels of nesting; maximum is 6"
 
 
+@pytest.mark.parametrize("empty", [[], {}])
+def test_an_empty_list_or_object_is_one_level_of_nesting(rig, empty):
+    """An empty array counts as a level, as an empty object does: at the sixth level it is
+    accepted, at the seventh refused."""
+    def inside(levels: int) -> dict[str, Any]:
+        v: Any = empty
+        for _ in range(levels):
+            v = {"k": v}
+        return v
+
+    assert rig.one("update", {"state": {"reported": inside(MAX_DEPTH - 1)}})[0] == "accepted"
+    kind, body = rig.one("update", {"state": {"desired": inside(MAX_DEPTH)}})
+    assert kind == "rejected" and body["code"] == 400
+    assert body["message"] == "JSON contains too many levels of nesting; maximum is 6"
+
+
 def state_of(size: int) -> dict[str, Any]:
     """A reported state whose desired + reported JSON is exactly `size` bytes."""
     overhead = len(json.dumps({"reported": {"a": ""}}, separators=(",", ":")))

@@ -53,3 +53,33 @@ def test_a_presign_for_a_bad_key_names_the_reason(api):
     with pytest.raises(ControlError) as e:
         api.presign({"bucket": "Bad_Bucket", "key": "f.bin"})
     assert e.value.kind == "InvalidRequestException" and "bucket" in e.value.message.lower()
+
+
+def test_the_http_api_answers_200_on_success_and_aws_codes_on_failure(api):
+    """The raw HTTP status, as AWS's APIs answer: 200 for a call that worked (not any 2xx),
+    404 for an unknown operation, 400 for a body that is not a JSON object, 401 without the
+    token."""
+    import http.client
+    import json
+
+    from fotatools.cloud.control import ControlServer
+
+    server = ControlServer(api, "tok").start()
+    try:
+        def post(op: str, body: bytes, token: str = "tok") -> tuple[int, dict]:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            try:
+                conn.request("POST", f"/{op}", body=body, headers={"Authorization": f"Bearer {token}"})
+                r = conn.getresponse()
+                return r.status, json.loads(r.read())
+            finally:
+                conn.close()
+
+        status, body = post("Presign", b'{"bucket": "bucket", "key": "f.bin"}')
+        assert status == 200 and "f.bin" in body["url"]
+        assert post("ListThings", b"")[0] == 200
+        assert post("NoSuchOperation", b"{}")[0] == 404
+        assert post("ListThings", b"[]")[0] == 400
+        assert post("ListThings", b"{}", token="wrong")[0] == 401
+    finally:
+        server.stop()

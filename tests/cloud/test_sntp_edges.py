@@ -4,6 +4,8 @@ request it ignores."""
 
 from __future__ import annotations
 
+import errno
+import logging
 import socket
 import time
 
@@ -44,3 +46,36 @@ def test_the_server_keeps_answering_after_idling_and_after_ignoring(tmp_path):
     finally:
         server.stop()
     assert (server.requests, server.answered) == (5, 2)
+
+
+class _Unreachable:
+    """A server socket whose replies cannot be sent (the peer's network went away)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+    def sendto(self, data: bytes, peer) -> int:
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+
+def test_a_reply_that_cannot_be_sent_is_logged_at_debug_and_the_server_goes_on(caplog):
+    caplog.set_level(logging.DEBUG, logger="fotatools.cloud.sntp")
+    server = SntpServer(_Unreachable(bind("127.0.0.1", 0)), clock=lambda: 1_800_000_000.0).start()  # type: ignore[arg-type]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            me = s.getsockname()
+            for n in (1, 2):
+                s.sendto(client_request(), server.address)
+                deadline = time.monotonic() + 10
+                while server.requests < n and server._thread.is_alive() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+    finally:
+        server.stop()
+    assert (server.requests, server.answered) == (2, 0)
+    records = [r for r in caplog.records if r.name == "fotatools.cloud.sntp"]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.DEBUG, f"sntp reply to {me!r} failed: [Errno {errno.ENETUNREACH}] Network is unreachable")] * 2

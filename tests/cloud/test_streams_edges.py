@@ -179,3 +179,36 @@ def test_a_stream_description_empty_or_too_long(engine):
     for bad in ("x" * 2029, 5, "a\x00b"):
         with pytest.raises(ControlError):
             engine.create_stream({"streamId": "f", "files": files, "roleArn": role, "description": bad})
+
+
+def test_the_device_describe_has_d_only_for_a_stream_with_a_description(engine):
+    files = [{"fileId": 3, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]
+    role = "arn:aws:iam::123456789012:role/r"
+    engine.create_stream({"streamId": "named", "files": files, "roleArn": role, "description": "the app"})
+    for sid, want in (("s1", {"c": "t", "s": 1, "r": [{"f": 7, "z": len(DATA)}]}),
+                      ("named", {"c": "t", "s": 1, "d": "the app", "r": [{"f": 3, "z": len(DATA)}]})):
+        engine.sent.clear()
+        engine.handle(f"$aws/things/dev/streams/{sid}/describe/json", b'{"c": "t"}')
+        assert engine.sent == [(f"$aws/things/dev/streams/{sid}/description/json", want)]
+
+
+def test_describe_stream_gives_each_files_s3_version_when_it_has_one(engine):
+    engine.create_stream({"streamId": "v", "roleArn": "arn:aws:iam::123456789012:role/r", "files": [
+        {"fileId": 1, "s3Location": {"bucket": "bucket", "key": "f.bin", "version": "v7"}},
+        {"fileId": 2, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]})
+    files = engine.describe_stream("v")["streamInfo"]["files"]
+    assert files == [{"fileId": 1, "s3Location": {"bucket": "bucket", "key": "f.bin", "version": "v7"}},
+                     {"fileId": 2, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]
+
+
+@pytest.mark.parametrize("tail", ["get", "get/cbor/extra", "describe/cbor/extra", "get/json/extra"])
+def test_a_topic_not_ending_in_its_format_is_refused_in_json(engine, tail):
+    """Only `.../get/<format>` and `.../describe/<format>` are requests; anything else (no
+    format, or a level after it) is refused with InvalidTopic, answered in JSON whatever the
+    levels say, with the token of a JSON payload."""
+    engine.sent.clear()
+    engine.handle(f"$aws/things/dev/streams/s1/{tail}", b'{"c": "t"}')
+    (topic, body), = engine.sent
+    assert topic == "$aws/things/dev/streams/s1/rejected/json"
+    assert body["o"] == "InvalidTopic" and body["c"] == "t"
+    assert body["m"] == f"The topic $aws/things/dev/streams/s1/{tail} is not a stream request topic"
