@@ -24,9 +24,9 @@ ast.unparse), every device mutant compiled by mpy-cross (one that does not compi
 and a map of which tests run which function.
 
 The map (build/mutate-map.json, kept by test file: a test file's rows are made again when that
-file changes or is new, the whole map when lib/fota/ or the stand-in has a function it does not
-know (added or renamed), or with --remap, which is also the thing to do after changing a shared test
-helper; made a few test files at a time and saved after each, so an interrupted run keeps what
+file changes or is new, or when it runs a function of a file of lib/fota/ or the stand-in that
+has a function the map does not know (added or renamed); the whole map when the hooks change,
+or with --remap, which is also the thing to do after changing a shared test helper; made a few test files at a time and saved after each, so an interrupted run keeps what
 it made; `--count 0` only brings it up to date): the unix port of MicroPython has no line tracing, and the stand-in runs in a
 daemon subprocess that CPython coverage would only see with its own start-up hooks, so both
 sides use one method. A scratch copy of the repository gets an instrumented lib/fota/ and
@@ -579,21 +579,26 @@ def build_map(root: Path, chunks: list[list[str]], done=None, jobs: int = 1) -> 
 
 def load_map(root: Path, tests: list[str], remap: bool, chunk: int = 8, jobs: int = 1) -> dict:
     """The map, kept in MAP_FILE by test file: a test file's rows are made again when that file
-    changes (or is new), all of them when lib/fota or the stand-in has a function the map does
-    not know (added or renamed), or with remap (do that after changing a shared test helper, or the
-    calls between functions). Made `chunk` test files at a time and saved after each, so an
+    changes (or is new) or runs a function of a file in which lib/fota or the stand-in has a
+    function the map does not know (added or renamed); all of them when the hooks change, or
+    with remap (do that after changing a shared test helper, or the calls between functions). Made `chunk` test files at a time and saved after each, so an
     interrupted run keeps what it made."""
     path = root / MAP_FILE
     functions = functions_of(root)
     wanted = {f: file_digest(root / f) for f in test_files(root, tests)}
     saved = json.loads(path.read_text()) if path.is_file() else {}
     how = instrumentation_digest()
-    if remap or "files" not in saved or not set(functions) <= set(saved.get("functions", ())) \
-            or saved.get("instrumentation") != how:  # a function the map never saw, or new hooks
+    if remap or "files" not in saved or saved.get("instrumentation") != how:
         saved = {"functions": functions, "files": {}, "tests": {}}
+    # a function the map never saw (added or renamed): the test files that run any function of
+    # its file (its module's code apart) are made again, as are the changed ones
+    unseen = set(functions) - set(saved.get("functions", ()))
+    modules = {f.split("::")[0] for f in unseen}
+    again = {n.split("::")[0] for n, t in saved["tests"].items()
+             if any(h.split("::")[0] in modules and not h.endswith("::<module>") for h in t["hits"])}
     saved["functions"] = functions
     saved["instrumentation"] = how
-    kept = {f for f, d in saved["files"].items() if wanted.get(f) == d}
+    kept = {f for f, d in saved["files"].items() if wanted.get(f) == d and f not in again}
     saved["files"] = {f: saved["files"][f] for f in kept}
     saved["tests"] = {n: t for n, t in saved["tests"].items() if n.split("::")[0] in kept}
     stale = [f for f in wanted if f not in kept]

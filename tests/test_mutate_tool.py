@@ -164,8 +164,11 @@ def test_the_map_is_made_again_only_for_test_files_that_changed(repo, capsys):
     assert "map:" not in capsys.readouterr().out
     calc = repo / "lib" / "fota" / "calc.py"
     calc.write_text(calc.read_text() + "\n\ndef other(x):\n    return x\n")
-    mutate.load_map(repo, ["tests"], remap=False)
-    assert "map: 2 of 2 test files" in capsys.readouterr().out
+    tmap = mutate.load_map(repo, ["tests"], remap=False)
+    # a new function: the test files that run its file's functions are mapped again, not the others
+    out = capsys.readouterr().out
+    assert "map: 1 of 2 test files" in out and "map 1/1: tests/test_calc.py" in out
+    assert "lib/fota/calc.py::other" in tmap["functions"]
     mutate.load_map(repo, ["tests"], remap=True)
     assert "map: 2 of 2 test files" in capsys.readouterr().out
 
