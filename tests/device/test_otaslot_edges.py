@@ -42,3 +42,39 @@ def test_the_entry_in_force_whichever_sector_holds_it(tmp_path, s0, s1):
     assert r.exit_reason == "main-returned", r.console
     line = next(x for x in r.console.splitlines() if x.startswith("result: "))
     assert json.loads(line[len("result: "):]) == [VALID, None, 0], r.console
+
+
+TESTING = """
+import json, struct
+from esp32 import Partition
+from fota import core, otaslot
+data = Partition.find(Partition.TYPE_DATA, 0)[0]  # otadata
+buf = bytearray(4096)
+best = None
+for sector in (0, 1):
+    data.readblocks(sector, buf)
+    seq = struct.unpack_from("<I", buf, 0)[0]
+    if seq != 0xFFFFFFFF and (best is None or seq > best[0]):
+        best = (seq, sector)
+out = []
+for state in (0, 1, 2):  # NEW, PENDING_VERIFY, VALID
+    data.readblocks(best[1], buf)
+    struct.pack_into("<I", buf, 24, state)
+    data.writeblocks(best[1], buf)
+    out.append([otaslot.ota_state(otaslot.running()), core.firmware_testing()])
+print("result:", json.dumps(out))
+"""
+
+
+def test_only_a_running_slot_in_pending_verify_is_on_trial(tmp_path):
+    # With rollback on, the bootloader turns a NEW slot into PENDING_VERIFY as it boots it; a
+    # bootloader without rollback leaves it NEW, and then the firmware is not on trial: only
+    # PENDING_VERIFY (1) is (ESP-IDF esp_ota_img_states_t). The entry in force is rewritten
+    # with each state while the firmware runs.
+    fs = device_folder(tmp_path / "fs", TESTING)
+    create_flash(tmp_path / "flash.bin", firmware("1.0.0"))
+    with Device(tmp_path / "flash.bin", fs, echo=None) as dev:
+        r = dev.run(max_boots=1, timeout=60)
+    assert r.exit_reason == "main-returned", r.console
+    line = next(x for x in r.console.splitlines() if x.startswith("result: "))
+    assert json.loads(line[len("result: "):]) == [[0, False], [1, True], [2, False]], r.console
