@@ -1,6 +1,7 @@
 """lib/fota/otaslot.py's reading of otadata on the emulated board: of its two sectors, the entry
 with the highest sequence number and a good CRC is in force, whichever sector holds it
-(ESP-IDF's bootloader_common_get_active_otadata)."""
+(ESP-IDF's bootloader_common_get_active_otadata); its state by name, and which one puts the
+firmware on trial."""
 
 from __future__ import annotations
 
