@@ -9,6 +9,7 @@ N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
      0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+INF = (1, 1, 0)  # the point at infinity: any Z = 0 (only Z is ever read of it)
 
 
 class SignatureError(Exception):
@@ -60,7 +61,7 @@ def verify(key, digest, sig):
     gs, qs = (None, g, g2, _add(g2, g)), (None, q, q2, _add(q2, q))
     table = [gs[i] if not j else qs[j] if not i else _add(gs[i], qs[j])
              for i in range(4) for j in range(4)]
-    acc = (0, 1, 0)  # the point at infinity
+    acc = INF
     for bit in range(254, -1, -2):
         acc = _double(_double(acc))
         k = (u1 >> bit & 3) << 2 | (u2 >> bit & 3)
@@ -77,7 +78,7 @@ def verify(key, digest, sig):
 def _double(p1):
     x, y, z = p1
     if not z or not y:
-        return (0, 1, 0)
+        return INF
     yy = y * y % P
     s = 4 * x * yy % P
     zz = z * z % P
@@ -103,7 +104,7 @@ def _add(p1, p2):
         z1 = z1 * z2
     h, r = (u2 - u1) % P, (s2 - s1) % P
     if not h:
-        return _double(p1) if not r else (0, 1, 0)
+        return _double(p1) if not r else INF
     hh = h * h % P
     hhh = h * hh % P
     v = u1 * hh % P

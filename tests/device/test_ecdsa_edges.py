@@ -74,3 +74,19 @@ def test_r_and_s_only_within_1_to_n_minus_1():
              (digest, r + N, s), (digest, r, s + N)]
     got = run_json(VERIFY % (pub, cases))
     assert got == [True, True, False, False, False, False, False, False, False, False]
+
+
+def test_keys_whose_sums_pass_through_infinity_verify():
+    # The key -G (private key N-1): G + Q, one of the precomputed sums, is the point at
+    # infinity; and the key G, where G + Q is a doubling. Signatures by them verify, and a
+    # signature of something else does not.
+    cases, keys = [], []
+    for d in (N - 1, 1):
+        k = ec.derive_private_key(d, ec.SECP256R1())
+        keys.append(k.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+        digest = hashlib.sha256(b"firmware %d" % d).digest()
+        r, s = utils.decode_dss_signature(k.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256()))))
+        cases.append([(digest, r, s), (hashlib.sha256(b"other").digest(), r, s)])
+    got = [run_json(VERIFY % (key, c)) for key, c in zip(keys, cases)]
+    assert got == [[True, False], [True, False]]

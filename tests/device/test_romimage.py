@@ -102,3 +102,17 @@ def test_mpy_headers_against_the_running_vm():
                    "m.mpy: native code for xtensawin.3, this firmware runs x64.3",
                    "m.mpy: native code for x64.2, this firmware runs x64.3",
                    "m.mpy is not a .mpy file", "m.mpy is not a .mpy file"]
+
+
+@pytest.mark.parametrize("extra, want", [
+    (0, [["empty/"], ["x", "d"]]),  # the name ends where its folder record ends: an empty folder
+    (1, "bad name length 6 at byte"),  # one byte past it
+], ids=["inside-at-the-end", "outside-1-past"])
+def test_a_name_may_end_where_its_record_ends(tmp_path, extra, want):
+    name = b"empty"
+    folder = uint(4) + uint(1 + len(name)) + uint(len(name) + extra) + name
+    out = walk(tmp_path, romfs(folder + file(b"x", record(2, b"d"))))
+    if isinstance(want, str):
+        assert want in out[-1], out
+    else:
+        assert out == want
