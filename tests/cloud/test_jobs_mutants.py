@@ -45,6 +45,17 @@ def finish(engine: JobsEngine, thing: str, job_id: str, status: str) -> None:
     assert engine.describe_job_execution(job_id, thing)["execution"]["status"] == status
 
 
+def test_a_message_is_routed_by_its_topic_whatever_its_levels():
+    work: queue.Queue[Any] = queue.Queue()
+    stream_work: queue.Queue[Any] = queue.Queue()
+    service = SimpleNamespace(_work=work, _stream_work=stream_work)
+    for topic, to_streams in [("$aws/things/x", False), ("$aws/things/x/streams", True),
+                              ("$aws/things/x/streams/s/get/json", True), ("$aws/things/x/jobs/get", False)]:
+        JobsService._on_message(service, None, None, SimpleNamespace(topic=topic, payload=b"{}"))  # type: ignore[arg-type]
+        assert (stream_work if to_streams else work).get_nowait() == (topic, b"{}")
+        assert work.empty() and stream_work.empty()
+
+
 def test_only_succeeded_executions_count_toward_numberOfSucceededThings(engine):
     # AWS: the rate grows by incrementFactor once numberOfSucceededThings executions have
     # SUCCEEDED since the last increase; a FAILED one is not a success.
@@ -75,14 +86,3 @@ def test_cancel_job_execution_refuses_an_expected_version_that_is_not_an_integer
     assert e.value.kind == "VersionConflictException"
     engine.cancel_job_execution({"jobId": "j", "thingName": "a", "expectedVersion": 1})
     assert engine.describe_job_execution("j", "a")["execution"]["status"] == "CANCELED"
-
-
-def test_a_message_is_routed_by_its_topic_whatever_its_levels():
-    work: queue.Queue[Any] = queue.Queue()
-    stream_work: queue.Queue[Any] = queue.Queue()
-    service = SimpleNamespace(_work=work, _stream_work=stream_work)
-    for topic, to_streams in [("$aws/things/x", False), ("$aws/things/x/streams", True),
-                              ("$aws/things/x/streams/s/get/json", True), ("$aws/things/x/jobs/get", False)]:
-        JobsService._on_message(service, None, None, SimpleNamespace(topic=topic, payload=b"{}"))  # type: ignore[arg-type]
-        assert (stream_work if to_streams else work).get_nowait() == (topic, b"{}")
-        assert work.empty() and stream_work.empty()
