@@ -80,8 +80,10 @@ def _merge(old: dict[str, Any], meta: dict[str, Any], new: dict[str, Any], t: in
             old.pop(k, None)
             meta.pop(k, None)
         elif isinstance(v, dict) and isinstance(old.get(k), dict):
+            # the metadata of an object is an object of the same keys: a key called
+            # "timestamp" in it is the timestamp of that member, not of the object
             m = meta.get(k)
-            if not isinstance(m, dict) or "timestamp" in m and len(m) == 1:
+            if not isinstance(m, dict):
                 m = meta[k] = {}
             _merge(old[k], m, v, t)
         elif isinstance(v, dict):
