@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.flash import Flash, create_flash
+from emulator.flash import OTA_1_OFFSET, Flash, create_flash
 from tests.device.rig import firmware
 from tests.device.test_bounds import cases, mp
 
@@ -70,7 +70,7 @@ def test_a_power_cut_while_a_refused_image_is_made_unbootable(rig, tmp_path):
     log = tmp_path / "ops.log"
     r.run(max_boots=2, env={"ESP32_OPLOG": str(log)})
     ops = log.read_text().splitlines()
-    header = "E %x %x" % (0x190000, 4096)  # ota_1's first sector
+    header = "E %x %x" % (OTA_1_OFFSET, 4096)  # ota_1's first sector
     cut = 2 + len(ops) - ops[::-1].index(header)  # the last erase of it; after the bootloader's 2
     create_flash(r.flash, firmware("1.0.0"))
     job = r.publish(bytes(broken))
