@@ -273,6 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:  # say so, or a keep-alive client sends its next call into a closed socket
+            self.send_header("Connection", "close")  # RFC 9112 section 9.6
         self.end_headers()
         self.wfile.write(data)
 
