@@ -69,7 +69,8 @@ def test_a_confirmed_slot_that_does_not_mount_after_a_trial_ended_is_raised_at_o
     out, calls, mounted, after = boot(tmp_path, rec, [0, 1])
     assert out == ["OSError", 19, "slot 0 is no ROMFS image"]
     assert calls == [0] and mounted is None
-    assert after == dict(rec, trial=None, failed="application 2.0 did not confirm (watchdog reset on its trial boot)")
+    why = "application 2.0 did not confirm (watchdog reset on its trial boot)"
+    assert after == dict(rec, trial=None, failed=why)
 
 
 WRITER = PRELUDE + """
