@@ -640,8 +640,9 @@ def readers(path: Path, names: tuple[str, ...]) -> list[str]:
 
 def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
               root: Path = ROOT) -> list[str]:
-    """The tests that run the mutant's function (or the nearest enclosing one,
-    or its module, when the function itself is not instrumented): those of the module's own test
+    """The tests that run the mutant's function (or the nearest enclosing one, or its module,
+    when the function itself is not instrumented; for a class body, also those that run the
+    class's methods): those of the module's own test
     files (test_*<module>*.py), then the others, each group quickest first and within `budget`
     seconds (as the map run timed them; at least one test), at most `limit`; tests that failed
     in the map run left out."""
@@ -653,6 +654,10 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
     names = {f"{mu.file}::{'.'.join(parts) or '<module>'}"}
     if not parts and mu.names:  # a module-level constant: the module's tests and its readers'
         names |= {f"{mu.file}::{f}" for f in readers(root / mu.file, mu.names)}
+    if mu.function != "<module>" and f"{mu.file}::{mu.function}" not in known:
+        # a class body (an attribute, a nested class): the tests that run the class's methods
+        inside = f"{mu.file}::{mu.function}."
+        names |= {f for f in known if f.startswith(inside)}
     stem = Path(mu.file).stem
 
     def own(n: str) -> bool:  # a test of the module's own test files: tests/*/test_*<stem>*.py

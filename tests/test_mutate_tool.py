@@ -210,8 +210,9 @@ def test_the_equivalents_file_gives_a_reason_for_each(tmp_path):
 
 
 def test_a_mutant_gets_the_quickest_tests_of_its_function_within_the_budget():
-    tmap = {"functions": ["a.py::f", "a.py::<module>"], "tests": {
+    tmap = {"functions": ["a.py::f", "a.py::<module>", "a.py::C.m"], "tests": {
         "t1": {"duration": 5.0, "outcome": "passed", "hits": ["a.py::f"]},
+        "t6": {"duration": 3.0, "outcome": "passed", "hits": ["a.py::C.m"]},
         "t2": {"duration": 1.0, "outcome": "passed", "hits": ["a.py::f"]},
         "t3": {"duration": 0.5, "outcome": "failed", "hits": ["a.py::f"]},
         "t4": {"duration": 9.0, "outcome": "passed", "hits": ["a.py::<module>"]},
@@ -226,7 +227,9 @@ def test_a_mutant_gets_the_quickest_tests_of_its_function_within_the_budget():
     assert mutate.tests_for(mu("f"), tmap, 10, budget=0.1) == ["t2"]
     # not instrumented (a class body, a one-line function): the nearest enclosing scope
     assert mutate.tests_for(mu("f.inner"), tmap, 10, budget=6.0) == ["t2", "t1"]
-    assert mutate.tests_for(mu("C"), tmap, 10) == ["t4"]
+    # a class body: its module's tests and those that run the class's methods (a class
+    # attribute is read by them, and a module imported before the tests logs no test at all)
+    assert mutate.tests_for(mu("C"), tmap, 10) == ["t6", "t4"]
 
 
 def test_the_tests_of_the_modules_own_test_file_come_first():
