@@ -407,7 +407,7 @@ MUTATIONS: list[Mutation] = [
       "self.off = min(self.smp.upload(resume, b\"\", f.size), f.size)", "self.off = 0",
       SECONDARY + "::test_an_upload_cut_by_a_reset_of_the_esp32_resumes_where_the_mcu_is"),
     m("refused image erased no more", "lib/fota/target.py",
-      "if self.off == self.size:\n            try:", "if False:\n            try:",
+      "if self.size and self.off == self.size:\n            try:", "if False:\n            try:",
       SECONDARY + "::test_an_image_not_signed_by_the_fleets_signer_is_never_tested"),
     m("MCUboot header magic not checked", "lib/fota/target.py",
       "if magic != MCUBOOT_MAGIC:", "if False:", D + "test_smp_codec.py"),
@@ -950,6 +950,10 @@ MUTATIONS: list[Mutation] = [
       D + "test_peer_broker.py::test_a_job_of_files_whose_start_gets_no_answer"),
     m("misbehaving peer: no watchdog feed while dropping the bytes before the offset", "lib/fota/https.py",
       "            if self.feed:\n                self.feed()\n", "", D + "test_peer_http.py", "-k", "watchdog"),
+    # --- silent MCU ---
+    m("silent MCU: abort asks an MCU that took no byte of the file to erase", "lib/fota/target.py",
+      "        if self.size and self.off == self.size:", "        if self.off == self.size:",
+      D + "test_target_mutants6.py"),
 ]
 
 

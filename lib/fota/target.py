@@ -296,9 +296,10 @@ class SmpTarget:
 
     def abort(self):
         # A whole image refused here (signature, version) is erased from the secondary slot;
-        # best effort: MCUboot never boots it unless it is set for test.
+        # best effort: MCUboot never boots it unless it is set for test. Nothing is asked of an
+        # MCU that took no byte of this file (a create it did not answer: size 0).
         self.buf = None
-        if self.off == self.size:
+        if self.size and self.off == self.size:
             try:
                 self.smp.erase()
             except smp.SmpError as e:
