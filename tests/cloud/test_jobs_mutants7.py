@@ -13,7 +13,8 @@ from fotatools.cloud.jobs import JobsEngine, thing_arn
 @pytest.fixture
 def engine(tmp_path):
     db = Database(tmp_path / "cloud.db")
-    e = JobsEngine(db, presign=lambda bucket, key, expires: "https://x", minute=60.0, clock=lambda: 1000.0)
+    e = JobsEngine(db, presign=lambda bucket, key, expires: "https://x", minute=60.0,
+                   clock=lambda: 1000.0)
     for t in ("a", "b", "c"):
         e.create_thing(t)
     yield e
