@@ -172,10 +172,10 @@ class ControlApi:
 
     def create_thing_group(self, params: dict[str, Any]) -> dict[str, Any]:
         name = _str(params, "thingGroupName")
-        out = self.engine.create_thing_group(name)
         things = params.get("things", [])
         if not isinstance(things, list):
             raise ControlError("InvalidRequestException", "things must be a list of thing names")
+        out = self.engine.create_thing_group(name)
         for t in things:
             self.engine.add_thing_to_group(name, str(t))
         return out
