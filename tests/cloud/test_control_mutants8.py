@@ -1,0 +1,38 @@
+"""tools/fotatools/cloud/control.py: ListJobExecutionsForThing takes the thing from the request's
+thingName (as AWS's API does) and refuses a request without one."""
+
+from __future__ import annotations
+
+import pytest
+
+from fotatools.cloud.control import ControlApi, ControlError
+from fotatools.cloud.db import Database
+from fotatools.cloud.jobs import JobsEngine, thing_arn
+from fotatools.cloud.store import ObjectStore
+
+
+@pytest.fixture()
+def api(tmp_path):
+    db = Database(tmp_path / "cloud.db")
+    store = ObjectStore(tmp_path / "store", b"k" * 32)
+    engine = JobsEngine(db, presign=store.presign, minute=60.0)
+    for t in ("a", "b"):
+        engine.create_thing(t)
+    engine.create_job({"jobId": "ja", "targets": [thing_arn("a")], "document": {}})
+    engine.create_job({"jobId": "jb", "targets": [thing_arn("b")], "document": {}})
+    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
+    db.close()
+
+
+def test_list_job_executions_for_thing_lists_the_named_things_executions(api):
+    for thing, job in (("a", "ja"), ("b", "jb")):
+        body = api.call("ListJobExecutionsForThing", {"thingName": thing})
+        assert [(s["jobId"], s["jobExecutionSummary"]["status"]) for s in body["executionSummaries"]] == \
+            [(job, "QUEUED")]
+
+
+def test_list_job_executions_for_thing_without_a_thing_name_is_refused(api):
+    with pytest.raises(ControlError) as e:
+        api.call("ListJobExecutionsForThing", {})
+    assert e.value.kind == "InvalidRequestException"
+    assert e.value.message == "thingName is required (a string)"
