@@ -8,17 +8,14 @@ import json
 
 import pytest
 
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import ControlError, JobsEngine, thing_arn
+from fotatools.cloud.jobs import ControlError, thing_arn
+
+from tests.cloud.engines import jobs_engine
 
 
 @pytest.fixture
 def engine(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    e = JobsEngine(db, presign=lambda bucket, key, expires: "https://x", minute=60.0)
-    e.create_thing("a")
-    yield e
-    db.close()
+    yield from jobs_engine(tmp_path, things=("a",))
 
 
 def test_create_job_gives_a_description_only_when_the_job_has_one(engine):

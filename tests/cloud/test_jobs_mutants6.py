@@ -10,16 +10,9 @@ import json
 
 import pytest
 
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import ControlError, JobsEngine, thing_arn
+from fotatools.cloud.jobs import ControlError, thing_arn
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.cloud.engines import Clock, jobs_engine
 
 
 @pytest.fixture
@@ -29,12 +22,7 @@ def clock():
 
 @pytest.fixture
 def engine(tmp_path, clock):
-    db = Database(tmp_path / "cloud.db")
-    e = JobsEngine(db, presign=lambda bucket, key, expires: "https://x", minute=60.0, clock=clock)
-    for t in ("a", "b", "c"):
-        e.create_thing(t)
-    yield e
-    db.close()
+    yield from jobs_engine(tmp_path, clock=clock)
 
 
 @pytest.mark.parametrize("job_id, thing", [("j", "b"), ("nope", "a")])

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import JobsEngine, thing_arn
+from fotatools.cloud.jobs import thing_arn
+
+from tests.cloud.engines import Clock, jobs_engine
 
 
 @pytest.fixture
 def engine(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    e = JobsEngine(db, presign=lambda bucket, key, expires: "https://x", minute=60.0,
-                   clock=lambda: 1000.0)
-    for t in ("a", "b", "c"):
-        e.create_thing(t)
-    yield e
-    db.close()
+    yield from jobs_engine(tmp_path, clock=Clock())
 
 
 def test_the_awaiting_count_is_given_only_while_targets_wait(engine):
