@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.cloud.conftest import wait_until
@@ -26,21 +28,32 @@ while True:
 """
 
 
-def test_a_stale_broker_gets_time_to_stop_on_sigterm(tmp_path: Path):
+@contextmanager
+def stale_broker(tmp_path: Path, code: str) -> Iterator[tuple[Broker, subprocess.Popen]]:
+    """A Broker whose pid file names a running stand-in for a stale mosquitto (`code`, run with
+    the broker's config path and a file it makes once its signal handling is set): reaped as
+    soon as it exits, killed after the test if it is still there (also for
+    test_broker_mutants6.py)."""
     b = Broker(tmp_path / "broker", tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem")
     b.folder.mkdir(parents=True)
     ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-c", STALE, str(b.conf_path), str(ready)])
+    proc = subprocess.Popen([sys.executable, "-c", code, str(b.conf_path), str(ready)])
     reaper = threading.Thread(target=proc.wait)  # reaped as soon as it exits: no zombie left alive
     reaper.start()
     try:
         wait_until(ready.exists, what="the stale broker's SIGTERM handler")
         b.pid_path.write_text(f"{proc.pid}\n")
-        b.kill_stale()
+        yield b, proc
         reaper.join(10)
-        assert proc.returncode == 0  # it stopped on its own, not by SIGKILL (-9)
-        assert not b.pid_path.exists()
     finally:
         if proc.poll() is None:
             proc.kill()
         reaper.join(10)
+
+
+def test_a_stale_broker_gets_time_to_stop_on_sigterm(tmp_path: Path):
+    with stale_broker(tmp_path, STALE) as (b, proc):
+        b.kill_stale()
+        proc.wait(10)
+        assert proc.returncode == 0  # it stopped on its own, not by SIGKILL (-9)
+        assert not b.pid_path.exists()

@@ -8,20 +8,7 @@ import errno
 
 from fotatools.cloud import sntp
 
-
-def fake_bind(monkeypatch, refuse):
-    """Replace sntp.bind: each call is recorded; `refuse(host, port)` gives an errno or None."""
-    calls: list[tuple[str, int]] = []
-
-    def bind(host: str, port: int):
-        calls.append((host, port))
-        err = refuse(host, port)
-        if err is not None:
-            raise OSError(err, "refused")
-        return (host, port)
-
-    monkeypatch.setattr(sntp, "bind", bind)
-    return calls
+from tests.cloud.test_sntp_mutants4 import fake_bind
 
 
 def test_port_123_taken_on_one_loopback_address_tries_the_next(monkeypatch):

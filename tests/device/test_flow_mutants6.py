@@ -9,7 +9,10 @@ import pytest
 
 from tests.device.test_bounds import cases, mp
 
-RUN = """
+# flow._run with its neighbours faked: an install that succeeds, a record kept in `saved`, the
+# console in `logs`; KIND is the plan's kind and UPDATE what the job's update does (also for
+# test_flow_mutants9.py)
+FAKES = """
 from fota import flow, core
 class Plan:
     md5, slot, kind, version = "a" * 32, 1, KIND, "2.0"
@@ -39,11 +42,11 @@ class Job:
     status_details = {}
     document = {"operation": "fota"}
     def update(self, status, details):
-        pass
+        UPDATE
 class Jobs:
     conn = None
-out([flow._run(Jobs(), Job(), False), saved[-1], logs])
 """
+RUN = FAKES.replace("UPDATE", "pass") + "out([flow._run(Jobs(), Job(), False), saved[-1], logs])\n"
 
 
 @pytest.mark.parametrize("kind,app", cases([("application", "app", True), ("firmware", "fota", None)]))
