@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.device.test_bounds import cases, mp
+from tests.device.test_inflate_mutants4 import STREAM
 
 
 @pytest.mark.parametrize("total,want", cases([
@@ -16,15 +17,7 @@ def test_a_patch_source_of_the_wrong_size_is_closed(total, want):
     got = mp(f"""
 from fota import delta
 delta.appimage.length = lambda base: (4000,)  # the running image's length, without a slot
-opened, closed = [], []
-class Stream:
-    total = {total}
-    def __init__(self, start):
-        opened.append(start)
-    def readinto(self, buf):
-        return 0
-    def close(self):
-        closed.append(1)
+{STREAM.format(total=total)}
 out([error(delta.Patcher(Stream, None, 4000, 1000).open, 0), len(opened), len(closed)])
 """)
     assert got == want
