@@ -171,8 +171,10 @@ def test_a_rollout_moves_from_waiting_to_succeeded_and_a_failure_shows_its_reaso
             assert look(driver, lambda d: target_row(d, last)) == [
                 last, "FAILED", "check", "unsigned image refused: this device requires bc_sig", ""]
             assert look(driver, summary) == "2/3 succeeded, 1 failed"
-            assert look(driver, lambda d: d.find_element(
-                "css selector", f"{JOB} h3 .state").text) == "COMPLETED"
+            # a poll reads the job just before its executions: one page may show the last
+            # execution ended and the job still IN_PROGRESS; the next poll shows it COMPLETED
+            wait_for(driver, lambda d: d.find_element(
+                "css selector", f"{JOB} h3 .state").text == "COMPLETED", "the job COMPLETED")
             # the board's own line: still on 1.0.0, its last job failed, and why
             cells = look(driver, lambda d: [td.text for td in d.find_elements(
                 "css selector", f'#things tr[data-thing="{last}"] td')])
