@@ -147,12 +147,12 @@ class ShadowEngine:
         if len(parts) < 5 or parts[:2] != ["$aws", "things"] or parts[3] != "shadow":
             return
         thing, rest = parts[2], parts[4:]
-        name = CLASSIC
-        if len(rest) >= 2 and rest[0] == "name":
-            name, rest = rest[1], rest[2:]
+        named = len(rest) >= 2 and rest[0] == "name"
+        name, rest = (rest[1], rest[2:]) if named else (CLASSIC, rest)
         if rest not in (["update"], ["get"], ["delete"]):
             return  # answers and events (published here) or no shadow operation
-        if not THING_RE.match(thing) or (name != CLASSIC and not SHADOW_NAME_RE.match(name)):
+        # a named shadow's name is never empty: .../shadow/name//update is not the classic shadow
+        if not THING_RE.match(thing) or (named and not SHADOW_NAME_RE.match(name)):
             return
         out: list[tuple[str, bytes]] = []
         with self.lock:
