@@ -49,8 +49,10 @@ def split_url(url):
             port = 0
         if not 0 < port < 65536:  # lwIP's getaddrinfo refuses it (an OSError, retried for nothing)
             raise HTTPError("bad port in URL")
-    if not host or " " in url:
+    if not host:
         raise HTTPError("bad host in URL")
+    if min(url) <= " " or max(url) > "~":  # the request line ends at CR LF: none in the URL
+        raise HTTPError("a space, a control character or non-ASCII in URL")
     return host, port, path
 
 

@@ -335,7 +335,10 @@ def _url(url, key):
         raise DocError("%s missing" % key)
     if url.startswith("${"):
         raise DocError("%s is an unresolved placeholder" % key)
-    if not url.startswith("https://") or len(url) < 9 or url[8] in "/:" or " " in url:
+    # printable ASCII only (a pre-signed URL is percent-encoded): no space, and no CR or LF
+    # that would end the request line early and add headers of the document's choosing
+    if not url.startswith("https://") or len(url) < 9 or url[8] in "/:" \
+            or min(url) <= " " or max(url) > "~":
         raise DocError("%s must be an https URL" % key)
     return url
 
