@@ -37,7 +37,7 @@ from .ca import LocalCA
 from .jobs import ARN_PREFIX, ControlError, JobsEngine, thing_arn
 from .serve import BackgroundServer
 from .store import ObjectStore, StoreError, secret_file
-from .shadow import CLASSIC, ShadowEngine, ShadowRejected
+from .shadow import CLASSIC, SHADOW_NAME_RE, ShadowEngine, ShadowRejected
 from .streams import StreamsEngine
 
 log = logging.getLogger("fotatools.cloud.control")
@@ -205,6 +205,9 @@ class ControlApi:
         name = params.get("shadowName", CLASSIC)
         if not isinstance(name, str):
             raise ControlError("InvalidRequestException", "shadowName must be a string")
+        if name != CLASSIC and not SHADOW_NAME_RE.match(name):  # AWS: [a-zA-Z0-9:_-]+, 1 to 64
+            raise ControlError("InvalidRequestException",
+                               "shadowName must be 1 to 64 characters of a-z A-Z 0-9 : _ -")
         return thing, name
 
     def get_thing_shadow(self, params: dict[str, Any]) -> dict[str, Any]:
