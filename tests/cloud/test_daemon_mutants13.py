@@ -44,6 +44,6 @@ def test_a_failure_after_the_database_is_opened_closes_it(tmp_path: Path, monkey
     paths = daemon.Paths(tmp_path)
     paths.root.mkdir(parents=True)
     paths.broker.write_text("")  # a file where the broker's folder (and its CRL) goes
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(OSError):
         run(tmp_path)
     assert len(opened) == 1 and closed == opened
