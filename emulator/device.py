@@ -187,7 +187,8 @@ class Device:
                  wdt_grace: float = 2.0, strict: bool = False, wdt_model: bool = True,
                  micropython: str | None = None, env: dict[str, str] | None = None,
                  echo: TextIO | None = sys.stdout, unique_id: str | None = None,
-                 uarts: dict[int, str | os.PathLike] | None = None, chip: str = "esp32"):
+                 uarts: dict[int, str | os.PathLike] | None = None, chip: str = "esp32",
+                 uptime_ms: int = 0):
         self.chip = chips.get(chip)  # the board's chip (emulator/chips.py)
         self.flash = Path(flash).resolve()
         self.fs = Path(fs).resolve() if fs is not None else None
@@ -212,6 +213,12 @@ class Device:
             self.extra_env[f"ESP32_UART{n}"] = str(port)
         self.echo = echo
         self.unique_id = unique_id
+        # the board's time.ticks_ms() as a run's first boot starts: how long it has been up
+        # (a reset starts the ticks at 0 again, as esp_timer does; a soft reset keeps them)
+        if not 0 <= uptime_ms < 1 << 30:
+            raise ValueError("uptime_ms is a ticks_ms value: 0 to 2**30 - 1")
+        self.uptime_ms = uptime_ms
+        self._ticks_at_boot = 0
         self.libfaketime = find_libfaketime()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -286,6 +293,7 @@ class Device:
         cause = PWRON_RESET
         booted: bootloader.BootResult | None = None
         reason = ""
+        ticks = self.uptime_ms
         while True:
             if self._stop.is_set():
                 reason = "stopped"
@@ -347,7 +355,10 @@ class Device:
                          f"{self.chip.console}: MicroPython on "
                          f"{self.chip.machine(self._romfs_size() > 0)}")
             frozen = self._extract_payload(booted, boot.number)
+            self._ticks_at_boot = ticks if cause == SOFT_RESET or len(boots) == 1 else 0
+            started = time.monotonic()
             end, rc = self._run_micropython(booted, cause, frozen, cut, deadline)
+            ticks = (self._ticks_at_boot + int((time.monotonic() - started) * 1000)) & ((1 << 30) - 1)
             boot.end = end
             if end == "main-returned" or end == "main-raised":
                 reason = end
@@ -416,6 +427,7 @@ class Device:
             "ESP32_WDT_GRACE_MS": str(int(self.wdt_grace * 1000)),
             "ESP32_WDT_MODEL": "1" if self.wdt_model else "0",
             "ESP32_CHIP": self.chip.key,
+            "ESP32_TICKS_MS": str(self._ticks_at_boot),
             "ESP32_CHIP_FACTS": json.dumps(chips.board_facts(self.chip)),
         })
         if self.unique_id:

@@ -30,6 +30,7 @@ import _boardsys  # noqa: E402
 import _boardvfs  # noqa: E402 - maps the "romfs" partition now, outside the firmware's heap
 import _boardos  # noqa: E402
 import _boardplatform  # noqa: E402
+import _boardtime  # noqa: E402
 import mpqstr  # noqa: E402
 
 try:
@@ -38,7 +39,7 @@ except ImportError:
     pass
 _emu = sys.modules["_esp32emu"]
 for _name in ("_esp32emu", "chips", "flashfmt", "norflash", "_boardio", "_boardsys",
-              "_boardvfs", "_boardos", "_boardplatform", "mpqstr"):
+              "_boardvfs", "_boardos", "_boardplatform", "_boardtime", "mpqstr"):
     if _name in sys.modules:
         del sys.modules[_name]
 
@@ -57,6 +58,7 @@ sys.modules["sys"] = sys.modules["usys"] = _boardsys
 sys.modules["vfs"] = _boardvfs
 sys.modules["os"] = sys.modules["uos"] = _boardos
 sys.modules["platform"] = _boardplatform
+sys.modules["time"] = sys.modules["utime"] = _boardtime  # the board's ticks: 30 bits
 # mp_init on a board with ROMFS (py/runtime.c, mp_vfs_mount_romfs_protected in extmod/vfs.c):
 # mount segment 0 at /rom and append "/rom" and "/rom/lib" to sys.path; any error is ignored
 if hasattr(_boardvfs, "rom_ioctl"):

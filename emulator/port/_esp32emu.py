@@ -18,6 +18,8 @@ Configuration comes from the runner through environment variables:
     ESP32_UNIQUE_ID     12 hex digits: machine.unique_id() (the Wi-Fi MAC)
     ESP32_OPLOG         a file: every flash erase and write is appended to it as
                         "E|W <address hex> <length hex>" (for checks of what was touched)
+    ESP32_TICKS_MS      time.ticks_ms() as this boot starts (read by _boardtime.py, the
+                        board's 30-bit ticks)
 
 The board's clock is this process's own clock, moved by libfaketime (preloaded by the runner):
 ESP32_STATE/clock holds its offset from the host clock in seconds ("+N" / "-N"), which the
