@@ -1,5 +1,6 @@
 """tools/fotatools/cloud/jobs.py as AWS IoT documents it, on an engine of its own:
-- a rejected request echoes its clientToken (the Jobs MQTT API's ErrorResponse carries it);
+- a rejected request echoes its clientToken (the Jobs MQTT API's ErrorResponse carries it),
+  an InternalError too: the device matches the answer to its request by it;
 - UpdateJobExecution's expectedVersion is a Long with no lower bound: 0, which no execution
   ever has (versions start at 1), is a VersionMismatch carrying the execution's state, not a
   malformed request;
@@ -56,6 +57,19 @@ def test_a_rejected_request_echoes_its_client_token(engine):
     assert (kind, body["code"], body["clientToken"]) == ("rejected", "ResourceNotFound", "tok-2")
     kind, body = ask(engine, "j/update", {"status": "NOPE"})
     assert kind == "rejected" and "clientToken" not in body
+
+
+def test_an_internal_error_echoes_the_client_token_too(engine, caplog):
+    def broken(thing):
+        raise RuntimeError("database gone")
+
+    engine._get_pending = broken
+    kind, body = ask(engine, "get", {"clientToken": "tok-3"})
+    assert (kind, body["code"], body["clientToken"]) == ("rejected", "InternalError", "tok-3")
+    assert body["message"] == "Internal error: RuntimeError"
+    kind, body = ask(engine, "get", {})
+    assert (kind, body["code"]) == ("rejected", "InternalError") and "clientToken" not in body
+    assert "internal error on $aws/things/a/jobs/get" in caplog.text
 
 
 def test_an_expected_version_of_0_is_a_version_mismatch_with_the_execution_state(engine):
