@@ -965,12 +965,14 @@ MUTATIONS: list[Mutation] = [
 
 
 def scratch_copy(root: Path, dest: Path, rev: str | None) -> None:
-    """The tracked files of `root` (its working tree, or commit `rev`), .venv and .deps linked."""
+    """The files of commit `rev`, or of the working tree that git tracks or would track (a new
+    test file not committed yet is taken; ignored files are not), .venv and .deps linked."""
     if rev:
         archive = subprocess.run(["git", "archive", rev], cwd=root, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     else:
-        files = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True,
+        files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                               cwd=root, check=True,
                                capture_output=True).stdout.decode().split("\0")
         for name in filter(None, files):
             src = root / name

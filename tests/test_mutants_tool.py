@@ -72,8 +72,16 @@ def test_a_failing_baseline_stops_the_run(repo, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-def test_only_tracked_files_are_copied(repo, tmp_path):
+def test_tracked_and_new_files_are_copied_and_ignored_ones_are_not(repo, tmp_path):
+    """A test file written but not committed yet is part of the copy (else the mutants it
+    kills would survive); what .gitignore names (build output, caches) is not."""
+    (repo / ".gitignore").write_text("build/\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "map.json").write_text("{}")
+    (repo / "tests" / "test_new.py").write_text("def test_new():\n    pass\n")
     dest = tmp_path / "copy"
     dest.mkdir()
     mutants.scratch_copy(repo, dest, None)
-    assert (dest / "lib" / "calc.py").is_file() and not (dest / "notes.txt").exists()
+    assert (dest / "lib" / "calc.py").is_file() and (dest / "tests" / "test_new.py").is_file()
+    assert (dest / "notes.txt").is_file()  # not ignored: git would take it
+    assert not (dest / "build").exists()
