@@ -94,7 +94,7 @@ class FileTarget:
         self.f = None
         size = os.stat(self.path + STAGE)[6]
         if size != self.size or self.n != self.size:
-            raise TargetError("%d bytes written, the file has %d" % (size, self.size))
+            raise TargetError("%d bytes stored of %d written, the file has %d" % (size, self.n, self.size))
         return _digest(self.path + STAGE)
 
     def abort(self):

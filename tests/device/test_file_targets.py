@@ -164,7 +164,7 @@ except target.TargetError as e:
     t.abort()
     print(json.dumps([str(e), os.listdir()]))
 """, cwd=tmp_path)
-    assert out == ["99 bytes written, the file has 100", []]
+    assert out == ["99 bytes stored of 99 written, the file has 100", []]
 
 
 def test_a_folder_target_refuses_what_is_no_name_and_touches_nothing(tmp_path):

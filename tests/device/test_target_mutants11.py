@@ -36,7 +36,7 @@ out([r, sorted(os.listdir())])
 
 @pytest.mark.parametrize("keep,says,want", cases([
     ("whole", 0, 0, ["ok", ["f.bin.new"]]),
-    ("one-byte-lost", -1, 0, ["TargetError: 99 bytes written, the file has 100", []]),
-    ("one-byte-unsaid", 0, -1, ["TargetError: 100 bytes written, the file has 100", []])]))
+    ("one-byte-lost", -1, 0, ["TargetError: 99 bytes stored of 100 written, the file has 100", []]),
+    ("one-byte-unsaid", 0, -1, ["TargetError: 100 bytes stored of 99 written, the file has 100", []])]))
 def test_a_staged_file_is_refused_unless_written_and_stored_whole(keep, says, want, tmp_path):
     assert mp(RUN.replace("KEEP", str(keep)).replace("SAYS", str(says)), cwd=tmp_path) == want

@@ -38,6 +38,6 @@ print(json.dumps([got, t.n, sorted(os.listdir())]))
 
 @pytest.mark.parametrize("lost,want", cases([
     ("inside-all-kept", 0, ["sha256:", 100, ["f.bin.new"]]),
-    ("outside-one-byte-lost", 1, ["99 bytes written, the file has 100", 100, []])]))
+    ("outside-one-byte-lost", 1, ["99 bytes stored of 100 written, the file has 100", 100, []])]))
 def test_a_staged_file_shorter_than_its_writes_said_is_not_put_in_place(lost, want, tmp_path):
     assert run_json(RUN.replace("LOST", str(lost)), cwd=tmp_path) == want
