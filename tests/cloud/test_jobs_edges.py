@@ -212,12 +212,17 @@ def test_a_job_id_both_sides(engine):
         engine.create_job({"jobId": "a", "targets": target, "document": {"operation": "x"}})
     with pytest.raises(ControlError, match="document is required"):
         engine.create_job({"jobId": "b", "targets": target})
-    for d, ok in [("d" * 2028, True), ("d" * 2029, False), (5, False)]:
+    # AWS: at most 2028 characters, pattern [^\p{C}]+ (at least one, no control or format
+    # character); a space, an accent, an emoji are text
+    for n, (d, ok) in enumerate([("d" * 2028, True), ("d" * 2029, False), (5, False), ("d", True),
+                                 ("", False), ("a b é 🚀", True), ("a\nb", False), ("a\x7fb", False),
+                                 ("a\u200bb", False), ("a\x85b", False)]):
         try:
-            engine.create_job({"jobId": f"d{len(str(d))}", "targets": target, "document": {}, "description": d})
+            engine.create_job({"jobId": f"d{n}", "targets": target, "document": {}, "description": d})
             assert ok, d
         except ControlError as e:
-            assert not ok and "description must be a string of at most 2028 characters" in e.message
+            assert not ok and e.message == ("description must be 1 to 2028 characters, "
+                                            "none of them a control character"), d
     with pytest.raises(ControlError, match="targetSelection must be SNAPSHOT or CONTINUOUS"):
         engine.create_job({"jobId": "t", "targets": target, "document": {}, "targetSelection": "ONCE"})
 

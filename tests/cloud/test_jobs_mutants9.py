@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.jobs import ControlError, group_arn
+from fotatools.cloud.jobs import ControlError, group_arn, thing_arn
 
 from tests.cloud.engines import Clock, jobs_engine
 
@@ -45,3 +45,19 @@ def test_a_removed_continuous_execution_has_the_next_version(engine):
     after = engine.describe_job_execution("j", "a")["execution"]
     assert after["status"] == "REMOVED"
     assert after["versionNumber"] == before["versionNumber"] + 1
+
+
+@pytest.mark.parametrize("comment,ok", [("", False), ("c", True), ("a\nb", False), ("a\u200bb", False),
+                                        ("c" * 2029, False), ("a b é", True)])
+def test_a_cancel_comment_is_text_without_control_characters(engine, comment, ok):
+    """AWS's CancelJob: comment at most 2028 characters, pattern [^\\p{C}]+."""
+    engine.create_thing("t")
+    engine.create_job({"jobId": "k", "targets": [thing_arn("t")], "document": {"operation": "x"}})
+    if ok:
+        engine.cancel_job({"jobId": "k", "comment": comment})
+        assert engine.describe_job("k")["job"]["comment"] == comment
+    else:
+        with pytest.raises(ControlError) as err:
+            engine.cancel_job({"jobId": "k", "comment": comment})
+        assert err.value.message == "comment must be 1 to 2028 characters, none of them a control character"
+        assert engine.describe_job("k")["job"]["status"] == "IN_PROGRESS"

@@ -140,6 +140,19 @@ def check_status_details(details: Any) -> dict[str, str]:
     return dict(details)
 
 
+def _job_text(params: dict[str, Any], key: str) -> str | None:
+    """A job's description or a cancel's comment, as AWS's API reference gives them: at most
+    2028 characters, pattern [^\\p{C}]+ (so at least one, and no control, format, private-use
+    or unassigned character); None when not given."""
+    v = params.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str) or not 1 <= len(v) <= 2028 \
+            or any(unicodedata.category(c).startswith("C") for c in v):
+        raise _invalid(f"{key} must be 1 to 2028 characters, none of them a control character")
+    return v
+
+
 def _placeholders(value: Any) -> list[str]:
     if isinstance(value, str):
         return PLACEHOLDER_RE.findall(value)
@@ -817,9 +830,7 @@ class JobsEngine:
         selection = params.get("targetSelection", "SNAPSHOT")
         if selection not in ("SNAPSHOT", "CONTINUOUS"):
             raise _invalid("targetSelection must be SNAPSHOT or CONTINUOUS")
-        description = params.get("description")
-        if description is not None and (not isinstance(description, str) or len(description) > 2028):
-            raise _invalid("description must be a string of at most 2028 characters")
+        description = _job_text(params, "description")
         config = self._validate_job_config(params)
         with self.lock:
             try:
@@ -933,11 +944,9 @@ class JobsEngine:
         if not isinstance(force, bool):
             raise _invalid("force must be a boolean")
         reason = params.get("reasonCode")
-        comment = params.get("comment")
         if reason is not None and (not isinstance(reason, str) or not REASON_CODE_RE.match(reason)):
             raise _invalid("reasonCode must be 1-128 characters of [A-Z0-9_]")
-        if comment is not None and (not isinstance(comment, str) or len(comment) > 2028):
-            raise _invalid("comment must be a string of at most 2028 characters")
+        comment = _job_text(params, "comment")
         with self.lock:
             try:
                 job = self._job(str(job_id))
