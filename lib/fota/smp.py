@@ -94,6 +94,8 @@ class Smp:
         off = self.request(OP_WRITE, GROUP_IMAGE, 1, req).get("off")
         if not isinstance(off, int):
             raise SmpError("upload answer has no offset")
+        if off < 0:  # a CBOR negative integer: no byte of an image
+            raise SmpError("upload answer has offset %d" % off)
         return off
 
     def test(self, hash):

@@ -28,3 +28,11 @@ def test_an_upload_answer_without_an_integer_offset_fails_the_upload():
     refused = ["SmpError", "upload answer has no offset"]
     # MicroPython's True is no int (py/objbool.c): a CBOR true is no offset either
     assert got == [["ok", 32], ["ok", 0]] + [refused] * 7
+
+
+def test_an_upload_answer_with_a_negative_offset_fails_the_upload():
+    """A CBOR negative integer is an int, but no byte of an image: -1 is refused, 0 is the
+    start (both sides of the bound)."""
+    got = run_json(UPLOAD % "[{'off': -1}, {'off': 0}, {'off': -1000000}]")
+    assert got == [["SmpError", "upload answer has offset -1"], ["ok", 0],
+                   ["SmpError", "upload answer has offset -1000000"]]
