@@ -86,7 +86,8 @@ KEPT = list(range(8)) * 2
     ("slot-0-its-first-sector-only", RUNS_1, 1, 0, [255, 1, 2, 3, 4, 5, 6, 7] * 2),
     ("the-running-slot-is-kept", RUNS_0, 0, 0, KEPT)]))
 def test_discarding_a_romfs_slot_erases_its_first_sector_only(rec, mounted, slot, want, tmp_path):
-    code = DISCARD.replace("REC", repr(rec)).replace("MOUNTED", repr(mounted)).replace("SLOT", str(slot))
+    code = DISCARD.replace("REC", repr(rec)).replace("MOUNTED", repr(mounted))
+    code = code.replace("SLOT", str(slot))
     assert mp(code, cwd=tmp_path) == want
 
 
@@ -109,5 +110,6 @@ def test_discarding_a_folder_slot_removes_that_folder_only(mounted, slot, want, 
         (tmp_path / d / "lib").mkdir(parents=True)
         (tmp_path / d / "app.py").write_text("X = 1\n")
         (tmp_path / d / "lib" / "m.py").write_text("Y = 1\n")
-    code = FOLDERS.replace("REC", repr(RUNS_0)).replace("MOUNTED", repr(mounted)).replace("SLOT", str(slot))
+    code = FOLDERS.replace("REC", repr(RUNS_0)).replace("MOUNTED", repr(mounted))
+    code = code.replace("SLOT", str(slot))
     assert mp(code, cwd=tmp_path) == want
