@@ -1,0 +1,37 @@
+"""lib/fota/https.py, _response: Response.total is the complete length a Content-Range gives
+(`bytes first-last/total`), 0 included, and the body's length only when no Content-Range
+came: a caller that checks the server's size (fota/files.py, fota/delta.py) sees what the
+server said, not a length put in its place."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.device.test_bounds import cases, mp
+
+HEAD = """
+from fota import https
+class Sock:
+    def __init__(self, data):
+        self.data, self.at = data, 0
+    def readline(self, n):
+        i = self.data.find(b"\\n", self.at, self.at + n)
+        end = self.at + n if i < 0 else i + 1
+        line = self.data[self.at:end]
+        self.at = end
+        return line
+    def close(self):
+        pass
+r = https._response(Sock(HEAD + b"Content-Length: 10\\r\\n\\r\\n"), START)
+out([r.length, r.total])
+"""
+PARTIAL = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-14/%d\r\n"
+
+
+@pytest.mark.parametrize("head,start,want", cases([
+    ("total-0", PARTIAL % 0, 5, [10, 0]),
+    ("total-1", PARTIAL % 1, 5, [10, 1]),
+    ("total-15", PARTIAL % 15, 5, [10, 15]),
+    ("no-content-range", b"HTTP/1.1 200 OK\r\n", 0, [10, 10])]))
+def test_the_total_is_the_content_ranges_even_when_it_is_0(head, start, want):
+    assert mp(HEAD.replace("HEAD +", repr(head) + " +").replace("START", str(start))) == want
