@@ -173,7 +173,7 @@ class LocalBackend:
         out = []
         for s in r["executionSummaries"]:
             e = s["jobExecutionSummary"]
-            out.append(Execution(job_id=job_id, thing_name=s["thingArn"].rsplit("/", 1)[1],
+            out.append(Execution(job_id=job_id, thing_name=s["thingArn"].rpartition("/")[2],
                                  status=e["status"], status_details=dict(e.get("statusDetails", {})),
                                  version_number=int(e.get("versionNumber", 0)),
                                  execution_number=int(e["executionNumber"]), queued_at=e.get("queuedAt"),
