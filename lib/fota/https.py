@@ -224,7 +224,7 @@ def _response(sock, start, timeout=TIMEOUT):
                         if first >= 0 else "a 206 answer without Content-Range")
     if chunked or length < 0:
         raise HTTPError("no Content-Length in response")
-    if total < 0:
+    if total < 0 or status == 200:  # Content-Range means nothing in a 200 (RFC 9110 14.4)
         total = length
     if skip > length:
         raise HTTPError("asked for bytes from %d of a %d-byte file" % (start, length))
