@@ -679,6 +679,13 @@ def tests_for(mu: Mutant, tmap: dict, limit: int, budget: float | None = None,
 # ---------------------------------------------------------------------------------------------
 # Running
 
+def line_key(mu: Mutant, text: str) -> str:
+    """The mutant's key narrowed to its source line: "<key> @ <the line, stripped>", for an
+    equivalent whose reason holds on that line only (the key alone covers every mutant of that
+    text in that function)."""
+    return f"{mu.key} @ {text.splitlines()[mu.line - 1].strip()}"
+
+
 def read_equivalents(path: Path) -> dict[str, str]:
     """key -> why, from the equivalents file."""
     out: dict[str, str] = {}
@@ -756,7 +763,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         return 0
     equivalents = read_equivalents(root / EQUIVALENT_FILE)
     tmap = load_map(root, a.map_tests, a.remap, jobs=a.jobs)
-    slots: list[tuple[Mutant, str, list[str], str] | None] = [None] * len(drawn)  # in drawn order
+    slots: list[tuple[Mutant, str, list[str], str, str] | None] = [None] * len(drawn)  # drawn order
     t_start = time.monotonic()
     done = 0
     lock = threading.Lock()
@@ -777,7 +784,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                 new = apply(text, mu)
                 tests: list[str] = []
                 t0 = time.monotonic()
-                if mu.key in equivalents:
+                if mu.key in equivalents or line_key(mu, text) in equivalents:
                     result = "equivalent"
                 elif not compiles(mu, new):
                     result = "skipped"
@@ -795,7 +802,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
             finally:
                 copies.put(copy_dir)
             # the diff from the copy's text: the working tree may change while a sample runs
-            slots[i] = (mu, result, tests, diff(text, mu))
+            slots[i] = (mu, result, tests, diff(text, mu), line_key(mu, text))
             with lock:
                 done += 1
                 print(f"{done:4}/{len(drawn)} {result:>10} {time.monotonic() - t0:5.1f}s  {mu.file}:{mu.line} "
@@ -806,14 +813,15 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                 f.result()
     results = [r for r in slots if r is not None]
     counts: dict[str, int] = {}
-    for _, r, _, _ in results:
+    for _, r, _, _, _ in results:
         counts[r] = counts.get(r, 0) + 1
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     missed = counts.get("survived", 0) + counts.get("untested", 0)
     errors = sum(v for k, v in counts.items() if k.startswith("error"))
-    for mu, r, tests, d in results:
+    for mu, r, tests, d, at in results:
         if r in ("survived", "untested") or r.startswith("error"):
-            print(f"\n{r.upper()}: {mu.key}\n  tests: {' '.join(tests) or '(none run this code)'}")
+            print(f"\n{r.upper()}: {mu.key}\n  on its line only: {at}\n"
+                  f"  tests: {' '.join(tests) or '(none run this code)'}")
             print("  " + d.replace("\n", "\n  ").rstrip())
     pct = 100.0 * killed / (killed + missed) if killed + missed else 100.0
     print(f"\nseed {a.seed}, {len(drawn)} mutants drawn ({time.monotonic() - t_start:.0f} s): "

@@ -200,6 +200,24 @@ def test_killed_survived_untested_and_equivalent(repo, capsys, jobs):
     assert mutate.main(args[:-2], root=repo) == 1
 
 
+def test_an_equivalent_may_name_its_line(repo, capsys):
+    """A key with " @ <line>" covers the mutant of that line only: the same text moved on
+    another line of the function is run, and a survivor prints the key narrowed to its line."""
+    (repo / "lib" / "fota" / "calc.py").write_text(
+        "def positive(x):\n    y = x * 1\n    z = 1\n    return x > 0\n")
+    (repo / "tests" / "mutants-equivalent.txt").write_text(
+        "lib/fota/calc.py | positive | move constant | 1 => 2 @ y = x * 1\n    y is never read\n")
+    args = ["--files", "lib/fota/calc.py", "--count", "100", "--map-tests", "tests",
+            "--only", "move constant | 1 => 2", "--fail-under", "0"]
+    assert mutate.main(args, root=repo) == 0
+    out = capsys.readouterr().out.replace("  ", " ")
+    rows = {line.split("s lib/", 1)[1]: line.split()[1] for line in out.splitlines() if "s lib/" in line}
+    assert rows == {"fota/calc.py:2 move constant: 1 => 2": "equivalent",
+                    "fota/calc.py:3 move constant: 1 => 2": "survived"}  # z is never read either
+    assert "SURVIVED: lib/fota/calc.py | positive | move constant | 1 => 2\n" \
+           " on its line only: lib/fota/calc.py | positive | move constant | 1 => 2 @ z = 1\n" in out
+
+
 def test_the_equivalents_file_gives_a_reason_for_each(tmp_path):
     listed = mutate.read_equivalents(ROOT / mutate.EQUIVALENT_FILE)
     assert all(why for why in listed.values())

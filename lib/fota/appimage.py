@@ -8,6 +8,8 @@
 import binascii
 import struct
 
+HEAD = 24  # esp_image_header_t
+
 
 class ImageError(Exception):
     pass
@@ -15,13 +17,13 @@ class ImageError(Exception):
 
 def length(part):
     # Bytes of the app image in `part` (appended SHA-256 included), and whether it has one.
-    buf = bytearray(24)
+    buf = bytearray(HEAD)
     part.readblocks(0, buf)
     if buf[0] != 0xE9:
         raise ImageError("no app image in the slot")
     bs = part.ioctl(5, 0)
     cap = part.ioctl(4, 0) * bs
-    pos = 24
+    pos = HEAD
     seg = memoryview(buf)[:8]
     for _ in range(buf[1]):
         if pos + 8 > cap:
