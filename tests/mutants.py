@@ -955,10 +955,10 @@ MUTATIONS: list[Mutation] = [
       "        if self.size and self.off == self.size:", "        if self.off == self.size:",
       D + "test_target_mutants6.py"),
     # --- URL characters ---
-    m("hostile document: a CR LF or non-ASCII in bc_url reaches the request line", "lib/fota/plan.py",
+    m("bound: a CR LF or non-ASCII in bc_url reaches the request line", "lib/fota/plan.py",
       'or min(url) <= " " or max(url) > "~":', 'or " " in url:',
       D + "test_bounds.py::test_document_field", "-k", "char"),
-    m("hostile URL: split_url lets a control character through", "lib/fota/https.py",
+    m("bound: split_url lets a control character through", "lib/fota/https.py",
       'if min(url) <= " " or max(url) > "~":', 'if " " in url:',
       D + "test_https_mutants10.py"),
 ]

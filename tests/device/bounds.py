@@ -74,6 +74,15 @@ BOUNDS = [
         **doc("bc_size", ("slot", "1"), ("slot+1", "0"))),
     row("bc_crc: 32 hex digits", PLAN, Text("plan", "len(md5) != 32"), **doc("bc_crc", ("32",), ("31", "33"))),
     row("bc_url: https:// and a host", PLAN, Text("_url", "len(url) < 9"), **doc("bc_url", ("9",), ("8",))),
+    row("bc_url: printable ASCII only (no space, CR LF, DEL or non-ASCII)", PLAN,
+        Text("_url", 'min(url) <= " " or max(url) > "~"'),
+        **doc("bc_url-char", ("33", "126"), ("32", "CRLF", "127", "233"))),
+    row("URL of a download: printable ASCII only", HTTPS,
+        Text("split_url", 'min(url) <= " " or max(url) > "~"'),
+        inside=tuple(f"tests/device/test_https_mutants10.py::test_a_url_without_a_host_is_refused[{p}]"
+                     for p in ("char-inside-33", "char-inside-126")),
+        outside=tuple(f"tests/device/test_https_mutants10.py::test_a_url_without_a_host_is_refused[{p}]"
+                      for p in ("char-outside-31", "space-in-path", "char-outside-127", "non-ascii"))),
     row("bc_wbits: 9 .. MAX_WBITS", PLAN, (Const("MAX_WBITS", 12), Text("_codec", "not 9 <= wbits <= MAX_WBITS")),
         inside=(f"{FOTAPLAN}[9-True]", f"{FOTAPLAN}[12-True]"), outside=(f"{FOTAPLAN}[8-False]", f"{FOTAPLAN}[13-False]")),
     row("bc_zsize of a deflate file: 1 .. the slot's bytes", PLAN, Text("_codec", "not 0 < xsize <= slot_size"),
@@ -328,6 +337,7 @@ NOT_BOUNDS = {
                                   "limit of the MCU, whose emulation (emulator/secondary/serial.py) drops longer lines",
     ("lib/fota/target.py", "MCUBOOT_MAGIC"): "the MCUboot header's magic number",
     ("lib/fota/target.py", "HEADER"): "the size of MCUboot's image header, a format",
+    ("lib/fota/appimage.py", "HEAD"): "the size of ESP-IDF's image header (esp_image_header_t), a format",
     ("lib/fota/otaslot.py", "APP_DESC_MAGIC"): "esp_app_desc_t's magic number",
     ("lib/fota/otaslot.py", "OTA_NEW"): "an otadata state",
     ("lib/fota/otaslot.py", "OTA_PENDING_VERIFY"): "an otadata state",
