@@ -1,0 +1,44 @@
+"""tools/fotatools/cloud/streams.py, in process: a message on $aws/things/<thing>/streams
+itself (no stream id: the topic the service's filter $aws/things/+/streams/# also matches) is no
+request and gets no answer, and handling it raises nothing; one level more (an empty stream id)
+is a request on a bad topic and is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fotatools.cloud import cbor
+from fotatools.cloud.db import Database
+from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.streams import StreamsEngine
+
+
+@pytest.fixture()
+def engine(tmp_path: Path):
+    db = Database(tmp_path / "cloud.db")
+    store = ObjectStore(tmp_path / "store", b"k" * 32)
+    sent: list[tuple[str, Any]] = []
+
+    def publish(topic: str, payload: bytes) -> None:
+        sent.append((topic, json.loads(payload) if topic.endswith("json") else cbor.loads(payload)))
+
+    e = StreamsEngine(db, store, publish=publish)
+    e.sent = sent  # type: ignore[attr-defined]
+    yield e
+    db.close()
+
+
+def test_the_streams_level_itself_is_no_request_and_gets_no_answer(engine):
+    engine.handle("$aws/things/dev/streams", json.dumps({"c": "t"}).encode())
+    assert engine.sent == []
+
+
+def test_an_empty_stream_id_is_a_bad_topic(engine):
+    engine.handle("$aws/things/dev/streams/", json.dumps({"c": "t"}).encode())
+    (topic, body), = engine.sent
+    assert topic == "$aws/things/dev/streams//rejected/json"
+    assert body["o"] == "InvalidTopic" and body["c"] == "t"
