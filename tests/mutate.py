@@ -799,6 +799,10 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                             result = run_tests(copy_dir, tests, limit)
                         finally:
                             path.write_text(text)
+                        if result.startswith("error") and run_tests(copy_dir, tests, limit) == "survived":
+                            # pytest stopped short (a usage or collection error) only with the
+                            # mutant: the mutant broke the run, which is a failing suite
+                            result = "killed"
             finally:
                 copies.put(copy_dir)
             # the diff from the copy's text: the working tree may change while a sample runs

@@ -200,6 +200,20 @@ def test_killed_survived_untested_and_equivalent(repo, capsys, jobs):
     assert mutate.main(args[:-2], root=repo) == 1
 
 
+def test_a_mutant_that_breaks_the_test_run_is_killed(repo, capsys):
+    """A mutant that makes pytest stop short (here: the process exits 2 in the middle of a test,
+    as a module that runs its command line when imported makes it exit during collection) is
+    killed when its tests pass without it."""
+    names = repo / "tools" / "fotatools" / "cloud" / "names.py"
+    names.write_text("import os\n\n\ndef shout(s):\n    if s is None:\n        os._exit(2)\n"
+                     "    return s.upper()\n")
+    args = ["--files", "tools/fotatools/cloud/names.py", "--count", "100", "--map-tests", "tests",
+            "--only", "force condition | s is None => True", "--fail-under", "0"]
+    assert mutate.main(args, root=repo) == 0
+    out = capsys.readouterr().out
+    assert "   1/1     killed" in out, out
+
+
 def test_an_equivalent_may_name_its_line(repo, capsys):
     """A key with " @ <line>" covers the mutant of that line only: the same text moved on
     another line of the function is run, and a survivor prints the key narrowed to its line."""
