@@ -961,6 +961,10 @@ MUTATIONS: list[Mutation] = [
     m("bound: split_url lets a control character through", "lib/fota/https.py",
       'if min(url) <= " " or max(url) > "~":', 'if " " in url:',
       D + "test_https_mutants10.py"),
+    # --- orphaned application record ---
+    m("orphaned record: an application's record confirms the firmware on its OTA slot's number",
+      "lib/fota/flow.py", "    elif not app and trial and otaslot", "    elif trial and otaslot",
+      D + "test_flow_mutants23.py"),
 ]
 
 

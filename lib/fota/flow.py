@@ -157,11 +157,13 @@ def _other(job, job_cbk):
 def _orphaned(rec):
     # The job of the update in flight is gone (cancelled while the device was on its way).
     # A new firmware that got this far has passed its self-test: keep it; otherwise there is
-    # nobody to report to.
-    if rec.get("app") and rec["step"] == "test" and apps().mounted == rec["slot"] and apps().testing():
+    # nobody to report to. Only what the job installed: an application's record confirms
+    # neither another application nor a firmware, whatever OTA slot the firmware runs from.
+    app, trial = rec.get("app"), rec["step"] == "test"
+    if app and trial and apps().mounted == rec["slot"] and apps().testing():
         confirm()
         log("confirm", "job %s is gone; application %s confirmed" % (rec["job"], apps().version()))
-    elif rec["step"] == "test" and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
+    elif not app and trial and otaslot.slot_index(otaslot.running()) == rec["slot"] and testing():
         confirm()
         log("confirm", "job %s is gone; firmware %s confirmed" % (rec["job"], version()))
     else:
