@@ -1,0 +1,76 @@
+"""tools/fotatools/cloud/client.py: when the local cloud does not answer where the backend last
+found it, the backend forgets it and reads home/cloud/state.json again on its next call, so a
+cloud restarted on another port (`fota cloud stop`, `fota cloud start`) is found without a new
+backend; and a cloud that has stopped is then reported as not running."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from fotatools.backend import BackendError
+from fotatools.cloud.client import LocalBackend
+from fotatools.cloud.control import ControlApi, ControlServer
+from fotatools.cloud.daemon import CloudInfo, Paths
+from fotatools.cloud.db import Database
+from fotatools.cloud.jobs import JobsEngine
+from fotatools.cloud.store import ObjectStore
+
+
+def info(home: Path, port: int, token: Path) -> CloudInfo:
+    return CloudInfo(home=str(home), pid=0, mosquitto_pid=0, mqtt_host="localhost", mqtt_port=8883,
+                     store_port=0, control_port=port, control_url=f"http://127.0.0.1:{port}",
+                     token_path=str(token), ca_pem="", ca_der="", minute=60.0, started_at=0.0)
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+@pytest.fixture()
+def home(tmp_path: Path):
+    db = Database(tmp_path / "cloud.db")
+    store = ObjectStore(tmp_path / "store", b"k" * 32)
+    engine = JobsEngine(db, presign=store.presign, minute=60.0)
+    engine.create_thing("t1")
+    api = ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
+    server = ControlServer(api, "tok").start()
+    token = tmp_path / "control.token"
+    token.write_text("tok\n")
+    try:
+        yield tmp_path, server.port, token
+    finally:
+        server.stop()
+        db.close()
+
+
+def test_a_cloud_restarted_on_another_port_is_found_on_the_next_call(home):
+    home_dir, port, token = home
+    backend = LocalBackend(home_dir, timeout=10)
+    backend._info = info(home_dir, closed_port(), token)  # where the cloud was before its restart
+    state = Paths(home_dir).state
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps(asdict(info(home_dir, port, token))))
+    with pytest.raises(BackendError, match="the local cloud does not answer at"):
+        backend.call("DescribeThing", {"thingName": "t1"})
+    assert backend.call("DescribeThing", {"thingName": "t1"})["thingName"] == "t1"
+
+
+def test_a_cloud_that_stopped_is_then_reported_as_not_running(home):
+    home_dir, _, token = home
+    backend = LocalBackend(home_dir, timeout=10)
+    backend._info = info(home_dir, closed_port(), token)
+    with pytest.raises(BackendError, match="the local cloud does not answer at"):
+        backend.call("DescribeThing", {"thingName": "t1"})
+    with pytest.raises(BackendError) as e:  # no state.json: the cloud is not running
+        backend.call("DescribeThing", {"thingName": "t1"})
+    assert str(e.value) == (f"the local cloud is not running on {home_dir} "
+                            "(start it with `fota cloud start`)")
