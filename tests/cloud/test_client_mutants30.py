@@ -1,7 +1,8 @@
 """tools/fotatools/cloud/client.py: when the local cloud does not answer where the backend last
 found it, the backend forgets it and reads home/cloud/state.json again on its next call, so a
 cloud restarted on another port (`fota cloud stop`, `fota cloud start`) is found without a new
-backend; and a cloud that has stopped is then reported as not running."""
+backend; and a cloud that has stopped is then reported as not running. A home without the
+control token is named in a clear error."""
 
 from __future__ import annotations
 
@@ -74,3 +75,11 @@ def test_a_cloud_that_stopped_is_then_reported_as_not_running(home):
         backend.call("DescribeThing", {"thingName": "t1"})
     assert str(e.value) == (f"the local cloud is not running on {home_dir} "
                             "(start it with `fota cloud start`)")
+
+
+def test_a_cloud_without_its_control_token_is_a_clear_error(tmp_path: Path):
+    backend = LocalBackend(tmp_path, timeout=10)
+    backend._info = info(tmp_path, closed_port(), tmp_path / "control.token")  # no such file
+    with pytest.raises(BackendError) as e:
+        backend.call("DescribeThing", {"thingName": "t1"})
+    assert str(e.value) == f"no control token in {tmp_path}: is the local cloud set up?"
