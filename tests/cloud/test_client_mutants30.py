@@ -2,13 +2,15 @@
 found it, the backend forgets it and reads home/cloud/state.json again on its next call, so a
 cloud restarted on another port (`fota cloud stop`, `fota cloud start`) is found without a new
 backend; and a cloud that has stopped is then reported as not running. A home without the
-control token is named in a clear error."""
+control token is named in a clear error, and an error answer that is not JSON by its HTTP status."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,36 @@ def test_a_cloud_without_its_control_token_is_a_clear_error(tmp_path: Path):
     with pytest.raises(BackendError) as e:
         backend.call("DescribeThing", {"thingName": "t1"})
     assert str(e.value) == f"no control token in {tmp_path}: is the local cloud set up?"
+
+
+class _NotJson(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<html>bad gateway</html>"
+        self.send_response(502)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_error_answer_that_is_not_json_is_named_by_its_http_status(tmp_path: Path):
+    """Something else answering on the control port (a proxy's error page) is reported by its
+    HTTP status, with no AWS error code."""
+    token = tmp_path / "control.token"
+    token.write_text("tok\n")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotJson)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        backend = LocalBackend(tmp_path, timeout=10)
+        backend._info = info(tmp_path, server.server_address[1], token)
+        with pytest.raises(BackendError) as e:
+            backend.call("DescribeThing", {"thingName": "t1"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(e.value) == "DescribeThing failed: HTTP 502"
+    assert e.value.code is None
