@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.control import ControlApi
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import ControlError, JobsEngine
-from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.jobs import ControlError
+
+from tests.cloud.engines import control_api
 
 
 @pytest.fixture()
 def api(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    store.put("bucket", "f.bin", b"data")
-    engine = JobsEngine(db, presign=store.presign, minute=60.0)
-    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
-    db.close()
+    for a in control_api(tmp_path, ()):
+        a.store.put("bucket", "f.bin", b"data")
+        yield a
 
 
 def test_presigned_urls_live_one_second_to_a_week(api):

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.control import ControlApi, ControlError, cert_arn
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import JobsEngine
-from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.control import ControlError, cert_arn
+
+from tests.cloud.engines import control_api
 
 CERT = "c" * 64
 
 
 @pytest.fixture()
 def api(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    engine = JobsEngine(db, presign=store.presign, minute=60.0)
-    engine.create_thing("a")
-    engine.add_certificate(CERT, "a", "pem")
-    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
-    db.close()
+    for a in control_api(tmp_path):
+        a.engine.add_certificate(CERT, "a", "pem")
+        yield a
 
 
 def test_detaching_from_a_thing_that_does_not_exist_is_refused(api):

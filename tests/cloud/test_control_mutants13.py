@@ -9,20 +9,15 @@ from types import SimpleNamespace
 import pytest
 
 from fotatools.cloud import control
-from fotatools.cloud.control import ControlApi, ControlError
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import JobsEngine, thing_arn
-from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.control import ControlError
+from fotatools.cloud.jobs import thing_arn
+
+from tests.cloud.engines import control_api
 
 
 @pytest.fixture()
 def api(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    engine = JobsEngine(db, presign=store.presign, minute=60.0)
-    engine.create_thing("a")
-    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
-    db.close()
+    yield from control_api(tmp_path)
 
 
 def test_status_gives_the_uptime_to_a_tenth_of_a_second(api, monkeypatch):

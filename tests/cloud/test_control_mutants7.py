@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.control import ControlApi
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import ControlError, JobsEngine
-from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.jobs import ControlError
+
+from tests.cloud.engines import control_api
 
 
 @pytest.fixture
 def api(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    engine = JobsEngine(db, presign=store.presign, minute=60.0)
-    engine.create_thing("dev-1")
-    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
-    db.close()
+    yield from control_api(tmp_path, ("dev-1",))
 
 
 @pytest.mark.parametrize("things", [{"dev-1": True}, "dev-1", 5])

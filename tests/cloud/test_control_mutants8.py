@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.control import ControlApi, ControlError
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import JobsEngine, thing_arn
-from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.control import ControlError
+from fotatools.cloud.jobs import thing_arn
+
+from tests.cloud.engines import control_api
 
 
 @pytest.fixture()
 def api(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    engine = JobsEngine(db, presign=store.presign, minute=60.0)
-    for t in ("a", "b"):
-        engine.create_thing(t)
-    engine.create_job({"jobId": "ja", "targets": [thing_arn("a")], "document": {}})
-    engine.create_job({"jobId": "jb", "targets": [thing_arn("b")], "document": {}})
-    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
-    db.close()
+    for a in control_api(tmp_path, ("a", "b")):
+        a.engine.create_job({"jobId": "ja", "targets": [thing_arn("a")], "document": {}})
+        a.engine.create_job({"jobId": "jb", "targets": [thing_arn("b")], "document": {}})
+        yield a
 
 
 def test_list_job_executions_for_thing_lists_the_named_things_executions(api):

@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.control import ControlApi, ControlError
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import JobsEngine
-from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.control import ControlError
+
+from tests.cloud.engines import control_api
 
 STATE = {"state": {"reported": {"v": 1}}}
 
 
 @pytest.fixture()
 def api(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    engine = JobsEngine(db, presign=store.presign, minute=60.0)
-    engine.create_thing("a")
-    yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
-    db.close()
+    yield from control_api(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["n" * 64, "n", "a:b_c-D9"], ids=["inside-64", "inside-1", "all-kinds"])
