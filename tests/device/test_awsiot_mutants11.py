@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from tests.device.mpy import run_json
 
-RUN = """
+# a Connection over a fake MQTT client whose connects and pings are counted in `calls`
+SESSION = """
 import json, select, time
 import umqtt.simple
 from fota import awsiot
@@ -42,7 +43,8 @@ awsiot.select = Select()
 awsiot._TLS = lambda ctx, host, read_s: "tls"
 c = awsiot.Connection({"thing": "dev-1", "ca": "ca.der", "endpoint": "broker", "port": 8883}, keepalive=60)
 c.ctx = "ctx"
-out = []
+"""
+RUN = SESSION + """out = []
 # the last packet of the previous session went 31 s ago: over half the keep-alive
 c.sent = time.ticks_add(time.ticks_ms(), -31000)
 c._connect()

@@ -4,44 +4,11 @@ quiet session pings once per half keep-alive, not at every wait() after the firs
 from __future__ import annotations
 
 from tests.device.mpy import run_json
+from tests.device.test_awsiot_mutants11 import SESSION
 
-RUN = """
-import json, select, time
-import umqtt.simple
-from fota import awsiot
-with open("ca.der", "wb") as f:
-    f.write(b"ca")
-calls = []
-class Sock:
-    tls = "tls"
-class Client:
-    def __init__(self, *a, **kw):
-        self.sock = Sock()
-    def set_callback(self, f):
-        pass
-    def connect(self):
-        pass
-    def subscribe(self, t):
-        pass
-    def check_msg(self):
-        return None
-    def ping(self):
-        calls.append("ping")
-class Poll:
-    def register(self, obj, mask):
-        pass
-    def poll(self, ms=-1):
-        return []
-class Select:
-    POLLIN = select.POLLIN
-    def poll(self):
-        return Poll()
-umqtt.simple.MQTTClient = Client
-awsiot.select = Select()
-awsiot._TLS = lambda ctx, host, read_s: "tls"
-c = awsiot.Connection({"thing": "dev-1", "ca": "ca.der", "endpoint": "broker", "port": 8883}, keepalive=60)
-c.ctx = "ctx"
+RUN = SESSION + """
 c._connect()
+calls.clear()
 c.sent = time.ticks_add(time.ticks_ms(), -31000)  # quiet for over half the keep-alive
 out = []
 for _ in range(3):
