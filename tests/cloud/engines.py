@@ -1,13 +1,15 @@
 """A jobs engine on its own database, without a broker, for the tests of
-tools/fotatools/cloud/jobs.py; the control API over one, for those of control.py; and a clock
-the tests move by hand."""
+tools/fotatools/cloud/jobs.py; the control API over one, for those of control.py, and the local
+backend talking to it over HTTP, for those of client.py; and a clock the tests move by hand."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from fotatools.cloud.control import ControlApi
+from fotatools.cloud.client import LocalBackend
+from fotatools.cloud.control import ControlApi, ControlServer
+from fotatools.cloud.daemon import CloudInfo
 from fotatools.cloud.db import Database
 from fotatools.cloud.jobs import JobsEngine
 from fotatools.cloud.store import ObjectStore
@@ -47,3 +49,25 @@ def control_api(folder: Path, things: tuple[str, ...] = ("a",)) -> Iterator[Cont
         engine.create_thing(t)
     yield ControlApi(engine, store, None, "localhost", 8883)  # type: ignore[arg-type]
     db.close()
+
+
+def local_backend(folder: Path, things: tuple[str, ...] = (),
+                  change: Callable[[ControlApi], None] = lambda api: None
+                  ) -> Iterator[tuple[LocalBackend, JobsEngine]]:
+    """For a fixture: a LocalBackend talking HTTP to a control server over control_api(folder,
+    things) (after `change(api)`), as if a stand-in were running there; the server stopped and
+    the database closed after the test."""
+    for api in control_api(folder, things):
+        change(api)
+        server = ControlServer(api, "tok").start()
+        token = folder / "control.token"
+        token.write_text("tok\n")
+        b = LocalBackend(folder, timeout=10)
+        b._info = CloudInfo(home=str(folder), pid=0, mosquitto_pid=0, mqtt_host="localhost", mqtt_port=8883,
+                            store_port=0, control_port=server.port,
+                            control_url=f"http://127.0.0.1:{server.port}", token_path=str(token),
+                            ca_pem="", ca_der="", minute=60.0, started_at=0.0)
+        try:
+            yield b, api.engine
+        finally:
+            server.stop()

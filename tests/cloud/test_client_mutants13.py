@@ -9,32 +9,17 @@ import pytest
 
 from fotatools.backend import BackendError
 from fotatools.cloud.client import LocalBackend
-from fotatools.cloud.control import ControlApi, ControlServer
-from fotatools.cloud.daemon import CloudInfo
-from fotatools.cloud.db import Database
-from fotatools.cloud.jobs import JobsEngine
-from fotatools.cloud.store import ObjectStore
+
+from tests.cloud.engines import local_backend
 
 
 @pytest.fixture()
 def backend(tmp_path: Path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    api = ControlApi(JobsEngine(db, presign=store.presign, minute=60.0), store, None,  # type: ignore[arg-type]
-                     "localhost", 8883)
-    del api.ops["ListJobTargets"]  # as a stand-in from before that operation has it
-    server = ControlServer(api, "tok").start()
-    token = tmp_path / "control.token"
-    token.write_text("tok\n")
-    b = LocalBackend(tmp_path, timeout=10)
-    b._info = CloudInfo(home=str(tmp_path), pid=0, mosquitto_pid=0, mqtt_host="localhost", mqtt_port=8883,
-                        store_port=0, control_port=server.port, control_url=f"http://127.0.0.1:{server.port}",
-                        token_path=str(token), ca_pem="", ca_der="", minute=60.0, started_at=0.0)
-    try:
+    def older(api):  # as a stand-in from before that operation has it
+        del api.ops["ListJobTargets"]
+
+    for b, _ in local_backend(tmp_path, change=older):
         yield b
-    finally:
-        server.stop()
-        db.close()
 
 
 def test_an_operation_the_running_stand_in_lacks_says_to_restart_it(backend: LocalBackend):
