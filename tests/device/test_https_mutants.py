@@ -9,12 +9,13 @@ from tests.device.test_bounds import cases, mp
 
 BODY = b"0123456789"
 
-READ = """
+# a connection that holds one response, its head then its body, and counts its closes (the
+# https tests' fake socket: test_https_mutants4/16/19 use it too)
+SOCK = """
 from fota import https
 class Sock:
-    # a connection that holds one response: its head, then its body
     def __init__(self, data):
-        self.data, self.at = data, 0
+        self.data, self.at, self.closed = data, 0, 0
     def readline(self, n):
         i = self.data.find(b"\\n", self.at, self.at + n)
         end = self.at + n if i < 0 else i + 1
@@ -27,7 +28,9 @@ class Sock:
         self.at += k
         return k
     def close(self):
-        pass
+        self.closed += 1
+"""
+READ = SOCK + """
 sock = Sock(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(BODY) + BODY)
 r = https._response(sock, START)
 buf = bytearray(4)

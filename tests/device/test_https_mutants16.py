@@ -9,20 +9,9 @@ from __future__ import annotations
 import pytest
 
 from tests.device.test_bounds import cases, mp
+from tests.device.test_https_mutants import SOCK
 
-HEAD = """
-from fota import https
-class Sock:
-    def __init__(self, data):
-        self.data, self.at = data, 0
-    def readline(self, n):
-        i = self.data.find(b"\\n", self.at, self.at + n)
-        end = self.at + n if i < 0 else i + 1
-        line = self.data[self.at:end]
-        self.at = end
-        return line
-    def close(self):
-        pass
+HEAD = SOCK + """
 r = https._response(Sock(HEAD + b"Content-Length: 10\\r\\n\\r\\n"), START)
 out([r.length, r.total])
 """

@@ -8,26 +8,8 @@ from __future__ import annotations
 import pytest
 
 from tests.device.test_bounds import cases, mp
+from tests.device.test_https_mutants import SOCK
 
-SOCK = """
-from fota import https
-class Sock:
-    def __init__(self, data):
-        self.data, self.at, self.closed = data, 0, 0
-    def readline(self, n):
-        i = self.data.find(b"\\n", self.at, self.at + n)
-        end = self.at + n if i < 0 else i + 1
-        line = self.data[self.at:end]
-        self.at = end
-        return line
-    def readinto(self, mv):
-        n = min(len(mv), len(self.data) - self.at)
-        mv[:n] = self.data[self.at:self.at + n]
-        self.at += n
-        return n
-    def close(self):
-        self.closed += 1
-"""
 
 CODING = SOCK + """
 s = Sock(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: TE\\r\\nContent-Length: 10\\r\\n\\r\\n0123456789")
