@@ -8,6 +8,7 @@ import pytest
 
 from tests.device.test_bounds import cases, mp
 
+# decode(HEX) -> ["ok", value] or ["error", reason] (test_cbor_mutants19 uses it too)
 RUN = """
 from fota import cbor
 def decode(h):

@@ -7,16 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.device.test_bounds import cases, mp
+from tests.device.test_cbor_mutants11 import RUN
 
-RUN = """
-from fota import cbor
-def decode(h):
-    try:
-        return ["ok", cbor.decode(binascii.unhexlify(h))]
-    except cbor.CborError as e:
-        return ["error", str(e)]
-out(decode(HEX))
-"""
 SHORT = ["error", "message ends inside an item"]
 
 
