@@ -1,18 +1,23 @@
 """A jobs engine on its own database, without a broker, for the tests of
 tools/fotatools/cloud/jobs.py; the control API over one, for those of control.py, and the local
-backend talking to it over HTTP, for those of client.py; and a clock the tests move by hand."""
+backend talking to it over HTTP, for those of client.py; a streams engine, for those of
+streams.py; and a clock the tests move by hand."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from fotatools.cloud import cbor
 from fotatools.cloud.client import LocalBackend
 from fotatools.cloud.control import ControlApi, ControlServer
 from fotatools.cloud.daemon import CloudInfo
 from fotatools.cloud.db import Database
 from fotatools.cloud.jobs import JobsEngine
 from fotatools.cloud.store import ObjectStore
+from fotatools.cloud.streams import StreamsEngine
 
 
 class Clock:
@@ -71,3 +76,26 @@ def local_backend(folder: Path, things: tuple[str, ...] = (),
             yield b, api.engine
         finally:
             server.stop()
+
+
+def streams_engine(folder: Path, data: bytes | None = None, file_id: int | None = None,
+                   record: bool = False) -> Iterator[StreamsEngine]:
+    """For a fixture: a streams engine over a store of its own holding `data` (if given) as
+    bucket/f.bin; with `file_id`, a stream "s1" of that file; with `record`, every answer it
+    publishes kept in engine.sent as (topic, decoded payload). Its database closed after."""
+    db = Database(folder / "cloud.db")
+    store = ObjectStore(folder / "store", b"k" * 32)
+    if data is not None:
+        store.put("bucket", "f.bin", data)
+    sent: list[tuple[str, Any]] = []
+
+    def publish(topic: str, payload: bytes) -> None:
+        sent.append((topic, json.loads(payload) if topic.endswith("json") else cbor.loads(payload)))
+
+    e = StreamsEngine(db, store, publish=publish) if record else StreamsEngine(db, store)
+    if file_id is not None:
+        e.create_stream({"streamId": "s1", "roleArn": "arn:aws:iam::123456789012:role/r",
+                         "files": [{"fileId": file_id, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]})
+    e.sent = sent  # type: ignore[attr-defined]
+    yield e
+    db.close()

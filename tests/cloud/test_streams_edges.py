@@ -11,29 +11,16 @@ from typing import Any
 import pytest
 
 from fotatools.cloud import cbor
-from fotatools.cloud.db import Database
-from fotatools.cloud.store import ObjectStore
-from fotatools.cloud.streams import OUT_OF_RANGE, StreamsEngine
+from fotatools.cloud.streams import OUT_OF_RANGE
+
+from tests.cloud.engines import streams_engine
 
 DATA = bytes(range(256)) * 4 + b"tail"  # 1028 bytes: four blocks of 256 and one of 4
 
 
 @pytest.fixture()
 def engine(tmp_path: Path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    store.put("bucket", "f.bin", DATA)
-    sent: list[tuple[str, Any]] = []
-
-    def publish(topic: str, payload: bytes) -> None:
-        sent.append((topic, json.loads(payload) if topic.endswith("json") else cbor.loads(payload)))
-
-    e = StreamsEngine(db, store, publish=publish)
-    e.create_stream({"streamId": "s1", "roleArn": "arn:aws:iam::123456789012:role/r",
-                     "files": [{"fileId": 7, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]})
-    e.sent = sent  # type: ignore[attr-defined]
-    yield e
-    db.close()
+    yield from streams_engine(tmp_path, DATA, file_id=7, record=True)
 
 
 def get(engine, fmt: str = "json", **req: Any) -> list[tuple[str, Any]]:

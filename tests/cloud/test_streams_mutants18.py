@@ -8,34 +8,19 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fotatools.cloud import cbor
-from fotatools.cloud.db import Database
-from fotatools.cloud.store import ObjectStore
-from fotatools.cloud.streams import StreamsEngine
+
+from tests.cloud.engines import streams_engine
 
 DATA = bytes(range(256)) * 3  # three blocks of 256 bytes
 
 
 @pytest.fixture()
 def engine(tmp_path: Path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    store.put("bucket", "f.bin", DATA)
-    sent: list[tuple[str, Any]] = []
-
-    def publish(topic: str, payload: bytes) -> None:
-        sent.append((topic, json.loads(payload) if topic.endswith("json") else cbor.loads(payload)))
-
-    e = StreamsEngine(db, store, publish=publish)
-    e.create_stream({"streamId": "s1", "roleArn": "arn:aws:iam::123456789012:role/r",
-                     "files": [{"fileId": 0, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]})
-    e.sent = sent  # type: ignore[attr-defined]
-    yield e
-    db.close()
+    yield from streams_engine(tmp_path, DATA, file_id=0, record=True)
 
 
 @pytest.mark.parametrize("fmt", ["json", "cbor"])

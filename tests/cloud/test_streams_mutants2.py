@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fotatools.cloud.db import Database
 from fotatools.cloud.jobs import ControlError
-from fotatools.cloud.store import ObjectStore
-from fotatools.cloud.streams import StreamsEngine
+
+from tests.cloud.engines import streams_engine
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 GOOD = {"fileId": 7, "s3Location": {"bucket": "bucket", "key": "f.bin"}}
@@ -20,11 +19,7 @@ NOT_OBJECTS = ["f.bin", 7, None, [7, {"bucket": "bucket", "key": "f.bin"}], True
 
 @pytest.fixture()
 def engine(tmp_path: Path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    store.put("bucket", "f.bin", b"data")
-    yield StreamsEngine(db, store)
-    db.close()
+    yield from streams_engine(tmp_path, b"data")
 
 
 @pytest.mark.parametrize("entry", NOT_OBJECTS)

@@ -7,29 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fotatools.cloud import cbor
-from fotatools.cloud.db import Database
-from fotatools.cloud.store import ObjectStore
-from fotatools.cloud.streams import StreamsEngine
+
+from tests.cloud.engines import streams_engine
 
 
 @pytest.fixture()
 def engine(tmp_path: Path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    sent: list[tuple[str, Any]] = []
-
-    def publish(topic: str, payload: bytes) -> None:
-        sent.append((topic, json.loads(payload) if topic.endswith("json") else cbor.loads(payload)))
-
-    e = StreamsEngine(db, store, publish=publish)
-    e.sent = sent  # type: ignore[attr-defined]
-    yield e
-    db.close()
+    yield from streams_engine(tmp_path, record=True)
 
 
 def test_the_streams_level_itself_is_no_request_and_gets_no_answer(engine):

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from fotatools.cloud.db import Database
 from fotatools.cloud.jobs import ControlError
-from fotatools.cloud.store import ObjectStore
-from fotatools.cloud.streams import StreamsEngine
+
+from tests.cloud.engines import streams_engine
 
 ROLE = "arn:aws:iam::123456789012:role/stream-role"
 
 
 @pytest.fixture
 def engine(tmp_path):
-    db = Database(tmp_path / "cloud.db")
-    store = ObjectStore(tmp_path / "store", b"k" * 32)
-    store.put("bucket", "f.bin", b"x" * 300)
-    yield StreamsEngine(db, store)
-    db.close()
+    yield from streams_engine(tmp_path, b"x" * 300)
 
 
 def test_creating_a_stream_that_exists_is_resource_already_exists(engine):
