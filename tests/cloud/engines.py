@@ -1,7 +1,7 @@
 """A jobs engine on its own database, without a broker, for the tests of
 tools/fotatools/cloud/jobs.py; the control API over one, for those of control.py, and the local
 backend talking to it over HTTP, for those of client.py; a streams engine, for those of
-streams.py; and a clock the tests move by hand."""
+streams.py; a shadow engine, for those of shadow.py; and a clock the tests move by hand."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from fotatools.cloud.control import ControlApi, ControlServer
 from fotatools.cloud.daemon import CloudInfo
 from fotatools.cloud.db import Database
 from fotatools.cloud.jobs import JobsEngine
+from fotatools.cloud.shadow import ShadowEngine
 from fotatools.cloud.store import ObjectStore
 from fotatools.cloud.streams import StreamsEngine
 
@@ -98,4 +99,14 @@ def streams_engine(folder: Path, data: bytes | None = None, file_id: int | None 
                          "files": [{"fileId": file_id, "s3Location": {"bucket": "bucket", "key": "f.bin"}}]})
     e.sent = sent  # type: ignore[attr-defined]
     yield e
+    db.close()
+
+
+def shadow_engine(folder: Path, now: float = 1_750_000_000.0
+                  ) -> Iterator[tuple[ShadowEngine, list[tuple[str, Any]]]]:
+    """For a fixture: a shadow engine on a database of its own whose clock says `now`, and the
+    list of what it publishes, as (topic, JSON payload); its database closed after the test."""
+    db = Database(folder / "db.sqlite")
+    sent: list[tuple[str, Any]] = []
+    yield ShadowEngine(db, lambda t, p: sent.append((t, json.loads(p))), clock=lambda: now), sent
     db.close()

@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fotatools.cloud.db import Database
 from fotatools.cloud.shadow import ShadowEngine
+
+from tests.cloud.engines import shadow_engine
 
 UPDATE = json.dumps({"state": {"reported": {"fw": "1.0.0"}}}).encode()
 
 
 @pytest.fixture
 def shadows(tmp_path: Path):
-    db = Database(tmp_path / "db.sqlite")
-    sent: list[tuple[str, Any]] = []
-    engine = ShadowEngine(db, lambda t, p: sent.append((t, json.loads(p))), clock=lambda: 1_750_000_000.0)
-    yield engine, sent
-    db.close()
+    yield from shadow_engine(tmp_path)
 
 
 @pytest.mark.parametrize("thing, answered", [

@@ -16,17 +16,15 @@ import pytest
 from fotatools.cloud.db import Database
 from fotatools.cloud.shadow import ShadowEngine
 
+from tests.cloud.engines import shadow_engine
+
 T0 = 1_750_000_000
 PREFIX = "$aws/things/t1/shadow"
 
 
 @pytest.fixture
 def shadows(tmp_path: Path):
-    db = Database(tmp_path / "db.sqlite")
-    sent: list[tuple[str, Any]] = []
-    engine = ShadowEngine(db, lambda t, p: sent.append((t, json.loads(p))), clock=lambda: float(T0))
-    yield engine, sent
-    db.close()
+    yield from shadow_engine(tmp_path, float(T0))
 
 
 def reported_of(size: int) -> dict[str, Any]:

@@ -4,16 +4,14 @@ the request's topic and its traceback, so that whoever runs the stand-in can see
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fotatools.cloud.db import Database
-from fotatools.cloud.shadow import ShadowEngine
+
+from tests.cloud.engines import shadow_engine
 
 T0 = 1_750_000_000
 PREFIX = "$aws/things/t1/shadow"
@@ -21,11 +19,7 @@ PREFIX = "$aws/things/t1/shadow"
 
 @pytest.fixture
 def shadows(tmp_path: Path):
-    db = Database(tmp_path / "db.sqlite")
-    sent: list[tuple[str, Any]] = []
-    engine = ShadowEngine(db, lambda t, p: sent.append((t, json.loads(p))), clock=lambda: float(T0))
-    yield engine, sent
-    db.close()
+    yield from shadow_engine(tmp_path, float(T0))
 
 
 def test_an_internal_failure_is_answered_500_and_logged_with_its_topic(shadows, monkeypatch, caplog):
