@@ -124,6 +124,12 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def has_control(text: str) -> bool:
+    """Whether the text has a character of Unicode's category C (control, format, private use,
+    unassigned, surrogate): what AWS's patterns [^\\p{C}]+ refuse."""
+    return any(unicodedata.category(c).startswith("C") for c in text)
+
+
 def check_status_details(details: Any) -> dict[str, str]:
     """Validate a statusDetails map as AWS does; raise ValueError with the reason."""
     if not isinstance(details, dict):
@@ -135,7 +141,7 @@ def check_status_details(details: Any) -> dict[str, str]:
             raise ValueError(f"statusDetails value of {k!r} must be a string")
         if not 1 <= len(v) <= MAX_DETAIL_VALUE:
             raise ValueError(f"statusDetails value of {k!r} must be 1-{MAX_DETAIL_VALUE} characters")
-        if any(unicodedata.category(c).startswith("C") for c in v):
+        if has_control(v):
             raise ValueError(f"statusDetails value of {k!r} must not contain control characters")
     return dict(details)
 
@@ -148,7 +154,7 @@ def _job_text(params: dict[str, Any], key: str) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str) or not 1 <= len(v) <= 2028 \
-            or any(unicodedata.category(c).startswith("C") for c in v):
+            or has_control(v):
         raise _invalid(f"{key} must be 1 to 2028 characters, none of them a control character")
     return v
 

@@ -29,12 +29,11 @@ import logging
 import re
 import threading
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any, Callable
 
 from . import cbor
-from .jobs import ARN_PREFIX, ControlError
+from .jobs import ARN_PREFIX, ControlError, has_control
 from .store import CHUNK, ObjectStore, StoreError
 
 log = logging.getLogger("fotatools.cloud.streams")
@@ -139,7 +138,7 @@ class StreamsEngine:
             return None
         if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
             raise _invalid(f"description must be a string of at most {MAX_DESCRIPTION} characters")
-        if any(unicodedata.category(c).startswith("C") for c in value):
+        if has_control(value):
             raise _invalid("description must not contain control characters")
         return value
 
